@@ -1,0 +1,53 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { envelope } from './envelope.ts';
+import { ApiError, type ErrorCode } from '../errors.ts';
+import { SizeLimitExceededError } from '../storage/write-file.ts';
+
+/** Framework and library errors, translated into our stable codes. */
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Request.UnsupportedMediaType',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request.TooLarge',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'Param.Invalid',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Param.Invalid',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'Param.Invalid',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'Request.UnsupportedMediaType',
+  FST_REQ_FILE_TOO_LARGE: 'Part.TooLarge',
+  FST_FILES_LIMIT: 'Param.Invalid',
+  FST_FIELDS_LIMIT: 'Param.Invalid',
+  FST_PARTS_LIMIT: 'Param.Invalid',
+  FST_PROTO_VIOLATION: 'Param.Invalid',
+  FST_MP_PREMATURE_CLOSE: 'Param.Invalid',
+};
+
+export function toApiError(err: FastifyError | Error): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof SizeLimitExceededError) return new ApiError('Part.TooLarge', `the part is larger than ${err.limit} bytes (10 MiB)`);
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const v = fe.validation[0];
+    const field = v?.params && 'missingProperty' in v.params
+      ? `${fe.validationContext}.${String(v.params.missingProperty)}`
+      : `${fe.validationContext}${(v?.instancePath ?? '').replaceAll('/', '.')}`;
+    return new ApiError('Param.Invalid', `${field}: ${v?.message ?? 'invalid'}`, { field });
+  }
+  const code = fe.code ? FRAMEWORK_CODES[fe.code] : undefined;
+  if (code) return new ApiError(code, fe.message);
+  if (err instanceof SyntaxError && fe.statusCode === 400) return new ApiError('Param.Invalid', `body is not valid JSON: ${err.message}`);
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new ApiError('Param.Invalid', fe.message);
+  return new ApiError('Server.Internal', 'internal error; see the server log for this traceId');
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
+    // A refused upload is not read to its end: closing stops the client instead of draining it.
+    if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
+    return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('Route.NotFound', `no route ${req.method} ${req.url.split('?')[0]}`);
+    return reply.code(404).send(envelope(req, 404, null, e.errorCode, e.message));
+  });
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import { declaration, ok } from '../envelope.ts';
+import { appIdSchema, identityBody, identityProperties, type IdentityInput } from '../schemas.ts';
+import type { Identity } from '../../catalog/catalog.ts';
+import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
+
+const identity = (workspace: string, i: IdentityInput): Identity => ({
+  workspace, appId: i.appId, version: i.version ?? '', env: i.env ?? '',
+});
+
+const CONTENT_TYPES: Record<string, string> = {
+  map: 'application/json; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  cjs: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  ts: 'text/plain; charset=utf-8',
+};
+
+/** Stored sourcemaps (API.md §6–§7). */
+export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; maxFileContentBytes: number }) {
+  const { sourcemaps } = deps;
+
+  app.get<{ Querystring: { appId: string } }>('/list', {
+    schema: { querystring: { type: 'object', required: ['appId'], properties: { appId: appIdSchema } } },
+  }, async (req, reply) => {
+    const list = await sourcemaps.list(req.workspace, req.query.appId);
+    return ok(req, reply, list.map((sm) => ({
+      appId: sm.appId, version: sm.version, env: sm.env, createAt: Math.floor(sm.createdAt / 1000),
+      declaration: declaration(req.workspace), size: sm.size, fileCount: sm.fileCount, mapCount: sm.mapCount,
+      sha256: sm.sha256, warnings: sm.warnings,
+    })));
+  });
+
+  app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
+    const { sourcemap, files } = await sourcemaps.fileTree(identity(req.workspace, req.body));
+    const { appId, version, env } = sourcemap;
+    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })) });
+  });
+
+  app.get<{ Querystring: IdentityInput & { path: string } }>('/file', {
+    schema: {
+      querystring: {
+        type: 'object', required: ['appId', 'path'],
+        properties: { ...identityProperties, path: { type: 'string', minLength: 1, maxLength: 1024 } },
+      },
+    },
+  }, async (req, reply) => {
+    const { body, size } = await sourcemaps.readFile(identity(req.workspace, req.query), req.query.path);
+    const ext = req.query.path.split('.').pop()?.toLowerCase() ?? '';
+    return reply
+      .code(200)
+      .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
+      .header('content-length', String(size))
+      .send(body);
+  });
+
+  app.post<{ Body: IdentityInput }>('/delete', { schema: { body: identityBody } }, async (req, reply) => {
+    await sourcemaps.delete(identity(req.workspace, req.body));
+    return ok(req, reply, true);
+  });
+
+  app.post<{ Body: IdentityInput & { filename: string; content: string } }>('/upload_file_content', {
+    schema: {
+      body: {
+        type: 'object', required: ['appId', 'filename', 'content'],
+        properties: {
+          ...identityProperties,
+          filename: { type: 'string', minLength: 1, maxLength: 1024 },
+          content: { type: 'string', maxLength: deps.maxFileContentBytes },
+        },
+      },
+    },
+  }, async (req, reply) => {
+    await sourcemaps.putFile(identity(req.workspace, req.body), req.body.filename, req.body.content);
+    return ok(req, reply, true);
+  });
+}

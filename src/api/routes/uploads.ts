@@ -1,0 +1,125 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Multipart } from '@fastify/multipart';
+import { declaration, ok } from '../envelope.ts';
+import { identityProperties, uploadIdBody, uploadIdSchema } from '../schemas.ts';
+import { ApiError } from '../../errors.ts';
+import type { PartRecord } from '../../catalog/catalog.ts';
+import type { UploadService } from '../../uploads/upload-service.ts';
+import type { ScratchDir } from '../../storage/scratch.ts';
+import { writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
+import { isUploadIdShape } from '../../util/ids.ts';
+
+interface Deps {
+  uploads: UploadService;
+  scratch: ScratchDir;
+  maxPartBytes: number;
+  maxParts: number;
+}
+
+const partView = (p: PartRecord) => ({ chunkIndex: p.chunkIndex, size: p.size, md5: p.md5, sha256: p.sha256, uploadedAt: p.uploadedAt });
+
+/** The sharded upload protocol (API.md §1–§5), one handler per verb. */
+export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
+  const { uploads } = deps;
+
+  app.post<{ Body: { appId: string; version?: string; env?: string; needCover?: boolean } }>('/multipart_upload_init', {
+    schema: {
+      body: { type: 'object', required: ['appId'], properties: { ...identityProperties, needCover: { type: 'boolean' } } },
+    },
+  }, async (req, reply) => {
+    const { appId, version = '', env = '', needCover = false } = req.body;
+    const result = await uploads.init({ workspace: req.workspace, appId, version, env }, needCover);
+    return ok(req, reply, { ...result, declaration: declaration(req.workspace) });
+  });
+
+  app.post('/upload_part', async (req, reply) => {
+    const received = await receivePart(req, deps);
+    const part = await uploads.acceptPart(req.workspace, received);
+    return ok(req, reply, {
+      chunkIndex: String(part.chunkIndex), declaration: declaration(req.workspace), uploadId: received.uploadId,
+      size: part.size, md5: part.md5, sha256: part.sha256,
+    });
+  });
+
+  const partList = async (req: FastifyRequest, uploadId: string) => {
+    const { task, parts } = await uploads.listParts(req.workspace, uploadId);
+    return {
+      chunkIndexs: parts.map((p) => p.chunkIndex), declaration: declaration(req.workspace), uploadId,
+      parts: parts.map(partView), appId: task.appId, version: task.version, env: task.env, needCover: task.needCover,
+      expiresAt: task.expiresAt,
+    };
+  };
+  app.post<{ Body: { uploadId: string } }>('/part_list', { schema: { body: uploadIdBody } },
+    async (req, reply) => ok(req, reply, await partList(req, req.body.uploadId)));
+  app.get<{ Querystring: { uploadId: string } }>('/part_list', { schema: { querystring: uploadIdBody } },
+    async (req, reply) => ok(req, reply, await partList(req, req.query.uploadId)));
+
+  // The public clients probe these three paths in this order.
+  for (const path of ['/upload_cancel', '/multipart_upload_cancel', '/cancel_upload']) {
+    app.post<{ Body: { uploadId: string } }>(path, { schema: { body: uploadIdBody } }, async (req, reply) => {
+      await uploads.cancel(req.workspace, req.body.uploadId);
+      return ok(req, reply, true);
+    });
+  }
+
+  // `part_meage` is Guance's historical misspelling; the others are what clients probe next.
+  for (const path of ['/part_merge', '/part_meage', '/merge_file', '/merge_parts']) {
+    app.post<{ Body: { uploadId: string; chunkIndexs?: number[] } }>(path, {
+      schema: {
+        body: {
+          type: 'object', required: ['uploadId'],
+          properties: {
+            uploadId: uploadIdSchema,
+            chunkIndexs: { type: 'array', maxItems: deps.maxParts, items: { type: 'integer', minimum: 0, maximum: deps.maxParts - 1 } },
+          },
+        },
+      },
+    }, async (req, reply) => ok(req, reply, await uploads.merge(req.workspace, req.body.uploadId, req.body.chunkIndexs)));
+  }
+}
+
+/**
+ * Reads one multipart part request. Fields may come before or after the file (both are legal
+ * multipart), so the file is streamed to scratch first and checked once every field is known.
+ */
+async function receivePart(req: FastifyRequest, deps: Deps) {
+  if (!req.isMultipart()) {
+    throw new ApiError('Request.UnsupportedMediaType', 'upload_part expects multipart/form-data with fields uploadId, chunkIndex and file "files"');
+  }
+  const fields: Record<string, string> = {};
+  let file: { written: WrittenFile; localPath: string } | undefined;
+  try {
+    const parts: AsyncIterableIterator<Multipart> = req.parts({
+      // One byte over the limit lets the writer see the overflow and stop the upload early.
+      limits: { fileSize: deps.maxPartBytes + 1, files: 1, fields: 10, fieldSize: 1024, parts: 11 },
+    });
+    for await (const part of parts) {
+      if (part.type === 'field') {
+        fields[part.fieldname] = String(part.value);
+      } else if (part.fieldname !== 'files') {
+        part.file.resume();
+        throw new ApiError('Param.Invalid', `files: unexpected file field "${part.fieldname}"; send the part as file field "files"`, { field: 'files' });
+      } else {
+        const localPath = deps.scratch.newPath('.part');
+        file = { written: await writeStreamToFile(part.file, localPath, { maxBytes: deps.maxPartBytes }), localPath };
+      }
+    }
+    const uploadId = fields.uploadId ?? '';
+    if (!isUploadIdShape(uploadId)) throw invalid('uploadId', 'must be 1-64 characters [A-Za-z0-9]');
+    const index = fields.chunkIndex ?? '';
+    if (!/^\d{1,9}$/.test(index)) throw invalid('chunkIndex', 'must be a non-negative integer written in decimal');
+    const chunkIndex = Number(index);
+    const md5 = fields.md5, sha256 = fields.sha256;
+    if (md5 !== undefined && !/^[0-9a-fA-F]{32}$/.test(md5)) throw invalid('md5', 'must be 32 hex digits');
+    if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) throw invalid('sha256', 'must be 64 hex digits');
+    if (!file) throw invalid('files', 'the part file is missing');
+    return { uploadId, chunkIndex, file: file.written, localPath: file.localPath, md5, sha256 };
+  } catch (err) {
+    if (file) await deps.scratch.remove(file.localPath);
+    throw err;
+  }
+}
+
+function invalid(field: string, what: string): ApiError {
+  return new ApiError('Param.Invalid', `body.${field}: ${what}`, { field: `body.${field}` });
+}

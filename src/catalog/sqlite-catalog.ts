@@ -1,0 +1,306 @@
+import Database from 'better-sqlite3';
+import type {
+  Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapRecord, UploadTask,
+} from './catalog.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS api_keys (
+  key_hash TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  env TEXT NOT NULL,
+  need_cover INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_identity ON uploads (workspace, app_id, version, env);
+CREATE INDEX IF NOT EXISTS uploads_expiry ON uploads (expires_at);
+CREATE TABLE IF NOT EXISTS parts (
+  upload_id TEXT NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
+  chunk_index INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  md5 TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  blob_key TEXT NOT NULL,
+  PRIMARY KEY (upload_id, chunk_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sourcemaps (
+  workspace TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  version TEXT NOT NULL,
+  env TEXT NOT NULL,
+  revision_id TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  file_count INTEGER NOT NULL,
+  map_count INTEGER NOT NULL,
+  warnings TEXT NOT NULL,
+  PRIMARY KEY (workspace, app_id, version, env)
+);
+CREATE INDEX IF NOT EXISTS sourcemaps_newest ON sourcemaps (workspace, app_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS files (
+  revision_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (revision_id, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS garbage (
+  prefix TEXT PRIMARY KEY,
+  due_at INTEGER NOT NULL,
+  revision_id TEXT
+);
+`;
+
+interface SourceMapRow {
+  workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
+  size: number; sha256: string; file_count: number; map_count: number; warnings: string;
+}
+interface UploadRow {
+  upload_id: string; workspace: string; app_id: string; version: string; env: string;
+  need_cover: number; created_at: number; expires_at: number;
+}
+
+const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
+  workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
+  createdAt: r.created_at, size: r.size, sha256: r.sha256, fileCount: r.file_count, mapCount: r.map_count,
+  warnings: JSON.parse(r.warnings) as string[],
+});
+const toUpload = (r: UploadRow): UploadTask => ({
+  uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
+  needCover: r.need_cover === 1, createdAt: r.created_at, expiresAt: r.expires_at,
+});
+const toPart = (r: { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }): PartRecord => ({
+  chunkIndex: r.chunk_index, size: r.size, md5: r.md5, sha256: r.sha256, uploadedAt: r.uploaded_at, blobKey: r.blob_key,
+});
+
+/** Catalog on one SQLite file (WAL). better-sqlite3 is synchronous; each method is one short transaction. */
+export class SqliteCatalog implements Catalog {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    const p = (sql: string) => this.db.prepare(sql);
+    const identityWhere = 'workspace = @workspace AND app_id = @appId AND version = @version AND env = @env';
+    this.stmt = {
+      putKey: p(`INSERT INTO api_keys (key_hash, workspace, source, created_at) VALUES (@keyHash, @workspace, @source, @createdAt)
+                 ON CONFLICT (key_hash) DO UPDATE SET workspace = excluded.workspace, source = excluded.source`),
+      keysOfSource: p('SELECT key_hash FROM api_keys WHERE source = ?'),
+      deleteKey: p('DELETE FROM api_keys WHERE key_hash = ?'),
+      findKey: p('SELECT key_hash, workspace FROM api_keys WHERE key_hash = ?'),
+      countKeys: p('SELECT count(*) AS n FROM api_keys'),
+      insertUpload: p(`INSERT INTO uploads (upload_id, workspace, app_id, version, env, need_cover, created_at, expires_at)
+                       VALUES (@uploadId, @workspace, @appId, @version, @env, @needCover, @createdAt, @expiresAt)`),
+      getUpload: p('SELECT * FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?'),
+      countOpen: p(`SELECT count(*) AS n FROM uploads WHERE ${identityWhere} AND expires_at > @now`),
+      uploadExists: p('SELECT 1 FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?'),
+      upsertPart: p(`INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key)
+                     VALUES (@uploadId, @chunkIndex, @size, @md5, @sha256, @uploadedAt, @blobKey)
+                     ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
+                       sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`),
+      partBlobKey: p('SELECT blob_key FROM parts WHERE upload_id = ? AND chunk_index = ?'),
+      listParts: p(`SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
+                    WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index`),
+      deleteUpload: p('DELETE FROM uploads WHERE upload_id = ? AND workspace = ?'),
+      expired: p('SELECT upload_id FROM uploads WHERE expires_at <= ?'),
+      deleteUploadById: p('DELETE FROM uploads WHERE upload_id = ?'),
+      getSourceMap: p(`SELECT * FROM sourcemaps WHERE ${identityWhere}`),
+      listSourceMaps: p('SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC'),
+      upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
+                          VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
+                          ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id,
+                            created_at = excluded.created_at, size = excluded.size, sha256 = excluded.sha256,
+                            file_count = excluded.file_count, map_count = excluded.map_count, warnings = excluded.warnings`),
+      deleteSourceMap: p(`DELETE FROM sourcemaps WHERE ${identityWhere}`),
+      insertFile: p('INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)'),
+      upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`),
+      deleteFiles: p('DELETE FROM files WHERE revision_id = ?'),
+      listFiles: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? ORDER BY path'),
+      getFile: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? AND path = ?'),
+      revisionTotals: p(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM files WHERE revision_id = ?`),
+      updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap
+                       WHERE revision_id = @revisionId`),
+      usageUploads: p(`SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`),
+      usageStored: p('SELECT coalesce(sum(size), 0) AS n FROM sourcemaps WHERE workspace = ?'),
+      enqueueGarbage: p(`INSERT INTO garbage (prefix, due_at, revision_id) VALUES (@prefix, @dueAt, @revisionId)
+                         ON CONFLICT (prefix) DO UPDATE SET due_at = min(due_at, excluded.due_at)`),
+      dueGarbage: p('SELECT prefix, due_at, revision_id FROM garbage WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+      garbageRevision: p('SELECT revision_id FROM garbage WHERE prefix = ?'),
+      removeGarbage: p('DELETE FROM garbage WHERE prefix = ?'),
+    };
+  }
+
+  async putApiKey(key: { keyHash: string; workspace: string; source: string; createdAt: number }) {
+    this.stmt.putKey.run(key);
+  }
+
+  async pruneApiKeys(source: string, keep: string[]) {
+    const keepSet = new Set(keep);
+    this.db.transaction(() => {
+      for (const { key_hash } of this.stmt.keysOfSource.all(source) as Array<{ key_hash: string }>) {
+        if (!keepSet.has(key_hash)) this.stmt.deleteKey.run(key_hash);
+      }
+    })();
+  }
+
+  async findApiKey(keyHash: string) {
+    const row = this.stmt.findKey.get(keyHash) as { key_hash: string; workspace: string } | undefined;
+    return row ? { keyHash: row.key_hash, workspace: row.workspace } : null;
+  }
+
+  async countApiKeys() {
+    return (this.stmt.countKeys.get() as { n: number }).n;
+  }
+
+  async createUpload(task: UploadTask) {
+    this.stmt.insertUpload.run({ ...task, needCover: task.needCover ? 1 : 0 });
+  }
+
+  async getUpload(workspace: string, uploadId: string, now: number) {
+    const row = this.stmt.getUpload.get(uploadId, workspace, now) as UploadRow | undefined;
+    return row ? toUpload(row) : null;
+  }
+
+  async countOpenUploads(identity: Identity, now: number) {
+    return (this.stmt.countOpen.get({ ...identity, now }) as { n: number }).n;
+  }
+
+  async putPart(workspace: string, uploadId: string, part: PartRecord, now: number) {
+    return this.db.transaction(() => {
+      if (!this.stmt.uploadExists.get(uploadId, workspace, now)) return { ok: false };
+      const previous = this.stmt.partBlobKey.get(uploadId, part.chunkIndex) as { blob_key: string } | undefined;
+      this.stmt.upsertPart.run({ uploadId, ...part });
+      return previous && previous.blob_key !== part.blobKey ? { ok: true, replacedBlobKey: previous.blob_key } : { ok: true };
+    })();
+  }
+
+  async listParts(workspace: string, uploadId: string) {
+    return (this.stmt.listParts.all(uploadId, workspace) as Parameters<typeof toPart>[0][]).map(toPart);
+  }
+
+  async deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry) {
+    return this.db.transaction(() => {
+      const deleted = this.stmt.deleteUpload.run(uploadId, workspace).changes > 0;
+      if (deleted) this.enqueue(garbage);
+      return deleted;
+    })();
+  }
+
+  async expireUploads(now: number, garbageFor: (uploadId: string) => GarbageEntry) {
+    return this.db.transaction(() => {
+      const ids = (this.stmt.expired.all(now) as Array<{ upload_id: string }>).map((r) => r.upload_id);
+      for (const id of ids) {
+        this.stmt.deleteUploadById.run(id);
+        this.enqueue(garbageFor(id));
+      }
+      return ids;
+    })();
+  }
+
+  async getSourceMap(identity: Identity) {
+    const row = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
+    return row ? toSourceMap(row) : null;
+  }
+
+  async listSourceMaps(workspace: string, appId: string) {
+    return (this.stmt.listSourceMaps.all(workspace, appId) as SourceMapRow[]).map(toSourceMap);
+  }
+
+  async publishSourceMap(req: PublishRequest): Promise<PublishResult> {
+    const sm = req.sourcemap;
+    return this.db.transaction((): PublishResult => {
+      const existing = this.stmt.getSourceMap.get(sm) as SourceMapRow | undefined;
+      if (existing && !req.replace) return { ok: false, reason: 'exists' };
+      if (req.consumeUploadId !== undefined) {
+        if (this.stmt.deleteUpload.run(req.consumeUploadId, sm.workspace).changes === 0) {
+          return { ok: false, reason: 'upload-gone' };
+        }
+        if (req.consumeGarbage) this.enqueue(req.consumeGarbage);
+      }
+      for (const f of req.files) this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256);
+      this.stmt.upsertSourceMap.run({ ...sm, warnings: JSON.stringify(sm.warnings) });
+      this.stmt.removeGarbage.run(req.stagingPrefix);
+      // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
+      if (existing) this.enqueue(req.retire(existing.revision_id));
+      return { ok: true, replaced: existing ? toSourceMap(existing) : null };
+    })();
+  }
+
+  async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry) {
+    return this.db.transaction(() => {
+      const existing = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
+      if (!existing) return null;
+      this.stmt.deleteSourceMap.run(identity);
+      this.enqueue(garbage(existing.revision_id));
+      return toSourceMap(existing);
+    })();
+  }
+
+  async listFiles(revisionId: string) {
+    return this.stmt.listFiles.all(revisionId) as FileRecord[];
+  }
+
+  async getFile(revisionId: string, path: string) {
+    return (this.stmt.getFile.get(revisionId, path) as FileRecord | undefined) ?? null;
+  }
+
+  async upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean) {
+    return this.db.transaction(() => {
+      const current = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
+      if (!current || current.revision_id !== revisionId) return false;
+      const existed = this.stmt.getFile.get(revisionId, file.path) !== undefined;
+      this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256);
+      const totals = this.stmt.revisionTotals.get(revisionId) as { n: number; bytes: number };
+      this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: isMap && !existed ? 1 : 0 });
+      return true;
+    })();
+  }
+
+  async usage(workspace: string) {
+    return {
+      uploadBytes: (this.stmt.usageUploads.get(workspace) as { n: number }).n,
+      storedBytes: (this.stmt.usageStored.get(workspace) as { n: number }).n,
+    };
+  }
+
+  private enqueue(entry: GarbageEntry) {
+    this.stmt.enqueueGarbage.run({ prefix: entry.prefix, dueAt: entry.dueAt, revisionId: entry.revisionId ?? null });
+  }
+
+  async enqueueGarbage(entry: GarbageEntry) {
+    this.enqueue(entry);
+  }
+
+  async dueGarbage(now: number, limit: number) {
+    const rows = this.stmt.dueGarbage.all(now, limit) as Array<{ prefix: string; due_at: number; revision_id: string | null }>;
+    return rows.map((r) => ({ prefix: r.prefix, dueAt: r.due_at, ...(r.revision_id ? { revisionId: r.revision_id } : {}) }));
+  }
+
+  async removeGarbage(prefix: string) {
+    this.db.transaction(() => {
+      const row = this.stmt.garbageRevision.get(prefix) as { revision_id: string | null } | undefined;
+      if (row?.revision_id) this.stmt.deleteFiles.run(row.revision_id);
+      this.stmt.removeGarbage.run(prefix);
+    })();
+  }
+
+  async close() {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerServerCommands } from './server-commands.ts';
+
+const program = new Command('mapvault')
+  .description('mapvault: self-hosted JavaScript sourcemap service (Guance RUM sourcemap API compatible)')
+  .showHelpAfterError();
+registerServerCommands(program);
+await program.parseAsync(process.argv);

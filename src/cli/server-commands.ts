@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config.ts';
+import { createMapvault } from '../server.ts';
+
+/** `serve` and `keys create`: the commands that run on the server's own machine. */
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('start the server (configuration from the environment; see README)')
+    .action(async () => {
+      const config = loadConfig();
+      const mv = await createMapvault(config);
+      const url = await mv.listen();
+      mv.app.log.info(`mapvault listening on ${url} (data in ${config.dataDir})`);
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          mv.app.log.info(`${signal}: shutting down`);
+          mv.close().then(() => process.exit(0), () => process.exit(1));
+        });
+      }
+    });
+
+  program
+    .command('keys')
+    .description('manage API keys')
+    .command('create')
+    .description('create an API key for a workspace; the key is printed once and only its hash is stored')
+    .requiredOption('--workspace <name>', 'workspace the key belongs to')
+    .action(async (opts: { workspace: string }) => {
+      if (!/^[A-Za-z0-9_.-]{1,128}$/.test(opts.workspace)) {
+        throw new Error('--workspace must be 1-128 characters [A-Za-z0-9_.-]');
+      }
+      const config = loadConfig();
+      const mv = await createMapvault(config, { logger: false, announce: () => {} });
+      try {
+        const key = await mv.keys.create(opts.workspace);
+        process.stdout.write(`${key}\n`);
+        process.stderr.write(`created an API key for workspace "${opts.workspace}" in ${config.dataDir}; it is not shown again\n`);
+      } finally {
+        await mv.close();
+      }
+    });
+}

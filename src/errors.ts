@@ -1,0 +1,76 @@
+/**
+ * Typed API errors. Every failure the service reports is one of these, so the
+ * envelope's `errorCode` is stable and the HTTP status follows from the code.
+ */
+export type ErrorCode =
+  | 'ft.InvalidAPIKey'
+  | 'Param.Invalid'
+  | 'Route.NotFound'
+  | 'Request.TooLarge'
+  | 'Request.UnsupportedMediaType'
+  | 'Request.RateLimited'
+  | 'Quota.Exceeded'
+  | 'Upload.NotFound'
+  | 'Part.TooLarge'
+  | 'Part.Empty'
+  | 'Part.ChecksumMismatch'
+  | 'Part.TooMany'
+  | 'Parts.Missing'
+  | 'SourceMap.AlreadyExists'
+  | 'SourceMap.NotFound'
+  | 'File.NotFound'
+  | 'Merge.InProgress'
+  | 'Archive.UnsafePath'
+  | 'Archive.UnsafeEntry'
+  | 'Archive.TooLarge'
+  | 'Archive.Corrupt'
+  | 'Archive.Encrypted'
+  | 'Archive.DuplicatePath'
+  | 'Stack.TooLarge'
+  | 'Server.Internal';
+
+const STATUS: Record<ErrorCode, number> = {
+  'ft.InvalidAPIKey': 403,
+  'Param.Invalid': 400,
+  'Route.NotFound': 404,
+  'Request.TooLarge': 413,
+  'Request.UnsupportedMediaType': 415,
+  'Request.RateLimited': 429,
+  'Quota.Exceeded': 413,
+  'Upload.NotFound': 404,
+  'Part.TooLarge': 413,
+  'Part.Empty': 400,
+  'Part.ChecksumMismatch': 400,
+  'Part.TooMany': 400,
+  'Parts.Missing': 409,
+  'SourceMap.AlreadyExists': 409,
+  'SourceMap.NotFound': 404,
+  'File.NotFound': 404,
+  'Merge.InProgress': 409,
+  'Archive.UnsafePath': 422,
+  'Archive.UnsafeEntry': 422,
+  'Archive.TooLarge': 422,
+  'Archive.Corrupt': 422,
+  'Archive.Encrypted': 422,
+  'Archive.DuplicatePath': 422,
+  'Stack.TooLarge': 413,
+  'Server.Internal': 500,
+};
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly errorCode: ErrorCode,
+    message: string,
+    /** Optional machine-readable detail, sent as the envelope's `content`. */
+    readonly content: unknown = null,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = STATUS[errorCode];
+  }
+}
+
+export function isApiError(err: unknown): err is ApiError {
+  return err instanceof ApiError;
+}

@@ -1,0 +1,128 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { Config } from './config.ts';
+import type { Catalog } from './catalog/catalog.ts';
+import { SqliteCatalog } from './catalog/sqlite-catalog.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { ScratchDir } from './storage/scratch.ts';
+import { ApiKeys } from './auth/api-keys.ts';
+import { UploadService } from './uploads/upload-service.ts';
+import { Quotas } from './uploads/quotas.ts';
+import { Sweeper } from './uploads/sweeper.ts';
+import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
+import { KeyedLock } from './util/keyed-lock.ts';
+import { newTraceId } from './util/ids.ts';
+import { registerErrorHandling } from './api/errors.ts';
+import { registerAuth } from './api/auth.ts';
+import { uploadRoutes } from './api/routes/uploads.ts';
+import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
+
+export const API_PREFIX = '/api/v1/rum_sourcemap';
+
+export interface ServerOptions {
+  /** Injected clock (tests); defaults to Date.now. */
+  now?: () => number;
+  /** Pino options, or false for silence. */
+  logger?: boolean | Record<string, unknown>;
+  /** Where the "first start" key banner goes. */
+  announce?: (text: string) => void;
+  /** Storage implementations; default to SQLite and the filesystem under the data dir. */
+  catalog?: Catalog;
+  blobs?: BlobStore;
+}
+
+export interface Mapvault {
+  app: FastifyInstance;
+  catalog: Catalog;
+  blobs: BlobStore;
+  keys: ApiKeys;
+  uploads: UploadService;
+  sourcemaps: SourceMapService;
+  sweeper: Sweeper;
+  /** Starts listening; resolves to the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
+export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
+  const now = opts.now ?? Date.now;
+  await mkdir(config.dataDir, { recursive: true });
+  const catalog = opts.catalog ?? new SqliteCatalog(join(config.dataDir, 'mapvault.db'));
+  const blobs = opts.blobs ?? (await FsBlobStore.open(join(config.dataDir, 'blobs')));
+  const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
+  const keys = await ApiKeys.open(catalog, config.dataDir);
+  await keys.syncConfigured(config.apiKeys, now());
+  if ((await catalog.countApiKeys()) === 0) {
+    const key = await keys.create('default', 'first-start', now());
+    (opts.announce ?? ((t) => process.stdout.write(t)))(
+      `\nmapvault: no API key existed, so one was created for workspace "default".\n` +
+      `It is shown only this once; store it now:\n\n    DF-API-KEY: ${key}\n\n`,
+    );
+  }
+
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    genReqId: () => newTraceId(),
+    // Our own onResponse hook writes the one line per request.
+    logController: new LogController({ requestIdLogLabel: 'traceId', disableRequestLogging: true }),
+    bodyLimit: config.maxJsonBytes,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
+  const identityLock = new KeyedLock();
+  const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
+  const treeRetiredListeners: Array<(revisionId: string) => void> = [];
+  const onTreeRetired = (rev: string) => treeRetiredListeners.forEach((l) => l(rev));
+  const collectSoon = () => void sweeper.kick();
+  const uploads = new UploadService({
+    catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
+    maxParts: config.maxParts, archiveLimits: config.archive, quotas, identityLock, onTreeRetired, collectSoon,
+  });
+  const sourcemaps = new SourceMapService({
+    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
+    maxFileBytes: config.maxFileContentBytes,
+  });
+
+  // One log line per request, with its traceId (the logger's request label); never headers, so never keys.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-trace-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  registerErrorHandling(app);
+  registerAuth(app, keys, config.rateLimitPerMinute, now);
+  await app.register(multipart, { throwFileSizeLimit: true });
+
+  app.get('/healthz', { config: { public: true } }, async (req, reply) =>
+    reply.send({ code: 200, content: { status: 'ok' }, errorCode: '', message: '', success: true, traceId: req.id }));
+  await app.register(async (api) => {
+    await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
+    await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
+  }, { prefix: API_PREFIX });
+
+  // Startup recovery: in single-node mode nothing else is running, so every queued prefix
+  // (staging trees of merges that died, replaced trees, cancelled parts) can go now.
+  await sweeper.sweep(now(), { collectAll: true });
+
+  return {
+    app, catalog, blobs, keys, uploads, sourcemaps, sweeper,
+    async listen(port = config.port, host = config.host) {
+      await app.listen({ port, host });
+      sweeper.start();
+      const addr = app.server.address();
+      const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    },
+    async close() {
+      await app.close();
+      await sweeper.stop();
+      await catalog.close();
+    },
+  };
+}

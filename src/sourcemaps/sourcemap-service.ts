@@ -1,0 +1,129 @@
+import { Readable } from 'node:stream';
+import type { Catalog, Identity, SourceMapRecord } from '../catalog/catalog.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { normalizeRelativePath } from '../archive/entry-path.ts';
+import { ApiError } from '../errors.ts';
+import type { KeyedLock } from '../util/keyed-lock.ts';
+import { newRevisionId } from '../util/ids.ts';
+import { identityKey, treePrefix } from '../uploads/upload-service.ts';
+import { Quotas } from '../uploads/quotas.ts';
+
+export interface SourceMapServiceOptions {
+  catalog: Catalog;
+  blobs: BlobStore;
+  now: () => number;
+  retiredGraceMs: number;
+  identityLock: KeyedLock;
+  quotas: Quotas;
+  onTreeRetired: (revisionId: string) => void;
+  collectSoon: () => void;
+  maxFileBytes: number;
+}
+
+/** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
+export interface StoredTree {
+  id: string;
+  listFiles(): Promise<string[]>;
+  readFile(path: string): Promise<Buffer | null>;
+}
+
+/** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
+export class SourceMapService {
+  constructor(private readonly o: SourceMapServiceOptions) {}
+
+  async list(workspace: string, appId: string): Promise<SourceMapRecord[]> {
+    return this.o.catalog.listSourceMaps(workspace, appId);
+  }
+
+  async get(identity: Identity): Promise<SourceMapRecord> {
+    const sm = await this.o.catalog.getSourceMap(identity);
+    if (!sm) throw notFound(identity);
+    return sm;
+  }
+
+  async fileTree(identity: Identity) {
+    const sm = await this.get(identity);
+    // One revision id for the whole answer: a concurrent overwrite cannot mix two trees.
+    return { sourcemap: sm, files: await this.o.catalog.listFiles(sm.revisionId) };
+  }
+
+  async readFile(identity: Identity, path: string): Promise<{ body: Readable; size: number }> {
+    const sm = await this.get(identity);
+    const normalized = normalizeRelativePath(path);
+    const body = await this.o.blobs.get(treePrefix(sm.revisionId) + normalized);
+    const stat = body && (await this.o.catalog.getFile(sm.revisionId, normalized));
+    if (!body || !stat) {
+      body?.destroy();
+      throw new ApiError('File.NotFound', `no file "${normalized}" in the sourcemap of appId "${identity.appId}", version "${identity.version}", env "${identity.env}"`);
+    }
+    return { body, size: stat.size };
+  }
+
+  /** The tree the resolver reads, or null when no sourcemap is stored for the identity. */
+  async tree(identity: Identity): Promise<StoredTree | null> {
+    const sm = await this.o.catalog.getSourceMap(identity);
+    if (!sm) return null;
+    const prefix = treePrefix(sm.revisionId);
+    let files: Promise<string[]> | undefined;
+    return {
+      id: sm.revisionId,
+      listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
+      readFile: async (path) => {
+        const body = await this.o.blobs.get(prefix + path);
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
+    };
+  }
+
+  async delete(identity: Identity): Promise<void> {
+    await this.o.identityLock.run(identityKey(identity), async () => {
+      const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => ({
+        prefix: treePrefix(rev), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: rev,
+      }));
+      if (!removed) throw notFound(identity);
+      this.o.onTreeRetired(removed.revisionId);
+    });
+    this.o.collectSoon();
+  }
+
+  /**
+   * Creates or overwrites one file of the stored tree (creating an empty sourcemap first if needed).
+   * The file itself is replaced atomically by the blob store; the totals in the same step as its row.
+   */
+  async putFile(identity: Identity, filename: string, content: string): Promise<void> {
+    const path = normalizeRelativePath(filename);
+    const bytes = Buffer.from(content, 'utf8');
+    if (bytes.length > this.o.maxFileBytes) {
+      throw new ApiError('Request.TooLarge', `file content is ${bytes.length} bytes; at most ${this.o.maxFileBytes} (10 MiB) per file`);
+    }
+    await this.o.identityLock.run(identityKey(identity), async () => {
+      let sm = await this.o.catalog.getSourceMap(identity);
+      if ((await this.o.quotas.storedHeadroom(identity.workspace, 0)) < bytes.length) throw Quotas.storedExceeded();
+      if (!sm) sm = await this.createEmpty(identity);
+      const stored = await this.o.blobs.put(treePrefix(sm.revisionId) + path, Readable.from([bytes]));
+      const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, { path, size: stored.size, sha256: stored.sha256 }, path.endsWith('.map'));
+      if (!ok) throw new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again');
+      this.o.onTreeRetired(sm.revisionId);
+    });
+  }
+
+  private async createEmpty(identity: Identity): Promise<SourceMapRecord> {
+    const revisionId = newRevisionId();
+    const sourcemap: SourceMapRecord = {
+      ...identity, revisionId, createdAt: this.o.now(), size: 0, sha256: '', fileCount: 0, mapCount: 0, warnings: [],
+    };
+    const published = await this.o.catalog.publishSourceMap({
+      sourcemap, files: [], replace: false, stagingPrefix: treePrefix(revisionId),
+      retire: (old) => ({ prefix: treePrefix(old), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: old }),
+    });
+    if (!published.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
+    return sourcemap;
+  }
+}
+
+function notFound(i: Identity): ApiError {
+  return new ApiError('SourceMap.NotFound', `no sourcemap for appId "${i.appId}", version "${i.version}", env "${i.env}"`);
+}

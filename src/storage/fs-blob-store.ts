@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { assertValidKey, type BlobStore } from './blob-store.ts';
+import { writeStreamToFile } from './write-file.ts';
+
+/**
+ * BlobStore on a local directory. Atomicity comes from writing to `<root>/.tmp/` (same
+ * filesystem) and renaming into place. Files are not fsynced: a killed process loses nothing
+ * that was acknowledged (the page cache survives it); only a power loss could.
+ */
+export class FsBlobStore implements BlobStore {
+  private readonly tmpDir: string;
+
+  private constructor(private readonly root: string) {
+    this.tmpDir = join(root, '.tmp');
+  }
+
+  /** Opens the store, removing temp files left behind by a crash. */
+  static async open(root: string): Promise<FsBlobStore> {
+    const store = new FsBlobStore(root);
+    await rm(store.tmpDir, { recursive: true, force: true });
+    await mkdir(store.tmpDir, { recursive: true });
+    return store;
+  }
+
+  private path(key: string): string {
+    assertValidKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  private tempPath(): string {
+    return join(this.tmpDir, randomBytes(12).toString('hex'));
+  }
+
+  async put(key: string, body: Readable, opts: { maxBytes?: number } = {}) {
+    const target = this.path(key);
+    const tmp = this.tempPath();
+    const written = await writeStreamToFile(body, tmp, opts);
+    await this.moveIntoPlace(tmp, target);
+    return { size: written.size, sha256: written.sha256 };
+  }
+
+  async putFile(key: string, localPath: string): Promise<void> {
+    await this.moveIntoPlace(localPath, this.path(key));
+  }
+
+  private async moveIntoPlace(from: string, target: string): Promise<void> {
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await rename(from, target);
+    } catch (err) {
+      await rm(from, { force: true });
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Readable | null> {
+    const path = this.path(key);
+    // Open eagerly so "absent" is an answer, not a stream error later.
+    const stream = createReadStream(path);
+    return new Promise((resolve, reject) => {
+      stream.once('open', () => resolve(stream));
+      stream.once('error', (err: NodeJS.ErrnoException) =>
+        err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'ENOTDIR' ? resolve(null) : reject(err),
+      );
+    });
+  }
+
+  async stat(key: string) {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size } : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    assertValidKey(prefix, { prefix: true });
+    await rm(join(this.root, ...prefix.slice(0, -1).split('/')), { recursive: true, force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    assertValidKey(prefix, { prefix: true });
+    const base = join(this.root, ...prefix.slice(0, -1).split('/'));
+    const files: Array<{ key: string; size: number }> = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) files.push({ key: prefix + relative(base, p).split(sep).join('/'), size: (await stat(p)).size });
+      }
+    };
+    await walk(base);
+    files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* files;
+  }
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface WrittenFile {
+  size: number;
+  sha256: string;
+  md5: string;
+}
+
+/** Thrown when a stream carries more than the caller allowed; the partial file is already removed. */
+export class SizeLimitExceededError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = 'SizeLimitExceededError';
+  }
+}
+
+/**
+ * Streams `body` into `path`, hashing and counting on the way, and stops as soon as
+ * `maxBytes` is exceeded (no buffering of the rest). On any failure the partial file is removed.
+ * This is the single place where request/entry bytes meet the disk.
+ */
+export async function writeStreamToFile(
+  body: Readable | NodeJS.ReadableStream,
+  path: string,
+  opts: { maxBytes?: number } = {},
+): Promise<WrittenFile> {
+  const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(new SizeLimitExceededError(maxBytes));
+      sha256.update(chunk);
+      md5.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, meter, createWriteStream(path, { flags: 'wx' }));
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  }
+  return { size, sha256: sha256.digest('hex'), md5: md5.digest('hex') };
+}

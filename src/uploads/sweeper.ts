@@ -1,0 +1,64 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Catalog } from '../catalog/catalog.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+
+/**
+ * Background maintenance: expires unfinished upload tasks, and deletes queued blob prefixes
+ * (expired or cancelled parts, replaced trees once their grace period is over, staging trees of
+ * merges that died). `sweep(now)` is the whole job, so tests drive it with an injected clock.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly o: { catalog: Catalog; blobs: BlobStore; now: () => number; intervalMs: number; log: FastifyBaseLogger },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Runs a sweep now, or right after the one in progress. Errors are logged, never thrown. */
+  kick(now?: number): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.sweep(now ?? this.o.now());
+        } catch (err) {
+          this.o.log.error({ err }, 'sweep failed');
+        }
+      } while (this.again);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** `collectAll` also takes garbage not yet due: only right at startup, when no reader can be in flight. */
+  async sweep(now: number, { collectAll = false } = {}): Promise<{ expired: string[]; collected: string[] }> {
+    const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: `uploads/${id}/`, dueAt: now }));
+    if (expired.length) this.o.log.info({ expired: expired.length }, 'expired upload tasks');
+    const collected: string[] = [];
+    for (;;) {
+      const due = await this.o.catalog.dueGarbage(collectAll ? Number.MAX_SAFE_INTEGER : now, 100);
+      for (const g of due) {
+        await this.o.blobs.deletePrefix(g.prefix);
+        await this.o.catalog.removeGarbage(g.prefix);
+        collected.push(g.prefix);
+      }
+      if (due.length < 100) break;
+    }
+    return { expired, collected };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

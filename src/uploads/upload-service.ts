@@ -1,0 +1,234 @@
+import { Readable, Transform } from 'node:stream';
+import type { Catalog, Identity, PartRecord, SourceMapRecord, UploadTask } from '../catalog/catalog.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { ScratchDir } from '../storage/scratch.ts';
+import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
+import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
+import { sourceMapProblem } from '../sourcemaps/validate-map.ts';
+import { ApiError } from '../errors.ts';
+import { KeyedLock } from '../util/keyed-lock.ts';
+import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
+import { Quotas } from './quotas.ts';
+
+export interface UploadServiceOptions {
+  catalog: Catalog;
+  blobs: BlobStore;
+  scratch: ScratchDir;
+  now: () => number;
+  uploadTtlMs: number;
+  retiredGraceMs: number;
+  maxParts: number;
+  archiveLimits: ArchiveLimits;
+  quotas: Quotas;
+  identityLock: KeyedLock;
+  /** Called after a tree is replaced or removed, so caches of it are dropped. */
+  onTreeRetired: (revisionId: string) => void;
+  /** Asks the collector to delete garbage that just became due. */
+  collectSoon: () => void;
+}
+
+export interface MergeResult {
+  appId: string;
+  version: string;
+  env: string;
+  size: number;
+  sha256: string;
+  fileCount: number;
+  mapCount: number;
+  warnings: string[];
+}
+
+/** A merge that dies with the process leaves its staging tree queued; it is collected after this long. */
+const STAGING_TIMEOUT_MS = 6 * 3_600_000;
+/** Maps up to this size are parsed at merge time to warn about broken ones; bigger ones are not held in memory. */
+const MAX_VALIDATED_MAP_BYTES = 32 * 1024 * 1024;
+
+export const identityKey = (i: Identity): string => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
+export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
+const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
+
+/** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
+export class UploadService {
+  constructor(private readonly o: UploadServiceOptions) {}
+
+  async init(identity: Identity, needCover: boolean) {
+    const now = this.o.now();
+    const existsSameFile = (await this.o.catalog.getSourceMap(identity)) !== null;
+    const existsOldTask = (await this.o.catalog.countOpenUploads(identity, now)) > 0;
+    // Guance's documented behaviour: no task when the sourcemap exists and overwriting was not asked for.
+    if (existsSameFile && !needCover) return { uploadId: '', existsSameFile, existsOldTask };
+    const task: UploadTask = { ...identity, uploadId: newUploadId(), needCover, createdAt: now, expiresAt: now + this.o.uploadTtlMs };
+    await this.o.catalog.createUpload(task);
+    return { uploadId: task.uploadId, existsSameFile, existsOldTask };
+  }
+
+  async getTask(workspace: string, uploadId: string): Promise<UploadTask> {
+    const task = await this.o.catalog.getUpload(workspace, uploadId, this.o.now());
+    // Other workspaces' tasks get the very same answer as unknown ones.
+    if (!task) throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
+    return task;
+  }
+
+  /**
+   * Accepts a part already received into a scratch file. The part is stored under a fresh key and
+   * the catalog row is switched to it in one step, so a re-sent index replaces the old one atomically
+   * and the row never points at a half-written part.
+   */
+  async acceptPart(
+    workspace: string,
+    part: { uploadId: string; chunkIndex: number; file: WrittenFile; localPath: string; md5?: string; sha256?: string },
+  ): Promise<PartRecord> {
+    try {
+      const task = await this.getTask(workspace, part.uploadId);
+      if (part.chunkIndex >= this.o.maxParts) {
+        throw new ApiError('Part.TooMany', `chunkIndex ${part.chunkIndex} is out of range: at most ${this.o.maxParts} parts (0..${this.o.maxParts - 1})`);
+      }
+      if (part.file.size === 0) throw new ApiError('Part.Empty', 'the part "files" is empty');
+      for (const algo of ['md5', 'sha256'] as const) {
+        const expected = part[algo];
+        if (expected !== undefined && expected.toLowerCase() !== part.file[algo]) {
+          throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
+        }
+      }
+      await this.o.quotas.checkUpload(workspace, part.file.size);
+      const blobKey = `${uploadPrefix(task.uploadId)}${String(part.chunkIndex).padStart(6, '0')}-${randomAlphanumeric(8)}`;
+      await this.o.blobs.putFile(blobKey, part.localPath);
+      const record: PartRecord = {
+        chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
+        uploadedAt: this.o.now(), blobKey,
+      };
+      const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now());
+      if (!put.ok) {
+        // The task was cancelled or expired while the part was arriving: do not leave the bytes behind.
+        await this.o.blobs.delete(blobKey);
+        throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
+      }
+      if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
+      return record;
+    } finally {
+      await this.o.scratch.remove(part.localPath);
+    }
+  }
+
+  async listParts(workspace: string, uploadId: string) {
+    const task = await this.getTask(workspace, uploadId);
+    return { task, parts: await this.o.catalog.listParts(workspace, uploadId) };
+  }
+
+  async cancel(workspace: string, uploadId: string): Promise<void> {
+    const deleted = await this.o.catalog.deleteUpload(workspace, uploadId, { prefix: uploadPrefix(uploadId), dueAt: this.o.now() });
+    if (!deleted) throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
+    this.o.collectSoon();
+  }
+
+  async merge(workspace: string, uploadId: string, chunkIndexs?: number[]): Promise<MergeResult> {
+    const first = await this.getTask(workspace, uploadId);
+    return this.o.identityLock.run(identityKey(first), async () => {
+      // Re-read under the lock: a merge of the same task that just finished consumed it.
+      const task = await this.getTask(workspace, uploadId);
+      const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
+      const existing = await this.o.catalog.getSourceMap(task);
+      if (existing && !task.needCover) throw alreadyExists(task);
+
+      const zipPath = this.o.scratch.newPath('.zip');
+      const revisionId = newRevisionId();
+      const staging = treePrefix(revisionId);
+      try {
+        const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath);
+        // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
+        await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
+        try {
+          const extracted = await this.extract(task, zipPath, staging, existing);
+          const sourcemap: SourceMapRecord = {
+            ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
+            fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
+          };
+          const published = await this.o.catalog.publishSourceMap({
+            sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
+            consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
+            stagingPrefix: staging,
+            retire: (old) => ({ prefix: treePrefix(old), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: old }),
+          });
+          if (!published.ok) {
+            throw published.reason === 'exists'
+              ? alreadyExists(task)
+              : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
+          }
+          if (published.replaced) this.o.onTreeRetired(published.replaced.revisionId);
+          this.o.collectSoon();
+          const { appId, version, env } = task;
+          return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
+        } catch (err) {
+          await this.o.blobs.deletePrefix(staging);
+          await this.o.catalog.removeGarbage(staging);
+          throw err;
+        }
+      } finally {
+        await this.o.scratch.remove(zipPath);
+      }
+    });
+  }
+
+  private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
+    for (const part of parts) {
+      const body = await this.o.blobs.get(part.blobKey);
+      if (!body) throw new ApiError('Parts.Missing', `part ${part.chunkIndex} was replaced during the merge; merge again`, { missing: [part.chunkIndex] });
+      for await (const chunk of body) yield chunk as Buffer;
+    }
+  }
+
+  private async extract(task: UploadTask, zipPath: string, staging: string, existing: SourceMapRecord | null) {
+    const warnings: string[] = [];
+    let mapCount = 0;
+    let written = 0;
+    const quota = await this.o.quotas.storedHeadroom(task.workspace, existing?.size ?? 0);
+    const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
+      if (written + declaredSize > quota) throw Quotas.storedExceeded();
+      const isMap = path.endsWith('.map');
+      const validate = isMap && declaredSize <= MAX_VALIDATED_MAP_BYTES;
+      const chunks: Buffer[] = [];
+      const tee = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          if (validate) chunks.push(chunk);
+          done(null, chunk);
+        },
+      });
+      (body as Readable).once('error', (err) => tee.destroy(err));
+      const stored = await this.o.blobs.put(staging + path, (body as Readable).pipe(tee));
+      written += stored.size;
+      if (isMap) {
+        const problem = validate ? sourceMapProblem(Buffer.concat(chunks)) : null;
+        if (problem) warnings.push(`${path}: ${problem}`);
+        else mapCount++;
+      }
+      return stored;
+    });
+    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings };
+  }
+}
+
+function identityOf(i: Identity): Identity {
+  return { workspace: i.workspace, appId: i.appId, version: i.version, env: i.env };
+}
+
+function alreadyExists(i: Identity): ApiError {
+  return new ApiError(
+    'SourceMap.AlreadyExists',
+    `a sourcemap for appId "${i.appId}", version "${i.version}", env "${i.env}" already exists; start the upload with needCover: true to replace it`,
+  );
+}
+
+/** The parts to merge must be exactly 0..n-1: the requested ones when given, else all uploaded. */
+function selectParts(uploaded: PartRecord[], requested?: number[]): PartRecord[] {
+  const byIndex = new Map(uploaded.map((p) => [p.chunkIndex, p]));
+  const wanted = new Set(requested ?? byIndex.keys());
+  if (wanted.size === 0) throw new ApiError('Parts.Missing', 'no parts were uploaded for this task', { missing: [0] });
+  const n = Math.max(...wanted) + 1;
+  const missing: number[] = [];
+  for (let i = 0; i < n; i++) if (!byIndex.has(i) || !wanted.has(i)) missing.push(i);
+  if (missing.length > 0) {
+    const shown = missing.length > 20 ? `${missing.slice(0, 20).join(', ')}, … (${missing.length} in all)` : missing.join(', ');
+    throw new ApiError('Parts.Missing', `parts must be 0..${n - 1} without gaps; missing: ${shown}`, { missing });
+  }
+  return Array.from({ length: n }, (_, i) => byIndex.get(i)!);
+}

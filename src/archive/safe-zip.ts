@@ -1,3 +1,4 @@
+import { close, open } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
@@ -59,16 +60,20 @@ function decodeName(raw: Buffer, flags: number): string {
     if (flags & 0x800) throw fail('Archive.UnsafePath', `Entry name ${q(raw.toString('latin1'))} is flagged UTF-8 but is not valid UTF-8`);
   }
   // CP437 maps control bytes to printable glyphs (0x01 -> '☺'), which would slip past the control-character check.
-  // Decoding as latin1 keeps them as control characters, which normalizeRelativePath then rejects with its usual message.
-  if (raw.some((b) => b < 0x20 || b === 0x7f)) normalizeRelativePath(raw.toString('latin1'));
+  const ctl = raw.find((b) => b < 0x20 || b === 0x7f);
+  if (ctl !== undefined) {
+    throw fail('Archive.UnsafePath', `Unsafe path ${q(raw.toString('latin1'))}: contains control character U+${ctl.toString(16).padStart(4, '0').toUpperCase()}`);
+  }
   // Empty extra-field list: we deliberately ignore the Info-ZIP Unicode Path field so the name we validate is the one in the header.
   return yauzl.getFileNameLowLevel(flags, raw, [], true);
 }
 
-function openZip(zipPath: string): Promise<ZipFile> {
+async function openZip(zipPath: string): Promise<ZipFile> {
+  const fd = await new Promise<number>((resolve, reject) => open(zipPath, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
   return new Promise((resolve, reject) => {
-    yauzl.open(zipPath, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: true }, (err, zip) => {
-      if (err) return reject(toArchiveError(err, 'The archive'));
+    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: true }, (err, zip) => {
+      // On a parse failure yauzl leaves the fd to us; close it before reporting so nothing outlives the call.
+      if (err) return close(fd, () => reject(toArchiveError(err, 'The archive')));
       // yauzl emits 'error' outside of eachEntry() too (e.g. a failed fd close); never let that crash the process.
       zip.on('error', () => {});
       resolve(zip);

@@ -68,7 +68,7 @@ export async function uploadPart(
   form.append('uploadId', uploadId);
   form.append('chunkIndex', String(chunkIndex));
   for (const [k, v] of Object.entries(extra)) form.append(k, v);
-  form.append('files', new Blob([data]), `chunk_${String(chunkIndex).padStart(6, '0')}`);
+  form.append('files', new Blob([new Uint8Array(data)]), `chunk_${String(chunkIndex).padStart(6, '0')}`);
   const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': key }, body: form });
   return { status: res.status, body: (await res.json()) as any };
 }

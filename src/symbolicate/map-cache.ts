@@ -1,0 +1,94 @@
+/**
+ * LRU of parsed maps, bounded by bytes, with in-flight sharing.
+ *
+ * - Cost of an entry = its `cost` (SourceMapIndex.cost: the exact bytes of its packed typed
+ *   arrays, see sourcemap.ts — no need to guess from the JSON size). An entry bigger than the
+ *   whole budget is returned but not kept.
+ * - Keys are `${treeId}\u0000${path}`; invalidateTree(treeId) drops that tree's entries and
+ *   forgets its in-flight loads, so a load that started before the invalidation is not stored.
+ * - Concurrent getOrLoad calls for the same cold key share one promise (one parse).
+ * - Only hits are cached; "no map here" (null) is not stored (the resolver remembers misses for
+ *   the duration of one request only).
+ */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+export interface Costed {
+  readonly cost: number;
+}
+
+export function cacheKey(treeId: string, path: string): string {
+  return `${treeId}\u0000${path}`;
+}
+
+export class MapCache<V extends Costed> {
+  private readonly entries = new Map<string, V>(); // Map iteration order = LRU order (oldest first)
+  private readonly inflight = new Map<string, Promise<V | null>>();
+  bytes = 0;
+  hits = 0;
+
+  constructor(readonly maxBytes: number = DEFAULT_CACHE_BYTES) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  getOrLoad(key: string, load: () => Promise<V | null>): Promise<V | null> {
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.entries.delete(key); // move to the young end
+      this.entries.set(key, hit);
+      this.hits++;
+      return Promise.resolve(hit);
+    }
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.hits++;
+      return pending;
+    }
+    const p: Promise<V | null> = (async () => {
+      try {
+        // Start the load a microtask later so `p` is assigned even if `load` throws synchronously.
+        const v = await Promise.resolve().then(load);
+        if (v && this.inflight.get(key) === p) this.store(key, v);
+        return v;
+      } finally {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+      }
+    })();
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  invalidateTree(treeId: string): void {
+    const prefix = `${treeId}\u0000`;
+    for (const [key, v] of this.entries) {
+      if (key.startsWith(prefix)) {
+        this.entries.delete(key);
+        this.bytes -= v.cost;
+      }
+    }
+    for (const key of this.inflight.keys()) if (key.startsWith(prefix)) this.inflight.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.inflight.clear();
+    this.bytes = 0;
+  }
+
+  private store(key: string, v: V): void {
+    if (v.cost > this.maxBytes) return;
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= old.cost;
+    }
+    this.entries.set(key, v);
+    this.bytes += v.cost;
+    for (const [k, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= e.cost;
+    }
+  }
+}

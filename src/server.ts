@@ -95,6 +95,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
+  // Only JSON and multipart bodies exist in this API; anything else is refused with 415.
+  app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   registerAuth(app, keys, config.rateLimitPerMinute, now);
   await app.register(multipart, { throwFileSizeLimit: true });

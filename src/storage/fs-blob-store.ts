@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertValidKey, type BlobStore } from './blob-store.ts';
 import { writeStreamToFile } from './write-file.ts';
+
+const isAbsent = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 
 /**
  * BlobStore on a local directory. Atomicity comes from writing to `<root>/.tmp/` (same
@@ -58,15 +59,20 @@ export class FsBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Readable | null> {
-    const path = this.path(key);
-    // Open eagerly so "absent" is an answer, not a stream error later.
-    const stream = createReadStream(path);
-    return new Promise((resolve, reject) => {
-      stream.once('open', () => resolve(stream));
-      stream.once('error', (err: NodeJS.ErrnoException) =>
-        err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'ENOTDIR' ? resolve(null) : reject(err),
-      );
-    });
+    // Open eagerly so "absent" is an answer, not a stream error later; the open handle also keeps
+    // reading a replaced or collected object safe until the reader is done.
+    let handle;
+    try {
+      handle = await open(this.path(key), 'r');
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err;
+    }
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      return null;
+    }
+    return handle.createReadStream();
   }
 
   async stat(key: string) {
@@ -74,7 +80,7 @@ export class FsBlobStore implements BlobStore {
       const s = await stat(this.path(key));
       return s.isFile() ? { size: s.size } : null;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      if (isAbsent(err)) return null;
       throw err;
     }
   }

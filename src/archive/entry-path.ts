@@ -19,7 +19,7 @@ function unsafe(name: string, why: string): ApiError {
  * reject total length > 1024 bytes or any segment > 255 bytes, reject control chars. Returns 'a/b/c.js.map' form.
  */
 export function normalizeRelativePath(name: string): string {
-  if (typeof name !== 'string' || name === '') throw unsafe(String(name ?? ''), 'the name is empty');
+  if (typeof name !== 'string' || name === '') throw unsafe('', 'the name is empty');
   if (name.includes('\0')) throw unsafe(name, 'contains a NUL byte');
   // C0, DEL and C1 controls: never legitimate in a file name, and they garble logs and terminals.
   const ctl = /[\u0001-\u001f\u007f-\u009f]/.exec(name);

@@ -30,7 +30,7 @@ interface ScannedEntry { path: string; name: string; entry: Entry; isDir: boolea
 
 const fail = (code: ErrorCode, message: string, content: Record<string, unknown> | null = null) => new ApiError(code, message, content);
 const q = (s: string) => JSON.stringify(s);
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`);
 
 /**
  * Maps anything thrown while reading the zip to an archive error. yauzl reports every malformation as a plain
@@ -45,25 +45,26 @@ function toArchiveError(err: unknown, where: string): Error {
   if (/too many bytes in the stream/.test(msg)) {
     return fail('Archive.TooLarge', `${where} inflates to more bytes than its header declares (${msg}); refusing a possible zip bomb`);
   }
-  if (/encrypt/i.test(msg)) return fail('Archive.Encrypted', `${where} is encrypted (${msg}); encrypted archives are not supported`);
+  if (/encrypt/i.test(msg)) return fail('Archive.Encrypted', `${where} is encrypted (${msg})`);
   return fail('Archive.Corrupt', `${where} is corrupt: ${msg}`);
 }
 
 // ignoreBOM: keep a leading U+FEFF rather than silently dropping it, so the name we check is the name we write.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Raw name bytes for messages: printable ASCII as is, anything else as \xNN. */
+const printable = (raw: Buffer) => `"${Array.from(raw, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')}"`;
+
 /** Zip names are raw bytes: UTF-8 when flagged (or when they happen to be valid UTF-8, as most tools write), else CP437. */
 function decodeName(raw: Buffer, flags: number): string {
   try {
     return utf8.decode(raw);
   } catch {
-    if (flags & 0x800) throw fail('Archive.UnsafePath', `Entry name ${q(raw.toString('latin1'))} is flagged UTF-8 but is not valid UTF-8`);
+    if (flags & 0x800) throw fail('Archive.UnsafePath', `Unsafe path ${printable(raw)}: flagged as UTF-8 but is not valid UTF-8`);
   }
   // CP437 maps control bytes to printable glyphs (0x01 -> '☺'), which would slip past the control-character check.
   const ctl = raw.find((b) => b < 0x20 || b === 0x7f);
-  if (ctl !== undefined) {
-    throw fail('Archive.UnsafePath', `Unsafe path ${q(raw.toString('latin1'))}: contains control character U+${ctl.toString(16).padStart(4, '0').toUpperCase()}`);
-  }
+  if (ctl !== undefined) throw fail('Archive.UnsafePath', `Unsafe path ${printable(raw)}: contains control character U+${ctl.toString(16).padStart(4, '0').toUpperCase()}`);
   // Empty extra-field list: we deliberately ignore the Info-ZIP Unicode Path field so the name we validate is the one in the header.
   return yauzl.getFileNameLowLevel(flags, raw, [], true);
 }
@@ -108,21 +109,23 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
     throw fail('Archive.Corrupt', `Archive claims ${zip.entryCount} entries but is only ${zip.fileSize} bytes long`);
   }
   const items: ScannedEntry[] = [];
-  // Every normalized path seen, as a file or as a directory (explicit, or implied by a file's parents).
-  const seen = new Map<string, { dir: boolean; name: string }>();
+  // Every normalized path seen: a file, an explicit directory entry, or a directory implied by a file's parents.
+  const seen = new Map<string, { dir: boolean; implied: boolean; name: string }>();
   const claim = (path: string, dir: boolean, name: string) => {
     for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
       const parent = path.slice(0, i);
       const prev = seen.get(parent);
-      if (prev && !prev.dir) throw fail('Archive.DuplicatePath', `Entry ${q(name)} needs ${q(parent)} to be a directory, but entry ${q(prev.name)} is a file at that path`, { path });
-      if (!prev) seen.set(parent, { dir: true, name });
+      if (prev && !prev.dir) throw fail('Archive.DuplicatePath', `Entry ${q(name)} needs ${q(parent)} to be a directory, but entry ${q(prev.name)} is a file at that path`, { path: parent });
+      if (!prev) seen.set(parent, { dir: true, implied: true, name });
     }
     const prev = seen.get(path);
     if (prev && !(prev.dir && dir)) {
-      const what = prev.dir === dir ? 'both extract to' : 'are a file and a directory at';
-      throw fail('Archive.DuplicatePath', `Entries ${q(prev.name)} and ${q(name)} ${what} the same path ${q(path)}`, { path });
+      const message = !prev.dir && !dir ? `Entries ${q(prev.name)} and ${q(name)} both extract to the same path ${q(path)}`
+        : prev.implied ? `Entry ${q(name)} is a file, but entry ${q(prev.name)} needs ${q(path)} to be a directory`
+        : `Entries ${q(prev.name)} and ${q(name)} are a ${prev.dir ? 'directory and a file' : 'file and a directory'} at the same path ${q(path)}`;
+      throw fail('Archive.DuplicatePath', message, { path });
     }
-    seen.set(path, { dir, name });
+    seen.set(path, { dir, implied: false, name });
   };
 
   let totalBytes = 0;
@@ -155,7 +158,7 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
       const size = entry.uncompressedSize;
       totalBytes += size;
       if (totalBytes > limits.maxTotalBytes) {
-        throw fail('Archive.TooLarge', `Archive expands to more than ${mib(limits.maxTotalBytes)} (reached ${mib(totalBytes)} at entry ${q(name)}, which declares ${size} bytes)`, { limit: limits.maxTotalBytes, actual: totalBytes, path });
+        throw fail('Archive.TooLarge', `Archive expands to more than ${bytes(limits.maxTotalBytes)} (reached ${bytes(totalBytes)} at entry ${q(name)}, which declares ${size} bytes)`, { limit: limits.maxTotalBytes, actual: totalBytes, path });
       }
       const ratio = size / Math.max(entry.compressedSize, 1);
       if (size > RATIO_CHECK_MIN_BYTES && ratio > limits.maxRatio) {
@@ -200,7 +203,7 @@ async function extractOne(zip: ZipFile, item: ScannedEntry, limits: ArchiveLimit
         return done(record(fail('Archive.TooLarge', `${label} inflates to more than the ${item.size} bytes its header declares; refusing a possible zip bomb`, { limit: item.size, path: item.path })));
       }
       if (running.total > limits.maxTotalBytes) {
-        return done(record(fail('Archive.TooLarge', `Archive expands to more than ${mib(limits.maxTotalBytes)} (while extracting ${q(item.name)})`, { limit: limits.maxTotalBytes, path: item.path })));
+        return done(record(fail('Archive.TooLarge', `Archive expands to more than ${bytes(limits.maxTotalBytes)} (while extracting ${q(item.name)})`, { limit: limits.maxTotalBytes, path: item.path })));
       }
       crc = crc32(chunk, crc);
       done(null, chunk);

@@ -36,6 +36,8 @@ export interface ServerOptions {
 
 export interface Mapvault {
   app: FastifyInstance;
+  /** Every route, as registered (tests loop over it so a new route cannot forget auth). */
+  routes: Array<{ method: string; url: string; public: boolean }>;
   catalog: Catalog;
   blobs: BlobStore;
   keys: ApiKeys;
@@ -88,6 +90,13 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     maxFileBytes: config.maxFileContentBytes,
   });
 
+  const routes: Mapvault['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: r.url, public: r.config?.public === true });
+    }
+  });
+
   // One log line per request, with its traceId (the logger's request label); never headers, so never keys.
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
@@ -113,7 +122,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await sweeper.sweep(now(), { collectAll: true });
 
   return {
-    app, catalog, blobs, keys, uploads, sourcemaps, sweeper,
+    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       sweeper.start();

@@ -7,13 +7,14 @@
  * - Keys are `${treeId}\u0000${path}`; invalidateTree(treeId) drops that tree's entries and
  *   forgets its in-flight loads, so a load that started before the invalidation is not stored.
  * - Concurrent getOrLoad calls for the same cold key share one promise (one parse).
- * - Only hits are cached; "no map here" (null) is not stored (the resolver remembers misses for
- *   the duration of one request only).
+ * - Only hits are cached: null and values marked `transient` ("no map here", with the reason)
+ *   are shared with concurrent callers but not stored (misses live for one request only).
  */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
 export interface Costed {
   readonly cost: number;
+  readonly transient?: boolean;
 }
 
 export function cacheKey(treeId: string, path: string): string {
@@ -45,11 +46,12 @@ export class MapCache<V extends Costed> {
       this.hits++;
       return pending;
     }
-    const p: Promise<V | null> = (async () => {
+    let p!: Promise<V | null>; // assigned before the async body reaches its first check
+    p = (async () => {
       try {
         // Start the load a microtask later so `p` is assigned even if `load` throws synchronously.
         const v = await Promise.resolve().then(load);
-        if (v && this.inflight.get(key) === p) this.store(key, v);
+        if (v && !v.transient && this.inflight.get(key) === p) this.store(key, v);
         return v;
       } finally {
         if (this.inflight.get(key) === p) this.inflight.delete(key);

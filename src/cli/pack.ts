@@ -1,0 +1,238 @@
+/**
+ * Packaging for `upload`: choose the files of a build directory, check them, and stream them into
+ * a deterministic zip on disk (same input → same bytes → same sha256, which is what makes an
+ * interrupted upload resumable by re-running the same command).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import yauzl from 'yauzl';
+import yazl from 'yazl';
+import { globMatcher } from './glob.ts';
+
+export interface PackedFile {
+  /** Absolute path on disk. */
+  abs: string;
+  /** Path relative to the directory, with `/`. */
+  rel: string;
+  /** Path inside the zip: `rel` after --strip-prefix; must equal the script URL's path (+ .map). */
+  name: string;
+  size: number;
+}
+
+export interface Selection {
+  files: PackedFile[];
+  /** Matching files left out because they are not under --strip-prefix. */
+  outsidePrefix: number;
+  /** Every .js under the prefix (included or not), for the sourceMappingURL check. */
+  scripts: PackedFile[];
+}
+
+/** Never descended into: they are not build output, and node_modules is full of .map files. */
+const SKIP_DIRS = new Set(['node_modules', '.git']);
+/** A fixed timestamp keeps the zip's bytes independent of when the build ran. */
+const FIXED_MTIME = new Date(2000, 0, 1);
+
+export function normalizePrefix(prefix: string | undefined): string {
+  const p = (prefix ?? '').replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  return p && !p.endsWith('/') ? `${p}/` : p;
+}
+
+/**
+ * Walks `dir` and keeps the files matching `include` (tested against the path relative to `dir`
+ * and against the same path after `stripPrefix`), sorted by zip path.
+ */
+export async function selectFiles(dir: string, include: string[], stripPrefix?: string): Promise<Selection> {
+  const match = globMatcher(include);
+  const prefix = normalizePrefix(stripPrefix);
+  const files: PackedFile[] = [], scripts: PackedFile[] = [];
+  let outsidePrefix = 0;
+  for (const { abs, rel, size } of await walk(dir, '')) {
+    const inside = rel.startsWith(prefix);
+    const name = inside ? rel.slice(prefix.length) : rel;
+    const f = { abs, rel, name, size };
+    if (inside && /\.[cm]?js$/.test(rel)) scripts.push(f);
+    if (!match(rel) && !match(name)) continue;
+    if (inside) files.push(f);
+    else outsidePrefix++;
+  }
+  const byName = (a: PackedFile, b: PackedFile) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return { files: files.sort(byName), outsidePrefix, scripts: scripts.sort(byName) };
+}
+
+async function walk(root: string, rel: string): Promise<{ abs: string; rel: string; size: number }[]> {
+  const out: { abs: string; rel: string; size: number }[] = [];
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    const abs = join(root, r);
+    if (e.isDirectory()) {
+      if (!SKIP_DIRS.has(e.name)) out.push(...(await walk(root, r)));
+    } else if (e.isFile() || e.isSymbolicLink()) {
+      // A symlinked file is packed as the file it points at; symlinked directories are not followed (loops).
+      const st = await stat(abs).catch(() => null);
+      if (st?.isFile()) out.push({ abs, rel: r, size: st.size });
+    }
+  }
+  return out;
+}
+
+/** Streams the files into a zip at `out` (never held in memory); returns its size and sha256. */
+export async function packZip(files: PackedFile[], out: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+  const zip = new yazl.ZipFile();
+  for (const f of files) zip.addFile(f.abs, f.name, { mtime: FIXED_MTIME, mode: 0o100644, compress: true });
+  zip.end();
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    zip.outputStream,
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(out),
+    { signal },
+  );
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function isZipFile(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer.readUInt32LE(0) === 0x04034b50; // "PK\3\4"
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Why a `.map` file would not be usable, or null. */
+export function mapProblem(text: string): string | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text.startsWith(")]}'") ? text.slice(text.indexOf('\n') + 1) : text); // XSSI prefix is legal
+  } catch (err) {
+    return `not valid JSON (${(err as Error).message})`;
+  }
+  const m = json as { mappings?: unknown; sections?: unknown } | null;
+  if (!m || typeof m !== 'object' || (typeof m.mappings !== 'string' && !Array.isArray(m.sections))) {
+    return 'valid JSON but not a sourcemap (no "mappings")';
+  }
+  return null;
+}
+
+/** The last sourceMappingURL comment of a script, or null. */
+export function sourceMappingURL(text: string): string | null {
+  let url: string | null = null;
+  for (const m of text.matchAll(/(?:\/\/|\/\*)[#@]\s*sourceMappingURL=([^\s'"*]+)/g)) url = m[1]!;
+  return url;
+}
+
+/**
+ * Where a script's sourceMappingURL points, as a path relative to the upload root, or null when
+ * it is a data: or absolute URL (nothing to check locally).
+ */
+function mapTarget(scriptRel: string, url: string): { path: string; rooted: boolean } | null {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith('//')) return null;
+  let u = url.replace(/[?#].*$/, '');
+  try {
+    u = decodeURIComponent(u);
+  } catch { /* keep as written */ }
+  if (u.startsWith('/')) return { path: posix.normalize(u).replace(/^\/+/, ''), rooted: true };
+  return { path: posix.normalize(posix.join(posix.dirname(scriptRel), u)), rooted: false };
+}
+
+/**
+ * Warnings about a directory upload: `.map` files that are not sourcemaps, and scripts whose
+ * sourceMappingURL names a file that is not in the upload (their frames would not resolve).
+ */
+export async function checkSelection(sel: Selection): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const f of sel.files) {
+    if (!f.rel.endsWith('.map')) continue;
+    const problem = mapProblem(await readText(f.abs));
+    if (problem) warnings.push(`${f.rel}: ${problem}`);
+  }
+  const rels = new Set(sel.files.map((f) => f.rel)), names = new Set(sel.files.map((f) => f.name));
+  for (const s of sel.scripts) {
+    const url = sourceMappingURL(await readTail(s.abs));
+    const target = url && mapTarget(s.rel, url);
+    if (target && !(target.rooted ? names : rels).has(target.path)) {
+      warnings.push(`${s.rel}: its sourceMappingURL ${url} (${target.path}) is not in the upload`);
+    }
+  }
+  return warnings;
+}
+
+/** The same checks for a ready-made zip, reading its entries one at a time. */
+export async function checkZip(path: string): Promise<{ warnings: string[]; entries: number; maps: number }> {
+  const warnings: string[] = [];
+  const names = new Set<string>();
+  const scripts: { name: string; url: string }[] = [];
+  let maps = 0;
+  const zip = await yauzl.openPromise(path, { lazyEntries: true });
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (entry.fileName.endsWith('/')) continue;
+      names.add(entry.fileName);
+      const isMap = entry.fileName.endsWith('.map'), isJs = /\.[cm]?js$/.test(entry.fileName);
+      if (!isMap && !isJs) continue;
+      const chunks: Buffer[] = [];
+      for await (const c of await zip.openReadStreamPromise(entry)) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (isMap) {
+        maps++;
+        const problem = mapProblem(text);
+        if (problem) warnings.push(`${entry.fileName}: ${problem}`);
+      } else {
+        const url = sourceMappingURL(text.slice(-65536));
+        if (url) scripts.push({ name: entry.fileName, url });
+      }
+    }
+  } catch (err) {
+    throw new Error(`${path} is not a readable zip: ${(err as Error).message}`);
+  } finally {
+    zip.close();
+  }
+  for (const s of scripts) {
+    const target = mapTarget(s.name, s.url);
+    if (target && !names.has(target.path)) warnings.push(`${s.name}: its sourceMappingURL ${s.url} (${target.path}) is not in the zip`);
+  }
+  return { warnings, entries: names.size, maps };
+}
+
+async function readText(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The comment is at the end; 64 KiB is plenty and keeps big bundles cheap to check. */
+async function readTail(path: string, bytes = 65536): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, bytes);
+    const { buffer } = await fh.read(Buffer.alloc(len), 0, len, size - len);
+    return buffer.toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { conventionalMapPath, findSourceMappingURL, resolveMapRef, suffixMatch, urlPath } from '../../src/symbolicate/locate.ts';
+
+test('urlPath: host, query and fragment ignored; schemes, relative URLs, percent-decoding', () => {
+  const cases: [string, string | null][] = [
+    ['https://cdn.example.com/static/js/app.3f2a.js?v=1', 'static/js/app.3f2a.js'],
+    ['https://cdn.example.com:8443/static/js/app.js#frag', 'static/js/app.js'],
+    ['http://user@cdn.example.com/a/b.js?x=1#y', 'a/b.js'],
+    ['webpack://app/./src/x.js', 'src/x.js'],
+    ['webpack:///./src/x.js', 'src/x.js'],
+    ['webpack-internal:///./src/x.js', 'src/x.js'],
+    ['file:///home/u/proj/dist/app.js', 'home/u/proj/dist/app.js'],
+    ['//cdn.example.com/static/a.js', 'static/a.js'],
+    ['/static/js/app.js', 'static/js/app.js'],
+    ['static/js/app.js', 'static/js/app.js'],
+    ['./a/../b/./c.js', 'b/c.js'],
+    ['https://x.test/static/js/my%20app%2Bv2.js', 'static/js/my app+v2.js'],
+    ['https://x.test/a/%2e%2e/%2e%2e/%2e%2e/b.js', 'b.js'],
+    ['https://x.test/bad%zzescape.js', 'bad%zzescape.js'],
+    ['C:\\build\\app.js', 'C:/build/app.js'],
+    ['https://x.test/', null],
+    ['https://x.test', null],
+  ];
+  for (const [url, want] of cases) assert.equal(urlPath(url), want, url);
+  assert.equal(conventionalMapPath('https://cdn.example.com/static/js/app.3f2a.js?v=1'), 'static/js/app.3f2a.js.map');
+});
+
+test('findSourceMappingURL: the last comment wins, //@ accepted, must end its line', () => {
+  assert.equal(findSourceMappingURL('a()\n//# sourceMappingURL=app.js.map\n'), 'app.js.map');
+  assert.equal(findSourceMappingURL('a()\r\n//# sourceMappingURL=one.map\r\nb()\r\n//@ sourceMappingURL=two.map'), 'two.map');
+  assert.equal(findSourceMappingURL('var s = "//# sourceMappingURL=fake.map in a string";\n'), null);
+  assert.equal(findSourceMappingURL('x()'), null);
+  const inline = 'data:application/json;charset=utf-8;base64,eyJ2ZXJzaW9uIjozfQ==';
+  assert.equal(findSourceMappingURL(`x()\n//# sourceMappingURL=${inline}\n`), inline);
+});
+
+test('resolveMapRef: relative to the script, root-relative, absolute URLs, data: URLs', () => {
+  assert.deepEqual(resolveMapRef('static/js/app.js', 'app.js.map'), { kind: 'path', path: 'static/js/app.js.map' });
+  assert.deepEqual(resolveMapRef('static/js/app.js', '../../maps/app.js.map?v=2'), { kind: 'path', path: 'maps/app.js.map' });
+  assert.deepEqual(resolveMapRef('static/js/app.js', '/maps/app.js.map'), { kind: 'path', path: 'maps/app.js.map' });
+  assert.deepEqual(resolveMapRef('app.js', 'https://maps.internal/x/app.js.map'), { kind: 'path', path: 'x/app.js.map' });
+  assert.deepEqual(resolveMapRef('a/app.js', 'my%20app.js.map'), { kind: 'path', path: 'a/my app.js.map' });
+  const json = '{"version":3,"sources":[],"names":[],"mappings":""}';
+  for (const ref of [
+    `data:application/json;base64,${Buffer.from(json).toString('base64')}`,
+    `data:application/json;charset=utf-8;base64,${Buffer.from(json).toString('base64')}`,
+    `data:application/json,${encodeURIComponent(json)}`,
+  ]) {
+    const r = resolveMapRef('static/js/app.js', ref);
+    assert.equal(r?.kind, 'inline', ref);
+    assert.equal(r.kind === 'inline' && r.bytes.toString(), json);
+  }
+  assert.equal(resolveMapRef('static/js/app.js', 'data:application/json;base64'), null);
+});
+
+test('suffixMatch: longest segment-wise suffix, ties by shortest path then name', () => {
+  const files = ['dist/assets/app.js.map', 'other/app.js.map', 'x/assets2/app.js.map', 'dist/assets/app.js', 'zassets/app.js.map'];
+  assert.equal(suffixMatch('assets/app.js.map', files), 'dist/assets/app.js.map');
+  assert.equal(suffixMatch('static/js/app.js.map', files), 'other/app.js.map'); // only the file name matches: shortest wins
+  assert.equal(suffixMatch('q/app.js.map', ['b/app.js.map', 'a/app.js.map']), 'a/app.js.map');
+  assert.equal(suffixMatch('static/js/nope.js.map', files), null);
+  assert.equal(suffixMatch('assets/app.js.map', ['assets/app.js']), null); // only .map files count
+});

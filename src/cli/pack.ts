@@ -184,7 +184,7 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
   const names = new Set<string>();
   const scripts: { name: string; url: string }[] = [];
   let maps = 0;
-  const zip = await yauzl.openPromise(path, { lazyEntries: true });
+  const zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
   try {
     for await (const entry of zip.eachEntry()) {
       if (entry.fileName.endsWith('/')) continue;

@@ -56,7 +56,11 @@ export class MapParserPool {
   /** Why workers cannot run here, once a worker died before becoming ready. */
   unavailable: Error | null = null;
 
-  constructor(readonly size: number = DEFAULT_POOL_SIZE) {}
+  constructor(
+    readonly size: number = DEFAULT_POOL_SIZE,
+    /** How to start a worker (replaceable for tests). */
+    private readonly start: () => Worker = startWorker,
+  ) {}
 
   /** Parses in a worker. `bytes` is copied (it may belong to the caller), the copy transferred. */
   parse(bytes: Uint8Array): Promise<PackedMap> {
@@ -89,7 +93,15 @@ export class MapParserPool {
   }
 
   private spawn(): void {
-    const slot: Slot = { worker: startWorker(), ready: false, job: null, error: null };
+    let worker: Worker;
+    try {
+      worker = this.start();
+    } catch (e) {
+      this.unavailable = e as Error;
+      for (const job of this.queue.splice(0)) job.reject(new WorkerUnavailableError(e as Error));
+      return;
+    }
+    const slot: Slot = { worker, ready: false, job: null, error: null };
     this.slots.push(slot);
     slot.worker.on('message', (m: Reply) => {
       if ('ready' in m) slot.ready = true;

@@ -136,3 +136,18 @@ test('worker parsing (threshold 0) gives results identical to inline parsing', a
     await Promise.all([inline.close(), worker.close()]);
   }
 });
+
+test('worker pool: a worker that cannot start → WorkerUnavailableError (callers parse inline); a crash mid-job rejects that job', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { MapParserPool, WorkerUnavailableError } = await import('../../src/symbolicate/worker-pool.ts');
+  const broken = new MapParserPool(1, () => new Worker('throw new Error("no loader here")', { eval: true }));
+  await assert.rejects(broken.parse(Buffer.from('{}')), (e: unknown) => e instanceof WorkerUnavailableError && /no loader here/.test((e as Error).message));
+  assert.ok(broken.unavailable);
+  await assert.rejects(broken.parse(Buffer.from('{}')), WorkerUnavailableError); // no retry storm
+  await broken.close();
+
+  const crashing = new MapParserPool(1, () => new Worker(`const { parentPort } = require('node:worker_threads'); parentPort.postMessage({ ready: true }); parentPort.on('message', () => process.exit(3));`, { eval: true }));
+  await assert.rejects(crashing.parse(Buffer.from('{}')), /exited with code 3/);
+  assert.equal(crashing.unavailable, null);
+  await crashing.close();
+});

@@ -19,6 +19,8 @@ import { registerErrorHandling } from './api/errors.ts';
 import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
+import { parseStackRoutes } from './api/routes/parse-stack.ts';
+import { StackResolver } from './symbolicate/index.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -44,6 +46,7 @@ export interface Mapvault {
   uploads: UploadService;
   sourcemaps: SourceMapService;
   sweeper: Sweeper;
+  resolver: StackResolver;
   /** Starts listening; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -78,8 +81,11 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
   const identityLock = new KeyedLock();
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
-  const treeRetiredListeners: Array<(revisionId: string) => void> = [];
-  const onTreeRetired = (rev: string) => treeRetiredListeners.forEach((l) => l(rev));
+  const resolver = new StackResolver({
+    cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
+  });
+  // A replaced, deleted or edited tree drops its parsed maps from the cache.
+  const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);
   const collectSoon = () => void sweeper.kick();
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
@@ -115,6 +121,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await app.register(async (api) => {
     await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
     await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
+    await parseStackRoutes(api, { sourcemaps, resolver });
   }, { prefix: API_PREFIX });
 
   // Startup recovery: in single-node mode nothing else is running, so every queued prefix
@@ -122,7 +129,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await sweeper.sweep(now(), { collectAll: true });
 
   return {
-    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper,
+    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       sweeper.start();
@@ -133,6 +140,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     async close() {
       await app.close();
       await sweeper.stop();
+      await resolver.close();
       await catalog.close();
     },
   };

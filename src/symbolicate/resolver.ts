@@ -196,7 +196,9 @@ export class StackResolver {
       const direct = await this.loadMap(tree, exact);
       if (direct) return direct;
 
-      // Cached under the script's key so warm requests skip re-reading the script.
+      // Cached under the script's key too, so warm requests skip re-reading the script. When the
+      // comment names a separate .map, both keys hold the same map and each is charged its full
+      // cost: conservative (the byte budget is never exceeded), and such layouts are rare.
       const viaJs = await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000js`), async () => {
         const js = await tree.readFile(path);
         if (!js) return missing(`a sourceMappingURL comment in ${path} (not stored)`);

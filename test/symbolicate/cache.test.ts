@@ -1,7 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
 import { StackResolver } from '../../src/symbolicate/index.ts';
 import { MapCache } from '../../src/symbolicate/map-cache.ts';
+import { MapParserPool, WorkerUnavailableError } from '../../src/symbolicate/worker-pool.ts';
 import { CDN, MemTree, buildFixture, generatedFor, sourceLine, stackOf } from './fixtures.ts';
 import type { Fixture } from './fixtures.ts';
 
@@ -138,8 +140,6 @@ test('worker parsing (threshold 0) gives results identical to inline parsing', a
 });
 
 test('worker pool: a worker that cannot start → WorkerUnavailableError (callers parse inline); a crash mid-job rejects that job', async () => {
-  const { Worker } = await import('node:worker_threads');
-  const { MapParserPool, WorkerUnavailableError } = await import('../../src/symbolicate/worker-pool.ts');
   const broken = new MapParserPool(1, () => new Worker('throw new Error("no loader here")', { eval: true }));
   await assert.rejects(broken.parse(Buffer.from('{}')), (e: unknown) => e instanceof WorkerUnavailableError && /no loader here/.test((e as Error).message));
   assert.ok(broken.unavailable);

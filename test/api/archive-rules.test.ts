@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startServer, uploadPart, uploadZip, type TestServer } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
@@ -17,6 +17,7 @@ before(async () => {
 });
 after(() => s.close());
 
+const exists = (p: string) => access(p).then(() => true, () => false);
 const file = (name: string, content = 'x') => ({ name, data: Buffer.from(content), content: Buffer.from(content) });
 
 const HOSTILE: Array<[string, Buffer, string]> = [
@@ -31,6 +32,14 @@ const HOSTILE: Array<[string, Buffer, string]> = [
   ['not a zip', Buffer.from('this is not a zip file at all, just text'.repeat(10)), 'Archive.Corrupt'],
   ['crc mismatch', craftZip([{ ...file('a.map', MAP), crc32: 12345 }]), 'Archive.Corrupt'],
   ['duplicate paths', craftZip([file('a.map', MAP), file('./a.map', MAP)]), 'Archive.DuplicatePath'],
+  ['NUL in a name', craftZip([file('a\u0000b.js.map')]), 'Archive.UnsafePath'],
+  ['a 5000-character name', craftZip([file(`${'a'.repeat(4996)}.map`)]), 'Archive.UnsafePath'],
+  ['a directory entry carrying data', craftZip([{ name: 'static/', data: Buffer.from('xyz') }]), 'Archive.UnsafeEntry'],
+  ['a directory mode on a file name', craftZip([{ ...file('static/js'), mode: 0o40755 }]), 'Archive.UnsafeEntry'],
+  ['a header that lies (1000 bytes declared, 50 MiB inflated)', craftZip([{ name: 'liar.js.map', data: zerosDeflate(50), method: 8, uncompressedSize: 1000, crc32: 0 }]), 'Archive.TooLarge'],
+  ['a zip64 record declaring 8 GiB', craftZip([{ ...deflated('huge.map', Buffer.from('tiny')), zip64: true, uncompressedSize: 8 * 1024 ** 3 }], { zip64Eocd: true }), 'Archive.TooLarge'],
+  ['200 000 tiny entries', craftZip(Array.from({ length: 200_000 }, (_, i) => ({ name: `f${i}` }))), 'Archive.TooLarge'],
+  ['a truncated zip', craftZip([file('a.map', MAP), deflated('b.map', Buffer.from(MAP.repeat(50)))]).subarray(0, 200), 'Archive.Corrupt'],
   ['encrypted', craftZip([deflated('a.map', Buffer.from(MAP), { flags: 1 })]), 'Archive.Encrypted'],
 ];
 
@@ -38,7 +47,10 @@ for (const [what, zip, errorCode] of HOSTILE) {
   test(`merge refuses ${what} with 422 ${errorCode}; the old sourcemap and the task are untouched`, async () => {
     const init = await s.post('/multipart_upload_init', { ...id, needCover: true });
     const uploadId = init.body.content.uploadId;
-    assert.equal((await uploadPart(s, uploadId, 0, zip)).status, 200);
+    const partSize = 8 * 1024 * 1024;
+    for (let i = 0; i * partSize < zip.length; i++) {
+      assert.equal((await uploadPart(s, uploadId, i, zip.subarray(i * partSize, (i + 1) * partSize))).status, 200);
+    }
     const merged = await s.post('/part_merge', { uploadId });
     assert.equal(merged.status, 422, JSON.stringify(merged.body));
     assert.equal(merged.body.errorCode, errorCode);
@@ -49,8 +61,14 @@ for (const [what, zip, errorCode] of HOSTILE) {
     assert.equal((await s.get('/file?appId=rules&version=1&env=prod&path=static/js/app.js.map')).body.sources[0], 'a.ts');
     // Nothing of the refused archive was left on disk: only the live revision's tree exists.
     assert.equal((await readdir(join(s.dataDir, 'blobs', 'trees'))).length, 1);
+    // Nothing escaped the data dir, and the server is still healthy.
+    for (const escaped of ['evil.js.map', 'evil.map', join('etc', 'evil.map')]) {
+      assert.equal(await exists(join(s.dataDir, '..', escaped)), false);
+      assert.equal(await exists(join(s.dataDir, 'blobs', escaped)), false);
+    }
+    assert.equal((await s.get(`${s.url}/healthz`, null)).status, 200);
     // The task is still there: fixable or cancellable.
-    assert.deepEqual((await s.post('/part_list', { uploadId })).body.content.chunkIndexs, [0]);
+    assert.equal((await s.post('/part_list', { uploadId })).body.content.chunkIndexs[0], 0);
     assert.equal((await s.post('/upload_cancel', { uploadId })).status, 200);
   });
 }

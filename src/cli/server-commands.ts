@@ -11,7 +11,8 @@ export function registerServerCommands(program: Command): void {
       const config = loadConfig();
       const mv = await createMapvault(config);
       const url = await mv.listen();
-      mv.app.log.info(`mapvault listening on ${url} (data in ${config.dataDir})`);
+      // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
+      process.stderr.write(`mapvault listening on ${url} (data in ${config.dataDir})\n`);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         process.once(signal, () => {
           mv.app.log.info(`${signal}: shutting down`);

@@ -28,15 +28,16 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
       output += chunk;
       const m = /mapvault listening on (http:\/\/[^\s"]+)/.exec(output);
       if (m) {
-        proc.stdout!.off('data', onData);
+        proc.stderr!.off('data', onData);
         resolve(m[1]!);
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (c: Buffer) => (output += c));
+    proc.stderr!.on('data', onData);
+    proc.stdout!.on('data', (c: Buffer) => (output += c));
     proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)));
   });
   proc.stdout!.resume();
+  proc.stderr!.resume();
   return {
     proc, url, api: url + API_PREFIX,
     async kill9() {

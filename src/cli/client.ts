@@ -3,9 +3,10 @@
  * the `{code, content, errorCode, message, success, traceId}` envelope, turns failures into
  * ApiError/NetworkError, and retries what is worth retrying. It knows no endpoint semantics.
  */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 export const API_BASE = '/api/v1/rum_sourcemap';
 
@@ -20,6 +21,8 @@ export interface Envelope<T = unknown> {
 
 /** The server answered, and said no. */
 export class ApiError extends Error {
+  /** The answer's Retry-After header, if any (429/503). */
+  retryAfter = '';
   constructor(
     readonly path: string,
     readonly status: number,
@@ -28,7 +31,7 @@ export class ApiError extends Error {
     readonly traceId = '',
     readonly content: unknown = null,
   ) {
-    super(`${path}: HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}${traceId ? ` (${traceId})` : ''}`);
+    super(`${path.replace(/^\//, "")}: HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}${traceId ? ` (${traceId})` : ''}`);
     this.name = 'ApiError';
   }
   /** 5xx and 429 are the server's (or a proxy's) momentary trouble; other 4xx are ours. */
@@ -40,7 +43,7 @@ export class ApiError extends Error {
 /** No HTTP answer at all: refused, reset, DNS, TLS, timeout. */
 export class NetworkError extends Error {
   constructor(readonly path: string, readonly origin: string, readonly code: string, detail: string) {
-    super(`cannot reach ${origin} (${code}${detail && detail !== code ? `: ${detail}` : ''})`);
+    super(`cannot reach ${origin} (${detail.includes(code) ? detail : `${code}${detail ? `: ${detail}` : ''}`})`);
     this.name = 'NetworkError';
   }
 }
@@ -57,11 +60,10 @@ export interface CallOptions {
   json?: unknown;
   body?: Body;
   query?: Record<string, string>;
-  /** ms to wait for the answer's headers (merges of big archives take a while). */
+  /** ms a request may stay silent (no bytes either way) before it is abandoned; merges of big archives take a while. */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Called before each attempt and after each failed one (e.g. to roll progress back). */
-  onAttempt?: () => void;
+  /** Called after each failed attempt (e.g. to take back the progress it made). */
   onAttemptFailed?: () => void;
 }
 
@@ -78,19 +80,16 @@ export interface ClientOptions {
 export class Client {
   readonly origin: string;
   readonly base: string;
-  private readonly dispatcher: Dispatcher;
+  private transport: Promise<Transport> | undefined;
 
   constructor(private readonly opts: ClientOptions) {
     const url = normalizeEndpoint(opts.endpoint);
     this.origin = url.origin;
     this.base = url.pathname.replace(/\/$/, '') + API_BASE;
-    const proxied = ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy'].some((v) => process.env[v]);
-    // CI runners often sit behind a proxy; honour the usual variables (and NO_PROXY) when set.
-    this.dispatcher = proxied ? new EnvHttpProxyAgent({ keepAliveTimeout: 10_000 }) : new Agent({ keepAliveTimeout: 10_000 });
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close().catch(() => {});
+    if (this.transport) await (await this.transport).close();
   }
 
   /** One API call with retries on network errors, 5xx and 429 (exponential backoff, never on other 4xx). */
@@ -99,14 +98,13 @@ export class Client {
     const base = this.opts.retryBaseMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       try {
-        opts.onAttempt?.();
         return await this.once<T>(path, opts);
       } catch (err) {
         opts.onAttemptFailed?.();
         if (opts.signal?.aborted) throw opts.signal.reason ?? err;
         const retriable = err instanceof NetworkError || (err instanceof ApiError && err.retriable);
         if (!retriable || attempt >= retries) throw err;
-        // Full jitter keeps N parallel part uploads from retrying in lockstep.
+        // Jitter (half the cap plus a random half) keeps N parallel part uploads from retrying in lockstep.
         const cap = Math.min(30_000, base * 2 ** attempt);
         const delayMs = Math.max(retryAfterMs(err) ?? 0, Math.round(cap / 2 + (Math.random() * cap) / 2));
         this.opts.onRetry?.({ path, attempt: attempt + 1, retries, delayMs, error: err as Error });
@@ -131,38 +129,35 @@ export class Client {
       headers['content-length'] = String(opts.body.length);
     }
     const qs = opts.query ? `?${new URLSearchParams(opts.query)}` : '';
-    let res: Dispatcher.ResponseData;
+    this.transport ??= makeTransport();
+    let res: RawResponse;
     try {
-      res = await request(this.origin + this.base + path + qs, {
-        method: opts.method ?? 'POST', headers, body, dispatcher: this.dispatcher, signal: opts.signal,
-        headersTimeout: opts.timeoutMs ?? 300_000, bodyTimeout: 300_000,
+      res = await (await this.transport).send(new URL(this.origin + this.base + path + qs), {
+        method: opts.method ?? 'POST', headers, body, signal: opts.signal, idleMs: opts.timeoutMs ?? 300_000,
       });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       throw networkError(path, this.origin, err);
     }
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (err) {
-      throw networkError(path, this.origin, err);
-    }
+    const { text } = res;
     const traceId = headerValue(res.headers['x-trace-id']);
     let env: Partial<Envelope<T>> | undefined;
     try {
       const parsed = JSON.parse(text) as unknown;
       if (parsed && typeof parsed === 'object' && 'success' in parsed) env = parsed as Envelope<T>;
     } catch { /* not JSON: a proxy's error page, or not this API at all */ }
-    const status = res.statusCode;
+    const status = res.status;
     if (!env) {
       const snippet = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 160);
       const err = new ApiError(path, status, status < 400 ? 'Response.NotEnvelope' : '', snippet || 'the answer is not a JSON envelope', traceId);
-      (err as { retryAfter?: string }).retryAfter = headerValue(res.headers['retry-after']);
+      err.retryAfter = headerValue(res.headers['retry-after']);
       throw err;
     }
     if (status >= 300 || env.success !== true) {
-      const err = new ApiError(path, status, env.errorCode ?? '', env.message ?? '', env.traceId || traceId, env.content ?? null);
-      (err as { retryAfter?: string }).retryAfter = headerValue(res.headers['retry-after']);
+      // Some gateways answer HTTP 200 with the real status only in the envelope's `code`.
+      const code = status < 300 && typeof env.code === 'number' && env.code >= 400 ? env.code : status;
+      const err = new ApiError(path, code, env.errorCode ?? '', env.message ?? '', env.traceId || traceId, env.content ?? null);
+      err.retryAfter = headerValue(res.headers['retry-after']);
       throw err;
     }
     return env as Envelope<T>;
@@ -189,7 +184,7 @@ function headerValue(h: string | string[] | undefined): string {
 }
 
 function retryAfterMs(err: unknown): number | undefined {
-  const v = (err as { retryAfter?: string }).retryAfter;
+  const v = err instanceof ApiError ? err.retryAfter : '';
   if (!v) return undefined;
   const s = Number(v);
   const ms = Number.isFinite(s) ? s * 1000 : Date.parse(v) - Date.now();
@@ -197,8 +192,61 @@ function retryAfterMs(err: unknown): number | undefined {
 }
 
 function networkError(path: string, origin: string, err: unknown): NetworkError {
-  // undici wraps the socket error; the useful code (ECONNREFUSED, ENOTFOUND…) is on the cause.
+  // node:http puts the code (ECONNREFUSED, ENOTFOUND…) on the error; undici on its cause.
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.cause?.code ?? e.code ?? 'ERR';
   return new NetworkError(path, origin, code, e.cause?.message ?? e.message ?? '');
+}
+
+interface RawResponse { status: number; headers: IncomingHttpHeaders; text: string }
+interface SendOptions { method: string; headers: Record<string, string>; body?: Readable | Buffer; signal?: AbortSignal; idleMs: number }
+interface Transport {
+  send(url: URL, o: SendOptions): Promise<RawResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * node:http(s) with keep-alive, which costs nothing to load; undici (about 170 ms to load) only
+ * when HTTP(S)_PROXY is set, for its EnvHttpProxyAgent (CI runners often sit behind a proxy).
+ */
+async function makeTransport(): Promise<Transport> {
+  if (['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy'].some((v) => process.env[v])) {
+    const { EnvHttpProxyAgent, request } = await import('undici');
+    const dispatcher = new EnvHttpProxyAgent({ keepAliveTimeout: 10_000 });
+    return {
+      async send(url, o) {
+        const res = await request(url, {
+          method: o.method as 'POST', headers: o.headers, body: o.body, dispatcher, signal: o.signal,
+          headersTimeout: o.idleMs, bodyTimeout: o.idleMs,
+        });
+        return { status: res.statusCode, headers: res.headers as IncomingHttpHeaders, text: await res.body.text() };
+      },
+      close: () => dispatcher.close(),
+    };
+  }
+  const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+  return {
+    send: (url, o) => new Promise<RawResponse>((resolve, reject) => {
+      const agent = agents[url.protocol as 'http:'];
+      const req = (url.protocol === 'https:' ? https : http).request(url, { method: o.method, headers: o.headers, agent, signal: o.signal });
+      req.setTimeout(o.idleMs, () => req.destroy(Object.assign(new Error(`no answer for ${o.idleMs / 1000}s`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('error', reject);
+      });
+      if (o.body instanceof Readable) {
+        o.body.on('error', (err) => req.destroy(err));
+        o.body.pipe(req);
+      } else {
+        req.end(o.body);
+      }
+    }),
+    close: async () => {
+      agents['http:'].destroy();
+      agents['https:'].destroy();
+    },
+  };
 }

@@ -1,6 +1,6 @@
 /** What every client command shares: options that fall back to the environment, errors, output. */
 import { readFileSync } from 'node:fs';
-import type { Command, Option } from 'commander';
+import { InvalidArgumentError, type Command, type Option } from 'commander';
 import { ApiError, Client, NetworkError } from './client.ts';
 
 /** The variables the public Guance upload scripts read; MAPVAULT_* equivalents take precedence. */
@@ -44,13 +44,16 @@ export function withEnv(cmd: Command): Command {
       if (!o.required && !o.optional) {
         // A switch (or its --no- form): MAPVAULT_NEED_COVER=1 turns it on, MAPVAULT_CONTEXT=0 off.
         value = /^(1|true|yes|on)$/i.test(raw);
-      } else if (o.variadic) {
+      } else if (o.variadic || Array.isArray(o.defaultValue)) {
+        // Lists (e.g. --include) take whitespace-separated values.
         value = raw.split(/\s+/).filter(Boolean);
       } else {
         try {
           value = o.parseArg ? o.parseArg(raw, undefined) : raw;
         } catch (err) {
-          throw new CliError(`${name}: ${(err as Error).message}`);
+          // Hooks run outside the action's error handling: report like any other failure.
+          process.stderr.write(`mapvault: ${name}: ${(err as Error).message}\n`);
+          process.exit(1);
         }
       }
       action.setOptionValueWithSource(key, value, 'env');
@@ -59,12 +62,12 @@ export function withEnv(cmd: Command): Command {
   return cmd;
 }
 
-/** A commander argument parser for a bounded number. */
+/** A commander argument parser for a bounded number (commander reports its InvalidArgumentError). */
 export function numberIn(min: number, max: number, integer = true): (v: string) => number {
   return (v) => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-      throw new CliError(`"${v}" is not ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
+      throw new InvalidArgumentError(`"${v}" is not ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
     }
     return n;
   };
@@ -122,7 +125,7 @@ export function makeClient(c: Connection, retries: number | undefined): Client {
     return new Client({
       endpoint: c.endpoint, apiKey: c.apiKey, retries, userAgent: `mapvault-cli/${pkgVersion}`,
       onRetry: ({ path, attempt, retries: max, delayMs, error }) =>
-        warn(`${oneLine(error instanceof ApiError || error instanceof NetworkError ? error.message : String(error))}; retry ${attempt}/${max} of ${path} in ${(delayMs / 1000).toFixed(1)}s`),
+        warn(`${oneLine(error instanceof ApiError || error instanceof NetworkError ? error.message : String(error))}; retry ${attempt}/${max} of ${path.replace(/^\//, '')} in ${(delayMs / 1000).toFixed(1)}s`),
     });
   } catch (err) {
     throw new CliError((err as Error).message);
@@ -157,6 +160,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     }
   };
 }
+
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
@@ -86,7 +87,7 @@ export async function packZip(files: PackedFile[], out: string, signal?: AbortSi
   const hash = createHash('sha256');
   let size = 0;
   await pipeline(
-    zip.outputStream,
+    zip.outputStream as Readable,
     async function* (source: AsyncIterable<Buffer>) {
       for await (const chunk of source) {
         hash.update(chunk);

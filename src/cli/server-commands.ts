@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
-import { createMapvault } from '../server.ts';
+
+/** The server stack (Fastify, SQLite…) is loaded only by these commands, so client commands start fast. */
+const loadServer = async () => ({ ...(await import('../config.ts')), ...(await import('../server.ts')) });
 
 /** `serve` and `keys create`: the commands that run on the server's own machine. */
 export function registerServerCommands(program: Command): void {
@@ -8,9 +9,12 @@ export function registerServerCommands(program: Command): void {
     .command('serve')
     .description('start the server (configuration from the environment; see README)')
     .action(async () => {
+      const { loadConfig, createMapvault } = await loadServer();
       const config = loadConfig();
       const mv = await createMapvault(config);
       const url = await mv.listen();
+      // Only here, not in createMapvault: test servers should not each start a parser thread.
+      mv.resolver.prestartWorkers();
       // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
       process.stderr.write(`mapvault listening on ${url} (data in ${config.dataDir})\n`);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -31,6 +35,7 @@ export function registerServerCommands(program: Command): void {
       if (!/^[A-Za-z0-9_.-]{1,128}$/.test(opts.workspace)) {
         throw new Error('--workspace must be 1-128 characters [A-Za-z0-9_.-]');
       }
+      const { loadConfig, createMapvault } = await loadServer();
       const config = loadConfig();
       const mv = await createMapvault(config, { logger: false, announce: () => {} });
       try {

@@ -39,7 +39,7 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, body: Readable, opts: { maxBytes?: number } = {}) {
     const target = this.path(key);
     const tmp = this.tempPath();
-    const written = await writeStreamToFile(body, tmp, opts);
+    const written = await writeStreamToFile(body, tmp, { ...opts, md5: false });
     await this.moveIntoPlace(tmp, target);
     return { size: written.size, sha256: written.sha256 };
   }

@@ -134,7 +134,7 @@ export class UploadService {
       const revisionId = newRevisionId();
       const staging = treePrefix(revisionId);
       try {
-        const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath);
+        const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
         // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
         await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
         try {

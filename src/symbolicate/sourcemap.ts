@@ -4,14 +4,15 @@
  * Why packed: trace-mapping's decoded form is an array of arrays of small arrays. Building it for
  * a 30 MB map blocks 0.5–1.5 s, and moving it between threads is worse (structured clone blocks
  * the receiver 1.3–1.5 s; rebuilding it from a transferred Int32Array still 0.25–0.46 s — see
- * bench/symbolicate-parse.ts). So
- * trace-mapping does the parsing work (VLQ decoding, segment sorting, flattening index maps via
- * AnyMap) — in a worker for big maps — and the result is packed into a few typed arrays that are
- * transferred with zero copy and queried in place. The lookup is trace-mapping's
- * `originalPositionFor` with its default GREATEST_LOWER_BOUND bias, re-implemented over the flat
- * arrays (test/symbolicate/sourcemap.test.ts checks them against each other position by
- * position). Bonus: 20 bytes per segment instead of ~94 (measured, 30 MB map: 61 MB packed vs
- * ~200 MB of decoded arrays), and the cost is known exactly.
+ * bench/symbolicate-parse.ts). So the mappings are decoded (in a worker for big maps) straight
+ * into a few typed arrays that are transferred with zero copy and queried in place: plain maps by
+ * decodePacked, a port of trace-mapping's own VLQ decoder that skips its array-per-segment form
+ * (the slow, garbage-heavy part of a cold parse); index maps through trace-mapping's AnyMap, then
+ * packed. The lookup is trace-mapping's `originalPositionFor` with its default
+ * GREATEST_LOWER_BOUND bias, re-implemented over the flat arrays
+ * (test/symbolicate/sourcemap.test.ts checks them against each other position by position).
+ * Bonus: 20 bytes per segment instead of ~94 (measured, 30 MB map: 61 MB packed vs ~200 MB of
+ * decoded arrays), and the cost is known exactly.
  */
 import { AnyMap, decodedMappings } from '@jridgewell/trace-mapping';
 import type { SectionedSourceMapInput } from '@jridgewell/trace-mapping';
@@ -26,6 +27,13 @@ export interface PackedMap {
   strings: Uint8Array;
   /** [start, end) byte offsets into `strings` per string; -1 = null. */
   offsets: Int32Array;
+  /**
+   * Byte offset (into `strings`) of the start of every line of every sourcesContent, source after
+   * source; source i's lines are [contentLineFirst[i], contentLineFirst[i + 1]). Lets context()
+   * jump to a line instead of scanning the content from its start (a 9 MB source: ~4 ms a frame).
+   */
+  contentLines: Uint32Array;
+  contentLineFirst: Uint32Array;
   nSources: number;
   nNames: number;
 }
@@ -75,32 +83,7 @@ function stripPrefix(text: string): string {
   return t;
 }
 
-/** Parses sourcemap JSON bytes (plain or index map) into packed form. Throws InvalidSourceMapError. */
-export function packSourceMap(bytes: Uint8Array): PackedMap {
-  let json: Json;
-  try {
-    json = JSON.parse(stripPrefix(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
-  } catch (e) {
-    throw new InvalidSourceMapError(`not valid JSON: ${(e as Error).message}`);
-  }
-  if (!json || typeof json !== 'object' || (typeof json.mappings !== 'string' && !Array.isArray(json.sections))) {
-    throw new InvalidSourceMapError('not a sourcemap (no "mappings" or "sections")');
-  }
-  const sources: (string | null)[] = [];
-  const contents: (string | null)[] = [];
-  let decoded: ReturnType<typeof decodedMappings>;
-  let names: readonly unknown[];
-  try {
-    collectSources(json, sources, contents);
-    const tm = AnyMap(json as unknown as SectionedSourceMapInput);
-    decoded = decodedMappings(tm);
-    names = tm.names;
-    if (tm.sources.length !== sources.length) throw new Error('source count mismatch');
-  } catch (e) {
-    if (e instanceof InvalidSourceMapError) throw e;
-    throw new InvalidSourceMapError(`unreadable sourcemap: ${(e as Error).message}`);
-  }
-
+function packDecoded(decoded: ReturnType<typeof decodedMappings>): { segs: Int32Array; lineStarts: Uint32Array } {
   let n = 0;
   for (const line of decoded) n += line.length;
   const segs = new Int32Array(n * 5);
@@ -118,6 +101,132 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     }
   }
   lineStarts[decoded.length] = n;
+  return { segs, lineStarts };
+}
+
+/** Base64 digit values; anything else is 0, as in @jridgewell/sourcemap-codec. */
+const B64 = new Uint8Array(256);
+for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+
+/**
+ * @jridgewell/sourcemap-codec's `decode` (what trace-mapping's decodedMappings runs), ported to
+ * write straight into the packed arrays: same field rules (1, 4 or 5 fields, the separator after
+ * a segment skipped unread), same relative accumulators, same per-line stable sort by generated
+ * column when a line is unsorted — but no array per segment. On the 14 MB bench map that is ~4x
+ * faster than decode + pack and leaves little garbage (bench/resolve-cold.ts). ASCII only (the
+ * caller falls back to trace-mapping otherwise), so the string can be read as bytes.
+ */
+function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32Array } {
+  const b = Buffer.from(mappings, 'latin1');
+  const len = b.length;
+  let lines = 1;
+  let estimate = 1;
+  for (let i = 0; i < len; i++) {
+    const c = b[i]!;
+    if (c === 44 /* , */) estimate++;
+    else if (c === 59 /* ; */) {
+      estimate++;
+      lines++;
+    }
+  }
+  let segs = new Int32Array(estimate * 5);
+  const lineStarts = new Uint32Array(lines + 1);
+  let pos = 0;
+  let n = 0;
+  let line = 0;
+  let source = 0, origLine = 0, origColumn = 0, name = 0;
+  do {
+    let semi = b.indexOf(59, pos);
+    if (semi === -1) semi = len;
+    lineStarts[line] = n;
+    const first = n;
+    let column = 0, last = 0, sorted = true;
+    while (pos < semi) {
+      if ((n + 1) * 5 > segs.length) {
+        const grown = new Int32Array(segs.length * 2); // only malformed mappings outgrow the estimate
+        grown.set(segs);
+        segs = grown;
+      }
+      const o = n * 5;
+      let field = 0;
+      for (;;) {
+        // One VLQ: inlined (a closure over `pos` costs ~1.5x here).
+        let value = 0, shift = 0, digit = 0;
+        do {
+          digit = B64[b[pos++]!]!; // past the end: undefined → 0, like the codec
+          value |= (digit & 31) << shift;
+          shift += 5;
+        } while (digit & 32);
+        const v = value & 1 ? -2147483648 | -(value >>> 1) : value >>> 1;
+        if (field === 0) {
+          column += v;
+          if (column < last) sorted = false;
+          last = column;
+          segs[o] = column;
+        } else if (field === 1) segs[o + 1] = source += v;
+        else if (field === 2) segs[o + 2] = origLine += v;
+        else if (field === 3) segs[o + 3] = origColumn += v;
+        else segs[o + 4] = name += v;
+        field++;
+        if (field === 5) break;
+        // The codec checks for more fields only after the 1st and the 4th.
+        if ((field === 1 || field === 4) && (pos >= semi || b[pos] === 44)) break;
+      }
+      if (field === 1) segs[o + 1] = segs[o + 2] = segs[o + 3] = segs[o + 4] = -1;
+      else if (field === 4) segs[o + 4] = -1;
+      n++;
+      pos++; // the ',' (or whatever follows the segment, as the codec does)
+    }
+    if (!sorted) sortSegments(segs, first, n);
+    line++;
+    pos = semi + 1;
+  } while (pos <= len);
+  lineStarts[line] = n;
+  return { segs: segs.length === n * 5 ? segs : segs.slice(0, n * 5), lineStarts };
+}
+
+/** Stable sort of segments [from, to) by generated column (Array#sort is stable). */
+function sortSegments(segs: Int32Array, from: number, to: number): void {
+  const rows: Int32Array[] = [];
+  for (let i = from; i < to; i++) rows.push(segs.slice(i * 5, i * 5 + 5));
+  rows.sort((a, b) => a[0]! - b[0]!);
+  rows.forEach((r, k) => segs.set(r, (from + k) * 5));
+}
+
+/** Parses sourcemap JSON bytes (plain or index map) into packed form. Throws InvalidSourceMapError. */
+export function packSourceMap(bytes: Uint8Array): PackedMap {
+  let json: Json;
+  try {
+    json = JSON.parse(stripPrefix(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
+  } catch (e) {
+    throw new InvalidSourceMapError(`not valid JSON: ${(e as Error).message}`);
+  }
+  if (!json || typeof json !== 'object' || (typeof json.mappings !== 'string' && !Array.isArray(json.sections))) {
+    throw new InvalidSourceMapError('not a sourcemap (no "mappings" or "sections")');
+  }
+  const sources: (string | null)[] = [];
+  const contents: (string | null)[] = [];
+  let names: readonly unknown[];
+  let segs: Int32Array;
+  let lineStarts: Uint32Array;
+  try {
+    collectSources(json, sources, contents);
+    if (typeof json.mappings === 'string' && !Array.isArray(json.sections) && Buffer.byteLength(json.mappings) === json.mappings.length) {
+      // Plain map: decode the VLQ straight into the packed arrays (see decodePacked).
+      if (json.names != null && !Array.isArray(json.names)) throw new InvalidSourceMapError('"names" is not an array');
+      names = (json.names as unknown[] | undefined) ?? [];
+      ({ segs, lineStarts } = decodePacked(json.mappings));
+    } else {
+      // Index map (trace-mapping's AnyMap flattens the sections), or non-ASCII junk in "mappings".
+      const tm = AnyMap(json as unknown as SectionedSourceMapInput);
+      names = tm.names;
+      if (tm.sources.length !== sources.length) throw new Error('source count mismatch');
+      ({ segs, lineStarts } = packDecoded(decodedMappings(tm)));
+    }
+  } catch (e) {
+    if (e instanceof InvalidSourceMapError) throw e;
+    throw new InvalidSourceMapError(`unreadable sourcemap: ${(e as Error).message}`);
+  }
 
   const all = [...sources, ...contents, ...names.map((x) => (typeof x === 'string' ? x : null))];
   let total = 0;
@@ -136,11 +245,33 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     pos += view.write(s, pos);
     offsets[2 * i + 1] = pos;
   });
-  return { segs, lineStarts, strings, offsets, nSources: sources.length, nNames: names.length };
+  // Line starts of each sourcesContent: a line ends at '\n' (so n newlines = n + 1 lines).
+  const nSources = sources.length;
+  const contentLineFirst = new Uint32Array(nSources + 1);
+  let nLines = 0;
+  for (let i = 0; i < nSources; i++) {
+    const start = offsets[2 * (nSources + i)]!;
+    if (start < 0) continue;
+    const end = offsets[2 * (nSources + i) + 1]!;
+    nLines++;
+    for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) nLines++;
+  }
+  const contentLines = new Uint32Array(nLines);
+  let li = 0;
+  for (let i = 0; i < nSources; i++) {
+    contentLineFirst[i] = li;
+    const start = offsets[2 * (nSources + i)]!;
+    if (start < 0) continue;
+    const end = offsets[2 * (nSources + i) + 1]!;
+    contentLines[li++] = start;
+    for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) contentLines[li++] = nl + 1;
+  }
+  contentLineFirst[nSources] = li;
+  return { segs, lineStarts, strings, offsets, contentLines, contentLineFirst, nSources, nNames: names.length };
 }
 
 export function transferList(p: PackedMap): ArrayBuffer[] {
-  return [p.segs.buffer, p.lineStarts.buffer, p.strings.buffer, p.offsets.buffer] as ArrayBuffer[];
+  return [p.segs.buffer, p.lineStarts.buffer, p.strings.buffer, p.offsets.buffer, p.contentLines.buffer, p.contentLineFirst.buffer] as ArrayBuffer[];
 }
 
 export interface Mapping {
@@ -175,7 +306,8 @@ export class SourceMapIndex {
 
   constructor(private readonly p: PackedMap) {
     this.buf = Buffer.from(p.strings.buffer, p.strings.byteOffset, p.strings.byteLength);
-    this.cost = p.segs.byteLength + p.lineStarts.byteLength + p.strings.byteLength + p.offsets.byteLength + 1024;
+    this.cost = p.segs.byteLength + p.lineStarts.byteLength + p.strings.byteLength + p.offsets.byteLength +
+      p.contentLines.byteLength + p.contentLineFirst.byteLength + 1024;
   }
 
   get lineCount(): number {
@@ -224,7 +356,8 @@ export class SourceMapIndex {
   /**
    * Lines around `line` (1-based) of source `sourceIndex`'s sourcesContent: `n` before, the line,
    * `n` after, each cut to 300 chars. Null when there is no content or the line is past its end.
-   * Works on the UTF-8 bytes so only the lines needed are decoded.
+   * Works on the UTF-8 bytes so only the lines needed are decoded; lines are found through the
+   * precomputed line starts (contentLines), not by scanning.
    */
   context(sourceIndex: number, line: number, n: number): SourceContext | null {
     if (sourceIndex < 0 || sourceIndex >= this.p.nSources) return null;
@@ -232,22 +365,19 @@ export class SourceMapIndex {
     const start = this.p.offsets[2 * k]!;
     const end = this.p.offsets[2 * k + 1]!;
     if (start < 0) return null;
+    const firstLine = this.p.contentLineFirst[sourceIndex]!;
+    const count = this.p.contentLineFirst[sourceIndex + 1]! - firstLine;
+    if (line < 1 || line > count) return null; // past the last line
     const first = Math.max(1, line - n);
+    const last = Math.min(count, line + n);
     const lines: string[] = [];
-    let pos = start;
-    for (let ln = 1; ln <= line + n; ln++) {
-      if (pos > end) break; // past the last line
-      let nl = this.buf.indexOf(10, pos);
-      if (nl < 0 || nl >= end) nl = end;
-      if (ln >= first) {
-        let e = nl;
-        if (e > pos && this.buf[e - 1] === 13) e--; // CRLF
-        lines.push(clip(this.buf.toString('utf8', pos, e)));
-      }
-      pos = nl + 1;
+    for (let ln = first; ln <= last; ln++) {
+      const pos = this.p.contentLines[firstLine + ln - 1]!;
+      let e = ln < count ? this.p.contentLines[firstLine + ln]! - 1 : end; // the '\n', or the content's end
+      if (e > pos && this.buf[e - 1] === 13) e--; // CRLF
+      lines.push(clip(this.buf.toString('utf8', pos, e)));
     }
     const at = line - first;
-    if (at >= lines.length) return null;
     return { pre: lines.slice(0, at), line: lines[at]!, post: lines.slice(at + 1) };
   }
 }

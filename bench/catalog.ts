@@ -1,0 +1,113 @@
+/**
+ * Target 5: catalog-backed reads at scale — `list` with 10 000 sourcemaps and `part_list` of a
+ * 10 000-part task — p99 latency over HTTP.
+ *
+ *   npm run bench:catalog -- [--runs N] [--quick] [--prof[=DIR]]
+ *
+ * Seeding 10 000 sourcemaps over HTTP would take long, so the SQLite catalog in a fresh data dir
+ * is filled directly through SqliteCatalog (publishSourceMap ×10 000: app "big" gets 9 990
+ * versions, app "small" 10; createUpload + putPart ×10 000 with fake blob keys) before the server
+ * starts. Then `node bin/mapvault serve` on that data dir answers GET /list?appId= and
+ * GET /part_list?uploadId=, one request at a time on a keep-alive socket; the floor
+ * (bench/floor-catalog-server.ts) answers the same from the same file with bare node:http +
+ * better-sqlite3. Per run: p99 (and p50) over `requests` sequential requests; runs interleaved.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteCatalog } from '../src/catalog/sqlite-catalog.ts';
+import {
+  API_KEY, API_PREFIX, Report, WORKSPACE, httpRequest, interleaved, log, parseArgs, percentile, removeDir, startMapvault, startScript, stats, tempDir,
+} from './lib.ts';
+
+const opts = parseArgs();
+const SOURCEMAPS = 10_000;
+const PARTS = 10_000;
+const requests = opts.quick ? 30 : 100;
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+const dataDir = await tempDir('mv-catalog');
+const uploadId = randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 32).padEnd(32, 'x');
+{
+  const t0 = performance.now();
+  const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+  const now = Date.now();
+  for (let i = 0; i < SOURCEMAPS; i++) {
+    const appId = i < 10 ? 'small' : 'big';
+    const revisionId = `rev${String(i).padStart(6, '0')}${hex(4)}`;
+    const r = await catalog.publishSourceMap({
+      sourcemap: {
+        workspace: WORKSPACE, appId, version: `1.${Math.floor(i / 100)}.${i % 100}`, env: i % 2 ? 'prod' : 'staging', revisionId,
+        createdAt: now - (SOURCEMAPS - i) * 1000, size: 1_000_000 + i, sha256: hex(32), fileCount: 12, mapCount: 6, warnings: [],
+      },
+      files: [], replace: false, stagingPrefix: `trees/${revisionId}/`,
+      retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
+    });
+    if (!r.ok) throw new Error(`seed: ${r.reason}`);
+  }
+  await catalog.createUpload({
+    workspace: WORKSPACE, appId: 'parts', version: '1.0.0', env: 'prod', uploadId, needCover: false,
+    createdAt: now, expiresAt: now + 30 * 86_400_000,
+  });
+  for (let i = 0; i < PARTS; i++) {
+    const r = await catalog.putPart(WORKSPACE, uploadId, {
+      chunkIndex: i, size: 1024 * 1024, md5: hex(16), sha256: hex(32), uploadedAt: now, blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-fake`,
+    }, now);
+    if (!r.ok) throw new Error('seed: putPart refused');
+  }
+  await catalog.close();
+  log(`seeded ${SOURCEMAPS} sourcemaps and a ${PARTS}-part task in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+const mv = await startMapvault(dataDir, { prof: opts.prof });
+const floor = await startScript('floor-catalog-server.ts', [join(dataDir, 'mapvault.db'), WORKSPACE]);
+const report = new Report('Catalog (target 5)', opts);
+
+async function latencies(base: string, path: string, headers: Record<string, string>, check: (body: any) => void): Promise<{ p99: number; p50: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    const t0 = performance.now();
+    const r = await httpRequest(base + path, { headers });
+    ms.push(performance.now() - t0);
+    if (r.status !== 200) throw new Error(`${base}${path}: HTTP ${r.status} ${r.body.toString().slice(0, 200)}`);
+    if (i === 0) check(JSON.parse(r.body.toString()).content);
+  }
+  return { p99: percentile(ms, 99), p50: percentile(ms, 50) };
+}
+
+try {
+  // The SQL alone, in this process: what any design that reads the rows from SQLite per request pays.
+  const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true });
+  const listSql = db.prepare('SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC');
+  const partsSql = db.prepare('SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index');
+  const sqlOnly = (f: () => unknown) => () => {
+    const ms: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const t0 = performance.now();
+      f();
+      ms.push(performance.now() - t0);
+    }
+    return percentile(ms, 99);
+  };
+  const cases = [
+    { name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); } },
+    { name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')), path: '/list?appId=small', check: (c: any[]) => { if (c.length !== 10) throw new Error(`list small: ${c.length}`); } },
+    { name: `part_list, task with ${PARTS} parts`, sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)), path: `/part_list?uploadId=${uploadId}`, check: (c: any) => { if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`); } },
+  ];
+  for (const c of cases) {
+    const mvRun = () => latencies(mv.api, c.path, { 'DF-API-KEY': API_KEY }, c.check);
+    const floorRun = () => latencies(floor.url + API_PREFIX, c.path, {}, c.check);
+    await mvRun(); await floorRun(); // warm-up round, not counted
+    const r = await interleaved(opts.runs, mvRun, floorRun);
+    report.absoluteRow(`${c.name}: p99 of ${requests} sequential requests`, 'ms', r.a.map((x) => x.p99), r.b.map((x) => x.p99), 20, '< 20 ms', true);
+    report.ratioRow('  p50', 'ms', r.a.map((x) => x.p50), r.b.map((x) => x.p50), null);
+    const sql = Array.from({ length: opts.runs }, c.sql);
+    report.add({ name: '  reference: the SQL query alone (better-sqlite3 .all(), in-process), p99', unit: 'ms', mapvault: null, floor: stats(sql), ratio: null, target: '–', met: null });
+  }
+  db.close();
+} finally {
+  await mv.stop();
+  await floor.stop();
+  if (!opts.keep) await removeDir(dataDir);
+  report.finish();
+}

@@ -1,0 +1,137 @@
+/**
+ * Targets 1 and 2: upload + merge throughput, and the server's peak memory.
+ *
+ *   npm run bench:upload -- [--runs N] [--quick] [--big-runs N] [--no-big] [--prof[=DIR]]
+ *
+ * mapvault: `node bin/mapvault serve` in its own process (fresh data dir per run); the client
+ * (this process) sends a zip holding one incompressible file as 10 MiB multipart parts, 4 at a
+ * time, over keep-alive node:http, then calls part_merge (concatenate, verify, extract, publish).
+ *
+ * floor: bench/floor-upload-server.ts in its own process, receiving the same part bytes as raw
+ * PUT bodies (4 at a time) and streaming them to files; then `cat part_* > merged.zip` and
+ * `unzip -q merged.zip` (Info-ZIP, which checks every CRC) — the least work that ends with the
+ * same bytes extracted on disk.
+ *
+ * Memory: VmHWM of the server process (peak RSS since it started) after the run, for a 200 MiB
+ * and a 1 GiB (103 parts) upload.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import {
+  MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, removeDir, run,
+  startMapvault, startScript, tempDir, uploadZip,
+} from './lib.ts';
+
+const opts = parseArgs();
+const noBig = opts.rest.includes('--no-big');
+const bigRunsArg = opts.rest.find((a) => a.startsWith('--big-runs='));
+const bigRuns = bigRunsArg ? Number(bigRunsArg.slice('--big-runs='.length)) : opts.runs;
+const PART = 10 * MiB;
+const CONCURRENCY = 4;
+const SMALL = opts.quick ? 40 * MiB : 200 * MiB;
+const BIG = opts.quick ? 100 * MiB : 1024 * MiB;
+
+interface Result { totalMs: number; partsMs: number; mergeMs: number; peak: number }
+
+async function mapvaultRun(zip: string, size: number, i: number): Promise<Result> {
+  const dataDir = await tempDir('mv-upload');
+  const mv = await startMapvault(dataDir, { prof: opts.prof });
+  try {
+    const t = await uploadZip(mv.api, zip, size, { appId: 'bench', version: `r${i}`, env: 'bench' }, { partSize: PART, concurrency: CONCURRENCY });
+    if (t.merge.fileCount !== 1 || t.merge.size !== size) throw new Error(`unexpected merge result ${JSON.stringify(t.merge)}`);
+    const peak = peakRss(mv.pid);
+    return { totalMs: t.totalMs, partsMs: t.partsMs, mergeMs: t.mergeMs, peak };
+  } finally {
+    await mv.stop();
+    if (!opts.keep) await removeDir(dataDir);
+  }
+}
+
+async function floorRun(zip: string, size: number, i: number): Promise<Result> {
+  const root = await tempDir('floor-upload');
+  const srv = await startScript('floor-upload-server.ts', [root]);
+  try {
+    const task = `t${i}`;
+    const t0 = performance.now();
+    await pool(partRanges(size, PART), CONCURRENCY, async ([s, e], idx) => {
+      const r = await httpRequest(`${srv.url}/${task}/${idx}`, {
+        method: 'PUT', headers: { 'content-length': e - s, 'content-type': 'application/octet-stream' },
+        body: Readable.from(createReadStream(zip, { start: s, end: e - 1, highWaterMark: 1 * MiB })),
+      });
+      if (r.status !== 200) throw new Error(`floor PUT ${idx}: ${r.status}`);
+    });
+    const t1 = performance.now();
+    const dir = join(root, task);
+    await run('sh', ['-c', 'cat part_* > merged.zip && unzip -q -o merged.zip -d out'], { cwd: dir });
+    const t2 = performance.now();
+    if (statSync(join(dir, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22)) throw new Error('floor: wrong extracted size');
+    const peak = peakRss(srv.pid);
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak };
+  } finally {
+    await srv.stop();
+    if (!opts.keep) await removeDir(root);
+  }
+}
+
+/**
+ * Seconds of CPU for the hashing mapvault must do over `bytes` and the floor does not: md5 and
+ * sha256 of each part (returned by upload_part), sha256 of the merged archive (returned by
+ * part_merge), sha256 (file_tree) and CRC-32 (zip verification; unzip does this one too) of the file.
+ */
+function hashCost(bytes: number): number {
+  const buf = randomBytes(8 * MiB);
+  const t0 = performance.now();
+  const h = [createHash('md5'), createHash('sha256'), createHash('sha256'), createHash('sha256')];
+  let crc = 0;
+  for (let done = 0; done < bytes; done += buf.length) {
+    const chunk = buf.subarray(0, Math.min(buf.length, bytes - done));
+    for (const x of h) x.update(chunk);
+    crc = crc32(chunk, crc);
+  }
+  for (const x of h) x.digest();
+  return (performance.now() - t0) / 1000;
+}
+
+const s = (ms: number[]) => ms.map((x) => x / 1000);
+const mib = (b: number[]) => b.map((x) => x / MiB);
+
+const report = new Report('Upload + merge (targets 1, 2)', opts);
+const sizeLabel = (n: number) => (n >= 1024 * MiB ? `${n / 1024 / MiB} GiB` : `${n / MiB} MiB`);
+
+const smallZip = cachedRandomZip(SMALL);
+log(`upload ${sizeLabel(SMALL)}: ${opts.runs} runs each, interleaved`);
+const small = await interleaved(opts.runs, (i) => mapvaultRun(smallZip, SMALL, i), (i) => floorRun(smallZip, SMALL, i));
+const nParts = Math.ceil(SMALL / PART);
+report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight`, 's',
+  s(small.a.map((r) => r.totalMs)), s(small.b.map((r) => r.totalMs)), 1.5);
+report.ratioRow('  of which: parts (mapvault: multipart → part store; floor: raw PUT → file)', 's',
+  s(small.a.map((r) => r.partsMs)), s(small.b.map((r) => r.partsMs)), null);
+report.ratioRow('  of which: merge (mapvault: part_merge; floor: cat + unzip)', 's',
+  s(small.a.map((r) => r.mergeMs)), s(small.b.map((r) => r.mergeMs)), null);
+report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload`, 'MiB',
+  mib(small.a.map((r) => r.peak)), mib(small.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+
+report.absoluteRow('  reference: CPU time of the hashes the API requires (md5+sha256 of parts, sha256 of the archive, sha256+CRC-32 of the file), in-process', 's',
+  Array.from({ length: Math.max(3, opts.runs) }, () => hashCost(SMALL)), null, null, '–');
+
+if (!noBig) {
+  const bigZip = cachedRandomZip(BIG);
+  log(`upload ${sizeLabel(BIG)}: ${bigRuns} runs each, interleaved`);
+  const big = await interleaved(bigRuns, (i) => mapvaultRun(bigZip, BIG, i), (i) => floorRun(bigZip, BIG, i));
+  report.ratioRow(`upload+merge ${sizeLabel(BIG)} zip, ${Math.ceil(BIG / PART)} parts, 4 in flight (no target: for the memory rows)`, 's',
+    s(big.a.map((r) => r.totalMs)), s(big.b.map((r) => r.totalMs)), null);
+  report.absoluteRow('  reference: CPU time of the required hashes for this size, in-process', 's',
+    [hashCost(BIG)], null, null, '–');
+  report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(BIG)} upload`, 'MiB',
+    mib(big.a.map((r) => r.peak)), mib(big.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+  // Same-index runs paired: how much the peak grows when the file is 5× bigger.
+  const n = Math.min(big.a.length, small.a.length);
+  const growth = (xs: Result[], ys: Result[]) => Array.from({ length: n }, (_, i) => xs[i]!.peak / ys[i]!.peak);
+  report.absoluteRow(`peak RSS ${sizeLabel(BIG)} ÷ peak RSS ${sizeLabel(SMALL)} (×)`, '',
+    growth(big.a, small.a), growth(big.b, small.b), 1.2, '≤ 1.2 (flat)');
+}
+report.finish();

@@ -97,6 +97,12 @@ export interface Catalog {
   /** Upserts a part; not ok if the task no longer exists (cancelled, merged or expired). */
   putPart(workspace: string, uploadId: string, part: PartRecord, now: number): Promise<{ ok: boolean; replacedBlobKey?: string }>;
   listParts(workspace: string, uploadId: string): Promise<PartRecord[]>;
+  /**
+   * The same parts as JSON text, built by the database: `chunkIndexs` is `[0,1,…]` and `parts` is
+   * `[{"chunkIndex","size","md5","sha256","uploadedAt"},…]`, ascending. A 10 000-part task answers
+   * `part_list` without materialising 10 000 row objects (see docs/BENCHMARKS.md, target 5).
+   */
+  listPartsJson(workspace: string, uploadId: string): Promise<{ chunkIndexs: string; parts: string }>;
   /** Deletes the task and its parts and queues `garbage`; false if it did not exist. */
   deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry): Promise<boolean>;
   /** Deletes tasks expired at `now` (with their parts), queuing `garbageFor(uploadId)` for each. */

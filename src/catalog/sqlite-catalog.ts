@@ -116,6 +116,10 @@ export class SqliteCatalog implements Catalog {
       partBlobKey: p('SELECT blob_key FROM parts WHERE upload_id = ? AND chunk_index = ?'),
       listParts: p(`SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
                     WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index`),
+      listPartsJson: p(`SELECT json_group_array(p.chunk_index ORDER BY p.chunk_index) AS chunkIndexs,
+                         json_group_array(json_object('chunkIndex', p.chunk_index, 'size', p.size, 'md5', p.md5,
+                           'sha256', p.sha256, 'uploadedAt', p.uploaded_at) ORDER BY p.chunk_index) AS parts
+                        FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE p.upload_id = ? AND u.workspace = ?`),
       deleteUpload: p('DELETE FROM uploads WHERE upload_id = ? AND workspace = ?'),
       expired: p('SELECT upload_id FROM uploads WHERE expires_at <= ?'),
       deleteUploadById: p('DELETE FROM uploads WHERE upload_id = ?'),
@@ -192,6 +196,10 @@ export class SqliteCatalog implements Catalog {
 
   async listParts(workspace: string, uploadId: string) {
     return (this.stmt.listParts.all(uploadId, workspace) as Parameters<typeof toPart>[0][]).map(toPart);
+  }
+
+  async listPartsJson(workspace: string, uploadId: string) {
+    return this.stmt.listPartsJson.get(uploadId, workspace) as { chunkIndexs: string; parts: string };
   }
 
   async deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry) {

@@ -112,7 +112,7 @@ export class UploadService {
 
   async listParts(workspace: string, uploadId: string) {
     const task = await this.getTask(workspace, uploadId);
-    return { task, parts: await this.o.catalog.listParts(workspace, uploadId) };
+    return { task, parts: await this.o.catalog.listPartsJson(workspace, uploadId) };
   }
 
   async cancel(workspace: string, uploadId: string): Promise<void> {

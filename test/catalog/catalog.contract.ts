@@ -55,6 +55,10 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual(await c.putPart('w1', 'u1', part(2, 'b2-new'), T0), { ok: true, replacedBlobKey: 'b2' });
     assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => [p.chunkIndex, p.blobKey]), [[0, 'b0'], [2, 'b2-new']]);
     assert.deepEqual(await c.listParts('w2', 'u1'), [], 'other workspace sees no parts');
+    const asJson = await c.listPartsJson('w1', 'u1');
+    assert.deepEqual(JSON.parse(asJson.chunkIndexs), [0, 2]);
+    assert.deepEqual(JSON.parse(asJson.parts), (await c.listParts('w1', 'u1')).map(({ blobKey: _, ...p }) => p));
+    assert.deepEqual(await c.listPartsJson('w2', 'u1'), { chunkIndexs: '[]', parts: '[]' });
     assert.deepEqual(await c.putPart('w2', 'u1', part(3), T0), { ok: false });
     assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 1000), { ok: false }, 'expired');
     assert.equal((await c.usage('w1')).uploadBytes, 10);

@@ -1,9 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
-import { declaration, ok } from '../envelope.ts';
+import { declaration, ok, okWithRawJson } from '../envelope.ts';
 import { identityProperties, uploadIdBody, uploadIdSchema } from '../schemas.ts';
 import { ApiError } from '../../errors.ts';
-import type { PartRecord } from '../../catalog/catalog.ts';
 import type { UploadService } from '../../uploads/upload-service.ts';
 import type { ScratchDir } from '../../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
@@ -15,8 +14,6 @@ interface Deps {
   maxPartBytes: number;
   maxParts: number;
 }
-
-const partView = (p: PartRecord) => ({ chunkIndex: p.chunkIndex, size: p.size, md5: p.md5, sha256: p.sha256, uploadedAt: p.uploadedAt });
 
 /** The sharded upload protocol (API.md §1–§5), one handler per verb. */
 export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
@@ -41,18 +38,15 @@ export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<vo
     });
   });
 
-  const partList = async (req: FastifyRequest, uploadId: string) => {
+  const partList = async (req: FastifyRequest, reply: FastifyReply, uploadId: string) => {
     const { task, parts } = await uploads.listParts(req.workspace, uploadId);
-    return {
-      chunkIndexs: parts.map((p) => p.chunkIndex), declaration: declaration(req.workspace), uploadId,
-      parts: parts.map(partView), appId: task.appId, version: task.version, env: task.env, needCover: task.needCover,
-      expiresAt: task.expiresAt,
-    };
+    const { appId, version, env, needCover, expiresAt } = task;
+    return okWithRawJson(req, reply, { declaration: declaration(req.workspace), uploadId, appId, version, env, needCover, expiresAt }, parts);
   };
   app.post<{ Body: { uploadId: string } }>('/part_list', { schema: { body: uploadIdBody } },
-    async (req, reply) => ok(req, reply, await partList(req, req.body.uploadId)));
+    async (req, reply) => partList(req, reply, req.body.uploadId));
   app.get<{ Querystring: { uploadId: string } }>('/part_list', { schema: { querystring: uploadIdBody } },
-    async (req, reply) => ok(req, reply, await partList(req, req.query.uploadId)));
+    async (req, reply) => partList(req, reply, req.query.uploadId));
 
   // The public clients probe these three paths in this order.
   for (const path of ['/upload_cancel', '/multipart_upload_cancel', '/cancel_upload']) {

@@ -23,7 +23,7 @@ export interface Config {
   /** Per-workspace quotas in bytes; 0 = unlimited. */
   quotaUploadBytes: number;
   quotaStoredBytes: number;
-  symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number };
+  symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number };
   logLevel: string;
 }
 
@@ -94,6 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cacheBytes: get('MAPVAULT_MAP_CACHE_BYTES', parseBytes, 256 * MiB),
       maxStackBytes: get('MAPVAULT_MAX_STACK_BYTES', parseBytes, 1 * MiB),
       maxFrames: get('MAPVAULT_MAX_FRAMES', parseInteger, 1000),
+      // A map bigger than the whole cache could never be kept; refusing it also bounds memory.
+      maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', parseBytes, 256 * MiB),
     },
     logLevel: get('LOG_LEVEL', (v) => v, 'info'),
   };

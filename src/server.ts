@@ -93,7 +93,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
   const sourcemaps = new SourceMapService({
     catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
-    maxFileBytes: config.maxFileContentBytes,
+    maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
   });
 
   const routes: Mapvault['routes'] = [];

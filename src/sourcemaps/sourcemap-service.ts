@@ -7,6 +7,7 @@ import type { KeyedLock } from '../util/keyed-lock.ts';
 import { newRevisionId } from '../util/ids.ts';
 import { identityKey, treePrefix } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
+import { InvalidSourceMapError } from '../symbolicate/index.ts';
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -18,6 +19,8 @@ export interface SourceMapServiceOptions {
   onTreeRetired: (revisionId: string) => void;
   collectSoon: () => void;
   maxFileBytes: number;
+  /** Files larger than this are not read for stack resolution. */
+  maxResolveFileBytes: number;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
@@ -69,6 +72,11 @@ export class SourceMapService {
       id: sm.revisionId,
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
       readFile: async (path) => {
+        const record = await this.o.catalog.getFile(sm.revisionId, path);
+        if (!record) return null;
+        if (record.size > this.o.maxResolveFileBytes) {
+          throw new InvalidSourceMapError(`${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`);
+        }
         const body = await this.o.blobs.get(prefix + path);
         if (!body) return null;
         const chunks: Buffer[] = [];

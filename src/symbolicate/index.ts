@@ -11,5 +11,6 @@ export { DEFAULT_CACHE_BYTES } from './map-cache.ts';
 export { parseFrameLine } from './frames.ts';
 export type { ParsedFrame } from './frames.ts';
 export { urlPath, conventionalMapPath, findSourceMappingURL, resolveMapRef, suffixMatch } from './locate.ts';
+export { InvalidSourceMapError } from './sourcemap.ts';
 export type { SourceContext } from './sourcemap.ts';
 export type { TreeSource, FrameInput, ResolveInput, ResolveResult, FrameResult, UnresolvedReason } from './types.ts';

@@ -134,3 +134,18 @@ test('delete racing with parse_stack: every answer is 200 with frames resolved o
     assert.equal(answers[10]!.status, 200);
   }
 });
+
+test('a map larger than MAPVAULT_MAX_MAP_BYTES is not loaded: its frames are NoSourceMap saying why', async () => {
+  const small = await startServer({ MAPVAULT_MAX_MAP_BYTES: '100' });
+  try {
+    assert.equal((await uploadZip(small, await zipDir(dist), id)).status, 200);
+    const r = await small.post('/parse_stack', { ...id, stack: realStack });
+    assert.equal(r.status, 200);
+    const top = r.body.content.frames[0];
+    assert.equal(top.resolved, false);
+    assert.equal(top.reason, 'NoSourceMap');
+    assert.match(top.detail, /static\/js\/app\.js\.map is \d+ bytes; files over 100 bytes are not loaded/);
+  } finally {
+    await small.close();
+  }
+});

@@ -1,3 +1,5 @@
+import type { Identity } from '../catalog/catalog.ts';
+
 /** JSON schemas shared by routes. The identity rules are API.md's. */
 
 export const appIdSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' } as const;
@@ -24,3 +26,8 @@ export interface IdentityInput {
   version?: string;
   env?: string;
 }
+
+/** A request's sourcemap identity: omitted version and env are the empty string (still part of it). */
+export const toIdentity = (workspace: string, i: IdentityInput): Identity => ({
+  workspace, appId: i.appId, version: i.version ?? '', env: i.env ?? '',
+});

@@ -5,7 +5,7 @@ import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import type { KeyedLock } from '../util/keyed-lock.ts';
 import { newRevisionId } from '../util/ids.ts';
-import { identityKey, treePrefix } from '../uploads/upload-service.ts';
+import { identityKey, retiredTree, treePrefix } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 
@@ -88,9 +88,7 @@ export class SourceMapService {
 
   async delete(identity: Identity): Promise<void> {
     await this.o.identityLock.run(identityKey(identity), async () => {
-      const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => ({
-        prefix: treePrefix(rev), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: rev,
-      }));
+      const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
       if (!removed) throw notFound(identity);
       this.o.onTreeRetired(removed.revisionId);
     });
@@ -125,7 +123,7 @@ export class SourceMapService {
     };
     const published = await this.o.catalog.publishSourceMap({
       sourcemap, files: [], replace: false, stagingPrefix: treePrefix(revisionId),
-      retire: (old) => ({ prefix: treePrefix(old), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: old }),
+      retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
     });
     if (!published.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
     return sourcemap;

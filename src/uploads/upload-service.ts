@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import type { Catalog, Identity, PartRecord, SourceMapRecord, UploadTask } from '../catalog/catalog.ts';
+import type { Catalog, GarbageEntry, Identity, PartRecord, SourceMapRecord, UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
@@ -45,6 +45,8 @@ const MAX_VALIDATED_MAP_BYTES = 32 * 1024 * 1024;
 
 export const identityKey = (i: Identity): string => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
 export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
+/** A replaced or deleted tree, collected once readers that already resolved it have finished. */
+export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
 const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
@@ -147,7 +149,7 @@ export class UploadService {
             sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
             consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
             stagingPrefix: staging,
-            retire: (old) => ({ prefix: treePrefix(old), dueAt: this.o.now() + this.o.retiredGraceMs, revisionId: old }),
+            retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
           });
           if (!published.ok) {
             throw published.reason === 'exists'

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../envelope.ts';
-import { identityProperties, type IdentityInput } from '../schemas.ts';
+import { identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { checkStackLimits, type FrameInput, type StackResolver } from '../../symbolicate/index.ts';
 
@@ -27,12 +27,11 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
       },
     },
   }, async (req, reply) => {
-    const { appId, version = '', env = '', stack, frames } = req.body;
-    const input = { stack, frames };
+    const input = { stack: req.body.stack, frames: req.body.frames };
     // Size and shape first: a 10 MB stack is refused before any map is touched.
     checkStackLimits(input, deps.resolver.limits);
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
-    const tree = await deps.sourcemaps.tree({ workspace: req.workspace, appId, version, env });
+    const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
     return ok(req, reply, await deps.resolver.resolve(tree, input));
   });
 }

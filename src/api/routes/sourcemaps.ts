@@ -1,12 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { declaration, ok } from '../envelope.ts';
-import { appIdSchema, identityBody, identityProperties, type IdentityInput } from '../schemas.ts';
-import type { Identity } from '../../catalog/catalog.ts';
+import { appIdSchema, identityBody, identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 
-const identity = (workspace: string, i: IdentityInput): Identity => ({
-  workspace, appId: i.appId, version: i.version ?? '', env: i.env ?? '',
-});
 
 const CONTENT_TYPES: Record<string, string> = {
   map: 'application/json; charset=utf-8',
@@ -34,7 +30,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   });
 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
-    const { sourcemap, files } = await sourcemaps.fileTree(identity(req.workspace, req.body));
+    const { sourcemap, files } = await sourcemaps.fileTree(toIdentity(req.workspace, req.body));
     const { appId, version, env } = sourcemap;
     return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })) });
   });
@@ -47,7 +43,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
       },
     },
   }, async (req, reply) => {
-    const { body, size } = await sourcemaps.readFile(identity(req.workspace, req.query), req.query.path);
+    const { body, size } = await sourcemaps.readFile(toIdentity(req.workspace, req.query), req.query.path);
     const ext = req.query.path.split('.').pop()?.toLowerCase() ?? '';
     return reply
       .code(200)
@@ -57,7 +53,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   });
 
   app.post<{ Body: IdentityInput }>('/delete', { schema: { body: identityBody } }, async (req, reply) => {
-    await sourcemaps.delete(identity(req.workspace, req.body));
+    await sourcemaps.delete(toIdentity(req.workspace, req.body));
     return ok(req, reply, true);
   });
 
@@ -73,7 +69,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
       },
     },
   }, async (req, reply) => {
-    await sourcemaps.putFile(identity(req.workspace, req.body), req.body.filename, req.body.content);
+    await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content);
     return ok(req, reply, true);
   });
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { declaration, ok, okWithRawJson } from '../envelope.ts';
-import { identityProperties, uploadIdBody, uploadIdSchema } from '../schemas.ts';
+import { identityProperties, toIdentity, uploadIdBody, uploadIdSchema } from '../schemas.ts';
 import { ApiError } from '../../errors.ts';
 import type { UploadService } from '../../uploads/upload-service.ts';
 import type { ScratchDir } from '../../storage/scratch.ts';
@@ -24,8 +24,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<vo
       body: { type: 'object', required: ['appId'], properties: { ...identityProperties, needCover: { type: 'boolean' } } },
     },
   }, async (req, reply) => {
-    const { appId, version = '', env = '', needCover = false } = req.body;
-    const result = await uploads.init({ workspace: req.workspace, appId, version, env }, needCover);
+    const result = await uploads.init(toIdentity(req.workspace, req.body), req.body.needCover ?? false);
     return ok(req, reply, { ...result, declaration: declaration(req.workspace) });
   });
 

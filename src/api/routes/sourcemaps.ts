@@ -3,7 +3,6 @@ import { declaration, ok } from '../envelope.ts';
 import { appIdSchema, identityBody, identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 
-
 const CONTENT_TYPES: Record<string, string> = {
   map: 'application/json; charset=utf-8',
   json: 'application/json; charset=utf-8',

@@ -80,6 +80,9 @@ try {
   const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true });
   const listSql = db.prepare('SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC');
   const partsSql = db.prepare('SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index');
+  // mapvault's own catalog queries, through SqliteCatalog (synchronous underneath, so timed directly).
+  const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+  const declaration = JSON.stringify({ organization: WORKSPACE });
   const sqlOnly = (f: () => unknown) => () => {
     const ms: number[] = [];
     for (let i = 0; i < requests; i++) {
@@ -90,9 +93,21 @@ try {
     return percentile(ms, 99);
   };
   const cases = [
-    { name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); } },
-    { name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')), path: '/list?appId=small', check: (c: any[]) => { if (c.length !== 10) throw new Error(`list small: ${c.length}`); } },
-    { name: `part_list, task with ${PARTS} parts`, sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)), path: `/part_list?uploadId=${uploadId}`, check: (c: any) => { if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`); } },
+    {
+      name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')),
+      catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'big', declaration)),
+      path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
+    },
+    {
+      name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')),
+      catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'small', declaration)),
+      path: '/list?appId=small', check: (c: any[]) => { if (c.length !== 10) throw new Error(`list small: ${c.length}`); },
+    },
+    {
+      name: `part_list, task with ${PARTS} parts`, sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)),
+      catalogSql: sqlOnly(() => catalog.listPartsJson(WORKSPACE, uploadId)),
+      path: `/part_list?uploadId=${uploadId}`, check: (c: any) => { if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`); },
+    },
   ];
   for (const c of cases) {
     const mvRun = () => latencies(mv.api, c.path, { 'DF-API-KEY': API_KEY }, c.check);
@@ -102,9 +117,11 @@ try {
     report.absoluteRow(`${c.name}: p99 of ${requests} sequential requests`, 'ms', r.a.map((x) => x.p99), r.b.map((x) => x.p99), 20, '< 20 ms', true);
     report.ratioRow('  p50', 'ms', r.a.map((x) => x.p50), r.b.map((x) => x.p50), null);
     const sql = Array.from({ length: opts.runs }, c.sql);
-    report.add({ name: '  reference: the SQL query alone (better-sqlite3 .all(), in-process), p99', unit: 'ms', mapvault: null, floor: stats(sql), ratio: null, target: '–', met: null });
+    const catalogSql = Array.from({ length: opts.runs }, c.catalogSql);
+    report.add({ name: '  reference, in-process p99: the rows as objects (better-sqlite3 .all()) | mapvault\'s catalog query, JSON built by SQLite', unit: 'ms', mapvault: stats(catalogSql), floor: stats(sql), ratio: null, target: '–', met: null });
   }
   db.close();
+  await catalog.close();
 } finally {
   await mv.stop();
   await floor.stop();

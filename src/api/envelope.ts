@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Guance's response envelope, used for every JSON answer, success or failure. */
@@ -18,18 +19,33 @@ export function ok(req: FastifyRequest, reply: FastifyReply, content: unknown): 
   return reply.code(200).send(envelope(req, 200, content));
 }
 
+/** UTF-8 JSON the database already built, placed into an answer verbatim instead of parsed and re-serialized. */
+export class RawJson {
+  constructor(readonly bytes: Buffer) {}
+}
+
 /**
- * Like `ok`, for answers that embed JSON text the database already built: each `raw[name]` is
- * spliced in verbatim where `content[name]` would be, instead of being parsed and re-serialized.
+ * Like `ok`, for content that is, or has top-level fields that are, RawJson. The envelope is
+ * written around the raw bytes: a 10 000-row answer costs one copy, not a JSON.parse plus a
+ * JSON.stringify (see docs/BENCHMARKS.md, target 5).
  */
-export function okWithRawJson(req: FastifyRequest, reply: FastifyReply, content: Record<string, unknown>, raw: Record<string, string>): FastifyReply {
-  const marker = (name: string) => `\u0000raw:${name}`;
-  let text = JSON.stringify(envelope(req, 200, { ...content, ...Object.fromEntries(Object.keys(raw).map((k) => [k, marker(k)])) }));
-  for (const [name, json] of Object.entries(raw)) {
-    // JSON.stringify writes the marker's NUL as \u0000, which no other string in the answer can contain unescaped.
-    text = text.replace(JSON.stringify(marker(name)), () => json);
+export function okRaw(req: FastifyRequest, reply: FastifyReply, content: RawJson | Record<string, unknown>): FastifyReply {
+  const chunks: Array<string | Buffer> = [];
+  if (content instanceof RawJson) {
+    chunks.push(content.bytes);
+  } else {
+    let separator = '{';
+    for (const [key, value] of Object.entries(content)) {
+      if (value === undefined) continue;
+      chunks.push(`${separator}${JSON.stringify(key)}:`, value instanceof RawJson ? value.bytes : JSON.stringify(value));
+      separator = ',';
+    }
+    chunks.push(separator === '{' ? '{}' : '}');
   }
-  return reply.code(200).type('application/json; charset=utf-8').send(text);
+  const { code, content: _, ...rest } = envelope(req, 200, null);
+  const parts = [`{"code":${code},"content":`, ...chunks, `,${JSON.stringify(rest).slice(1)}`].map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+  const length = parts.reduce((n, b) => n + b.length, 0);
+  return reply.code(200).type('application/json; charset=utf-8').header('content-length', String(length)).send(Readable.from(parts, { objectMode: false }));
 }
 
 /** Guance returns a workspace description with every upload answer; ours names the workspace. */

@@ -98,11 +98,12 @@ export interface Catalog {
   putPart(workspace: string, uploadId: string, part: PartRecord, now: number): Promise<{ ok: boolean; replacedBlobKey?: string }>;
   listParts(workspace: string, uploadId: string): Promise<PartRecord[]>;
   /**
-   * The same parts as JSON text, built by the database: `chunkIndexs` is `[0,1,…]` and `parts` is
+   * The same parts as UTF-8 JSON, built by the database: `chunkIndexs` is `[0,1,…]` and `parts` is
    * `[{"chunkIndex","size","md5","sha256","uploadedAt"},…]`, ascending. A 10 000-part task answers
    * `part_list` without materialising 10 000 row objects (see docs/BENCHMARKS.md, target 5).
+   * Another workspace's task has no parts.
    */
-  listPartsJson(workspace: string, uploadId: string): Promise<{ chunkIndexs: string; parts: string }>;
+  listPartsJson(workspace: string, uploadId: string): Promise<{ chunkIndexs: Buffer; parts: Buffer }>;
   /** Deletes the task and its parts and queues `garbage`; false if it did not exist. */
   deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry): Promise<boolean>;
   /** Deletes tasks expired at `now` (with their parts), queuing `garbageFor(uploadId)` for each. */
@@ -110,8 +111,13 @@ export interface Catalog {
 
   // Sourcemaps.
   getSourceMap(identity: Identity): Promise<SourceMapRecord | null>;
-  /** Newest first. */
-  listSourceMaps(workspace: string, appId: string): Promise<SourceMapRecord[]>;
+  /**
+   * The app's sourcemaps as the UTF-8 JSON of the `list` answer, built by the database, newest first
+   * (then version, then env, descending): `[{"declaration","appId","version","env","createAt",
+   * "size","fileCount","mapCount","sha256","warnings"},…]`, `createAt` in unix seconds and
+   * `declaration` being the JSON text given. For the same reason as listPartsJson.
+   */
+  listSourceMapsJson(workspace: string, appId: string, declaration: string): Promise<Buffer>;
   publishSourceMap(req: PublishRequest): Promise<PublishResult>;
   /** Deletes the sourcemap and queues its tree for collection; null if absent. */
   deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry): Promise<SourceMapRecord | null>;

@@ -34,8 +34,9 @@ export interface StoredTree {
 export class SourceMapService {
   constructor(private readonly o: SourceMapServiceOptions) {}
 
-  async list(workspace: string, appId: string): Promise<SourceMapRecord[]> {
-    return this.o.catalog.listSourceMaps(workspace, appId);
+  /** The `list` answer as UTF-8 JSON (see Catalog.listSourceMapsJson). */
+  async listJson(workspace: string, appId: string, declaration: string): Promise<Buffer> {
+    return this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {

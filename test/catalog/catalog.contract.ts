@@ -53,15 +53,17 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual(await c.putPart('w1', 'u1', part(2), T0), { ok: true });
     assert.deepEqual(await c.putPart('w1', 'u1', part(0), T0), { ok: true });
     assert.deepEqual(await c.putPart('w1', 'u1', part(2, 'b2-new'), T0), { ok: true, replacedBlobKey: 'b2' });
-    assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => [p.chunkIndex, p.blobKey]), [[0, 'b0'], [2, 'b2-new']]);
+    assert.deepEqual(await c.putPart('w1', 'u1', part(10), T0), { ok: true });
+    assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => [p.chunkIndex, p.blobKey]), [[0, 'b0'], [2, 'b2-new'], [10, 'b10']]);
     assert.deepEqual(await c.listParts('w2', 'u1'), [], 'other workspace sees no parts');
     const asJson = await c.listPartsJson('w1', 'u1');
-    assert.deepEqual(JSON.parse(asJson.chunkIndexs), [0, 2]);
-    assert.deepEqual(JSON.parse(asJson.parts), (await c.listParts('w1', 'u1')).map(({ blobKey: _, ...p }) => p));
-    assert.deepEqual(await c.listPartsJson('w2', 'u1'), { chunkIndexs: '[]', parts: '[]' });
+    assert.deepEqual(JSON.parse(asJson.chunkIndexs.toString()), [0, 2, 10], 'numeric order');
+    assert.deepEqual(JSON.parse(asJson.parts.toString()), (await c.listParts('w1', 'u1')).map(({ blobKey: _, ...p }) => p));
+    const otherWorkspace = await c.listPartsJson('w2', 'u1');
+    assert.deepEqual([otherWorkspace.chunkIndexs.toString(), otherWorkspace.parts.toString()], ['[]', '[]']);
     assert.deepEqual(await c.putPart('w2', 'u1', part(3), T0), { ok: false });
     assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 1000), { ok: false }, 'expired');
-    assert.equal((await c.usage('w1')).uploadBytes, 10);
+    assert.equal((await c.usage('w1')).uploadBytes, 15);
     assert.equal(await c.deleteUpload('w2', 'u1', { prefix: 'uploads/u1/', dueAt: T0 }), false);
     assert.equal(await c.deleteUpload('w1', 'u1', { prefix: 'uploads/u1/', dueAt: T0 }), true);
     assert.deepEqual(await c.listParts('w1', 'u1'), []);
@@ -115,9 +117,14 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
       await c.publishSourceMap({ sourcemap: sourcemap(rev, { version, createdAt: at }), files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire });
     }
     await c.publishSourceMap({ sourcemap: sourcemap('rw2', { workspace: 'w2' }), files: [], replace: false, stagingPrefix: 'trees/rw2/', retire });
-    assert.deepEqual((await c.listSourceMaps('w1', 'app')).map((s) => s.version), ['b', 'c', 'a']);
-    assert.equal((await c.listSourceMaps('w2', 'app')).length, 1);
-    assert.deepEqual(await c.listSourceMaps('w1', 'other'), []);
+    const list = async (workspace: string, appId: string) => JSON.parse((await c.listSourceMapsJson(workspace, appId, '{"organization":"o"}')).toString());
+    assert.deepEqual((await list('w1', 'app')).map((s: { version: string }) => s.version), ['b', 'c', 'a']);
+    assert.deepEqual((await list('w1', 'app'))[0], {
+      declaration: { organization: 'o' }, appId: 'app', version: 'b', env: 'prod', createAt: Math.floor((T0 + 2) / 1000),
+      size: 10, fileCount: 1, mapCount: 1, sha256: 'ab', warnings: [],
+    });
+    assert.equal((await list('w2', 'app')).length, 1);
+    assert.deepEqual(await list('w1', 'other'), []);
 
     const ident = id('w1', 'app', 'a');
     assert.equal(await c.upsertFile(ident, 'ra', { path: 'x.map', size: 3, sha256: 'h' }, true), true);
@@ -126,6 +133,8 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.equal(await c.upsertFile(ident, 'rb', { path: 'z', size: 1, sha256: 'h' }, false), false, 'not the live revision');
     const sm = await c.getSourceMap(ident);
     assert.deepEqual([sm?.size, sm?.fileCount, sm?.mapCount], [8, 2, 2]);
+    const listed = (await list('w1', 'app')).find((s: { version: string }) => s.version === 'a');
+    assert.deepEqual([listed.size, listed.fileCount, listed.mapCount], [8, 2, 2], 'the listing follows file uploads');
     assert.equal((await c.usage('w1')).storedBytes, 8 + 10 + 10);
 
     const removed = await c.deleteSourceMap(ident, (rev) => ({ prefix: `trees/${rev}/`, dueAt: T0, revisionId: rev }));
@@ -134,6 +143,30 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.equal(await c.deleteSourceMap(ident, retire), null);
     assert.equal(await c.deleteSourceMap(id('w2', 'app', 'b'), retire), null, 'other workspace');
     assert.deepEqual((await c.dueGarbage(T0, 10)).map((g) => g.prefix), ['trees/ra/']);
+    await c.close();
+  });
+
+  test(`${name}: list breaks createdAt ties by version then env, descending, and keeps any text intact`, async () => {
+    const c = await create();
+    const odd = ['a"quote', 'back\\slash', 'tab\there', 'ünïcødé ✓', 'nl\nline', 'ctl\u0001', ''];
+    let n = 0;
+    for (const version of odd) {
+      for (const env of ['', 'prod']) {
+        const rev = `r${n++}`;
+        await c.publishSourceMap({
+          sourcemap: sourcemap(rev, { version, env, warnings: [`w "${version}"`] }), files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire,
+        });
+      }
+    }
+    await c.publishSourceMap({ sourcemap: sourcemap('newest', { version: '0', createdAt: T0 + 5000 }), files: [], replace: false, stagingPrefix: 'trees/newest/', retire });
+    const listed = JSON.parse((await c.listSourceMapsJson('w1', 'app', '{}')).toString()) as Array<{ version: string; env: string; warnings: string[] }>;
+    // Descending by UTF-8 bytes (SQLite's BINARY collation; PostgreSQL needs COLLATE "C" for the same).
+    const cmp = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
+    const expected = odd.flatMap((version) => [['', version], ['prod', version]])
+      .sort(([ea, va], [eb, vb]) => cmp(Buffer.from(va).toString('latin1'), Buffer.from(vb).toString('latin1')) || cmp(ea, eb))
+      .map(([env, version]) => ({ version, env }));
+    assert.deepEqual(listed.map(({ version, env }) => ({ version, env })), [{ version: '0', env: 'prod' }, ...expected]);
+    assert.deepEqual(listed.find((s) => s.version === 'tab\there')?.warnings, ['w "tab\there"']);
     await c.close();
   });
 

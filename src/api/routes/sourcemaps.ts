@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { declaration, ok } from '../envelope.ts';
+import { declaration, ok, okRaw, RawJson } from '../envelope.ts';
 import { appIdSchema, identityBody, identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 
@@ -20,12 +20,8 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   app.get<{ Querystring: { appId: string } }>('/list', {
     schema: { querystring: { type: 'object', required: ['appId'], properties: { appId: appIdSchema } } },
   }, async (req, reply) => {
-    const list = await sourcemaps.list(req.workspace, req.query.appId);
-    return ok(req, reply, list.map((sm) => ({
-      appId: sm.appId, version: sm.version, env: sm.env, createAt: Math.floor(sm.createdAt / 1000),
-      declaration: declaration(req.workspace), size: sm.size, fileCount: sm.fileCount, mapCount: sm.mapCount,
-      sha256: sm.sha256, warnings: sm.warnings,
-    })));
+    const list = await sourcemaps.listJson(req.workspace, req.query.appId, JSON.stringify(declaration(req.workspace)));
+    return okRaw(req, reply, new RawJson(list));
   });
 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {

@@ -24,6 +24,8 @@ export interface Config {
   quotaUploadBytes: number;
   quotaStoredBytes: number;
   symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number };
+  /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
+  listCacheBytes: number;
   logLevel: string;
 }
 
@@ -90,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: get('MAPVAULT_RATE_LIMIT', parseInteger, 0),
     quotaUploadBytes: get('MAPVAULT_QUOTA_UPLOAD_BYTES', parseBytes, 0),
     quotaStoredBytes: get('MAPVAULT_QUOTA_STORED_BYTES', parseBytes, 0),
+    listCacheBytes: get('MAPVAULT_LIST_CACHE_BYTES', parseBytes, 32 * MiB),
     symbolicate: {
       cacheBytes: get('MAPVAULT_MAP_CACHE_BYTES', parseBytes, 256 * MiB),
       maxStackBytes: get('MAPVAULT_MAX_STACK_BYTES', parseBytes, 1 * MiB),

@@ -94,6 +94,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const sourcemaps = new SourceMapService({
     catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
     maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
+    listCacheBytes: config.listCacheBytes,
   });
 
   const routes: Mapvault['routes'] = [];

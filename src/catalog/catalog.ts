@@ -118,6 +118,12 @@ export interface Catalog {
    * `declaration` being the JSON text given. For the same reason as listPartsJson.
    */
   listSourceMapsJson(workspace: string, appId: string, declaration: string): Promise<Buffer>;
+  /**
+   * A number that changes with every write changing the app's list (publish, replace, delete,
+   * upsertFile), in the same transaction as the write; 0 for an app never written. Every server
+   * sharing the catalog sees it, so it validates an answer cached by any of them.
+   */
+  listVersion(workspace: string, appId: string): Promise<number>;
   publishSourceMap(req: PublishRequest): Promise<PublishResult>;
   /** Deletes the sourcemap and queues its tree for collection; null if absent. */
   deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry): Promise<SourceMapRecord | null>;

@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS sourcemaps (
 );
 -- The whole \`list\` order, so listing an app reads the index in order instead of sorting.
 CREATE INDEX IF NOT EXISTS sourcemaps_list_order ON sourcemaps (workspace, app_id, created_at DESC, version DESC, env DESC);
+-- Bumped by every write that changes an app's \`list\` answer; lets a cached answer be validated cheaply.
+CREATE TABLE IF NOT EXISTS list_versions (
+  workspace TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (workspace, app_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS files (
   revision_id TEXT NOT NULL,
   path TEXT NOT NULL,
@@ -181,6 +188,9 @@ export class SqliteCatalog implements Catalog {
                             created_at = excluded.created_at, size = excluded.size, sha256 = excluded.sha256,
                             file_count = excluded.file_count, map_count = excluded.map_count, warnings = excluded.warnings`),
       deleteSourceMap: p(`DELETE FROM sourcemaps WHERE ${identityWhere}`),
+      listVersion: p('SELECT version FROM list_versions WHERE workspace = ? AND app_id = ?').pluck(),
+      bumpListVersion: p(`INSERT INTO list_versions (workspace, app_id, version) VALUES (@workspace, @appId, 1)
+                          ON CONFLICT (workspace, app_id) DO UPDATE SET version = version + 1`),
       insertFile: p('INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)'),
       upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`),
@@ -281,6 +291,10 @@ export class SqliteCatalog implements Catalog {
     return this.stmt.listSourceMapsJson.get({ workspace, appId, declaration, separator }) as Buffer;
   }
 
+  async listVersion(workspace: string, appId: string) {
+    return (this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0;
+  }
+
   async publishSourceMap(req: PublishRequest): Promise<PublishResult> {
     const sm = req.sourcemap;
     return this.db.transaction((): PublishResult => {
@@ -294,6 +308,7 @@ export class SqliteCatalog implements Catalog {
       }
       for (const f of req.files) this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256);
       this.stmt.upsertSourceMap.run({ ...sm, warnings: JSON.stringify(sm.warnings) });
+      this.stmt.bumpListVersion.run(sm);
       this.stmt.removeGarbage.run(req.stagingPrefix);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
       if (existing) this.enqueue(req.retire(existing.revision_id));
@@ -306,6 +321,7 @@ export class SqliteCatalog implements Catalog {
       const existing = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
       if (!existing) return null;
       this.stmt.deleteSourceMap.run(identity);
+      this.stmt.bumpListVersion.run(identity);
       this.enqueue(garbage(existing.revision_id));
       return toSourceMap(existing);
     })();
@@ -327,6 +343,7 @@ export class SqliteCatalog implements Catalog {
       this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256);
       const totals = this.stmt.revisionTotals.get(revisionId) as { n: number; bytes: number };
       this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: isMap && !existed ? 1 : 0 });
+      this.stmt.bumpListVersion.run(identity);
       return true;
     })();
   }

@@ -4,6 +4,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import type { KeyedLock } from '../util/keyed-lock.ts';
+import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId } from '../util/ids.ts';
 import { identityKey, retiredTree, treePrefix } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
@@ -21,6 +22,8 @@ export interface SourceMapServiceOptions {
   maxFileBytes: number;
   /** Files larger than this are not read for stack resolution. */
   maxResolveFileBytes: number;
+  /** Memory for cached `list` answers. */
+  listCacheBytes: number;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
@@ -32,11 +35,26 @@ export interface StoredTree {
 
 /** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
 export class SourceMapService {
-  constructor(private readonly o: SourceMapServiceOptions) {}
+  private readonly listCache: ByteLru<{ version: number; declaration: string; json: Buffer }>;
 
-  /** The `list` answer as UTF-8 JSON (see Catalog.listSourceMapsJson). */
+  constructor(private readonly o: SourceMapServiceOptions) {
+    this.listCache = new ByteLru(o.listCacheBytes);
+  }
+
+  /**
+   * The `list` answer as UTF-8 JSON (see Catalog.listSourceMapsJson). Answers are kept and reused
+   * while the catalog's listVersion for the app is unchanged, so repeated listings of a big app
+   * cost one indexed lookup. The version is read before the list: a write landing in between
+   * makes the kept answer look older than it is (one extra rebuild), never newer.
+   */
   async listJson(workspace: string, appId: string, declaration: string): Promise<Buffer> {
-    return this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
+    const key = `${workspace}\u0000${appId}`;
+    const version = await this.o.catalog.listVersion(workspace, appId);
+    const kept = this.listCache.get(key);
+    if (kept && kept.version === version && kept.declaration === declaration) return kept.json;
+    const json = await this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
+    this.listCache.set(key, { version, declaration, json }, json.length);
+    return json;
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {

@@ -10,6 +10,8 @@
  * - Only hits are cached: null and values marked `transient` ("no map here", with the reason)
  *   are shared with concurrent callers but not stored (misses live for one request only).
  */
+import { ByteLru } from '../util/byte-lru.ts';
+
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
 export interface Costed {
@@ -22,22 +24,25 @@ export function cacheKey(treeId: string, path: string): string {
 }
 
 export class MapCache<V extends Costed> {
-  private readonly entries = new Map<string, V>(); // Map iteration order = LRU order (oldest first)
+  private readonly lru: ByteLru<V>;
   private readonly inflight = new Map<string, Promise<V | null>>();
-  bytes = 0;
   hits = 0;
 
-  constructor(readonly maxBytes: number = DEFAULT_CACHE_BYTES) {}
+  constructor(readonly maxBytes: number = DEFAULT_CACHE_BYTES) {
+    this.lru = new ByteLru(maxBytes);
+  }
 
   get size(): number {
-    return this.entries.size;
+    return this.lru.size;
+  }
+
+  get bytes(): number {
+    return this.lru.bytes;
   }
 
   getOrLoad(key: string, load: () => Promise<V | null>): Promise<V | null> {
-    const hit = this.entries.get(key);
+    const hit = this.lru.get(key);
     if (hit) {
-      this.entries.delete(key); // move to the young end
-      this.entries.set(key, hit);
       this.hits++;
       return Promise.resolve(hit);
     }
@@ -51,7 +56,7 @@ export class MapCache<V extends Costed> {
       try {
         // Start the load a microtask later so `p` is assigned even if `load` throws synchronously.
         const v = await Promise.resolve().then(load);
-        if (v && !v.transient && this.inflight.get(key) === p) this.store(key, v);
+        if (v && !v.transient && this.inflight.get(key) === p) this.lru.set(key, v, v.cost);
         return v;
       } finally {
         if (this.inflight.get(key) === p) this.inflight.delete(key);
@@ -63,34 +68,12 @@ export class MapCache<V extends Costed> {
 
   invalidateTree(treeId: string): void {
     const prefix = `${treeId}\u0000`;
-    for (const [key, v] of this.entries) {
-      if (key.startsWith(prefix)) {
-        this.entries.delete(key);
-        this.bytes -= v.cost;
-      }
-    }
+    this.lru.deleteWhere((key) => key.startsWith(prefix));
     for (const key of this.inflight.keys()) if (key.startsWith(prefix)) this.inflight.delete(key);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.lru.clear();
     this.inflight.clear();
-    this.bytes = 0;
-  }
-
-  private store(key: string, v: V): void {
-    if (v.cost > this.maxBytes) return;
-    const old = this.entries.get(key);
-    if (old) {
-      this.entries.delete(key);
-      this.bytes -= old.cost;
-    }
-    this.entries.set(key, v);
-    this.bytes += v.cost;
-    for (const [k, e] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(k);
-      this.bytes -= e.cost;
-    }
   }
 }

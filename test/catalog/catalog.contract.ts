@@ -146,6 +146,33 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
+  test(`${name}: listVersion changes with every write to the app's list, and only then`, async () => {
+    const c = await create();
+    const versions: number[] = [await c.listVersion('w1', 'app')];
+    const changed = async (what: string) => {
+      const v = await c.listVersion('w1', 'app');
+      assert.ok(!versions.includes(v), `${what} changes the version`);
+      versions.push(v);
+    };
+    await c.publishSourceMap({ sourcemap: sourcemap('r1'), files: [], replace: false, stagingPrefix: 'trees/r1/', retire });
+    await changed('publish');
+    assert.deepEqual(await c.publishSourceMap({ sourcemap: sourcemap('r2'), files: [], replace: false, stagingPrefix: 'trees/r2/', retire }), { ok: false, reason: 'exists' });
+    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'a refused publish changes nothing');
+    await c.publishSourceMap({ sourcemap: sourcemap('r3'), files: [], replace: true, stagingPrefix: 'trees/r3/', retire });
+    await changed('replace');
+    assert.equal(await c.upsertFile(id('w1'), 'r3', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+    await changed('upsertFile');
+    await c.publishSourceMap({ sourcemap: sourcemap('o1', { appId: 'other' }), files: [], replace: false, stagingPrefix: 'trees/o1/', retire });
+    await c.publishSourceMap({ sourcemap: sourcemap('x1', { workspace: 'w2' }), files: [], replace: false, stagingPrefix: 'trees/x1/', retire });
+    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'other apps and workspaces leave it alone');
+    await c.createUpload(task('u1'));
+    await c.putPart('w1', 'u1', part(0), T0);
+    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'uploads in progress leave it alone');
+    assert.notEqual(await c.deleteSourceMap(id('w1'), retire), null);
+    await changed('delete');
+    await c.close();
+  });
+
   test(`${name}: list breaks createdAt ties by version then env, descending, and keeps any text intact`, async () => {
     const c = await create();
     const odd = ['a"quote', 'back\\slash', 'tab\there', 'ünïcødé ✓', 'nl\nline', 'ctl\u0001', ''];

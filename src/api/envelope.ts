@@ -25,9 +25,9 @@ export class RawJson {
 }
 
 /**
- * Like `ok`, for content that is, or has top-level fields that are, RawJson. The envelope is
- * written around the raw bytes: a 10 000-row answer costs one copy, not a JSON.parse plus a
- * JSON.stringify (see docs/BENCHMARKS.md, target 5).
+ * Like `ok`, for content that is, or has top-level fields that are, RawJson. The raw bytes are
+ * streamed between the envelope's pieces as they are: a 10 000-row answer is neither parsed,
+ * re-serialized nor copied into one buffer (see docs/BENCHMARKS.md, target 5).
  */
 export function okRaw(req: FastifyRequest, reply: FastifyReply, content: RawJson | Record<string, unknown>): FastifyReply {
   const chunks: Array<string | Buffer> = [];

@@ -135,7 +135,7 @@ try {
     report.ratioRow('  p50', 'ms', r.a.map((x) => x.p50), r.b.map((x) => x.p50), null);
     const sql = Array.from({ length: opts.runs }, c.sql);
     const catalogSql = Array.from({ length: opts.runs }, c.catalogSql);
-    report.add({ name: '  reference, in-process p99: the rows as objects (better-sqlite3 .all()) | mapvault\'s catalog query, JSON built by SQLite', unit: 'ms', mapvault: stats(catalogSql), floor: stats(sql), ratio: null, target: '–', met: null });
+    report.add({ name: '  reference, the query alone in-process, p99 (mapvault: its catalog query, JSON built by SQLite; floor column: the rows as objects, better-sqlite3 .all())', unit: 'ms', mapvault: stats(catalogSql), floor: stats(sql), ratio: null, target: '–', met: null });
   }
   db.close();
   await catalog.close();

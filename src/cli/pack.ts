@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
+import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { globMatcher } from './glob.ts';
 
 export interface PackedFile {
@@ -124,19 +125,11 @@ export async function isZipFile(path: string): Promise<boolean> {
   }
 }
 
-/** Why a `.map` file would not be usable, or null. */
-export function mapProblem(text: string): string | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text.startsWith(")]}'") ? text.slice(text.indexOf('\n') + 1) : text); // XSSI prefix is legal
-  } catch (err) {
-    return `not valid JSON (${(err as Error).message})`;
-  }
-  const m = json as { mappings?: unknown; sections?: unknown } | null;
-  if (!m || typeof m !== 'object' || (typeof m.mappings !== 'string' && !Array.isArray(m.sections))) {
-    return 'valid JSON but not a sourcemap (no "mappings")';
-  }
-  return null;
+/** Why a `.map` file would not be usable, or null: the server's merge-time check, streamed. */
+export async function mapFileProblem(path: string): Promise<string | null> {
+  const check = new SourceMapCheck();
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) check.write(chunk);
+  return check.result();
 }
 
 /** The last sourceMappingURL comment of a script, or null. */
@@ -168,7 +161,7 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
   const warnings: string[] = [];
   for (const f of sel.files) {
     if (!f.rel.endsWith('.map')) continue;
-    const problem = mapProblem(await readText(f.abs));
+    const problem = await mapFileProblem(f.abs);
     if (problem) warnings.push(`${f.rel}: ${problem}`);
   }
   const rels = new Set(sel.files.map((f) => f.rel)), names = new Set(sel.files.map((f) => f.name));
@@ -195,15 +188,18 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
       names.add(entry.fileName);
       const isMap = entry.fileName.endsWith('.map'), isJs = /\.[cm]?js$/.test(entry.fileName);
       if (!isMap && !isJs) continue;
-      const chunks: Buffer[] = [];
-      for await (const c of await zip.openReadStreamPromise(entry)) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (isMap) {
+      const check = isMap ? new SourceMapCheck() : null;
+      let tail = Buffer.alloc(0); // the end of a script, where its sourceMappingURL comment is
+      for await (const c of await zip.openReadStreamPromise(entry)) {
+        if (check) check.write(c as Buffer);
+        else tail = Buffer.concat([tail, c as Buffer]).subarray(-65536);
+      }
+      if (check) {
         maps++;
-        const problem = mapProblem(text);
+        const problem = check.result();
         if (problem) warnings.push(`${entry.fileName}: ${problem}`);
       } else {
-        const url = sourceMappingURL(text.slice(-65536));
+        const url = sourceMappingURL(tail.toString('utf8'));
         if (url) scripts.push({ name: entry.fileName, url });
       }
     }
@@ -217,15 +213,6 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
     if (target && !names.has(target.path)) warnings.push(`${s.name}: its sourceMappingURL ${s.url} (${target.path}) is not in the zip`);
   }
   return { warnings, entries: names.size, maps };
-}
-
-async function readText(path: string): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
-  }
 }
 
 /** The comment is at the end; 64 KiB is plenty and keeps big bundles cheap to check. */

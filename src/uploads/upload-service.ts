@@ -4,7 +4,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
-import { sourceMapProblem } from '../sourcemaps/validate-map.ts';
+import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { ApiError } from '../errors.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
@@ -40,8 +40,6 @@ export interface MergeResult {
 
 /** A merge that dies with the process leaves its staging tree queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
-/** Maps up to this size are parsed at merge time to warn about broken ones; bigger ones are not held in memory. */
-const MAX_VALIDATED_MAP_BYTES = 32 * 1024 * 1024;
 
 export const identityKey = (i: Identity): string => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
 export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
@@ -186,20 +184,19 @@ export class UploadService {
     const quota = await this.o.quotas.storedHeadroom(task.workspace, existing?.size ?? 0);
     const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
       if (written + declaredSize > quota) throw Quotas.storedExceeded();
-      const isMap = path.endsWith('.map');
-      const validate = isMap && declaredSize <= MAX_VALIDATED_MAP_BYTES;
-      const chunks: Buffer[] = [];
+      // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
+      const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
-          if (validate) chunks.push(chunk);
+          check?.write(chunk);
           done(null, chunk);
         },
       });
       (body as Readable).once('error', (err) => tee.destroy(err));
       const stored = await this.o.blobs.put(staging + path, (body as Readable).pipe(tee));
       written += stored.size;
-      if (isMap) {
-        const problem = validate ? sourceMapProblem(Buffer.concat(chunks)) : null;
+      if (check) {
+        const problem = check.result();
         if (problem) warnings.push(`${path}: ${problem}`);
         else mapCount++;
       }

@@ -225,3 +225,15 @@ test('a .map that is not a sourcemap is a merge warning, not a failure', async (
   assert.equal(r.body.content.warnings.length, 1);
   assert.match(r.body.content.warnings[0], /^bad\.js\.map: not valid JSON/);
 });
+
+test('maps of any size are checked while they stream (40 MB, beyond what used to be held in memory)', async () => {
+  // Compressible like real maps (~20:1), not like a zip bomb: a random character every 50 bytes.
+  const block = Array.from({ length: 20_000 }, () => 'x'.repeat(48) + randomBytes(2).toString('hex').slice(0, 2)).join('');
+  const content = block.repeat(40);
+  const good = `{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA","sourcesContent":["${content}"]}`;
+  const cut = good.slice(0, -3); // the last bytes lost, as a truncated build artifact would be
+  const r = await uploadZip(s, await zipEntries({ 'big.js.map': good, 'cut.js.map': cut }), { appId: 'bigmaps' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.content.mapCount, 1);
+  assert.deepEqual(r.body.content.warnings, ['cut.js.map: not valid JSON (unexpected end of data)']);
+});

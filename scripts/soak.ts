@@ -40,7 +40,7 @@ const mapText = await readFile(join(dist, 'static/js/app.js.map'), 'utf8');
 const appJs = await readFile(join(dist, 'static/js/app.js'), 'utf8');
 const stack = `RangeError: negative price: -2\n    at subtotal (https://cdn.example.com/static/js/app.js:1:${appJs.indexOf('throw') + 1})\n    at https://cdn.example.com/static/js/app.js:1:10`;
 const expected = new Map<string, string>(); // identity → archive sha256
-const counts = { uploads: 0, resolves: 0, deletes: 0, errors: 0 };
+const counts = { uploads: 0, resolves: 0, lists: 0, deletes: 0, errors: 0 };
 
 async function uploadOnce(version: string) {
   const zip = await zipDir(dist, { 'static/media/pad.bin': randomBytes(200_000 + Math.floor(Math.random() * 3_000_000)) });
@@ -62,6 +62,20 @@ async function uploadOnce(version: string) {
   counts.uploads++;
 }
 
+/**
+ * Only worker `w` writes versions `v<w>-*`, so `list` (kept answers included) must show exactly
+ * what this worker last stored for them, while the other workers keep writing the same app.
+ */
+async function checkOwnVersionsListed(w: number) {
+  const listed = await fetch(`${server.api}/list?appId=soak`, { headers }).then((r) => r.json() as Promise<any>);
+  const own = new Map<string, string>((listed.content as Array<{ version: string; sha256: string }>)
+    .filter((sm) => sm.version.startsWith(`v${w}-`)).map((sm) => [sm.version, sm.sha256]));
+  const wanted = new Map([...expected].filter(([version]) => version.startsWith(`v${w}-`)));
+  if (JSON.stringify([...own].sort()) !== JSON.stringify([...wanted].sort())) {
+    throw new Error(`stale list for worker ${w}: listed ${JSON.stringify([...own])}, stored ${JSON.stringify([...wanted])}`);
+  }
+}
+
 const samples: Array<Awaited<ReturnType<typeof procStats>> & { t: number }> = [];
 const start = Date.now();
 const sampler = setInterval(async () => samples.push({ t: Date.now() - start, ...(await procStats()) }), 5000);
@@ -73,10 +87,13 @@ await Promise.all(Array.from({ length: workers }, async (_, w) => {
     try {
       const roll = Math.random();
       if (roll < 0.5) await uploadOnce(version);
-      else if (roll < 0.95) {
+      else if (roll < 0.88) {
         const r = await call('/parse_stack', { appId: 'soak', version, stack });
         if (r.status !== 200 && r.status !== 404) throw new Error(JSON.stringify(r.body));
         counts.resolves++;
+      } else if (roll < 0.95) {
+        await checkOwnVersionsListed(w);
+        counts.lists++;
       } else if (expected.has(version)) {
         expected.delete(version);
         await call('/delete', { appId: 'soak', version });
@@ -109,7 +126,7 @@ const firstHalf = samples.slice(1, Math.max(2, samples.length >> 1));
 const secondHalf = samples.slice(samples.length >> 1);
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 console.log('\nsamples (t s, RSS MiB, fds):', samples.map((s) => `${Math.round(s.t / 1000)}:${s.rssMiB.toFixed(0)}/${s.fds}`).join(' '));
-console.log(`ran ${values.minutes} min with ${workers} workers: ${counts.uploads} uploads+merges, ${counts.resolves} parse_stack, ${counts.deletes} deletes, ${counts.errors} errors`);
+console.log(`ran ${values.minutes} min with ${workers} workers: ${counts.uploads} uploads+merges, ${counts.resolves} parse_stack, ${counts.lists} list checks, ${counts.deletes} deletes, ${counts.errors} errors`);
 console.log(`RSS: first half avg ${avg(firstHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, second half avg ${avg(secondHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, peak (VmHWM) ${final.hwmMiB.toFixed(1)} MiB`);
 console.log(`fds: at first sample ${samples[0]?.fds}, at the end ${final.fds}`);
 console.log(`verified ${listed.content.length} sourcemaps, ${verifiedFiles} files: ${mismatches.length ? `MISMATCHES ${mismatches.join(', ')}` : 'all sha256 match'}`);

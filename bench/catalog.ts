@@ -103,18 +103,16 @@ try {
   const touch = async () => {
     if (!(await catalog.upsertFile(touched, touched.revisionId, { path: 'bench-touch.js', size: ++touches, sha256: 'x' }, false))) throw new Error('touch failed');
   };
+  const bigList = {
+    sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'big', declaration)),
+    path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
+  };
   const cases: Array<{ name: string; sql: () => number; catalogSql: () => number; path: string; check: (c: any) => void; beforeEach?: () => Promise<void> }> = [
     {
+      ...bigList, beforeEach: touch,
       name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, each request after a write to the app (answer rebuilt)`,
-      sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'big', declaration)),
-      path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
-      beforeEach: touch,
     },
-    {
-      name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, unchanged between requests (kept answer)`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')),
-      catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'big', declaration)),
-      path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
-    },
+    { ...bigList, name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, unchanged between requests (kept answer)` },
     {
       name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')),
       catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'small', declaration)),

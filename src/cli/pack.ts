@@ -126,7 +126,7 @@ export async function isZipFile(path: string): Promise<boolean> {
 }
 
 /** Why a `.map` file would not be usable, or null: the server's merge-time check, streamed. */
-export async function mapFileProblem(path: string): Promise<string | null> {
+async function mapFileProblem(path: string): Promise<string | null> {
   const check = new SourceMapCheck();
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) check.write(chunk);
   return check.result();

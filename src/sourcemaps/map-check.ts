@@ -267,13 +267,6 @@ export class SourceMapCheck {
   }
 }
 
-/** The check over bytes already in memory. */
-export function sourceMapProblem(bytes: Buffer): string | null {
-  const check = new SourceMapCheck();
-  check.write(bytes);
-  return check.result();
-}
-
 const ESCAPES: Record<number, string> = {
   0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t',
 };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_MAP_NESTING, SourceMapCheck, sourceMapProblem } from '../../src/sourcemaps/map-check.ts';
+import { MAX_MAP_NESTING, SourceMapCheck } from '../../src/sourcemaps/map-check.ts';
 import { buildApp } from '../helpers/fixtures.ts';
 
 type Verdict = null | 'json' | 'object' | 'version' | 'mappings' | 'sources';
@@ -32,6 +32,13 @@ function verdict(message: string | null): Verdict {
   if (/mappings/.test(message)) return 'mappings';
   if (/sources/.test(message)) return 'sources';
   throw new Error(`unexpected message: ${message}`);
+}
+
+/** The check over bytes in one piece. */
+function sourceMapProblem(bytes: Buffer): string | null {
+  const check = new SourceMapCheck();
+  check.write(bytes);
+  return check.result();
 }
 
 /** Feeds `bytes` in chunks cut at random places (or every `every` bytes). */

@@ -52,7 +52,7 @@ describe('nodes on one PostgreSQL catalog', { skip: svc.skip }, () => {
   after(() => dbs.dropAll());
 
   test('a key created on one node works on every node (one pepper, stored in the catalog or from MAPVAULT_KEY_PEPPER)', async () => {
-    for (const env of [{}, { MAPVAULT_KEY_PEPPER: 'a shared secret of at least thirty-two characters' }]) {
+    for (const env of [{}, { MAPVAULT_KEY_PEPPER: 'a shared secret of at least thirty-two characters' }] as Array<Record<string, string>>) {
       const url = await dbs.create();
       const a = await startServer({ MAPVAULT_CATALOG_URL: url, ...env });
       const b = await startServer({ MAPVAULT_CATALOG_URL: url, ...env });

@@ -1,0 +1,237 @@
+/**
+ * Function-like scopes of a (minified) script and the names they carry there, found the way
+ * Sentry's js-source-scopes does: parse with acorn, then name each scope from its syntactic
+ * context. A name is a list of parts; identifier parts keep their generated position so
+ * map-names.ts can swap the minified identifier for the original one through the map's `names`.
+ *
+ * Naming rules (what a developer reads in source; docs/API.md "originalFunction"):
+ *   function checkout() {}            checkout
+ *   class Cart { subtotal() {} }      Cart.subtotal        #applyDiscount() {}  Cart.#applyDiscount
+ *   constructor() {}                  new Cart             get total() {}       get Cart.total
+ *   field = () => {}                  Cart.field           items = load()       new Cart (runs in the constructor)
+ *   static { … } / static x = f()     Cart.<static_initializer>
+ *   const f = () => {} / a.b = function () {} / { key() {} } / { key: () => {} }
+ *                                     f / a.b / owner.key (owner = the object's variable, if any)
+ *   export default function () {}     default
+ *   anything else (callbacks, IIFEs)  <anonymous>
+ * A named function expression keeps its own name (`x = function y() {}` is `y`), as engines do.
+ */
+import { parse } from 'acorn';
+import type { Options } from 'acorn';
+
+/** 0-based line, 0-based UTF-16 column (sourcemap conventions). */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/** An identifier of the generated script (mapped through the map), or fixed text. */
+export type NamePart = string | { text: string; at: Position; private?: true };
+
+export interface ScriptScope {
+  start: Position;
+  end: Position;
+  name: NamePart[];
+}
+
+export type ScopeParse = { scopes: ScriptScope[]; problem?: undefined } | { scopes: null; problem: string };
+
+/** The acorn node shape this module reads: everything is looked up by field name. */
+interface AstNode {
+  type: string;
+  start: number;
+  end: number;
+  loc: { start: Position & { line: number }; end: Position & { line: number } };
+  [field: string]: unknown;
+}
+
+const ANONYMOUS = '<anonymous>';
+const STATIC_INIT = '<static_initializer>';
+/** Longest member chain (`a.b.c…`) spelled out in a name; deeper ones are cut from the left. */
+const MAX_NAME_PARTS = 24;
+
+const BASE_OPTIONS: Options = {
+  ecmaVersion: 'latest',
+  locations: true,
+  allowHashBang: true,
+  allowReturnOutsideFunction: true,
+  allowImportExportEverywhere: true,
+  allowAwaitOutsideFunction: true,
+};
+
+function parseScript(text: string): AstNode | string {
+  try {
+    return parse(text, { ...BASE_OPTIONS, sourceType: 'module' }) as unknown as AstNode;
+  } catch (moduleError) {
+    // Sloppy-mode scripts (`with`, legacy octal, `await` as a name) only parse as scripts.
+    try {
+      return parse(text, { ...BASE_OPTIONS, sourceType: 'script' }) as unknown as AstNode;
+    } catch {
+      // A stack overflow on absurd nesting lands here too (RangeError): reported, never thrown.
+      return (moduleError as Error).message;
+    }
+  }
+}
+
+const isNode = (v: unknown): v is AstNode => typeof v === 'object' && v !== null && typeof (v as AstNode).type === 'string';
+const child = (n: AstNode, field: string): AstNode | null => (isNode(n[field]) ? (n[field] as AstNode) : null);
+
+/** acorn lines are 1-based; sourcemap lines 0-based. */
+const pos = (p: { line: number; column: number }): Position => ({ line: p.line - 1, column: p.column });
+
+function ident(n: AstNode): NamePart {
+  if (n.type === 'PrivateIdentifier') return { text: `#${n.name as string}`, at: pos(n.loc.start), private: true };
+  return { text: n.name as string, at: pos(n.loc.start) };
+}
+
+/**
+ * Collects every function-like scope, in source order (a parent before its children). Iterative,
+ * so the walk itself cannot overflow the stack; work and memory are linear in the script's size.
+ */
+export function collectScopes(text: string): ScopeParse {
+  const root = parseScript(text);
+  if (typeof root === 'string') return { scopes: null, problem: `the script does not parse: ${root}` };
+  const parents = new Map<AstNode, AstNode>();
+  const scopes: ScriptScope[] = [];
+  const stack: AstNode[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const name = scopeName(node, parents);
+    if (name) scopes.push({ start: pos(node.loc.start), end: pos(node.loc.end), name });
+    // Children pushed in reverse so they pop in source order.
+    const kids: AstNode[] = [];
+    for (const key in node) {
+      if (key === 'loc') continue;
+      const v = node[key];
+      if (Array.isArray(v)) {
+        for (const item of v) if (isNode(item)) kids.push(item);
+      } else if (isNode(v)) kids.push(v);
+    }
+    for (let i = kids.length - 1; i >= 0; i--) {
+      parents.set(kids[i]!, node);
+      stack.push(kids[i]!);
+    }
+  }
+  scopes.sort((a, b) => a.start.line - b.start.line || a.start.column - b.start.column);
+  return { scopes };
+}
+
+/** The name of `node` if it opens a function-like scope, else null. */
+function scopeName(node: AstNode, parents: Map<AstNode, AstNode>): NamePart[] | null {
+  const parent = parents.get(node);
+  switch (node.type) {
+    case 'FunctionDeclaration':
+    case 'FunctionExpression':
+    case 'ArrowFunctionExpression':
+      return functionName(node, parent, parents);
+    case 'StaticBlock': {
+      const cls = parent && parents.get(parent);
+      return cls ? [...className(cls, parents), `.${STATIC_INIT}`] : [STATIC_INIT];
+    }
+    default: {
+      // A class field's initializer that is not itself a function runs as part of construction
+      // (instance fields) or of the class definition (static fields).
+      if (parent?.type !== 'PropertyDefinition' || parent.value !== node || isFunction(node)) return null;
+      const cls = parents.get(parents.get(parent)!)!;
+      return parent.static ? [...className(cls, parents), `.${STATIC_INIT}`] : ['new ', ...className(cls, parents)];
+    }
+  }
+}
+
+const isFunction = (n: AstNode): boolean => n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
+
+function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<AstNode, AstNode>): NamePart[] {
+  const id = child(fn, 'id');
+  if (parent?.type === 'MethodDefinition' && parent.value === fn) {
+    const cls = parents.get(parents.get(parent)!)!; // MethodDefinition → ClassBody → class
+    if (parent.kind === 'constructor') return ['new ', ...className(cls, parents)];
+    const prefix = parent.kind === 'get' ? 'get ' : parent.kind === 'set' ? 'set ' : '';
+    return [prefix, ...className(cls, parents), '.', ...keyName(parent)];
+  }
+  if (id) return [ident(id)];
+  if (fn.type === 'FunctionDeclaration') return ['default']; // `export default function () {}`
+  if (parent?.type === 'Property' && parent.value === fn) {
+    const prefix = parent.kind === 'get' ? 'get ' : parent.kind === 'set' ? 'set ' : '';
+    return [prefix, ...propertyPath(parent, parents)];
+  }
+  if (parent?.type === 'PropertyDefinition' && parent.value === fn) {
+    return [...className(parents.get(parents.get(parent)!)!, parents), '.', ...keyName(parent)];
+  }
+  return contextName(fn, parent, parents) ?? [ANONYMOUS];
+}
+
+/** The name a binding context gives an anonymous function or class: `x = …`, `a.b = …`, `export default …`. */
+function contextName(n: AstNode, parent: AstNode | undefined, parents: Map<AstNode, AstNode>): NamePart[] | null {
+  if (!parent) return null;
+  if (parent.type === 'VariableDeclarator' && parent.init === n) {
+    const target = child(parent, 'id')!;
+    return target.type === 'Identifier' ? [ident(target)] : null;
+  }
+  if (parent.type === 'AssignmentExpression' && parent.right === n) return memberPath(child(parent, 'left')!);
+  if (parent.type === 'AssignmentPattern' && parent.right === n) {
+    const target = child(parent, 'left')!;
+    return target.type === 'Identifier' ? [ident(target)] : null;
+  }
+  if (parent.type === 'Property' && parent.value === n) return propertyPath(parent, parents);
+  if (parent.type === 'ExportDefaultDeclaration') return ['default'];
+  return null;
+}
+
+function className(cls: AstNode, parents: Map<AstNode, AstNode>): NamePart[] {
+  const id = child(cls, 'id');
+  if (id) return [ident(id)];
+  return contextName(cls, parents.get(cls), parents) ?? [ANONYMOUS];
+}
+
+/** `{ a: { b() {} } }` assigned to `api`: `api.a.b`; with no owner just `a.b`. */
+function propertyPath(prop: AstNode, parents: Map<AstNode, AstNode>): NamePart[] {
+  const parts: NamePart[] = [...keyName(prop)];
+  let obj = parents.get(prop);
+  for (let depth = 0; obj?.type === 'ObjectExpression' && depth < MAX_NAME_PARTS; depth++) {
+    const holder = parents.get(obj);
+    if (holder?.type === 'Property' && holder.value === obj) {
+      parts.unshift(...keyName(holder), '.');
+      obj = parents.get(holder);
+      continue;
+    }
+    const owner = contextName(obj, holder, parents);
+    if (owner) parts.unshift(...owner, '.');
+    break;
+  }
+  return parts;
+}
+
+/** A property or method key as written: `name`, `#name`, `"str"` → str, `[expr]`. */
+function keyName(member: AstNode): NamePart[] {
+  const key = child(member, 'key')!;
+  if (member.computed) {
+    if (key.type === 'Literal') return [`[${String(key.raw ?? key.value)}]`];
+    const path = memberPath(key);
+    return path ? ['[', ...path, ']'] : ['[<computed>]'];
+  }
+  if (key.type === 'Identifier' || key.type === 'PrivateIdentifier') return [ident(key)];
+  return [String(key.value)];
+}
+
+/** `a.b.c`, `this.x`, `a.#p`, `a["k"]` as name parts; null for anything else. Iterative. */
+function memberPath(expr: AstNode): NamePart[] | null {
+  const parts: NamePart[] = [];
+  let n: AstNode = expr;
+  for (;;) {
+    if (n.type === 'Identifier') {
+      parts.unshift(ident(n));
+      break;
+    }
+    if (n.type === 'ThisExpression') {
+      parts.unshift('this');
+      break;
+    }
+    if (n.type !== 'MemberExpression') return null;
+    const prop = child(n, 'property')!;
+    if (!n.computed) parts.unshift('.', ident(prop));
+    else if (prop.type === 'Literal') parts.unshift(`[${String(prop.raw ?? prop.value)}]`);
+    else return null;
+    n = child(n, 'object')!;
+  }
+  return parts.length > MAX_NAME_PARTS ? parts.slice(parts.length - MAX_NAME_PARTS) : parts;
+}

@@ -33,6 +33,9 @@ export function indexMappings(index: SourceMapIndex): GeneratedMappings {
       if (!m) return null;
       return { generatedColumn: m.generatedColumn - 1, sourceIndex: m.sourceIndex, line: m.line - 1, column: m.column - 1, name: index.name(m.nameIndex) };
     },
+    originalLine(sourceIndex, line) {
+      return index.context(sourceIndex, line + 1, 0)?.line ?? null;
+    },
   };
 }
 

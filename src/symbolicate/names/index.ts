@@ -12,7 +12,7 @@
 import { decodeScopes } from './ecma-scopes.ts';
 import { sortRanges } from './enclosing.ts';
 import type { FunctionRange } from './function-ranges.ts';
-import { resolveName } from './map-names.ts';
+import { originalFunctionHeader, resolveName } from './map-names.ts';
 import type { GeneratedMappings } from './map-names.ts';
 import { collectScopes } from './scope-names.ts';
 
@@ -68,7 +68,7 @@ export function rangesFromScript(script: string, mappings: GeneratedMappings): F
     startColumn: s.start.column,
     endLine: s.end.line,
     endColumn: s.end.column,
-    name: resolveName(s.name, mappings),
+    name: (s.header && originalFunctionHeader(mappings, s.header)) || resolveName(s.name, mappings),
   }));
   return { ranges: sortRanges(ranges), from: 'script' };
 }

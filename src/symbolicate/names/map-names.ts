@@ -19,25 +19,63 @@ export interface MappedSegment {
   name: string | null;
 }
 
-/** The map's segments by generated position: what name mapping needs of a parsed map. */
+/** What name mapping needs of a parsed map. */
 export interface GeneratedMappings {
   /** The segment with the greatest generated column ≤ `column` on generated `line`, or null. */
   segmentAt(line: number, column: number): MappedSegment | null;
+  /** Original line `line` of source `sourceIndex` from sourcesContent (may be cut short), or null. */
+  originalLine(sourceIndex: number, line: number): string | null;
 }
 
 /** Longest name kept; longer ones are cut (names are stored per function in the lookup index). */
 export const MAX_NAME_LENGTH = 512;
 
-export function originalIdentifier(mappings: GeneratedMappings, at: Position): string | null {
+const IDENTIFIER = /^#?[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/u;
+const FUNCTION_HEADER = /^(?:export\s+(?:default\s+)?)?(?:async\s+)?function\b\s*\*?\s*([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)/u;
+/** Words the original text may show at a mapped position that are not a name. */
+const KEYWORDS = new Set(
+  ('await break case catch class const continue debugger default delete do else export extends false finally for function ' +
+    'if import in instanceof let new null return static super switch this throw true try typeof var void while with yield async get set of')
+    .split(' '),
+);
+
+/** The segment that starts on generated position `at` (or one column before it), mapped to a source. */
+function segmentOn(mappings: GeneratedMappings, at: Position): MappedSegment | null {
   const seg = mappings.segmentAt(at.line, at.column);
-  if (!seg || seg.generatedColumn < at.column - 1 || seg.sourceIndex < 0) return null;
+  return seg && seg.generatedColumn >= at.column - 1 && seg.sourceIndex >= 0 ? seg : null;
+}
+
+/**
+ * The original spelling of the generated identifier at `at`: the segment's `names` entry, else
+ * the preceding segment's when it maps to the same original position, else the identifier the
+ * original text (sourcesContent) shows where the segment points (terser names no private
+ * names and no property keys). Null when the map does not say.
+ */
+export function originalIdentifier(mappings: GeneratedMappings, at: Position): string | null {
+  const seg = segmentOn(mappings, at);
+  if (!seg) return null;
   if (seg.name !== null) return seg.name;
-  if (seg.generatedColumn === 0) return null;
-  const before = mappings.segmentAt(at.line, seg.generatedColumn - 1);
-  if (before && before.sourceIndex === seg.sourceIndex && before.line === seg.line && before.column === seg.column) {
-    return before.name;
+  if (seg.generatedColumn > 0) {
+    const before = mappings.segmentAt(at.line, seg.generatedColumn - 1);
+    if (before?.name && before.sourceIndex === seg.sourceIndex && before.line === seg.line && before.column === seg.column) {
+      return before.name;
+    }
   }
-  return null;
+  if (seg.generatedColumn !== at.column) return null;
+  const text = mappings.originalLine(seg.sourceIndex, seg.line);
+  const word = text === null ? null : IDENTIFIER.exec(text.slice(seg.column))?.[0];
+  return word && !KEYWORDS.has(word) ? word : null;
+}
+
+/**
+ * The name the original text declares where the generated `function` at `at` maps to
+ * (`function NAME`, `async function NAME`, `export default function NAME`), or null.
+ */
+export function originalFunctionHeader(mappings: GeneratedMappings, at: Position): string | null {
+  const seg = segmentOn(mappings, at);
+  if (!seg || seg.generatedColumn !== at.column) return null;
+  const text = mappings.originalLine(seg.sourceIndex, seg.line);
+  return text === null ? null : (FUNCTION_HEADER.exec(text.slice(seg.column))?.[1] ?? null);
 }
 
 /** Joins the parts, each identifier mapped to its original spelling when the map knows it. */

@@ -32,6 +32,11 @@ export interface ScriptScope {
   start: Position;
   end: Position;
   name: NamePart[];
+  /**
+   * Where a `function` (not a method) starts: if the original text there reads
+   * `function NAME`, that name wins (minifiers drop or inline names; the header survives).
+   */
+  header?: Position;
 }
 
 export type ScopeParse = { scopes: ScriptScope[]; problem?: undefined } | { scopes: null; problem: string };
@@ -97,7 +102,11 @@ export function collectScopes(text: string): ScopeParse {
   while (stack.length > 0) {
     const node = stack.pop()!;
     const name = scopeName(node, parents);
-    if (name) scopes.push({ start: pos(node.loc.start), end: pos(node.loc.end), name });
+    if (name) {
+      const scope: ScriptScope = { start: pos(node.loc.start), end: pos(node.loc.end), name };
+      if (hasHeader(node, parents.get(node))) scope.header = scope.start;
+      scopes.push(scope);
+    }
     // Children pushed in reverse so they pop in source order.
     const kids: AstNode[] = [];
     for (const key in node) {
@@ -136,6 +145,13 @@ function scopeName(node: AstNode, parents: Map<AstNode, AstNode>): NamePart[] | 
       return parent.static ? [...className(cls, parents), `.${STATIC_INIT}`] : ['new ', ...className(cls, parents)];
     }
   }
+}
+
+/** A `function` keyword starts the node (not a method or accessor, whose node starts at `(`). */
+function hasHeader(n: AstNode, parent: AstNode | undefined): boolean {
+  if (n.type === 'FunctionDeclaration') return true;
+  if (n.type !== 'FunctionExpression') return false;
+  return !(parent?.type === 'MethodDefinition' || (parent?.type === 'Property' && (parent.method || parent.kind !== 'init')));
 }
 
 const isFunction = (n: AstNode): boolean => n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
@@ -179,6 +195,9 @@ function contextName(n: AstNode, parent: AstNode | undefined, parents: Map<AstNo
 
 function className(cls: AstNode, parents: Map<AstNode, AstNode>): NamePart[] {
   const id = child(cls, 'id');
+  // Bundlers rewrite `class Cart` as `var Cart = class _Cart`: the variable is the developer's name.
+  const parent = parents.get(cls);
+  if (id && parent?.type === 'VariableDeclarator' && child(parent, 'id')?.type === 'Identifier') return [ident(child(parent, 'id')!)];
   if (id) return [ident(id)];
   return contextName(cls, parents.get(cls), parents) ?? [ANONYMOUS];
 }

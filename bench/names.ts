@@ -17,21 +17,28 @@ import { packSourceMap, SourceMapIndex } from '../src/symbolicate/sourcemap.ts';
 import { computeFunctionRanges } from '../src/symbolicate/names/index.ts';
 import { indexMappings } from '../src/symbolicate/names/frame-names.ts';
 import { BUNDLERS, FIXTURE_DIR, scoreNames } from '../test/helpers/real-bundles.ts';
+import type { Score } from '../test/helpers/real-bundles.ts';
 
 const showMisses = process.argv.includes('--misses');
-const scores = await scoreNames();
-console.log('| bundler | browser | resolved frames | right originalFunction | accuracy |');
-console.log('| --- | --- | ---: | ---: | ---: |');
-for (const s of scores) {
-  console.log(`| ${s.bundler} | ${s.browser} | ${s.resolved} | ${s.correct} | ${((100 * s.correct) / s.resolved).toFixed(1)} % |`);
-}
-const total = scores.reduce((a, s) => ({ resolved: a.resolved + s.resolved, correct: a.correct + s.correct }), { resolved: 0, correct: 0 });
-console.log(`| all | all | ${total.resolved} | ${total.correct} | ${((100 * total.correct) / total.resolved).toFixed(1)} % |`);
-if (showMisses) {
+function table(title: string, scores: Score[]): void {
+  console.log(`\n${title}\n`);
+  console.log('| bundler | browser | resolved frames | right originalFunction | accuracy |');
+  console.log('| --- | --- | ---: | ---: | ---: |');
   for (const s of scores) {
-    for (const m of s.misses) console.log(`miss ${s.bundler}/${s.browser} ${m.scenario}: ${m.frame} → ${m.source}:${m.line}:${m.column} got ${m.got}, oracle ${m.want}`);
+    console.log(`| ${s.bundler} | ${s.browser} | ${s.resolved} | ${s.correct} | ${((100 * s.correct) / s.resolved).toFixed(1)} % |`);
+  }
+  const total = scores.reduce((a, s) => ({ resolved: a.resolved + s.resolved, correct: a.correct + s.correct }), { resolved: 0, correct: 0 });
+  console.log(`| all | both | ${total.resolved} | ${total.correct} | ${((100 * total.correct) / total.resolved).toFixed(1)} % |`);
+  if (showMisses) {
+    for (const s of scores) {
+      for (const m of s.misses) console.log(`miss ${s.bundler}/${s.browser} ${m.scenario}: ${m.frame} → ${m.source}:${m.line}:${m.column} got ${m.got}, oracle ${m.want}`);
+    }
   }
 }
+
+table('Maps as built (with sourcesContent):', await scoreNames());
+table('The same maps without sourcesContent (names from `names` only):', await scoreNames({ withoutSourcesContent: true }));
+console.log('');
 
 // Range computation time per script (median of 20), to size the merge-time work.
 const bundleScripts: Record<string, string> = {

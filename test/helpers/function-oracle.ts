@@ -69,6 +69,8 @@ function classText(anc: N[], i: number): string {
   return cls.id ? cls.id.name : (bindingName(anc, i) ?? '<anonymous>');
 }
 
+const dotted = (key: string): string => (key.startsWith('[') ? key : `.${key}`);
+
 /** Name of the scope opened by anc[anc.length - 1]. */
 function scopeName(anc: N[]): string {
   const i = anc.length - 1;
@@ -82,7 +84,7 @@ function scopeName(anc: N[]): string {
     const cls = classText(anc, i - 3);
     if (parent.kind === 'constructor') return `new ${cls}`;
     const prefix = parent.kind === 'get' || parent.kind === 'set' ? `${parent.kind} ` : '';
-    return `${prefix}${cls}.${keyText(parent)}`;
+    return `${prefix}${cls}${dotted(keyText(parent))}`;
   }
   if (node.id) return node.id.name;
   if (node.type === 'FunctionDeclaration') return 'default';
@@ -90,7 +92,7 @@ function scopeName(anc: N[]): string {
     const prefix = parent.kind === 'get' || parent.kind === 'set' ? `${parent.kind} ` : '';
     return prefix + objectKeyPath(anc, i - 1);
   }
-  if (parent?.type === 'PropertyDefinition') return `${classText(anc, i - 3)}.${keyText(parent)}`;
+  if (parent?.type === 'PropertyDefinition') return `${classText(anc, i - 3)}${dotted(keyText(parent))}`;
   return bindingName(anc, i) ?? '<anonymous>';
 }
 

@@ -26,13 +26,27 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
+export interface TreeOptions {
+  /** Leave these tree paths out (e.g. the scripts, to see frames without them). */
+  omit?: (path: string) => boolean;
+  /** Serve the maps without `sourcesContent` (names come from `names` alone). */
+  withoutSourcesContent?: boolean;
+}
+
 /** The built bundles as a stored tree: URL path `/vite/assets/x.js` is tree path `vite/assets/x.js`. */
-export function distTree(omit: (path: string) => boolean = () => false): TreeSource {
+export function distTree(opts: TreeOptions = {}): TreeSource {
   const root = join(FIXTURE_DIR, 'dist');
+  const omit = opts.omit ?? (() => false);
   return {
     id: `real-bundles${Math.random()}`,
     listFiles: async () => (await walk(root)).map((f) => relative(root, f)).filter((p) => !omit(p)),
-    readFile: async (path) => (omit(path) ? null : readFile(join(root, path)).catch(() => null)),
+    readFile: async (path) => {
+      if (omit(path)) return null;
+      const bytes = await readFile(join(root, path)).catch(() => null);
+      if (!bytes || !opts.withoutSourcesContent || !path.endsWith('.map')) return bytes;
+      const { sourcesContent: _, ...map } = JSON.parse(bytes.toString('utf8'));
+      return Buffer.from(JSON.stringify(map));
+    },
   };
 }
 
@@ -60,9 +74,10 @@ export interface Score {
   misses: Miss[];
 }
 
-export async function scoreNames(resolver: StackResolver = new StackResolver({ workers: 1 })): Promise<Score[]> {
+export async function scoreNames(treeOptions: TreeOptions = {}): Promise<Score[]> {
+  const resolver = new StackResolver({ workers: 1 });
   const scores: Score[] = [];
-  const tree = distTree();
+  const tree = distTree(treeOptions);
   for (const bundler of BUNDLERS) {
     for (const browser of BROWSERS) {
       const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<string, string | null>;
@@ -83,5 +98,6 @@ export async function scoreNames(resolver: StackResolver = new StackResolver({ w
       scores.push(score);
     }
   }
+  await resolver.close();
   return scores;
 }

@@ -31,7 +31,7 @@ export interface GeneratedMappings {
 export const MAX_NAME_LENGTH = 512;
 
 const IDENTIFIER = /^#?[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/u;
-const FUNCTION_HEADER = /^(?:export\s+(?:default\s+)?)?(?:async\s+)?function\b\s*\*?\s*([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)/u;
+const FUNCTION_HEADER = /^(?:export\s+(default\s+)?)?(?:async\s+)?function\b\s*\*?\s*([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)?/u;
 /** Words the original text may show at a mapped position that are not a name. */
 const KEYWORDS = new Set(
   ('await break case catch class const continue debugger default delete do else export extends false finally for function ' +
@@ -69,13 +69,17 @@ export function originalIdentifier(mappings: GeneratedMappings, at: Position): s
 
 /**
  * The name the original text declares where the generated `function` at `at` maps to
- * (`function NAME`, `async function NAME`, `export default function NAME`), or null.
+ * (`function NAME`, `async function NAME`; `default` for `export default function ()`), or null.
  */
 export function originalFunctionHeader(mappings: GeneratedMappings, at: Position): string | null {
   const seg = segmentOn(mappings, at);
   if (!seg || seg.generatedColumn !== at.column) return null;
   const text = mappings.originalLine(seg.sourceIndex, seg.line);
-  return text === null ? null : (FUNCTION_HEADER.exec(text.slice(seg.column))?.[1] ?? null);
+  const header = text === null ? null : FUNCTION_HEADER.exec(text.slice(seg.column));
+  if (!header) return null;
+  // `export default function () {}` is `default` (the map may point at `export` or at `function`).
+  if (header[2]) return header[2];
+  return header[1] || /\bexport\s+default\s+(?:async\s+)?$/.test(text!.slice(0, seg.column)) ? 'default' : null;
 }
 
 /** Joins the parts, each identifier mapped to its original spelling when the map knows it. */

@@ -162,7 +162,7 @@ function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<Ast
     const cls = parents.get(parents.get(parent)!)!; // MethodDefinition → ClassBody → class
     if (parent.kind === 'constructor') return ['new ', ...className(cls, parents)];
     const prefix = parent.kind === 'get' ? 'get ' : parent.kind === 'set' ? 'set ' : '';
-    return [prefix, ...className(cls, parents), '.', ...keyName(parent)];
+    return [prefix, ...className(cls, parents), ...member(keyName(parent))];
   }
   if (id) return [ident(id)];
   if (fn.type === 'FunctionDeclaration') return ['default']; // `export default function () {}`
@@ -171,7 +171,7 @@ function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<Ast
     return [prefix, ...propertyPath(parent, parents)];
   }
   if (parent?.type === 'PropertyDefinition' && parent.value === fn) {
-    return [...className(parents.get(parents.get(parent)!)!, parents), '.', ...keyName(parent)];
+    return [...className(parents.get(parents.get(parent)!)!, parents), ...member(keyName(parent))];
   }
   return contextName(fn, parent, parents) ?? [ANONYMOUS];
 }
@@ -219,6 +219,9 @@ function propertyPath(prop: AstNode, parents: Map<AstNode, AstNode>): NamePart[]
   }
   return parts;
 }
+
+/** `.key`, or `[expr]` as is. */
+const member = (key: NamePart[]): NamePart[] => (key[0] === '[' || (typeof key[0] === 'string' && key[0].startsWith('[')) ? key : ['.', ...key]);
 
 /** A property or method key as written: `name`, `#name`, `"str"` → str, `[expr]`. */
 function keyName(member: AstNode): NamePart[] {

@@ -46,7 +46,6 @@ interface AstNode {
   type: string;
   start: number;
   end: number;
-  loc: { start: Position & { line: number }; end: Position & { line: number } };
   [field: string]: unknown;
 }
 
@@ -55,9 +54,10 @@ const STATIC_INIT = '<static_initializer>';
 /** Longest member chain (`a.b.c…`) spelled out in a name; deeper ones are cut from the left. */
 const MAX_NAME_PARTS = 24;
 
+// No `locations`: three objects per node are most of the parse's garbage on a multi-MiB bundle;
+// the few positions needed are computed from offsets (LineIndex).
 const BASE_OPTIONS: Options = {
   ecmaVersion: 'latest',
-  locations: true,
   allowHashBang: true,
   allowReturnOutsideFunction: true,
   allowImportExportEverywhere: true,
@@ -81,13 +81,39 @@ function parseScript(text: string): AstNode | string {
 const isNode = (v: unknown): v is AstNode => typeof v === 'object' && v !== null && typeof (v as AstNode).type === 'string';
 const child = (n: AstNode, field: string): AstNode | null => (isNode(n[field]) ? (n[field] as AstNode) : null);
 
-/** acorn lines are 1-based; sourcemap lines 0-based. */
-const pos = (p: { line: number; column: number }): Position => ({ line: p.line - 1, column: p.column });
+/** Offsets → 0-based line and UTF-16 column, with ECMAScript's line terminators (as browsers count). */
+class LineIndex {
+  private readonly starts: number[] = [0];
+  constructor(text: string) {
+    const re = /\r\n?|[\n\u2028\u2029]/g;
+    for (let m = re.exec(text); m; m = re.exec(text)) this.starts.push(m.index + m[0].length);
+  }
+  at(offset: number): Position {
+    let lo = 0;
+    let hi = this.starts.length;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (this.starts[mid]! <= offset) lo = mid;
+      else hi = mid;
+    }
+    return { line: lo, column: offset - this.starts[lo]! };
+  }
+}
+
+/** The current script's line index (collectScopes is synchronous and not reentrant). */
+let lines: LineIndex = new LineIndex('');
+const pos = (offset: number): Position => lines.at(offset);
 
 function ident(n: AstNode): NamePart {
-  if (n.type === 'PrivateIdentifier') return { text: `#${n.name as string}`, at: pos(n.loc.start), private: true };
-  return { text: n.name as string, at: pos(n.loc.start) };
+  if (n.type === 'PrivateIdentifier') return { text: `#${n.name as string}`, at: pos(n.start), private: true };
+  return { text: n.name as string, at: pos(n.start) };
 }
+
+/** Node types whose parent naming needs; only these are recorded (a Map entry per node is costly). */
+const NAMING_TYPES = new Set([
+  'FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'ClassDeclaration', 'ClassExpression',
+  'ClassBody', 'MethodDefinition', 'PropertyDefinition', 'Property', 'ObjectExpression', 'StaticBlock',
+]);
 
 /**
  * Collects every function-like scope, in source order (a parent before its children). Iterative,
@@ -96,6 +122,7 @@ function ident(n: AstNode): NamePart {
 export function collectScopes(text: string): ScopeParse {
   const root = parseScript(text);
   if (typeof root === 'string') return { scopes: null, problem: `the script does not parse: ${root}` };
+  lines = new LineIndex(text);
   const parents = new Map<AstNode, AstNode>();
   const scopes: ScriptScope[] = [];
   const stack: AstNode[] = [root];
@@ -103,24 +130,32 @@ export function collectScopes(text: string): ScopeParse {
     const node = stack.pop()!;
     const name = scopeName(node, parents);
     if (name) {
-      const scope: ScriptScope = { start: pos(node.loc.start), end: pos(node.loc.end), name };
+      const scope: ScriptScope = { start: pos(node.start), end: pos(node.end), name };
       if (hasHeader(node, parents.get(node))) scope.header = scope.start;
       scopes.push(scope);
+    }
+    const init = node.type === 'PropertyDefinition' ? child(node, 'value') : null;
+    if (init && !isFunction(init)) {
+      // A class field's initializer that is not itself a function runs as part of construction
+      // (instance fields) or of the class definition (static fields).
+      const cls = parents.get(parents.get(node)!)!;
+      const initName = node.static ? [...className(cls, parents), `.${STATIC_INIT}`] : ['new ', ...className(cls, parents)];
+      scopes.push({ start: pos(init.start), end: pos(init.end), name: initName });
     }
     // Children pushed in reverse so they pop in source order.
     const kids: AstNode[] = [];
     for (const key in node) {
-      if (key === 'loc') continue;
       const v = node[key];
       if (Array.isArray(v)) {
         for (const item of v) if (isNode(item)) kids.push(item);
       } else if (isNode(v)) kids.push(v);
     }
     for (let i = kids.length - 1; i >= 0; i--) {
-      parents.set(kids[i]!, node);
+      if (NAMING_TYPES.has(kids[i]!.type)) parents.set(kids[i]!, node);
       stack.push(kids[i]!);
     }
   }
+  lines = new LineIndex('');
   scopes.sort((a, b) => a.start.line - b.start.line || a.start.column - b.start.column);
   return { scopes };
 }
@@ -137,13 +172,8 @@ function scopeName(node: AstNode, parents: Map<AstNode, AstNode>): NamePart[] | 
       const cls = parent && parents.get(parent);
       return cls ? [...className(cls, parents), `.${STATIC_INIT}`] : [STATIC_INIT];
     }
-    default: {
-      // A class field's initializer that is not itself a function runs as part of construction
-      // (instance fields) or of the class definition (static fields).
-      if (parent?.type !== 'PropertyDefinition' || parent.value !== node || isFunction(node)) return null;
-      const cls = parents.get(parents.get(parent)!)!;
-      return parent.static ? [...className(cls, parents), `.${STATIC_INIT}`] : ['new ', ...className(cls, parents)];
-    }
+    default:
+      return null;
   }
 }
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Catalog, Identity, SourceMapRecord } from '../catalog/catalog.ts';
+import type { AppSummary, Catalog, Identity, SourceMapRecord, WorkspaceUsage } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
@@ -55,6 +55,16 @@ export class SourceMapService {
     const json = await this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
     this.listCache.set(key, { version, declaration, json }, json.length);
     return json;
+  }
+
+  /** The workspace's apps with stored sourcemaps (GET /apps). */
+  listApps(workspace: string): Promise<AppSummary[]> {
+    return this.o.catalog.listApps(workspace);
+  }
+
+  /** Bytes stored and pending for the workspace (GET /whoami). */
+  usage(workspace: string): Promise<WorkspaceUsage> {
+    return this.o.catalog.usage(workspace);
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {

@@ -84,15 +84,17 @@ export interface UploadJob {
 }
 
 export async function runUpload(job: UploadJob): Promise<{ result: MergeResult; skippedParts: number }> {
-  const { zip, partSize } = job;
+  const { zip } = job;
+  const saved = resumeRecord.get();
+  const same = saved && saved.fingerprint === job.fingerprint && saved.size === zip.size &&
+    JSON.stringify(saved.identity) === JSON.stringify(job.identity);
+  // A resumed upload keeps the part size it started with, whatever the form says now.
+  const partSize = same ? saved.partSize : job.partSize;
   const count = Math.ceil(zip.size / partSize);
   const sizeOf = (i: number) => Math.min(partSize, zip.size - i * partSize);
   const have = new Set<number>();
   let uploadId = '';
 
-  const saved = resumeRecord.get();
-  const same = saved && saved.fingerprint === job.fingerprint && saved.size === zip.size && saved.partSize === partSize &&
-    JSON.stringify(saved.identity) === JSON.stringify(job.identity);
   if (same) {
     try {
       const listed = await api.partList(saved.uploadId);

@@ -211,7 +211,7 @@ export function UploadView({ params }: { params: URLSearchParams }) {
             </div>
             <div class="field">
               <label for="upload-folder">A folder</label>
-              <input id="upload-folder" type="file" {...{ webkitdirectory: '' }} multiple onChange={onFolderInput} disabled={busy} aria-describedby="drop-help" />
+              <input id="upload-folder" type="file" {...{ webkitdirectory: true }} multiple onChange={onFolderInput} disabled={busy} aria-describedby="drop-help" />
             </div>
           </div>
           {source && (

@@ -1,0 +1,153 @@
+/**
+ * One line of a ProGuard/R8 mapping file, parsed. The grammar is ProGuard's, with R8's additions
+ * (https://r8.googlesource.com/r8/+/refs/heads/main/doc/retrace.md):
+ *
+ *   original.Class -> obfuscated.Class:
+ *       type field -> a                                         (fields: not used for frames)
+ *       [a:b:]ret [orig.Class.]name(args)[:c[:d]] -> x           (methods)
+ *   # {"id":"…", …}                                             (R8 metadata, JSON in a comment)
+ *
+ * Line numbers follow ProGuard's MappingReader: a missing original range equals the obfuscated one,
+ * a single original number `:c` means `c:c`. Numbers above 2^31-1 make the line invalid (bounded
+ * by what a JVM line number table can hold), so nothing downstream ever sees an absurd value.
+ */
+
+export const MAX_LINE_NUMBER = 2 ** 31 - 1;
+
+export interface ClassLine {
+  kind: 'class';
+  original: string;
+  obfuscated: string;
+}
+
+export interface MethodLine {
+  kind: 'method';
+  /** Obfuscated range; 0:0 when the line has none (then the member matches any line). */
+  obfStart: number;
+  obfEnd: number;
+  hasObfRange: boolean;
+  returnType: string;
+  /** The original class when the member was moved (inlined from) another class, else null. */
+  originalClass: string | null;
+  name: string;
+  args: string;
+  /** Original range (ProGuard defaults: see the file comment); 0:0 when unknown. */
+  origStart: number;
+  origEnd: number;
+  /** True when the line wrote an original line number itself. */
+  hasOrigLine: boolean;
+  obfName: string;
+}
+
+export interface FieldLine {
+  kind: 'field';
+}
+
+export interface MetaLine {
+  kind: 'meta';
+  /** The parsed JSON object of a `# {…}` comment. */
+  value: Record<string, unknown>;
+}
+
+export type MappingLine = ClassLine | MethodLine | FieldLine | MetaLine | { kind: 'blank' } | { kind: 'invalid'; why: string };
+
+const JAVA_NAME = /^[^\s:()]+$/;
+
+function parseNumber(s: string): number {
+  if (!/^\d{1,10}$/.test(s)) return -1;
+  const n = Number(s);
+  return n <= MAX_LINE_NUMBER ? n : -1;
+}
+
+/** Parses one line (without its terminator). Never throws. */
+export function parseMappingLine(line: string): MappingLine {
+  const t = line.trim();
+  if (t === '') return { kind: 'blank' };
+  if (t.startsWith('#')) {
+    const body = t.slice(1).trim();
+    if (!body.startsWith('{')) return { kind: 'blank' };
+    try {
+      // R8 writes JSON; its own examples also use single quotes, which JSON.parse would refuse.
+      const value = JSON.parse(body.includes('"') ? body : body.replace(/'/g, '"')) as unknown;
+      if (value && typeof value === 'object' && !Array.isArray(value)) return { kind: 'meta', value: value as Record<string, unknown> };
+    } catch {
+      // an ordinary comment that happens to start with '{'
+    }
+    return { kind: 'blank' };
+  }
+  const arrow = t.lastIndexOf(' -> ');
+  if (arrow < 0) return { kind: 'invalid', why: "no ' -> '" };
+  const left = t.slice(0, arrow).trim();
+  let right = t.slice(arrow + 4).trim();
+  const indented = line.length > 0 && (line[0] === ' ' || line[0] === '\t');
+  if (!indented) {
+    if (!right.endsWith(':')) return { kind: 'invalid', why: "a class line must end with ':'" };
+    right = right.slice(0, -1).trim();
+    if (!JAVA_NAME.test(left) || !JAVA_NAME.test(right)) return { kind: 'invalid', why: 'bad class name' };
+    return { kind: 'class', original: left, obfuscated: right };
+  }
+  return parseMemberParts(left, right);
+}
+
+/** Parses a member line already trimmed (as the lookup index stores them). */
+export function parseMember(t: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
+  const arrow = t.lastIndexOf(' -> ');
+  if (arrow < 0) return { kind: 'invalid', why: "no ' -> '" };
+  return parseMemberParts(t.slice(0, arrow).trim(), t.slice(arrow + 4).trim());
+}
+
+function parseMemberParts(left: string, right: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
+  if (!JAVA_NAME.test(right)) return { kind: 'invalid', why: 'bad obfuscated member name' };
+  const open = left.indexOf('(');
+  if (open < 0) {
+    return /^\S+\s+\S+$/.test(left) ? { kind: 'field' } : { kind: 'invalid', why: 'bad field line' };
+  }
+  const close = left.indexOf(')', open);
+  if (close < 0) return { kind: 'invalid', why: "no ')'" };
+  // Before '(': [a:b:]ret name
+  const head = left.slice(0, open);
+  const space = head.lastIndexOf(' ');
+  if (space < 0) return { kind: 'invalid', why: 'no return type' };
+  const qualifiedName = head.slice(space + 1);
+  let retPart = head.slice(0, space).trim();
+  let obfStart = 0, obfEnd = 0, hasObfRange = false;
+  const m = /^(\d+):(\d+):(.*)$/.exec(retPart);
+  if (m) {
+    obfStart = parseNumber(m[1]!);
+    obfEnd = parseNumber(m[2]!);
+    if (obfStart < 0 || obfEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
+    hasObfRange = true;
+    retPart = m[3]!.trim();
+  }
+  if (!JAVA_NAME.test(retPart) || !JAVA_NAME.test(qualifiedName)) return { kind: 'invalid', why: 'bad method name or type' };
+  const args = left.slice(open + 1, close);
+  if (/[()\s]/.test(args.replace(/, /g, ','))) return { kind: 'invalid', why: 'bad argument list' };
+  // After ')': [:c[:d]]
+  const tail = left.slice(close + 1);
+  let origStart = obfStart, origEnd = obfEnd, hasOrigLine = false;
+  if (tail !== '') {
+    const o = /^:(\d+)(?::(\d+))?$/.exec(tail);
+    if (!o) return { kind: 'invalid', why: 'bad original line range' };
+    origStart = parseNumber(o[1]!);
+    origEnd = o[2] === undefined ? origStart : parseNumber(o[2]);
+    if (origStart < 0 || origEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
+    hasOrigLine = true;
+  }
+  const dot = qualifiedName.lastIndexOf('.');
+  return {
+    kind: 'method',
+    obfStart, obfEnd, hasObfRange,
+    returnType: retPart,
+    originalClass: dot > 0 ? qualifiedName.slice(0, dot) : null,
+    name: dot > 0 ? qualifiedName.slice(dot + 1) : qualifiedName,
+    args: args.replace(/, /g, ','),
+    origStart, origEnd, hasOrigLine,
+    obfName: right,
+  };
+}
+
+/** The obfuscated member name of a member line, cheaply (used to group lines when indexing). */
+export function memberObfName(line: string): string | null {
+  const arrow = line.lastIndexOf(' -> ');
+  return arrow < 0 ? null : line.slice(arrow + 4).trim();
+}

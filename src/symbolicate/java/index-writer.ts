@@ -21,7 +21,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { memberObfName, parseMappingLine, type MethodLine } from './mapping-line.ts';
+import { continuesChain, parseMappingLine, type MethodLine } from './mapping-line.ts';
 
 export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
@@ -184,7 +184,7 @@ export class MappingIndexBuilder {
         let group = this.current.groups.get(name);
         if (!group) this.current.groups.set(name, (group = []));
         const prev = this.lastGroup === group ? this.lastMember : null;
-        const sameChain = prev !== null && prev.hasObfRange && parsed.hasObfRange && prev.obfStart === parsed.obfStart && prev.obfEnd === parsed.obfEnd;
+        const sameChain = prev !== null && continuesChain(prev, parsed);
         this.chainDepth = sameChain ? this.chainDepth + 1 : 1;
         if (!sameChain) this.cutChain = false;
         if (this.chainDepth > MAX_INLINE_DEPTH) {

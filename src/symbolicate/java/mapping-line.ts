@@ -146,8 +146,13 @@ function parseMemberParts(left: string, right: string): MethodLine | FieldLine |
   };
 }
 
-/** The obfuscated member name of a member line, cheaply (used to group lines when indexing). */
-export function memberObfName(line: string): string | null {
-  const arrow = line.lastIndexOf(' -> ');
-  return arrow < 0 ? null : line.slice(arrow + 4).trim();
+
+/**
+ * Whether member line `next` continues the inline chain of `prev`: it shares `prev`'s obfuscated
+ * range and names its call site's original line (ProGuard and R8 write callers as `a:b:… m():c`).
+ * Lines sharing a range without an original line are different methods: alternatives, not inlining
+ * (e.g. two lambdas compiled from one source line).
+ */
+export function continuesChain(prev: MethodLine, next: MethodLine): boolean {
+  return prev.hasObfRange && next.hasObfRange && next.hasOrigLine && prev.obfStart === next.obfStart && prev.obfEnd === next.obfEnd;
 }

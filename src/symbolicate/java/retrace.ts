@@ -9,6 +9,7 @@
  * extra `at` lines that read like inlining; `frames[].alternatives` holds every candidate chain.
  */
 import type { JavaClass, JavaMappingIndex, MemberEntry } from './index-reader.ts';
+import { continuesChain } from './mapping-line.ts';
 import { hasUnusableLine, headerCandidates, parseJavaFrame, type JavaFrameLine } from './stack.ts';
 
 export interface JavaOriginalFrame {
@@ -164,7 +165,7 @@ function chains(entries: MemberEntry[]): MemberEntry[][] {
   let cur: MemberEntry[] = [];
   for (const e of entries) {
     const prev = cur[cur.length - 1];
-    if (prev && prev.hasObfRange && e.hasObfRange && prev.obfStart === e.obfStart && prev.obfEnd === e.obfEnd) cur.push(e);
+    if (prev && continuesChain(prev, e)) cur.push(e);
     else {
       if (cur.length) out.push(cur);
       cur = [e];
@@ -180,9 +181,13 @@ function covers(e: MemberEntry, line: number | null): boolean {
   return Math.min(e.obfStart, e.obfEnd) <= line && line <= Math.max(e.obfStart, e.obfEnd);
 }
 
-/** ProGuard's FrameRemapper line arithmetic (0 = unknown). */
+/**
+ * ProGuard's FrameRemapper line arithmetic (0 = unknown). Without a line in the frame, only a
+ * mapping line naming one original line (an inlined call site, a one-line method) says which.
+ */
 function originalLine(e: MemberEntry, line: number | null): number | null {
-  let n = line ?? 0;
+  if (line === null || line === 0) return e.hasOrigLine && e.origStart === e.origEnd && e.origStart !== 0 ? e.origStart : null;
+  let n = line;
   if (e.origStart !== e.obfStart) {
     n = e.origEnd !== 0 && e.origEnd !== e.origStart && e.obfStart !== 0 && n !== 0 ? e.origStart - e.obfStart + n : e.origStart;
   }

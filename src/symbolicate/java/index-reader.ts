@@ -114,13 +114,13 @@ export class JavaMappingIndex {
     const metaLen = rec.readUInt32LE(4);
     if (8 + metaLen + groups * 16 > rec.length) throw new InvalidJavaIndexError(`class record of ${obf} is truncated`);
     const meta: ClassMeta = { sourceFile: null, synthesized: false };
-    for (const line of rec.subarray(8, 8 + metaLen).toString('utf8').split('\n')) {
+    const tableAt = 8;
+    for (const line of rec.subarray(8 + groups * 16, 8 + groups * 16 + metaLen).toString('utf8').split('\n')) {
       const v = parseJson(line.slice(1));
       if (!v) continue;
       if (v.id === 'sourceFile' && typeof v.fileName === 'string') meta.sourceFile = v.fileName;
       if (v.id === 'com.android.tools.r8.synthesized') meta.synthesized = true;
     }
-    const tableAt = 8 + metaLen;
     const field = (k: number, w: number) => rec.readUInt32LE(tableAt + k * 16 + w * 4);
     const bounded = (off: number, len: number) => {
       if (off + len > rec.length) throw new InvalidJavaIndexError(`class record of ${obf} is truncated`);
@@ -164,6 +164,7 @@ function parseJson(s: string): Record<string, unknown> | null {
 function parseBody(body: string): MemberEntry[] {
   const out: MemberEntry[] = [];
   for (const line of body.split('\n')) {
+    if (line === '') continue;
     if (line.startsWith('#')) {
       const last = out[out.length - 1];
       const v = parseJson(line.slice(1));

@@ -11,8 +11,9 @@
  *   class table   N × [obfOff, obfLen, origOff, origLen, recordOff, recordLen]   sorted by obf name bytes
  *   footer        [classCount, tableOff, namesOff, namesLen, recordsLen, lineCount] + sha256(32) + "MVJIDX01"
  *
- *   class record: [groupCount, metaLen] meta (UTF-8 JSON lines of class metadata)
+ *   class record: [groupCount, metaLen]
  *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes)
+ *                 meta (UTF-8 JSON lines of class metadata)
  *                 names and bodies: a body is the group's member lines (trimmed) and their metadata
  *                 lines (`#{json}`), '\n'-separated, in mapping order, so inline chains stay together.
  *
@@ -27,6 +28,11 @@ export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
 export const MAX_MAPPING_LINE_BYTES = 64 * 1024;
 export const MAX_INLINE_DEPTH = 512;
+/**
+ * Mapping lines kept per (class, obfuscated member name): a lookup parses one such group at once,
+ * so this bounds the work of one frame (real mappings have at most a few thousand).
+ */
+export const MAX_GROUP_LINES = 50_000;
 /** R8 mapping versions whose metadata we understand (doc/retrace.md). */
 export const SUPPORTED_MAPPING_VERSION = '2.2';
 const MAX_WARNINGS = 20;
@@ -191,6 +197,14 @@ export class MappingIndexBuilder {
           if (!this.cutChain) this.warn(`line ${this.lineNo}: an inline chain deeper than ${MAX_INLINE_DEPTH} frames was cut there`);
           this.cutChain = true;
           this.lastGroup = null; // its metadata goes with it
+          return;
+        }
+        if (group.length >= MAX_GROUP_LINES) {
+          if (group.length === MAX_GROUP_LINES) {
+            this.warn(`line ${this.lineNo}: method name ${name} of ${this.current.obf} has more than ${MAX_GROUP_LINES} mapping lines; the rest are ignored`);
+            group.push(''); // marks the warning as given; empty lines are skipped when read
+          }
+          this.lastGroup = null;
           return;
         }
         group.push(text.trim());

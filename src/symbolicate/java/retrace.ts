@@ -136,16 +136,12 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
     if (mapped !== undefined) line = mapped;
   }
   const candidates: JavaOriginalFrame[][] = [];
-  const seen = new Set<string>();
   let outline = false;
   for (const chain of chains(entries)) {
     if (!covers(chain[0]!, line)) continue;
     if (chain[0]!.outline) outline = true;
     const kept = stripSynthesized(cls, applyRewrite(chain, ctx.exception));
     const frames = kept.map((e) => originalFrame(cls, e, line, f));
-    const key = JSON.stringify(frames);
-    if (seen.has(key)) continue;
-    seen.add(key);
     candidates.push(frames);
     if (candidates.length === MAX_ALTERNATIVES) break;
   }

@@ -32,7 +32,7 @@ export const MAX_INLINE_DEPTH = 512;
  * Mapping lines kept per (class, obfuscated member name): a lookup parses one such group at once,
  * so this bounds the work of one frame (real mappings have at most a few thousand).
  */
-export const MAX_GROUP_LINES = 50_000;
+export const MAX_GROUP_LINES = 20_000;
 /** R8 mapping versions whose metadata we understand (doc/retrace.md). */
 export const SUPPORTED_MAPPING_VERSION = '2.2';
 const MAX_WARNINGS = 20;
@@ -78,6 +78,8 @@ export class MappingIndexBuilder {
   /** The group the last member line went to: metadata lines below it attach there. */
   private lastGroup: string[] | null = null;
   private lastMember: MethodLine | null = null;
+  /** The group of `lastMember`, kept while a chain is being cut (unlike lastGroup). */
+  private chainGroup: string[] | null = null;
   private chainDepth = 0;
   private cutChain = false;
   private readonly chunks: Buffer[] = [INDEX_MAGIC];
@@ -173,11 +175,13 @@ export class MappingIndexBuilder {
           this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map() };
         }
         this.lastGroup = null;
+        this.chainGroup = null;
         this.lastMember = null;
         return;
       case 'field':
         this.sawContent = true;
         this.lastGroup = null;
+        this.chainGroup = null;
         this.lastMember = null;
         return;
       case 'method': {
@@ -189,10 +193,12 @@ export class MappingIndexBuilder {
         const name = parsed.obfName;
         let group = this.current.groups.get(name);
         if (!group) this.current.groups.set(name, (group = []));
-        const prev = this.lastGroup === group ? this.lastMember : null;
+        const prev = this.chainGroup === group ? this.lastMember : null;
         const sameChain = prev !== null && continuesChain(prev, parsed);
         this.chainDepth = sameChain ? this.chainDepth + 1 : 1;
         if (!sameChain) this.cutChain = false;
+        this.chainGroup = group;
+        this.lastMember = parsed;
         if (this.chainDepth > MAX_INLINE_DEPTH) {
           if (!this.cutChain) this.warn(`line ${this.lineNo}: an inline chain deeper than ${MAX_INLINE_DEPTH} frames was cut there`);
           this.cutChain = true;
@@ -209,7 +215,6 @@ export class MappingIndexBuilder {
         }
         group.push(text.trim());
         this.lastGroup = group;
-        this.lastMember = parsed;
         return;
       }
     }

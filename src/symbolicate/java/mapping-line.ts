@@ -54,7 +54,7 @@ export type MappingLine = ClassLine | MethodLine | FieldLine | MetaLine | { kind
 const JAVA_NAME = /^[^\s:()]+$/;
 
 function parseNumber(s: string): number {
-  if (!/^\d{1,10}$/.test(s)) return -1;
+  if (s.length > 10) return -1;
   const n = Number(s);
   return n <= MAX_LINE_NUMBER ? n : -1;
 }
@@ -96,51 +96,33 @@ export function parseMember(t: string): MethodLine | FieldLine | { kind: 'invali
   return parseMemberParts(t.slice(0, arrow).trim(), t.slice(arrow + 4).trim());
 }
 
+/** `[a:b:]ret [orig.Class.]name(args)[:c[:d]]`: one regex, as this runs once per mapping line. */
+const METHOD = /^(?:(\d+):(\d+):)?([^\s:()]+) ([^\s:()]+)\(([^()\s]*(?:, [^()\s]*)*)\)(?::(\d+)(?::(\d+))?)?$/;
+
 function parseMemberParts(left: string, right: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
   if (!JAVA_NAME.test(right)) return { kind: 'invalid', why: 'bad obfuscated member name' };
-  const open = left.indexOf('(');
-  if (open < 0) {
+  if (left.indexOf('(') < 0) {
     return /^\S+\s+\S+$/.test(left) ? { kind: 'field' } : { kind: 'invalid', why: 'bad field line' };
   }
-  const close = left.indexOf(')', open);
-  if (close < 0) return { kind: 'invalid', why: "no ')'" };
-  // Before '(': [a:b:]ret name
-  const head = left.slice(0, open);
-  const space = head.lastIndexOf(' ');
-  if (space < 0) return { kind: 'invalid', why: 'no return type' };
-  const qualifiedName = head.slice(space + 1);
-  let retPart = head.slice(0, space).trim();
-  let obfStart = 0, obfEnd = 0, hasObfRange = false;
-  const m = /^(\d+):(\d+):(.*)$/.exec(retPart);
-  if (m) {
-    obfStart = parseNumber(m[1]!);
-    obfEnd = parseNumber(m[2]!);
-    if (obfStart < 0 || obfEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
-    hasObfRange = true;
-    retPart = m[3]!.trim();
-  }
-  if (!JAVA_NAME.test(retPart) || !JAVA_NAME.test(qualifiedName)) return { kind: 'invalid', why: 'bad method name or type' };
-  const args = left.slice(open + 1, close);
-  if (/[()\s]/.test(args.replace(/, /g, ','))) return { kind: 'invalid', why: 'bad argument list' };
-  // After ')': [:c[:d]]
-  const tail = left.slice(close + 1);
-  let origStart = obfStart, origEnd = obfEnd, hasOrigLine = false;
-  if (tail !== '') {
-    const o = /^:(\d+)(?::(\d+))?$/.exec(tail);
-    if (!o) return { kind: 'invalid', why: 'bad original line range' };
-    origStart = parseNumber(o[1]!);
-    origEnd = o[2] === undefined ? origStart : parseNumber(o[2]);
-    if (origStart < 0 || origEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
-    hasOrigLine = true;
-  }
+  const m = METHOD.exec(left);
+  if (!m) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
+  const hasObfRange = m[1] !== undefined;
+  const obfStart = hasObfRange ? parseNumber(m[1]!) : 0;
+  const obfEnd = hasObfRange ? parseNumber(m[2]!) : 0;
+  const hasOrigLine = m[6] !== undefined;
+  const origStart = hasOrigLine ? parseNumber(m[6]!) : obfStart;
+  const origEnd = m[7] !== undefined ? parseNumber(m[7]) : hasOrigLine ? origStart : obfEnd;
+  if (obfStart < 0 || obfEnd < 0 || origStart < 0 || origEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
+  const qualifiedName = m[4]!;
   const dot = qualifiedName.lastIndexOf('.');
+  const args = m[5]!;
   return {
     kind: 'method',
     obfStart, obfEnd, hasObfRange,
-    returnType: retPart,
+    returnType: m[3]!,
     originalClass: dot > 0 ? qualifiedName.slice(0, dot) : null,
     name: dot > 0 ? qualifiedName.slice(dot + 1) : qualifiedName,
-    args: args.replace(/, /g, ','),
+    args: args.includes(', ') ? args.replace(/, /g, ',') : args,
     origStart, origEnd, hasOrigLine,
     obfName: right,
   };

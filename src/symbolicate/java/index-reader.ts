@@ -4,12 +4,12 @@
  * damaged or foreign blob fails with InvalidJavaIndexError instead of reading out of bounds.
  */
 import { FOOTER_BYTES, INDEX_MAGIC } from './index-writer.ts';
-import { parseMember, type MethodLine } from './mapping-line.ts';
+import { decodeMember, type MemberPosition } from './mapping-line.ts';
 
 export class InvalidJavaIndexError extends Error {}
 
 /** A method line with the R8 metadata that followed it. */
-export interface MemberEntry extends MethodLine {
+export interface MemberEntry extends MemberPosition {
   synthesized: boolean;
   outline: boolean;
   /** outlineCallsite positions: position in the outline → line in this method. */
@@ -172,8 +172,8 @@ function parseBody(body: string): MemberEntry[] {
       applyMeta(last, v);
       continue;
     }
-    const m = parseMember(line);
-    if (m.kind !== 'method') continue;
+    const m = decodeMember(line);
+    if (!m) throw new InvalidJavaIndexError('a member record is damaged');
     out.push({ ...m, synthesized: false, outline: false, outlineCallsite: null, rewriteFrame: [], residualSignature: null });
   }
   return out;

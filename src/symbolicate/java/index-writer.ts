@@ -14,15 +14,16 @@
  *   class record: [groupCount, metaLen]
  *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes)
  *                 meta (UTF-8 JSON lines of class metadata)
- *                 names and bodies: a body is the group's member lines (trimmed) and their metadata
- *                 lines (`#{json}`), '\n'-separated, in mapping order, so inline chains stay together.
+ *                 names and bodies: a body is the group's member lines (mapping-line.ts encodeMember)
+ *                 and their metadata lines (`#{json}`), '\n'-separated, in mapping order, so inline
+ *                 chains stay together.
  *
  * A lookup reads only the footer, binary-searches the class table, then the record's group table,
  * and parses one group's lines: the index is never decoded as a whole.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { continuesChain, parseMappingLine, type MethodLine } from './mapping-line.ts';
+import { continuesChain, encodeMember, parseMappingLine, type MethodLine } from './mapping-line.ts';
 
 export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
@@ -213,7 +214,7 @@ export class MappingIndexBuilder {
           this.lastGroup = null;
           return;
         }
-        group.push(text.trim());
+        group.push(encodeMember(parsed));
         this.lastGroup = group;
         return;
       }

@@ -20,23 +20,51 @@ export interface ClassLine {
   obfuscated: string;
 }
 
-export interface MethodLine {
-  kind: 'method';
+/** What retrace needs of a method line (the lookup index stores only this, see encodeMember). */
+export interface MemberPosition {
   /** Obfuscated range; 0:0 when the line has none (then the member matches any line). */
   obfStart: number;
   obfEnd: number;
   hasObfRange: boolean;
-  returnType: string;
   /** The original class when the member was moved (inlined from) another class, else null. */
   originalClass: string | null;
   name: string;
-  args: string;
   /** Original range (ProGuard defaults: see the file comment); 0:0 when unknown. */
   origStart: number;
   origEnd: number;
   /** True when the line wrote an original line number itself. */
   hasOrigLine: boolean;
+}
+
+export interface MethodLine extends MemberPosition {
+  kind: 'method';
+  returnType: string;
+  args: string;
   obfName: string;
+}
+
+/**
+ * The compact form kept in the lookup index: `obfStart:obfEnd:origStart:origEnd:flags:name`
+ * (flags: 1 = has an obfuscated range, 2 = has an original line; name qualified when moved).
+ * Return and argument types are left out: a stack frame cannot use them.
+ */
+export function encodeMember(m: MemberPosition): string {
+  const name = m.originalClass === null ? m.name : `${m.originalClass}.${m.name}`;
+  return `${m.obfStart}:${m.obfEnd}:${m.origStart}:${m.origEnd}:${(m.hasObfRange ? 1 : 0) | (m.hasOrigLine ? 2 : 0)}:${name}`;
+}
+
+/** The inverse of encodeMember; null when the text is not one (a damaged index). */
+export function decodeMember(s: string): MemberPosition | null {
+  const f = s.split(':');
+  if (f.length !== 6) return null;
+  const [a, b, c, d, flags] = f.slice(0, 5).map(Number) as [number, number, number, number, number];
+  if (![a, b, c, d, flags].every((n) => Number.isInteger(n) && n >= 0 && n <= MAX_LINE_NUMBER)) return null;
+  const q = f[5]!;
+  const dot = q.lastIndexOf('.');
+  return {
+    obfStart: a, obfEnd: b, origStart: c, origEnd: d, hasObfRange: (flags & 1) !== 0, hasOrigLine: (flags & 2) !== 0,
+    originalClass: dot > 0 ? q.slice(0, dot) : null, name: dot > 0 ? q.slice(dot + 1) : q,
+  };
 }
 
 export interface FieldLine {
@@ -89,12 +117,6 @@ export function parseMappingLine(line: string): MappingLine {
   return parseMemberParts(left, right);
 }
 
-/** Parses a member line already trimmed (as the lookup index stores them). */
-export function parseMember(t: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
-  const arrow = t.lastIndexOf(' -> ');
-  if (arrow < 0) return { kind: 'invalid', why: "no ' -> '" };
-  return parseMemberParts(t.slice(0, arrow).trim(), t.slice(arrow + 4).trim());
-}
 
 /** `[a:b:]ret [orig.Class.]name(args)[:c[:d]]`: one regex, as this runs once per mapping line. */
 const METHOD = /^(?:(\d+):(\d+):)?([^\s:()]+) ([^\s:()]+)\(([^()\s]*(?:, [^()\s]*)*)\)(?::(\d+)(?::(\d+))?)?$/;
@@ -135,6 +157,6 @@ function parseMemberParts(left: string, right: string): MethodLine | FieldLine |
  * Lines sharing a range without an original line are different methods: alternatives, not inlining
  * (e.g. two lambdas compiled from one source line).
  */
-export function continuesChain(prev: MethodLine, next: MethodLine): boolean {
+export function continuesChain(prev: MemberPosition, next: MemberPosition): boolean {
   return prev.hasObfRange && next.hasObfRange && next.hasOrigLine && prev.obfStart === next.obfStart && prev.obfEnd === next.obfEnd;
 }

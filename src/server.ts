@@ -83,6 +83,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
   const resolver = new StackResolver({
     cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
+    parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
+    parseQueueMs: config.symbolicate.parseQueueMs, parserHeapMb: config.symbolicate.parserHeapMb, parseTimeoutMs: config.symbolicate.parseTimeoutMs,
   });
   // A replaced, deleted or edited tree drops its parsed maps from the cache.
   const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);

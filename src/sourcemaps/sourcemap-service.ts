@@ -30,6 +30,7 @@ export interface SourceMapServiceOptions {
 export interface StoredTree {
   id: string;
   listFiles(): Promise<string[]>;
+  fileSize(path: string): Promise<number | null>;
   readFile(path: string): Promise<Buffer | null>;
 }
 
@@ -90,6 +91,7 @@ export class SourceMapService {
     return {
       id: sm.revisionId,
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
+      fileSize: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.size ?? null,
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
         if (!record) return null;

@@ -7,7 +7,8 @@ import { parseFrameLine, renderV8Frame } from './frames.ts';
 import type { ParsedFrame } from './frames.ts';
 import { DEFAULT_STACK_LIMITS, checkStackLimits } from './limits.ts';
 import type { StackLimits } from './limits.ts';
-import { findSourceMappingURL, resolveMapRef, suffixMatch, urlPath } from './locate.ts';
+import { SuffixIndex, findSourceMappingURL, resolveMapRef, urlPath } from './locate.ts';
+import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
 import { InvalidSourceMapError, SourceMapIndex, packSourceMap } from './sourcemap.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
@@ -22,13 +23,27 @@ export interface StackResolverOptions {
   maxFrames?: number;
   /** Max stack size; larger → ApiError 'Stack.TooLarge'. Default 1 MiB. */
   maxStackBytes?: number;
-  /** Maps of at least this many bytes are parsed in a worker thread. Default 2 MiB. */
+  /** Maps of at least this many bytes are parsed in a worker thread. Default 64 KiB. */
   workerThresholdBytes?: number;
   /** Worker threads for parsing. Default: 1 on ≤ 2 cores, else 2. */
   workers?: number;
+  /** Bytes of maps and scripts read and parsed at once, all requests together. Default 64 MiB. */
+  parseBudgetBytes?: number;
+  /** Cold parses at once. Default 4. */
+  maxColdParses?: number;
+  /** How long a cold load waits for room before 503 Server.Busy. Default 2 s. */
+  parseQueueMs?: number;
+  /** Heap (MiB) and deadline (ms) of each parser worker. */
+  parserHeapMb?: number;
+  parseTimeoutMs?: number;
 }
 
-export const DEFAULT_WORKER_THRESHOLD_BYTES = 2 * 1024 * 1024;
+/**
+ * 64 KiB: JSON.parse of the worst 64 KiB (deeply nested arrays, ~350 ns/byte on a loaded core)
+ * stays near 20 ms on the serving thread; anything bigger goes to a worker with resourceLimits.
+ */
+export const DEFAULT_WORKER_THRESHOLD_BYTES = 64 * 1024;
+const MiB = 1024 * 1024;
 
 /** A cache entry: the parsed map and how to name it in details. */
 interface CachedMap {
@@ -38,29 +53,39 @@ interface CachedMap {
   cost: number;
 }
 
-/** Why no map was found; shared with concurrent requests, never cached. */
+/** Why no map was found or why it is unusable: remembered for the revision, like hits. */
 interface Missing {
   missing: string;
-  cost: 0;
-  transient: true;
+  cost: number;
 }
 
-type Located = CachedMap | Missing;
+const missing = (why: string): Missing => ({ missing: why, cost: 256 + why.length * 2 });
 
-const missing = (why: string): Missing => ({ missing: why, cost: 0, transient: true });
+/** How the map of one script path is found, remembered per revision (misses included). */
+type Decision =
+  | { map: string; how: MatchKind; cost: number }
+  | { inline: string; how: MatchKind; cost: number }
+  | Missing;
 
-/** Per-request memo: misses and the file listing live only this long. */
+export type MatchKind = 'path' | 'sourceMappingURL' | 'suffix';
+
+/** What the per-revision cache holds. */
+type Entry = CachedMap | Missing | Decision | { suffix: SuffixIndex; cost: number };
+
+type Located = (CachedMap & { how: MatchKind }) | Missing;
+
+/** Per-request memo: each distinct script path is located once per request. */
 interface Scope {
   tree: TreeSource;
   located: Map<string, Promise<Located>>;
-  files?: Promise<string[]>;
 }
 
 export class StackResolver {
   readonly limits: StackLimits;
+  readonly admission: ParseAdmission;
   private readonly contextLines: number;
   private readonly workerThreshold: number;
-  private readonly cache: MapCache<Located>;
+  private readonly cache: MapCache<Entry>;
   private readonly pool: MapParserPool;
   private parses = 0;
 
@@ -72,7 +97,15 @@ export class StackResolver {
     this.contextLines = opts.contextLines ?? 5;
     this.workerThreshold = opts.workerThresholdBytes ?? DEFAULT_WORKER_THRESHOLD_BYTES;
     this.cache = new MapCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.pool = new MapParserPool(opts.workers);
+    this.pool = new MapParserPool(opts.workers, undefined, {
+      ...(opts.parserHeapMb ? { heapMb: opts.parserHeapMb } : {}),
+      ...(opts.parseTimeoutMs ? { jobTimeoutMs: opts.parseTimeoutMs } : {}),
+    });
+    this.admission = new ParseAdmission({
+      budgetBytes: opts.parseBudgetBytes ?? 64 * MiB,
+      maxConcurrent: opts.maxColdParses ?? 4,
+      queueMs: opts.parseQueueMs ?? 2000,
+    });
   }
 
   /**
@@ -162,7 +195,7 @@ export class StackResolver {
       return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${path}.map)` };
     }
     let located = scope.located.get(path);
-    if (!located) scope.located.set(path, (located = this.locate(scope, path)));
+    if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
     const loc = await located;
     if ('missing' in loc) return { ...base, reason: 'NoSourceMap', detail: loc.missing };
 
@@ -188,68 +221,112 @@ export class StackResolver {
     };
   }
 
-  /**
-   * Finds the map for a URL path: `<path>.map`, else the stored `<path>`'s sourceMappingURL,
-   * else the tree's `.map` with the longest common path suffix. The first map that exists
-   * decides: if it is unusable (bad JSON…), the frame is NoSourceMap with that reason.
-   */
-  private async locate(scope: Scope, path: string): Promise<Located> {
-    const { tree } = scope;
-    const exact = `${path}.map`;
-    const tried = [exact];
+  /** The map for a URL path: the remembered decision for this revision, then the map it names. */
+  private async locate(tree: TreeSource, path: string): Promise<Located> {
     try {
-      const direct = await this.loadMap(tree, exact);
-      if (direct) return direct;
-
-      // Cached under the script's key too, so warm requests skip re-reading the script. When the
-      // comment names a separate .map, both keys hold the same map and each is charged its full
-      // cost: conservative (the byte budget is never exceeded), and such layouts are rare.
-      const viaJs = await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000js`), async () => {
-        const js = await tree.readFile(path);
-        if (!js) return missing(`a sourceMappingURL comment in ${path} (not stored)`);
-        const ref = findSourceMappingURL(js.toString('utf8'));
-        if (!ref) return missing(`a sourceMappingURL comment in ${path} (none found)`);
-        const target = resolveMapRef(path, ref);
-        if (!target) return missing(`the sourceMappingURL of ${path} (${ref.slice(0, 200)}, unusable)`);
-        if (target.kind === 'inline') {
-          const label = `${path} (inline sourceMappingURL)`;
-          const index = await this.parseBytes(target.bytes).catch((e: Error) => {
-            throw new InvalidSourceMapError(`${label}: ${e.message}`);
-          });
-          return { index, label, cost: index.cost };
-        }
-        const note = missing(`${target.path} (named by the sourceMappingURL of ${path})`);
-        return target.path === exact ? note : ((await this.loadMap(tree, target.path)) ?? note);
-      });
-      if (viaJs && !('missing' in viaJs)) return viaJs;
-      tried.push(viaJs?.missing ?? `a sourceMappingURL comment in ${path}`);
-
-      scope.files ??= tree.listFiles();
-      const files = await scope.files;
-      const candidate = suffixMatch(exact, files.filter((f) => f !== exact));
-      tried.push(`a .map file whose path ends with ${exact.slice(exact.lastIndexOf('/') + 1)}`);
-      if (candidate) {
-        const bySuffix = await this.loadMap(tree, candidate);
-        if (bySuffix) return bySuffix;
-      }
+      const decision = (await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000locate`), () => this.decide(tree, path))) as Decision;
+      if ('missing' in decision) return decision;
+      const loaded = 'map' in decision ? await this.loadMap(tree, decision.map) : await this.loadInline(tree, decision.inline, null);
+      if (!loaded) return missing(`${'map' in decision ? decision.map : decision.inline} is no longer stored`);
+      return 'missing' in loaded ? loaded : { ...loaded, how: decision.how };
     } catch (e) {
       if (e instanceof InvalidSourceMapError) return missing(e.message);
       throw e;
     }
+  }
+
+  /**
+   * Which map serves a URL path: `<path>.map`, else the stored `<path>`'s sourceMappingURL, else
+   * the tree's `.map` with the longest common path suffix (SuffixIndex, built once per revision).
+   * The first map that exists decides: if it is unusable (bad JSON…), the frame is NoSourceMap
+   * with that reason. Only the catalog is asked whether files exist; the script is read (its tail
+   * searched) at most once per revision.
+   */
+  private async decide(tree: TreeSource, path: string): Promise<Decision> {
+    const exact = `${path}.map`;
+    const tried = [exact];
+    if ((await tree.fileSize(exact)) !== null) return { map: exact, how: 'path', cost: 128 + exact.length * 2 };
+
+    const jsSize = await tree.fileSize(path);
+    if (jsSize === null) tried.push(`a sourceMappingURL comment in ${path} (not stored)`);
+    else {
+      const via = await this.admission.run(jsSize, async (): Promise<Decision | string> => {
+        const js = await tree.readFile(path);
+        if (!js) return `a sourceMappingURL comment in ${path} (not stored)`;
+        const ref = findSourceMappingURL(js);
+        if (!ref) return `a sourceMappingURL comment in ${path} (none found)`;
+        const target = resolveMapRef(path, ref);
+        if (!target) return `the sourceMappingURL of ${path} (${ref.slice(0, 200)}, unusable)`;
+        if (target.kind === 'inline') {
+          // Parsed now, with the bytes already held: cached under the script's own key.
+          await this.loadInline(tree, path, target.bytes);
+          return { inline: path, how: 'sourceMappingURL', cost: 128 + path.length * 2 };
+        }
+        const note = `${target.path} (named by the sourceMappingURL of ${path})`;
+        if (target.path === exact || (await tree.fileSize(target.path)) === null) return note;
+        return { map: target.path, how: 'sourceMappingURL', cost: 128 + target.path.length * 2 };
+      });
+      if (typeof via !== 'string') return via;
+      tried.push(via);
+    }
+
+    const suffix = (await this.cache.getOrLoad(cacheKey(tree.id, '\u0000suffix-index'), async () => {
+      const index = new SuffixIndex(await tree.listFiles());
+      return { suffix: index, cost: 256 + index.chars };
+    })) as { suffix: SuffixIndex };
+    const candidate = suffix.suffix.match(exact);
+    tried.push(`a .map file whose path ends with ${exact.slice(exact.lastIndexOf('/') + 1)}`);
+    if (candidate && candidate !== exact) return { map: candidate, how: 'suffix', cost: 128 + candidate.length * 2 };
     return missing(`no sourcemap found for ${path}: looked for ${tried.join(', then ')}`);
   }
 
-  /** The parsed map at a tree path (cached), null if absent; InvalidSourceMapError if unusable. */
-  private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | null> {
+  /**
+   * The parsed map at a tree path (cached), null if absent; a Missing (remembered for the
+   * revision) if unusable. Reading and parsing hold the map's bytes of the admission budget.
+   */
+  private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | Missing | null> {
     const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
-      const bytes = await tree.readFile(path);
-      if (!bytes) return null;
-      const index = await this.parseBytes(bytes).catch((e: Error) => {
-        throw new InvalidSourceMapError(`${path} is not a usable sourcemap: ${e.message}`);
+      const size = await tree.fileSize(path);
+      if (size === null) return null;
+      return this.admission.run(size, async () => {
+        const bytes = await tree.readFile(path);
+        if (!bytes) return null;
+        try {
+          const index = await this.parseBytes(bytes);
+          return { index, label: path, cost: index.cost };
+        } catch (e) {
+          if (e instanceof InvalidSourceMapError) return missing(`${path} is not a usable sourcemap: ${e.message}`);
+          throw e;
+        }
       });
-      return { index, label: path, cost: index.cost };
     });
-    return found && !('missing' in found) ? found : null;
+    return found as CachedMap | Missing | null;
+  }
+
+  /** The inline map of a script (cached under the script's key); `bytes` when already in hand. */
+  private async loadInline(tree: TreeSource, jsPath: string, bytes: Buffer | null): Promise<CachedMap | Missing | null> {
+    const label = `${jsPath} (inline sourceMappingURL)`;
+    const parse = async (data: Buffer): Promise<CachedMap | Missing> => {
+      try {
+        const index = await this.parseBytes(data);
+        return { index, label, cost: index.cost };
+      } catch (e) {
+        if (e instanceof InvalidSourceMapError) return missing(`${label}: ${e.message}`);
+        throw e;
+      }
+    };
+    const found = await this.cache.getOrLoad(cacheKey(tree.id, `${jsPath}\u0000js`), async () => {
+      if (bytes) return parse(bytes); // the caller holds the admission for these bytes
+      const size = await tree.fileSize(jsPath);
+      if (size === null) return null;
+      return this.admission.run(size, async () => {
+        const js = await tree.readFile(jsPath);
+        const ref = js && findSourceMappingURL(js);
+        const target = ref ? resolveMapRef(jsPath, ref) : null;
+        return target?.kind === 'inline' ? parse(target.bytes) : missing(`${label} is gone`);
+      });
+    });
+    return found as CachedMap | Missing | null;
   }
 
   private async parseBytes(bytes: Uint8Array): Promise<SourceMapIndex> {

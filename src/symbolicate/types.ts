@@ -6,6 +6,8 @@ export interface TreeSource {
   /** Stable id of this immutable-ish tree revision, used as cache namespace. */
   id: string;
   listFiles(): Promise<string[]>;
+  /** Size in bytes of a stored file, null if absent (the catalog's answer: no blob is read). */
+  fileSize(path: string): Promise<number | null>;
   /** null if absent. */
   readFile(path: string): Promise<Buffer | null>;
 }

@@ -94,7 +94,9 @@ test('byte bound: a budget for one map keeps one map', async () => {
   const t2 = appTree('b');
   await r.resolve(t1, { stack });
   await r.resolve(t2, { stack }); // evicts tree a's map
-  assert.deepEqual([r.stats().entries, r.stats().bytes, r.stats().parses], [1, oneMap, 2]);
+  // One map kept (plus the small remembered locate decisions, a few hundred bytes each).
+  assert.equal(r.stats().parses, 2);
+  assert.ok(r.stats().bytes >= oneMap && r.stats().bytes < oneMap + 4096, `${r.stats().bytes} vs ${oneMap}`);
   await r.resolve(t1, { stack }); // parsed again
   assert.equal(r.stats().parses, 3);
   assert.ok(r.stats().bytes <= Math.floor(oneMap * 1.5));

@@ -173,6 +173,9 @@ export class MemTree implements TreeSource {
     this.listCalls++;
     return [...this.files.keys()].sort();
   }
+  async fileSize(path: string): Promise<number | null> {
+    return this.files.get(path)?.length ?? null;
+  }
   async readFile(path: string): Promise<Buffer | null> {
     this.reads.push(path);
     await new Promise((r) => setImmediate(r)); // be asynchronous like real storage

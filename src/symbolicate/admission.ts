@@ -24,6 +24,7 @@ export interface AdmissionLimits {
 
 interface Waiter {
   weight: number;
+  slot: boolean;
   grant(release: () => void): void;
   timer: NodeJS.Timeout;
 }
@@ -47,16 +48,18 @@ export class ParseAdmission {
   }
 
   /**
-   * Waits for room for `bytes` (clamped to the budget) and one parse slot; resolves to the
-   * release function (call it exactly once, when the bytes are no longer held).
+   * Waits for room for `bytes` (clamped to the budget) and, when `slot`, one cold-parse slot
+   * (small maps parsed inline in microseconds take none); resolves to the release function
+   * (call it once, when the bytes are no longer held).
    */
-  acquire(bytes: number): Promise<() => void> {
+  acquire(bytes: number, slot = true): Promise<() => void> {
     const weight = Math.max(0, Math.min(bytes, this.limits.budgetBytes));
-    if (this.queue.length === 0 && this.fits(weight)) return Promise.resolve(this.take(weight));
+    if (this.queue.length === 0 && this.fits(weight, slot)) return Promise.resolve(this.take(weight, slot));
     if (this.queue.length >= (this.limits.maxWaiting ?? 256)) return Promise.reject(this.busy(weight));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         weight,
+        slot,
         grant: resolve,
         timer: setTimeout(() => {
           const i = this.queue.indexOf(waiter);
@@ -69,9 +72,9 @@ export class ParseAdmission {
     });
   }
 
-  /** Runs `fn` holding `bytes` of the budget. */
-  async run<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(bytes);
+  /** Runs `fn` holding `bytes` of the budget (and a parse slot when `slot`). */
+  async run<T>(bytes: number, slot: boolean, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(bytes, slot);
     try {
       return await fn();
     } finally {
@@ -79,29 +82,29 @@ export class ParseAdmission {
     }
   }
 
-  private fits(weight: number): boolean {
-    return this.active < this.limits.maxConcurrent && this.inUseBytes + weight <= this.limits.budgetBytes;
+  private fits(weight: number, slot: boolean): boolean {
+    return (!slot || this.active < this.limits.maxConcurrent) && this.inUseBytes + weight <= this.limits.budgetBytes;
   }
 
-  private take(weight: number): () => void {
+  private take(weight: number, slot: boolean): () => void {
     this.inUseBytes += weight;
-    this.active++;
+    if (slot) this.active++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.inUseBytes -= weight;
-      this.active--;
+      if (slot) this.active--;
       this.pump();
     };
   }
 
   /** FIFO: only the head may go, so a big load is not starved by a stream of small ones. */
   private pump(): void {
-    while (this.queue.length > 0 && this.fits(this.queue[0]!.weight)) {
+    while (this.queue.length > 0 && this.fits(this.queue[0]!.weight, this.queue[0]!.slot)) {
       const w = this.queue.shift()!;
       clearTimeout(w.timer);
-      w.grant(this.take(w.weight));
+      w.grant(this.take(w.weight, w.slot));
     }
   }
 

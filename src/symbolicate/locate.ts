@@ -119,6 +119,8 @@ function commentValue(buf: Buffer, start: number, end: number): string | null | 
   return buf.toString('utf8', j, e);
 }
 
+const MAX_REF_CHARS = 4096;
+
 export type MapRef = { kind: 'path'; path: string } | { kind: 'inline'; bytes: Buffer };
 
 /**
@@ -142,6 +144,8 @@ export function resolveMapRef(jsPath: string, ref: string): MapRef | null {
       return null;
     }
   }
+  // Stored paths are at most 1 024 bytes; a longer reference cannot name one (and costs time).
+  if (r.length > MAX_REF_CHARS) return null;
   let path: string | null;
   if (scheme(r) !== null || r.startsWith('/')) path = urlPath(r);
   else {

@@ -44,6 +44,8 @@ export interface StackResolverOptions {
  */
 export const DEFAULT_WORKER_THRESHOLD_BYTES = 64 * 1024;
 const MiB = 1024 * 1024;
+/** Frames being located at once within one request. */
+const LOCATE_CONCURRENCY = 8;
 
 /** A cache entry: the parsed map and how to name it in details. */
 interface CachedMap {
@@ -88,6 +90,8 @@ export class StackResolver {
   private readonly cache: MapCache<Entry>;
   private readonly pool: MapParserPool;
   private parses = 0;
+  /** When the resolver last let the event loop run (see breathe). */
+  private lastYield = performance.now();
 
   constructor(opts: StackResolverOptions = {}) {
     this.limits = {
@@ -142,7 +146,17 @@ export class StackResolver {
     }
 
     const scope: Scope | null = tree ? { tree, located: new Map() } : null;
-    const results = await Promise.all(parsed.map(({ frame }) => this.resolveFrame(scope, frame)));
+    // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
+    // frames started at once would all run between two turns of the event loop.
+    const results: FrameResult[] = new Array(parsed.length);
+    let next = 0;
+    const runner = async () => {
+      while (next < parsed.length) {
+        const k = next++;
+        results[k] = await this.resolveFrame(scope, parsed[k]!.frame);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOCATE_CONCURRENCY, parsed.length) }, runner));
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
       const { at, frame } = parsed[k]!;
@@ -175,7 +189,19 @@ export class StackResolver {
     return { entries: this.cache.size, bytes: this.cache.bytes, parses: this.parses, hits: this.cache.hits };
   }
 
+  /**
+   * Catalog lookups (SQLite) are synchronous, so 1 000 frames resolved through already-settled
+   * promises would run in one macrotask. Every frame and locate step calls this: past 5 ms of
+   * uninterrupted work it yields to the event loop, so other requests are answered meanwhile.
+   */
+  private async breathe(): Promise<void> {
+    if (performance.now() - this.lastYield < 5) return;
+    await new Promise<void>((r) => setImmediate(r));
+    this.lastYield = performance.now();
+  }
+
   private async resolveFrame(scope: Scope | null, f: ParsedFrame): Promise<FrameResult> {
+    await this.breathe();
     const base: FrameResult = {
       raw: f.raw,
       functionName: f.functionName,
@@ -243,6 +269,7 @@ export class StackResolver {
    * searched) at most once per revision.
    */
   private async decide(tree: TreeSource, path: string): Promise<Decision> {
+    await this.breathe();
     const exact = `${path}.map`;
     const tried = [exact];
     if ((await tree.fileSize(exact)) !== null) return { map: exact, how: 'path', cost: 128 + exact.length * 2 };
@@ -250,7 +277,7 @@ export class StackResolver {
     const jsSize = await tree.fileSize(path);
     if (jsSize === null) tried.push(`a sourceMappingURL comment in ${path} (not stored)`);
     else {
-      const via = await this.admission.run(jsSize, async (): Promise<Decision | string> => {
+      const via = await this.admission.run(jsSize, jsSize >= this.workerThreshold, async (): Promise<Decision | string> => {
         const js = await tree.readFile(path);
         if (!js) return `a sourceMappingURL comment in ${path} (not stored)`;
         const ref = findSourceMappingURL(js);
@@ -270,6 +297,7 @@ export class StackResolver {
       tried.push(via);
     }
 
+    await this.breathe();
     const suffix = (await this.cache.getOrLoad(cacheKey(tree.id, '\u0000suffix-index'), async () => {
       const index = new SuffixIndex(await tree.listFiles());
       return { suffix: index, cost: 256 + index.chars };
@@ -286,9 +314,10 @@ export class StackResolver {
    */
   private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | Missing | null> {
     const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
+      await this.breathe();
       const size = await tree.fileSize(path);
       if (size === null) return null;
-      return this.admission.run(size, async () => {
+      return this.admission.run(size, size >= this.workerThreshold, async () => {
         const bytes = await tree.readFile(path);
         if (!bytes) return null;
         try {
@@ -319,7 +348,7 @@ export class StackResolver {
       if (bytes) return parse(bytes); // the caller holds the admission for these bytes
       const size = await tree.fileSize(jsPath);
       if (size === null) return null;
-      return this.admission.run(size, async () => {
+      return this.admission.run(size, size >= this.workerThreshold, async () => {
         const js = await tree.readFile(jsPath);
         const ref = js && findSourceMappingURL(js);
         const target = ref ? resolveMapRef(jsPath, ref) : null;

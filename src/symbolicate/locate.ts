@@ -55,6 +55,9 @@ export function urlPath(url: string): string | null {
     const slash = s.indexOf('/', 2); // protocol-relative `//host/path`
     s = slash < 0 ? '' : s.slice(slash);
   }
+  // Stored paths are at most 1 024 bytes; a longer one cannot match, and splitting a megabyte of
+  // `/` costs a second.
+  if (s.length > MAX_REF_CHARS) return null;
   return normalizePath(s);
 }
 

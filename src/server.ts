@@ -21,6 +21,7 @@ import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
 import { parseStackRoutes } from './api/routes/parse-stack.ts';
 import { StackResolver } from './symbolicate/index.ts';
+import { buildTreeIndexes } from './symbolicate/index/build.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -89,14 +90,19 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   // A replaced, deleted or edited tree drops its parsed maps from the cache.
   const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);
   const collectSoon = () => void sweeper.kick();
+  // Each merged map gets its binary lookup index beside it (symbolicate/index/).
+  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
+    blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256) => resolver.buildIndex(bytes, sha256),
+  });
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
     maxParts: config.maxParts, archiveLimits: config.archive, quotas, identityLock, onTreeRetired, collectSoon,
+    postProcess: indexMaps,
   });
   const sourcemaps = new SourceMapService({
     catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
     maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
-    listCacheBytes: config.listCacheBytes,
+    listCacheBytes: config.listCacheBytes, postProcess: indexMaps,
   });
 
   const routes: Mapvault['routes'] = [];

@@ -52,10 +52,12 @@ export class ParseAdmission {
    * (small maps parsed inline in microseconds take none); resolves to the release function
    * (call it once, when the bytes are no longer held).
    */
-  acquire(bytes: number, slot = true): Promise<() => void> {
+  acquire(bytes: number, slot = true, waitMs = this.limits.queueMs): Promise<() => void> {
     const weight = Math.max(0, Math.min(bytes, this.limits.budgetBytes));
-    if (this.queue.length === 0 && this.fits(weight, slot)) return Promise.resolve(this.take(weight, slot));
-    if (this.queue.length >= (this.limits.maxWaiting ?? 256)) return Promise.reject(this.busy(weight));
+    // Slotless loads (under the worker threshold: small, parsed in one go) may pass the queue when
+    // their bytes fit; they cannot pile up, so they do not starve a big load waiting at the head.
+    if ((this.queue.length === 0 || !slot) && this.fits(weight, slot)) return Promise.resolve(this.take(weight, slot));
+    if (this.queue.length >= (this.limits.maxWaiting ?? 256) && waitMs <= this.limits.queueMs) return Promise.reject(this.busy(weight));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         weight,
@@ -66,15 +68,15 @@ export class ParseAdmission {
           if (i >= 0) this.queue.splice(i, 1);
           reject(this.busy(weight));
           this.pump(); // the head may have been the one blocking smaller loads behind it
-        }, this.limits.queueMs),
+        }, waitMs),
       };
       this.queue.push(waiter);
     });
   }
 
   /** Runs `fn` holding `bytes` of the budget (and a parse slot when `slot`). */
-  async run<T>(bytes: number, slot: boolean, fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(bytes, slot);
+  async run<T>(bytes: number, slot: boolean, fn: () => Promise<T>, waitMs?: number): Promise<T> {
+    const release = await this.acquire(bytes, slot, waitMs);
     try {
       return await fn();
     } finally {

@@ -42,9 +42,13 @@ function scheme(url: string): string | null {
  * `/static/app.js` and `static/app.js` → `static/app.js`. Null if there is no path.
  */
 export function urlPath(url: string): string | null {
-  let s = url.trim().replace(/\\/g, '/');
+  let s = url.trim();
   const q = s.search(/[?#]/);
   if (q >= 0) s = s.slice(0, q);
+  // Stored paths are at most 1 024 bytes: a longer path cannot match, and rewriting or splitting
+  // a megabyte of `\\` or `/` costs a second of the event loop.
+  if (s.length > MAX_REF_CHARS) return null;
+  s = s.replace(/\\/g, '/');
   if (scheme(s) !== null) {
     s = s.slice(s.indexOf(':') + 1);
     if (s.startsWith('//')) {
@@ -55,9 +59,6 @@ export function urlPath(url: string): string | null {
     const slash = s.indexOf('/', 2); // protocol-relative `//host/path`
     s = slash < 0 ? '' : s.slice(slash);
   }
-  // Stored paths are at most 1 024 bytes; a longer one cannot match, and splitting a megabyte of
-  // `/` costs a second.
-  if (s.length > MAX_REF_CHARS) return null;
   return normalizePath(s);
 }
 

@@ -11,6 +11,9 @@ import { SuffixIndex, findSourceMappingURL, resolveMapRef, urlPath } from './loc
 import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
 import { InvalidSourceMapError, SourceMapIndex, packSourceMap } from './sourcemap.ts';
+import { writeIndex } from './index/writer.ts';
+import { IndexFormatError, indexMapSha256, readIndex } from './index/reader.ts';
+import type { FunctionRange } from './names/function-ranges.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
 import type { FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 
@@ -90,8 +93,10 @@ export class StackResolver {
   private readonly cache: MapCache<Entry>;
   private readonly pool: MapParserPool;
   private parses = 0;
-  /** When the resolver last let the event loop run (see breathe). */
-  private lastYield = performance.now();
+  private indexReads = 0;
+  /** When the current slice of synchronous work began, and the shared yield (see breathe). */
+  private sliceStart = performance.now();
+  private pause: Promise<void> | null = null;
 
   constructor(opts: StackResolverOptions = {}) {
     this.limits = {
@@ -185,19 +190,24 @@ export class StackResolver {
     this.cache.clear();
   }
 
-  stats(): { entries: number; bytes: number; parses: number; hits: number } {
-    return { entries: this.cache.size, bytes: this.cache.bytes, parses: this.parses, hits: this.cache.hits };
+  stats(): { entries: number; bytes: number; parses: number; indexReads: number; hits: number } {
+    return { entries: this.cache.size, bytes: this.cache.bytes, parses: this.parses, indexReads: this.indexReads, hits: this.cache.hits };
   }
 
   /**
    * Catalog lookups (SQLite) are synchronous, so 1 000 frames resolved through already-settled
-   * promises would run in one macrotask. Every frame and locate step calls this: past 5 ms of
-   * uninterrupted work it yields to the event loop, so other requests are answered meanwhile.
+   * promises would run in one macrotask. Every frame and locate step calls this: once 5 ms of the
+   * current slice are used, all callers wait for one shared setImmediate, so each turn of the
+   * event loop gives resolution one slice, whatever the number of requests and runners.
    */
   private async breathe(): Promise<void> {
-    if (performance.now() - this.lastYield < 5) return;
-    await new Promise<void>((r) => setImmediate(r));
-    this.lastYield = performance.now();
+    if (performance.now() - this.sliceStart < 5) return;
+    this.pause ??= new Promise<void>((resolve) => setImmediate(() => {
+      this.pause = null;
+      this.sliceStart = performance.now();
+      resolve();
+    }));
+    await this.pause;
   }
 
   private async resolveFrame(scope: Scope | null, f: ParsedFrame): Promise<FrameResult> {
@@ -272,9 +282,9 @@ export class StackResolver {
     await this.breathe();
     const exact = `${path}.map`;
     const tried = [exact];
-    if ((await tree.fileSize(exact)) !== null) return { map: exact, how: 'path', cost: 128 + exact.length * 2 };
+    if ((await tree.fileInfo(exact)) !== null) return { map: exact, how: 'path', cost: 128 + exact.length * 2 };
 
-    const jsSize = await tree.fileSize(path);
+    const jsSize = (await tree.fileInfo(path))?.size ?? null;
     if (jsSize === null) tried.push(`a sourceMappingURL comment in ${path} (not stored)`);
     else {
       const via = await this.admission.run(jsSize, jsSize >= this.workerThreshold, async (): Promise<Decision | string> => {
@@ -290,7 +300,7 @@ export class StackResolver {
           return { inline: path, how: 'sourceMappingURL', cost: 128 + path.length * 2 };
         }
         const note = `${target.path} (named by the sourceMappingURL of ${path})`;
-        if (target.path === exact || (await tree.fileSize(target.path)) === null) return note;
+        if (target.path === exact || (await tree.fileInfo(target.path)) === null) return note;
         return { map: target.path, how: 'sourceMappingURL', cost: 128 + target.path.length * 2 };
       });
       if (typeof via !== 'string') return via;
@@ -315,13 +325,19 @@ export class StackResolver {
   private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | Missing | null> {
     const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
       await this.breathe();
-      const size = await tree.fileSize(path);
-      if (size === null) return null;
+      const info = await tree.fileInfo(path);
+      if (info === null) return null;
+      const { size, sha256 } = info;
       return this.admission.run(size, size >= this.workerThreshold, async () => {
+        const stored = await this.storedIndex(tree, path, sha256);
+        if (stored) return { index: stored, label: path, cost: stored.cost };
         const bytes = await tree.readFile(path);
         if (!bytes) return null;
         try {
-          const index = await this.parseBytes(bytes);
+          const file = await this.indexBytes(bytes, [], sha256);
+          const index = readIndex(file);
+          // Missing or from another format version: keep the rebuilt one for the next restart.
+          await tree.writeIndex?.(path, file).catch(() => {});
           return { index, label: path, cost: index.cost };
         } catch (e) {
           if (e instanceof InvalidSourceMapError) return missing(`${path} is not a usable sourcemap: ${e.message}`);
@@ -330,6 +346,21 @@ export class StackResolver {
       });
     });
     return found as CachedMap | Missing | null;
+  }
+
+  /** The map's stored lookup index (built at merge), or null when absent, torn or outdated. */
+  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<SourceMapIndex | null> {
+    const file = await tree.readIndex?.(path);
+    // Built from other bytes (the map was overwritten since): rebuilt by the caller.
+    if (!file || indexMapSha256(file) !== sha256) return null;
+    try {
+      const index = readIndex(file);
+      this.indexReads++;
+      return index;
+    } catch (e) {
+      if (e instanceof IndexFormatError) return null; // rebuilt from the map by the caller
+      throw e;
+    }
   }
 
   /** The inline map of a script (cached under the script's key); `bytes` when already in hand. */
@@ -346,7 +377,7 @@ export class StackResolver {
     };
     const found = await this.cache.getOrLoad(cacheKey(tree.id, `${jsPath}\u0000js`), async () => {
       if (bytes) return parse(bytes); // the caller holds the admission for these bytes
-      const size = await tree.fileSize(jsPath);
+      const size = (await tree.fileInfo(jsPath))?.size ?? null;
       if (size === null) return null;
       return this.admission.run(size, size >= this.workerThreshold, async () => {
         const js = await tree.readFile(jsPath);
@@ -358,16 +389,30 @@ export class StackResolver {
     return found as CachedMap | Missing | null;
   }
 
-  private async parseBytes(bytes: Uint8Array): Promise<SourceMapIndex> {
+  /** Map bytes → lookup index file (index/layout.ts), in a worker above the threshold. */
+  private async indexBytes(bytes: Uint8Array, ranges: readonly FunctionRange[] = [], sha256 = ''): Promise<Uint8Array> {
     this.parses++;
     if (bytes.byteLength >= this.workerThreshold && !this.pool.unavailable) {
       try {
-        return new SourceMapIndex(await this.pool.parse(bytes));
+        return await this.pool.parse(bytes, ranges, sha256);
       } catch (e) {
         if (!(e instanceof WorkerUnavailableError)) throw e;
         // Workers cannot start in this process: parse inline rather than fail.
       }
     }
-    return new SourceMapIndex(packSourceMap(bytes));
+    return writeIndex(packSourceMap(bytes), ranges, sha256);
+  }
+
+  private async parseBytes(bytes: Uint8Array): Promise<SourceMapIndex> {
+    return readIndex(await this.indexBytes(bytes));
+  }
+
+  /**
+   * Builds the lookup index of a map at merge time (bounded like any cold parse: admission bytes
+   * and slot, a worker with resourceLimits), waiting for room as long as `waitMs`. Throws
+   * InvalidSourceMapError for maps that cannot be indexed.
+   */
+  async buildIndex(bytes: Uint8Array, sha256: string, ranges: readonly FunctionRange[] = [], waitMs = 10 * 60_000): Promise<Uint8Array> {
+    return this.admission.run(bytes.byteLength, bytes.byteLength >= this.workerThreshold, () => this.indexBytes(bytes, ranges, sha256), waitMs);
   }
 }

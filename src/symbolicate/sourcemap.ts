@@ -41,6 +41,8 @@ export interface PackedMap {
    */
   contentLines: Uint32Array;
   contentLineFirst: Uint32Array;
+  /** One byte per source: 1 when the map's `ignoreList` (or `x_google_ignoreList`) names it. */
+  ignored: Uint8Array;
   nSources: number;
   nNames: number;
 }
@@ -65,8 +67,12 @@ export function joinSource(root: unknown, source: unknown): string | null {
   return root.endsWith('/') || source.startsWith('/') ? root + source : `${root}/${source}`;
 }
 
-function addSources(map: Json, sources: (string | null)[], contents: (string | null)[], names: (string | null)[]): void {
+function addSources(map: Json, sources: (string | null)[], contents: (string | null)[], names: (string | null)[], ignored: number[]): void {
   if (!Array.isArray(map.sources)) throw new InvalidSourceMapError('"sources" is not an array');
+  const first = ignored.length;
+  for (let i = 0; i < map.sources.length; i++) ignored.push(0);
+  const list = Array.isArray(map.ignoreList) ? map.ignoreList : Array.isArray(map.x_google_ignoreList) ? map.x_google_ignoreList : [];
+  for (const i of list as unknown[]) if (Number.isInteger(i) && (i as number) >= 0 && (i as number) < map.sources.length) ignored[first + (i as number)] = 1;
   if (map.names != null && !Array.isArray(map.names)) throw new InvalidSourceMapError('"names" is not an array');
   const sc = Array.isArray(map.sourcesContent) ? (map.sourcesContent as unknown[]) : [];
   map.sources.forEach((s, i) => {
@@ -127,7 +133,7 @@ function sectionOffset(section: Json): { line: number; column: number } {
  * silently mis-sort them), nesting is capped, and nothing is allocated per skipped line.
  */
 function flattenSections(
-  map: Json, out: SparseLines, sources: (string | null)[], contents: (string | null)[], names: (string | null)[],
+  map: Json, out: SparseLines, sources: (string | null)[], contents: (string | null)[], names: (string | null)[], ignored: number[],
   lineOffset: number, columnOffset: number, stopLine: number, stopColumn: number, depth: number,
 ): void {
   if (depth > MAX_SECTION_DEPTH) throw new InvalidSourceMapError(`index map sections nest deeper than ${MAX_SECTION_DEPTH} levels`);
@@ -161,13 +167,13 @@ function flattenSections(
     const co = columnOffset + offset.column;
     if (lo > MAX_OFFSET || co > MAX_OFFSET) throw new InvalidSourceMapError('an index map section starts past line or column 2^31');
     if (Array.isArray(inner.sections)) {
-      flattenSections(inner, out, sources, contents, names, lo, co, sl, sc, depth + 1);
+      flattenSections(inner, out, sources, contents, names, ignored, lo, co, sl, sc, depth + 1);
       continue;
     }
     if (typeof inner.mappings !== 'string') throw new InvalidSourceMapError('an index map section\'s map has no "mappings"');
     const sourcesOffset = sources.length;
     const namesOffset = names.length;
-    addSources(inner, sources, contents, names);
+    addSources(inner, sources, contents, names, ignored);
     const { segs, lineStarts } = decodeMappings(inner.mappings);
     const lines = lineStarts.length - 1;
     section: for (let l = 0; l < lines; l++) {
@@ -324,19 +330,20 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
   const sources: (string | null)[] = [];
   const contents: (string | null)[] = [];
   const names: (string | null)[] = [];
+  const ignored: number[] = [];
   let segs: Int32Array;
   let lineStarts: Uint32Array;
   let lineNumbers: Uint32Array | null = null;
   try {
     if (Array.isArray(json.sections)) {
       const out = new SparseLines();
-      flattenSections(json, out, sources, contents, names, 0, 0, Infinity, Infinity, 0);
+      flattenSections(json, out, sources, contents, names, ignored, 0, 0, Infinity, Infinity, 0);
       for (const i of out.unsorted) sortSegments(out.segs, out.lineStarts[i]!, out.lineStarts[i + 1] ?? out.n);
       segs = out.segs.slice(0, out.n * 5);
       lineNumbers = Uint32Array.from(out.lineNumbers);
       lineStarts = Uint32Array.from([...out.lineStarts, out.n]);
     } else {
-      addSources(json, sources, contents, names);
+      addSources(json, sources, contents, names, ignored);
       ({ segs, lineStarts } = decodeMappings(json.mappings as string));
     }
   } catch (e) {
@@ -383,11 +390,11 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) contentLines[li++] = nl + 1;
   }
   contentLineFirst[nSources] = li;
-  return { segs, lineStarts, lineNumbers, strings, offsets, contentLines, contentLineFirst, nSources, nNames: names.length };
+  return { segs, lineStarts, lineNumbers, strings, offsets, contentLines, contentLineFirst, ignored: Uint8Array.from(ignored), nSources, nNames: names.length };
 }
 
 export function transferList(p: PackedMap): ArrayBuffer[] {
-  const arrays = [p.segs, p.lineStarts, p.lineNumbers, p.strings, p.offsets, p.contentLines, p.contentLineFirst];
+  const arrays = [p.segs, p.lineStarts, p.lineNumbers, p.strings, p.offsets, p.contentLines, p.contentLineFirst, p.ignored];
   return [...new Set(arrays.filter((a) => a !== null).map((a) => a.buffer as ArrayBuffer))];
 }
 
@@ -415,16 +422,29 @@ function clip(s: string): string {
   return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
+/** Innermost enclosing function of a generated position (index/reader.ts implements it). */
+export interface FunctionLookup {
+  /** 0-based generated line and column. */
+  enclosing(line: number, column: number): string | null;
+  readonly count: number;
+}
+
 /** A packed map plus the queries the resolver needs. */
 export class SourceMapIndex {
   private readonly buf: Buffer;
   /** Bytes held by this map (typed arrays + a small constant): the cache's cost unit. */
   readonly cost: number;
 
-  constructor(private readonly p: PackedMap) {
+  constructor(
+    private readonly p: PackedMap,
+    /** Function ranges of the minified script (from the lookup index), when known. */
+    readonly functions: FunctionLookup | null = null,
+    /** Bytes held, when `p` is a set of views into one buffer (the index file). */
+    cost?: number,
+  ) {
     this.buf = Buffer.from(p.strings.buffer, p.strings.byteOffset, p.strings.byteLength);
-    this.cost = p.segs.byteLength + p.lineStarts.byteLength + (p.lineNumbers?.byteLength ?? 0) + p.strings.byteLength +
-      p.offsets.byteLength + p.contentLines.byteLength + p.contentLineFirst.byteLength + 1024;
+    this.cost = cost ?? p.segs.byteLength + p.lineStarts.byteLength + (p.lineNumbers?.byteLength ?? 0) + p.strings.byteLength +
+      p.offsets.byteLength + p.contentLines.byteLength + p.contentLineFirst.byteLength + p.ignored.byteLength + 1024;
   }
 
   /** Generated lines the map covers (the last mapped line, for index maps). */
@@ -457,6 +477,16 @@ export class SourceMapIndex {
     return i >= 0 && i < this.p.nSources ? this.str(i) : null;
   }
 
+  /** Whether source i is on the map's ignore list (third-party code). */
+  ignored(i: number): boolean {
+    return i >= 0 && i < this.p.nSources && this.p.ignored[i] === 1;
+  }
+
+  /** Original name of the function enclosing a 1-based generated position, when ranges are known. */
+  enclosingFunction(line: number, column: number): string | null {
+    return this.functions ? this.functions.enclosing(line - 1, Math.max(0, column - 1)) : null;
+  }
+
   name(i: number): string | null {
     return i >= 0 && i < this.p.nNames ? this.str(2 * this.p.nSources + i) : null;
   }
@@ -471,16 +501,18 @@ export class SourceMapIndex {
     const l = this.entry(line - 1);
     const c = Math.max(0, column - 1); // a column 0 from a sloppy reporter means the line start
     if (l < 0) return null;
-    let lo = lineStarts[l]!;
-    let hi = lineStarts[l + 1]!;
+    const nSegs = segs.length / 5;
+    let lo = Math.min(lineStarts[l]!, nSegs); // clamped: an index file's tables are not walked when read
+    let hi = Math.min(Math.max(lineStarts[l + 1]!, lo), nSegs);
     const begin = lo;
+    const hi0 = hi;
     while (lo < hi) {
       // first segment with generated column >= c
       const mid = (lo + hi) >>> 1;
       if (segs[mid * 5]! < c) lo = mid + 1;
       else hi = mid;
     }
-    const idx = lo < lineStarts[l + 1]! && segs[lo * 5] === c ? lo : lo - 1;
+    const idx = lo < hi0 && segs[lo * 5] === c ? lo : lo - 1;
     if (idx < begin) return null;
     const o = idx * 5;
     if (segs[o + 1]! < 0) return null; // 1-field segment: generated code with no original

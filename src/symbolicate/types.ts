@@ -6,10 +6,14 @@ export interface TreeSource {
   /** Stable id of this immutable-ish tree revision, used as cache namespace. */
   id: string;
   listFiles(): Promise<string[]>;
-  /** Size in bytes of a stored file, null if absent (the catalog's answer: no blob is read). */
-  fileSize(path: string): Promise<number | null>;
+  /** Size and SHA-256 (hex) of a stored file, null if absent (the catalog's answer: no blob is read). */
+  fileInfo(path: string): Promise<{ size: number; sha256: string } | null>;
   /** null if absent. */
   readFile(path: string): Promise<Buffer | null>;
+  /** The stored lookup index of a map (index/layout.ts), null if none. Optional: without it, maps are parsed. */
+  readIndex?(mapPath: string): Promise<Uint8Array | null>;
+  /** Stores a (re)built lookup index beside its map. Optional. */
+  writeIndex?(mapPath: string, index: Uint8Array): Promise<void>;
 }
 
 export interface FrameInput {

@@ -14,7 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InvalidSourceMapError } from './sourcemap.ts';
-import type { PackedMap } from './sourcemap.ts';
+import type { FunctionRange } from './names/function-ranges.ts';
 
 export class WorkerUnavailableError extends Error {
   constructor(cause: Error) {
@@ -43,7 +43,9 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = { heapMb: 1024, job
 interface Job {
   id: number;
   bytes: Uint8Array;
-  resolve(map: PackedMap): void;
+  ranges: readonly FunctionRange[];
+  sha256: string;
+  resolve(index: Uint8Array): void;
   reject(err: Error): void;
 }
 
@@ -57,7 +59,7 @@ interface Slot {
   deadline: NodeJS.Timeout | null;
 }
 
-type Reply = { ready: true } | { id: number; map: PackedMap } | { id: number; error: string; invalid: boolean };
+type Reply = { ready: true } | { id: number; index: Uint8Array } | { id: number; error: string; invalid: boolean };
 
 function startWorker(limits: ParserLimits): Worker {
   const here = import.meta.url;
@@ -95,11 +97,14 @@ export class MapParserPool {
     this.start = start ?? (() => startWorker(this.limits));
   }
 
-  /** Parses in a worker. `bytes` is copied (it may belong to the caller), the copy transferred. */
-  parse(bytes: Uint8Array): Promise<PackedMap> {
+  /**
+   * Parses a map in a worker into its lookup index file (index/layout.ts), with the script's
+   * function ranges. `bytes` is copied (it may belong to the caller), the copy transferred.
+   */
+  parse(bytes: Uint8Array, ranges: readonly FunctionRange[] = [], sha256 = ''): Promise<Uint8Array> {
     if (this.unavailable) return Promise.reject(new WorkerUnavailableError(this.unavailable));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes: new Uint8Array(bytes), resolve, reject });
+      this.queue.push({ id: this.nextId++, bytes: new Uint8Array(bytes), ranges, sha256, resolve, reject });
       this.pump();
     });
   }
@@ -135,7 +140,7 @@ export class MapParserPool {
         void slot.worker.terminate();
       }, this.limits.jobTimeoutMs);
       slot.deadline.unref();
-      slot.worker.postMessage({ id: job.id, bytes: job.bytes }, [job.bytes.buffer as ArrayBuffer]);
+      slot.worker.postMessage({ id: job.id, bytes: job.bytes, ranges: job.ranges, sha256: job.sha256 }, [job.bytes.buffer as ArrayBuffer]);
     }
   }
 
@@ -165,7 +170,7 @@ export class MapParserPool {
         const job = slot.job;
         slot.job = null;
         if (slot.deadline) clearTimeout(slot.deadline);
-        if ('map' in m) job.resolve(m.map);
+        if ('index' in m) job.resolve(m.index);
         else job.reject(m.invalid ? new InvalidSourceMapError(m.error) : new Error(m.error));
       }
       this.pump();

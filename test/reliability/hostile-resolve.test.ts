@@ -28,10 +28,15 @@ async function resolveFrames(s: ServerProcess, version: string, frames: Array<{ 
   return postJson(s, '/parse_stack', { appId: 'hostile', version, frames });
 }
 
-/** One request under the /healthz watch; asserts the budget and returns the answer. */
+/**
+ * One request under the /healthz watch; asserts the budget and returns the answer: no ping may
+ * wait while the server's event loop works 200 ms without yielding (measured in the main thread's
+ * CPU time, see HealthReport.worstCpuMs). The old code stalled 0.6–27 s on these inputs.
+ */
 async function hostileRequest<T>(s: ServerProcess, what: string, work: () => Promise<T>): Promise<T> {
   const { result, health } = await underHealthWatch(s, work);
-  assert.ok(health.worstMs < HEALTH_BUDGET_MS, `${what}: /healthz took ${health.worstMs.toFixed(0)} ms (budget ${HEALTH_BUDGET_MS})`);
+  assert.ok(health.worstCpuMs < HEALTH_BUDGET_MS,
+    `${what}: a /healthz ping waited while the event loop used ${health.worstCpuMs} ms of CPU (budget ${HEALTH_BUDGET_MS}; wall ${health.worstMs.toFixed(0)} ms)`);
   assert.ok(health.pings > 0);
   return result;
 }

@@ -3,6 +3,7 @@
  * independent resolver (source-map@0.6) to check results against.
  */
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -173,8 +174,9 @@ export class MemTree implements TreeSource {
     this.listCalls++;
     return [...this.files.keys()].sort();
   }
-  async fileSize(path: string): Promise<number | null> {
-    return this.files.get(path)?.length ?? null;
+  async fileInfo(path: string): Promise<{ size: number; sha256: string } | null> {
+    const f = this.files.get(path);
+    return f ? { size: f.length, sha256: createHash('sha256').update(f).digest('hex') } : null;
   }
   async readFile(path: string): Promise<Buffer | null> {
     this.reads.push(path);

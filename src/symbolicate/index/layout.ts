@@ -1,0 +1,72 @@
+/**
+ * The binary lookup index: the on-disk layout (the one place that knows it). Written by
+ * writer.ts (at merge, in a parser worker), read by reader.ts (at resolution, zero-copy views).
+ * Shaped after getsentry/symbolic's sourcemapcache: raw layout, writer and lookup kept apart;
+ * the content is the packed map of ../sourcemap.ts plus enclosing-function ranges.
+ *
+ * File = header, section table, sections. Little-endian throughout.
+ *
+ *   offset  size  field
+ *   0       4     magic "MVIX"
+ *   4       4     format version (FORMAT_VERSION; another value → the index is rebuilt from the map)
+ *   8       4     nSources
+ *   12      4     nNames
+ *   16      4     flags (FLAG_SPARSE_LINES: lineNumbers present)
+ *   20      4     section count (≥ SECTION_COUNT; readers ignore sections they do not know)
+ *   24      32    SHA-256 of the map file the index was built from (a stale index is detected by it)
+ *   56      8×n   section table: u32 byte offset from the file start, u32 byte length
+ *   …             sections, each starting on an 8-byte boundary
+ *
+ * Sections (id: element type, content):
+ *   SEGS               i32 ×5 per segment: generated column, source, original line, original column, name (-1 = none)
+ *   LINE_STARTS        u32, line entries + 1: segments of entry i are [s[i], s[i+1])
+ *   LINE_NUMBERS       u32, one per entry when sparse (index maps): the 0-based generated line of entry i
+ *   STRINGS            u8, UTF-8 of sources, then sourcesContent, then names
+ *   STRING_OFFSETS     i32 pairs [start, end) into STRINGS per string; -1 = null
+ *   CONTENT_LINES      u32, byte offset into STRINGS of every line of every sourcesContent
+ *   CONTENT_LINE_FIRST u32, nSources + 1: source i's lines are [f[i], f[i+1]) of CONTENT_LINES
+ *   IGNORED            u8 per source: 1 when the map's ignoreList (x_google_ignoreList) names it
+ *   FUNCTIONS          i32 ×6 per range: start line, start column, end line, end column (exclusive),
+ *                      parent range (-1 = none), name index into FUNCTION_NAME_OFFSETS; sorted by
+ *                      start, outer before inner on equal starts (names/function-ranges.ts)
+ *   FUNCTION_NAMES     u8, UTF-8 of the function names
+ *   FUNCTION_NAME_OFFSETS i32 pairs [start, end) into FUNCTION_NAMES
+ */
+
+export const MAGIC = 0x5849564d; // "MVIX" read as a little-endian u32
+export const FORMAT_VERSION = 1;
+export const FLAG_SPARSE_LINES = 1;
+export const SHA_OFFSET = 24;
+export const HEADER_BYTES = 56;
+
+export const Section = {
+  SEGS: 0,
+  LINE_STARTS: 1,
+  LINE_NUMBERS: 2,
+  STRINGS: 3,
+  STRING_OFFSETS: 4,
+  CONTENT_LINES: 5,
+  CONTENT_LINE_FIRST: 6,
+  IGNORED: 7,
+  FUNCTIONS: 8,
+  FUNCTION_NAMES: 9,
+  FUNCTION_NAME_OFFSETS: 10,
+} as const;
+export const SECTION_COUNT = 11;
+
+/** Bytes per element of each section, by id. */
+export const ELEMENT_BYTES = [4, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4] as const;
+
+export const FUNCTION_FIELDS = 6;
+
+export const align8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * Where a map's index is stored, beside the map in the tree's blob prefix. The top-level segment
+ * `i:` can never be a stored file's first segment (archive/entry-path.ts refuses names starting
+ * with a drive letter), so an index can never overwrite or be mistaken for an uploaded file; and
+ * it is removed with its tree (the whole prefix is collected).
+ */
+export function indexBlobPath(mapPath: string): string {
+  return `i:/${mapPath}.mvx`;
+}

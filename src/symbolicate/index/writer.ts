@@ -1,0 +1,111 @@
+/**
+ * Writes the binary lookup index (layout.ts) from a packed map and the script's function ranges.
+ * Runs where maps are parsed (a parser worker): one allocation of the exact size, arrays copied in.
+ */
+import type { PackedMap } from '../sourcemap.ts';
+import type { FunctionRange } from '../names/function-ranges.ts';
+import {
+  ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, align8,
+} from './layout.ts';
+
+const before = (aL: number, aC: number, bL: number, bC: number) => aL < bL || (aL === bL && aC < bC);
+
+/**
+ * Function ranges as the FUNCTIONS section wants them: sorted by start (outer first on equal
+ * starts), each with its parent. Ranges that are empty, or overlap a sibling without nesting
+ * (the seam promises they do not; a bug upstream must not corrupt lookups), are dropped.
+ */
+export function functionTable(ranges: readonly FunctionRange[]): { table: Int32Array; names: string[] } {
+  const sorted = ranges
+    .filter((r) => before(r.startLine, r.startColumn, r.endLine, r.endColumn))
+    .slice()
+    .sort((a, b) => a.startLine - b.startLine || a.startColumn - b.startColumn || b.endLine - a.endLine || b.endColumn - a.endColumn);
+  const kept: FunctionRange[] = [];
+  const parents: number[] = [];
+  const stack: number[] = [];
+  for (const r of sorted) {
+    // Close the open ranges that end at or before this start.
+    while (stack.length) {
+      const top = kept[stack[stack.length - 1]!]!;
+      if (before(r.startLine, r.startColumn, top.endLine, top.endColumn)) break;
+      stack.pop();
+    }
+    const parent = stack.length ? stack[stack.length - 1]! : -1;
+    if (parent >= 0) {
+      const p = kept[parent]!;
+      if (before(p.endLine, p.endColumn, r.endLine, r.endColumn)) continue; // partial overlap: dropped
+    }
+    kept.push(r);
+    parents.push(parent);
+    stack.push(kept.length - 1);
+  }
+  const table = new Int32Array(kept.length * FUNCTION_FIELDS);
+  const names: string[] = [];
+  const nameIds = new Map<string, number>();
+  kept.forEach((r, i) => {
+    let id = nameIds.get(r.name);
+    if (id === undefined) nameIds.set(r.name, (id = names.push(r.name) - 1));
+    table.set([r.startLine, r.startColumn, r.endLine, r.endColumn, parents[i]!, id], i * FUNCTION_FIELDS);
+  });
+  return { table, names };
+}
+
+function packStrings(strings: readonly string[]): { bytes: Uint8Array; offsets: Int32Array } {
+  let total = 0;
+  for (const s of strings) total += Buffer.byteLength(s);
+  const bytes = new Uint8Array(total);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const offsets = new Int32Array(strings.length * 2);
+  let pos = 0;
+  strings.forEach((s, i) => {
+    offsets[2 * i] = pos;
+    pos += view.write(s, pos);
+    offsets[2 * i + 1] = pos;
+  });
+  return { bytes, offsets };
+}
+
+/**
+ * The index file for `map` (and the minified script's function ranges, if known). `mapSha256`
+ * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
+ */
+export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = ''): Uint8Array {
+  const { table, names } = functionTable(ranges);
+  const fnNames = packStrings(names);
+  const sections: ArrayBufferView[] = [];
+  sections[Section.SEGS] = map.segs;
+  sections[Section.LINE_STARTS] = map.lineStarts;
+  sections[Section.LINE_NUMBERS] = map.lineNumbers ?? new Uint32Array(0);
+  sections[Section.STRINGS] = map.strings;
+  sections[Section.STRING_OFFSETS] = map.offsets;
+  sections[Section.CONTENT_LINES] = map.contentLines;
+  sections[Section.CONTENT_LINE_FIRST] = map.contentLineFirst;
+  sections[Section.IGNORED] = map.ignored;
+  sections[Section.FUNCTIONS] = table;
+  sections[Section.FUNCTION_NAMES] = fnNames.bytes;
+  sections[Section.FUNCTION_NAME_OFFSETS] = fnNames.offsets;
+
+  let pos = align8(HEADER_BYTES + 8 * SECTION_COUNT);
+  const at: number[] = [];
+  for (const s of sections) {
+    at.push(pos);
+    pos = align8(pos + s.byteLength);
+  }
+  if (pos > 0xffffffff) throw new RangeError('index larger than 4 GiB');
+  const out = new Uint8Array(pos);
+  const header = new DataView(out.buffer);
+  header.setUint32(0, MAGIC, true);
+  header.setUint32(4, FORMAT_VERSION, true);
+  header.setUint32(8, map.nSources, true);
+  header.setUint32(12, map.nNames, true);
+  header.setUint32(16, map.lineNumbers ? FLAG_SPARSE_LINES : 0, true);
+  header.setUint32(20, SECTION_COUNT, true);
+  if (/^[0-9a-f]{64}$/.test(mapSha256)) out.set(Buffer.from(mapSha256, 'hex'), SHA_OFFSET);
+  sections.forEach((s, id) => {
+    if (s.byteLength % ELEMENT_BYTES[id]! !== 0) throw new Error(`section ${id} has a partial element`);
+    header.setUint32(HEADER_BYTES + 8 * id, at[id]!, true);
+    header.setUint32(HEADER_BYTES + 8 * id + 4, s.byteLength, true);
+    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at[id]!);
+  });
+  return out;
+}

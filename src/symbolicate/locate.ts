@@ -187,10 +187,17 @@ export class SuffixIndex {
   private readonly root: SuffixNode = { children: new Map(), best: '' };
   /** Characters held, as a memory cost estimate for caches. */
   readonly chars: number;
+  /** Every stored file by the stem of its name (text before the first `.`), for `closest`. */
+  private readonly byStem = new Map<string, string[]>();
 
   constructor(files: readonly string[]) {
     let chars = 0;
     for (const f of files) {
+      const stem = fileStem(f);
+      const same = this.byStem.get(stem);
+      if (same) same.push(f);
+      else this.byStem.set(stem, [f]);
+      chars += f.length * 2 + 32;
       if (!f.endsWith('.map')) continue;
       chars += f.length * 2 + 64;
       const segs = f.split('/').filter((s) => s !== '' && s !== '.');
@@ -216,4 +223,33 @@ export class SuffixIndex {
     }
     return node === this.root ? null : node.best;
   }
+
+  /**
+   * Up to `limit` stored files whose name has the same stem as `path`'s (`main.3f2a.js` and
+   * `main.9c1b.js.map`), those sharing the longest path suffix first: the likely intended file
+   * when a map was uploaded but not matched (a renamed hash, another directory).
+   */
+  closest(path: string, limit = 5): string[] {
+    const same = this.byStem.get(fileStem(path));
+    if (!same) return [];
+    const want = path.split('/');
+    const common = (f: string) => {
+      const segs = f.split('/');
+      let n = 1; // the file names differ (else the rules would have matched); count directories
+      while (n < want.length && n < segs.length && want[want.length - 1 - n] === segs[segs.length - 1 - n]) n++;
+      return n;
+    };
+    return same
+      .slice(0, 1000) // bounded work per miss, however many files share a stem
+      .map((f) => ({ f, n: common(f) }))
+      .sort((a, b) => b.n - a.n || a.f.length - b.f.length || (a.f < b.f ? -1 : 1))
+      .slice(0, limit)
+      .map((x) => x.f);
+  }
+}
+
+function fileStem(path: string): string {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const dot = name.indexOf('.');
+  return dot > 0 ? name.slice(0, dot) : name;
 }

@@ -15,7 +15,7 @@ import { writeIndex } from './index/writer.ts';
 import { IndexFormatError, indexMapSha256, readIndex } from './index/reader.ts';
 import type { FunctionRange } from './names/function-ranges.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
-import type { FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import type { FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -62,9 +62,18 @@ interface CachedMap {
 interface Missing {
   missing: string;
   cost: number;
+  /** What was looked for, and the stored files that come closest (when no map was found). */
+  tried?: string[];
+  closest?: string[];
 }
 
-const missing = (why: string): Missing => ({ missing: why, cost: 256 + why.length * 2 });
+const missing = (why: string, tried?: string[], closest?: string[]): Missing => ({
+  missing: why, cost: 256 + why.length * 2 + JSON.stringify([tried, closest]).length * 2,
+  ...(tried ? { tried } : {}), ...(closest ? { closest } : {}),
+});
+
+/** Paths under node_modules are third-party code. */
+const NODE_MODULES = /(^|[/\\])node_modules[/\\]/;
 
 /** How the map of one script path is found, remembered per revision (misses included). */
 type Decision =
@@ -72,12 +81,12 @@ type Decision =
   | { inline: string; how: MatchKind; cost: number }
   | Missing;
 
-export type MatchKind = 'path' | 'sourceMappingURL' | 'suffix';
+type MatchKind = NonNullable<FrameMatch['by']>;
 
 /** What the per-revision cache holds. */
 type Entry = CachedMap | Missing | Decision | { suffix: SuffixIndex; cost: number };
 
-type Located = (CachedMap & { how: MatchKind }) | Missing;
+type Located = (CachedMap & { how: MatchKind; mapPath: string }) | (Missing & { how?: MatchKind; mapPath?: string });
 
 /** Per-request memo: each distinct script path is located once per request. */
 interface Scope {
@@ -223,17 +232,24 @@ export class StackResolver {
       originalLine: null,
       originalColumn: null,
       name: null,
+      inApp: !(f.url && NODE_MODULES.test(f.url)),
+      match: { by: null, map: null },
     };
     if (!f.span) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
     const path = urlPath(f.url!);
     if (path === null) return { ...base, reason: 'NoSourceMap', detail: `no file path in URL ${f.url}` };
     if (!scope) {
-      return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${path}.map)` };
+      const tried = [`${path}.map`];
+      return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${tried[0]})`, match: { by: null, map: null, tried, closest: [] } };
     }
     let located = scope.located.get(path);
     if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
     const loc = await located;
-    if ('missing' in loc) return { ...base, reason: 'NoSourceMap', detail: loc.missing };
+    const match: FrameMatch = { by: loc.how ?? null, map: loc.mapPath ?? null };
+    if ('missing' in loc) {
+      if (loc.tried) Object.assign(match, { tried: loc.tried, closest: loc.closest ?? [] });
+      return { ...base, reason: 'NoSourceMap', detail: loc.missing, match };
+    }
 
     const { index, label } = loc;
     const m = index.lookup(f.line!, f.column!);
@@ -243,7 +259,7 @@ export class StackResolver {
         f.line! > index.lineCount
           ? `${label} maps ${index.lineCount} generated line(s); line ${f.line} is past the end`
           : `${label} has no mapping for line ${f.line}, column ${f.column}`;
-      return { ...base, reason: 'NoMapping', detail };
+      return { ...base, reason: 'NoMapping', detail, match };
     }
     const context = index.context(m.sourceIndex, m.line, this.contextLines);
     return {
@@ -253,6 +269,8 @@ export class StackResolver {
       originalLine: m.line,
       originalColumn: m.column,
       name: index.name(m.nameIndex),
+      inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
+      match,
       ...(context ? { context } : {}),
     };
   }
@@ -263,8 +281,9 @@ export class StackResolver {
       const decision = (await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000locate`), () => this.decide(tree, path))) as Decision;
       if ('missing' in decision) return decision;
       const loaded = 'map' in decision ? await this.loadMap(tree, decision.map) : await this.loadInline(tree, decision.inline, null);
-      if (!loaded) return missing(`${'map' in decision ? decision.map : decision.inline} is no longer stored`);
-      return 'missing' in loaded ? loaded : { ...loaded, how: decision.how };
+      const mapPath = 'map' in decision ? decision.map : decision.inline;
+      if (!loaded) return { ...missing(`${mapPath} is no longer stored`), how: decision.how, mapPath };
+      return { ...loaded, how: decision.how, mapPath };
     } catch (e) {
       if (e instanceof InvalidSourceMapError) return missing(e.message);
       throw e;
@@ -315,7 +334,7 @@ export class StackResolver {
     const candidate = suffix.suffix.match(exact);
     tried.push(`a .map file whose path ends with ${exact.slice(exact.lastIndexOf('/') + 1)}`);
     if (candidate && candidate !== exact) return { map: candidate, how: 'suffix', cost: 128 + candidate.length * 2 };
-    return missing(`no sourcemap found for ${path}: looked for ${tried.join(', then ')}`);
+    return missing(`no sourcemap found for ${path}: looked for ${tried.join(', then ')}`, tried, suffix.suffix.closest(path));
   }
 
   /**

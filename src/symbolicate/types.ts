@@ -31,6 +31,19 @@ export interface ResolveInput {
 
 export type UnresolvedReason = 'NoSourceMap' | 'NoMapping' | 'BadFrame';
 
+/**
+ * How a frame's map was found (API.md §8): `by` says which rule found it (null: none did), `map`
+ * is the map's tree path (or the script, for an inline map). When nothing was found, `tried`
+ * lists what was looked for and `closest` the stored files that come nearest (same file-name stem,
+ * longest common path suffix first), so "uploaded but not applied" is answered by the API.
+ */
+export interface FrameMatch {
+  by: 'debugId' | 'path' | 'sourceMappingURL' | 'suffix' | null;
+  map: string | null;
+  tried?: string[];
+  closest?: string[];
+}
+
 export interface FrameResult {
   /** The frame's line as received (without its line terminator). */
   raw: string;
@@ -47,6 +60,12 @@ export interface FrameResult {
   /** 1-based. */
   originalColumn: number | null;
   name: string | null;
+  /**
+   * False for third-party code: the original source is on the map's `ignoreList` (or
+   * `x_google_ignoreList`) or under `node_modules` (for unresolved frames: the URL is).
+   */
+  inApp: boolean;
+  match: FrameMatch;
   context?: SourceContext;
   reason?: UnresolvedReason;
   /** Human-readable explanation of `reason` (e.g. which map paths were looked for). */

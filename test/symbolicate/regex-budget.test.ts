@@ -47,7 +47,8 @@ test('stack-line parsing (frames.ts) stays linear on hostile lines', () => {
 
 test('sourceMappingURL search (locate.ts) reads the tail, linear in the bytes looked at', () => {
   const scripts: Record<string, string> = {
-    'comment markers repeated without whitespace (quadratic for the old regex)': rep('//@sourceMappingURL='),
+    'comment markers repeated without whitespace, then a stray token (quadratic for the old regex)': `${rep('//@sourceMappingURL=')} x`,
+    'comment markers repeated without whitespace': rep('//@sourceMappingURL='),
     'same, as the last line': `x()\n${rep('//# sourceMappingURL=')}`,
     'many short comment lines': rep('//# sourceMappingURL=a.map\n'),
     'one huge line of slashes': rep('/'),
@@ -77,4 +78,6 @@ test('URL and path handling (locate.ts, sourcemap.ts, entry-path.ts) stays linea
     withinBudget(`normalizeRelativePath: ${what}`, () => normalizeRelativePath(s));
   }
   withinBudget('resolveMapRef: a data: URL of 1 MiB', () => resolveMapRef('a.js', `data:application/json;base64,${rep('QUFB')}`));
+  const nodeModules = /(^|[/\\])node_modules[/\\]/; // resolver.ts NODE_MODULES (inApp), on URLs and sources
+  withinBudget('node_modules test: separators and near-misses', () => nodeModules.test(rep('/node_modules')));
 });

@@ -436,7 +436,7 @@ export class SourceMapIndex {
   readonly cost: number;
 
   constructor(
-    private readonly p: PackedMap,
+    protected readonly p: PackedMap,
     /** Function ranges of the minified script (from the lookup index), when known. */
     readonly functions: FunctionLookup | null = null,
     /** Bytes held, when `p` is a set of views into one buffer (the index file). */
@@ -455,7 +455,7 @@ export class SourceMapIndex {
   }
 
   /** The line entry of 0-based generated line `l` (see PackedMap.lineStarts), or -1. */
-  private entry(l: number): number {
+  protected entry(l: number): number {
     const { lineNumbers, lineStarts } = this.p;
     if (!lineNumbers) return l >= 0 && l < lineStarts.length - 1 ? l : -1;
     let lo = 0;

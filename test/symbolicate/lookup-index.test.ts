@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import { TraceMap, encodedMap, originalPositionFor, presortedDecodedMap } from '@jridgewell/trace-mapping';
+import type { SourceMapSegment } from '@jridgewell/trace-mapping';
 import { SourceMapIndex, packSourceMap } from '../../src/symbolicate/sourcemap.ts';
 import { writeIndex, functionTable } from '../../src/symbolicate/index/writer.ts';
 import { IndexFormatError, IndexVersionError, indexMapSha256, readIndex } from '../../src/symbolicate/index/reader.ts';
@@ -228,4 +229,30 @@ test('resolver: the stored index is read instead of the map; missing, outdated o
     await r.close();
   }
   await Promise.all([r1.close(), r2.close()]);
+});
+
+test('block-compressed segments: long lines, equal columns across block edges, 1-field segments, int32 extremes', () => {
+  let seed = 11;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let t = 0; t < 30; t++) {
+    const mappings: SourceMapSegment[][] = Array.from({ length: 1 + rnd(5) }, () => {
+      let col = rnd(3);
+      return Array.from({ length: rnd(120) }, () => {
+        col += rnd(4) === 0 ? 0 : rnd(3); // runs of equal columns, which land on block edges
+        const k = rnd(4);
+        const big = rnd(5) === 0;
+        return k === 0 ? [col] : k === 1
+          ? [col, rnd(3), big ? 2 ** 31 - 1 - rnd(3) : rnd(50), big ? rnd(2 ** 30) : rnd(80)]
+          : [col, rnd(3), rnd(50), rnd(80), big ? 2 ** 31 - 2 : rnd(4)];
+      }) as SourceMapSegment[];
+    });
+    const json = JSON.stringify(encodedMap(presortedDecodedMap({ version: 3, sources: ['a.ts', 'b.ts', 'c.ts'], names: ['n0', 'n1', 'n2', 'n3'], mappings })));
+    const a = viaJson(json);
+    const b = viaIndex(json);
+    for (let line = 1; line <= mappings.length + 1; line++) {
+      for (let column = 0; column < 260; column++) {
+        assert.deepEqual(b.lookup(line, column), a.lookup(line, column), `t${t} ${line}:${column}`);
+      }
+    }
+  }
 });

@@ -7,9 +7,9 @@
  * they read, so even a damaged file cannot crash or hang a lookup. Another format version →
  * IndexVersionError; the caller rebuilds the index from the map either way.
  */
-import { SourceMapIndex, type FunctionLookup, type PackedMap } from '../sourcemap.ts';
+import { SourceMapIndex, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
 import {
-  ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section,
+  BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind,
 } from './layout.ts';
 
 export class IndexFormatError extends Error {
@@ -69,6 +69,114 @@ export class FunctionRanges implements FunctionLookup {
   }
 }
 
+/**
+ * A map read from an index file: the queries of SourceMapIndex, with lookups decoding the
+ * block-compressed segments (layout.ts) instead of reading the packed 5-int form.
+ */
+export class IndexedMap extends SourceMapIndex {
+  constructor(
+    p: PackedMap,
+    functions: FunctionLookup | null,
+    cost: number,
+    private readonly data: Uint8Array,
+    private readonly blocks: Int32Array,
+    private readonly lineBlocks: Uint32Array,
+  ) {
+    super(p, functions, cost);
+  }
+
+  /** Same contract as SourceMapIndex.lookup (trace-mapping's GREATEST_LOWER_BOUND, 1-based). */
+  override lookup(line: number, column: number): Mapping | null {
+    const l = this.entry(line - 1);
+    const c = Math.max(0, column - 1);
+    if (l < 0 || l + 1 >= this.lineBlocks.length) return null;
+    const nBlocks = this.blocks.length / BLOCK_FIELDS;
+    const b0 = Math.min(this.lineBlocks[l]!, nBlocks);
+    const b1 = Math.min(Math.max(this.lineBlocks[l + 1]!, b0), nBlocks);
+    const count = this.p.lineStarts[l + 1]! - this.p.lineStarts[l]!;
+    if (b0 === b1 || !(count > 0)) return null;
+    // The last block whose first column is below c (else the line's first block).
+    let lo = b0;
+    let hi = b1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.blocks[mid * BLOCK_FIELDS]! < c) lo = mid + 1;
+      else hi = mid;
+    }
+    const start = lo > b0 ? lo - 1 : b0;
+    // Walk forward from that block to the first segment at or past c (at most two blocks).
+    let prev: Segment | null = null;
+    for (let b = start; b < b1; b++) {
+      const inBlock = Math.min(BLOCK_SEGMENTS, count - (b - b0) * BLOCK_SEGMENTS);
+      const seg = this.blockFirst(b);
+      let pos = seg.dataAt;
+      for (let k = 0; k < inBlock; k++) {
+        if (k > 0 && (pos = this.next(seg, pos)) < 0) return null; // damaged data
+        if (seg.col >= c) return seg.col === c ? this.mapping(seg) : prev && this.mapping(prev);
+        prev = { ...seg };
+      }
+    }
+    return prev && this.mapping(prev);
+  }
+
+  private blockFirst(b: number): Segment {
+    const o = b * BLOCK_FIELDS;
+    const t = this.blocks;
+    return { col: t[o]!, dataAt: t[o + 1]!, kind: t[o + 2]!, src: t[o + 3]!, line: t[o + 4]!, column: t[o + 5]!, name: t[o + 6]! };
+  }
+
+  /** Decodes the segment at `pos` into `seg` (deltas on its state); the next position, or -1. */
+  private next(seg: Segment, pos: number): number {
+    const d = this.data;
+    const read = (): number => {
+      let v = 0;
+      let mul = 1;
+      for (let i = 0; i < 6; i++) {
+        if (pos >= d.length) return -1;
+        const byte = d[pos++]!;
+        v += (byte & 127) * mul;
+        if (byte < 128) return v;
+        mul *= 128;
+      }
+      return -1;
+    };
+    const unzig = (z: number) => (z >>> 1) ^ -(z & 1);
+    const head = read();
+    if (head < 0) return -1;
+    seg.kind = head % 4;
+    seg.col = (seg.col + unzig(Math.floor(head / 4) >>> 0)) | 0;
+    if (seg.kind !== SegmentKind.GENERATED_ONLY) {
+      const a = read(), b = read(), e = read();
+      if (a < 0 || b < 0 || e < 0) return -1;
+      seg.src = (seg.src + unzig(a)) | 0;
+      seg.line = (seg.line + unzig(b)) | 0;
+      seg.column = (seg.column + unzig(e)) | 0;
+      if (seg.kind === SegmentKind.NAMED) {
+        const n = read();
+        if (n < 0) return -1;
+        seg.name = (seg.name + unzig(n)) | 0;
+      }
+    }
+    return pos;
+  }
+
+  private mapping(s: Segment): Mapping | null {
+    if (s.kind === SegmentKind.GENERATED_ONLY) return null; // generated code with no original
+    return { sourceIndex: s.src, line: s.line + 1, column: s.column + 1, nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1 };
+  }
+}
+
+/** A decoded segment with the running state it leaves. */
+interface Segment {
+  col: number;
+  dataAt: number;
+  kind: number;
+  src: number;
+  line: number;
+  column: number;
+  name: number;
+}
+
 function fail(msg: string): never {
   throw new IndexFormatError(msg);
 }
@@ -106,7 +214,9 @@ export function readIndex(input: Uint8Array): SourceMapIndex {
   const u32 = (id: number) => section(id, (b, o, n) => new Uint32Array(b, o, n));
   const u8 = (id: number) => section(id, (b, o, n) => new Uint8Array(b, o, n));
 
-  const segs = i32(Section.SEGS);
+  const data = u8(Section.SEG_DATA);
+  const blocks = i32(Section.BLOCKS);
+  const lineBlocks = u32(Section.LINE_BLOCKS);
   const lineStarts = u32(Section.LINE_STARTS);
   const lineNumbers = u32(Section.LINE_NUMBERS);
   const strings = u8(Section.STRINGS);
@@ -121,16 +231,16 @@ export function readIndex(input: Uint8Array): SourceMapIndex {
   // O(1) checks only: the table sizes lookups index by. Reading must stay far cheaper than
   // parsing, so values inside the tables are not walked here; every use bounds-checks or clamps
   // (SourceMapIndex), so a wrong value gives no answer, never a crash or a hang.
-  if (segs.length % 5 !== 0) fail('partial segment');
-  if (lineStarts.length < 1) fail('no line table');
+  if (blocks.length % BLOCK_FIELDS !== 0) fail('partial block');
+  if (lineStarts.length < 1 || lineBlocks.length !== lineStarts.length) fail('line tables size');
   if (sparse && lineNumbers.length !== lineStarts.length - 1) fail('line numbers do not match the line table');
   if (offsets.length !== 2 * (2 * nSources + nNames)) fail('string table size');
   if (contentLineFirst.length !== nSources + 1 || ignored.length !== nSources) fail('per-source tables size');
   if (functions.length % FUNCTION_FIELDS !== 0 || fnNameOffsets.length % 2 !== 0) fail('function table size');
 
   const map: PackedMap = {
-    segs, lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
+    segs: new Int32Array(0), lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
   };
   const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets) : null;
-  return new SourceMapIndex(map, ranges, bytes.byteLength + 1024);
+  return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks);
 }

@@ -5,7 +5,7 @@
 import type { PackedMap } from '../sourcemap.ts';
 import type { FunctionRange } from '../names/function-ranges.ts';
 import {
-  ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, align8,
+  BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind, align8,
 } from './layout.ts';
 
 const before = (aL: number, aC: number, bL: number, bC: number) => aL < bL || (aL === bL && aC < bC);
@@ -65,6 +65,70 @@ function packStrings(strings: readonly string[]): { bytes: Uint8Array; offsets: 
   return { bytes, offsets };
 }
 
+const zigzag = (d: number) => ((d << 1) ^ (d >> 31)) >>> 0;
+
+/** Growable byte buffer for the varint stream. */
+class Bytes {
+  buf = new Uint8Array(1 << 16);
+  n = 0;
+  varint(v: number): void {
+    if (this.n + 6 > this.buf.length) {
+      const grown = new Uint8Array(this.buf.length * 2);
+      grown.set(this.buf);
+      this.buf = grown;
+    }
+    while (v >= 128) {
+      this.buf[this.n++] = (v % 128) | 128;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.n++] = v;
+  }
+}
+
+/** The packed segments as SEG_DATA, BLOCKS and LINE_BLOCKS (layout.ts). */
+export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { data: Uint8Array; blocks: Int32Array; lineBlocks: Uint32Array } {
+  const lines = lineStarts.length - 1;
+  const lineBlocks = new Uint32Array(lines + 1);
+  let nBlocks = 0;
+  for (let i = 0; i < lines; i++) {
+    lineBlocks[i] = nBlocks;
+    nBlocks += Math.ceil((lineStarts[i + 1]! - lineStarts[i]!) / BLOCK_SEGMENTS);
+  }
+  lineBlocks[lines] = nBlocks;
+  const blocks = new Int32Array(nBlocks * BLOCK_FIELDS);
+  const out = new Bytes();
+  let b = 0;
+  // The running state carries across blocks and lines, like the VLQ accumulators.
+  let src = 0, oLine = 0, oCol = 0, name = 0;
+  for (let i = 0; i < lines; i++) {
+    let col = 0;
+    for (let k = lineStarts[i]!; k < lineStarts[i + 1]!; k++) {
+      const o = k * 5;
+      const kind = segs[o + 1]! < 0 ? SegmentKind.GENERATED_ONLY : segs[o + 4]! < 0 ? SegmentKind.MAPPED : SegmentKind.NAMED;
+      const first = (k - lineStarts[i]!) % BLOCK_SEGMENTS === 0;
+      if (!first) out.varint(zigzag((segs[o]! - col) | 0) * 4 + kind);
+      if (kind !== SegmentKind.GENERATED_ONLY) {
+        if (!first) {
+          out.varint(zigzag((segs[o + 1]! - src) | 0));
+          out.varint(zigzag((segs[o + 2]! - oLine) | 0));
+          out.varint(zigzag((segs[o + 3]! - oCol) | 0));
+        }
+        src = segs[o + 1]!;
+        oLine = segs[o + 2]!;
+        oCol = segs[o + 3]!;
+        if (kind === SegmentKind.NAMED) {
+          if (!first) out.varint(zigzag((segs[o + 4]! - name) | 0));
+          name = segs[o + 4]!;
+        }
+      }
+      col = segs[o]!;
+      // A block's first segment lives in BLOCKS, in full; its data starts with the next one.
+      if (first) blocks.set([col, out.n, kind, src, oLine, oCol, name], b++ * BLOCK_FIELDS);
+    }
+  }
+  return { data: out.buf.slice(0, out.n), blocks, lineBlocks };
+}
+
 /**
  * The index file for `map` (and the minified script's function ranges, if known). `mapSha256`
  * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
@@ -72,8 +136,11 @@ function packStrings(strings: readonly string[]): { bytes: Uint8Array; offsets: 
 export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = ''): Uint8Array {
   const { table, names } = functionTable(ranges);
   const fnNames = packStrings(names);
+  const encoded = encodeSegments(map.segs, map.lineStarts);
   const sections: ArrayBufferView[] = [];
-  sections[Section.SEGS] = map.segs;
+  sections[Section.SEG_DATA] = encoded.data;
+  sections[Section.BLOCKS] = encoded.blocks;
+  sections[Section.LINE_BLOCKS] = encoded.lineBlocks;
   sections[Section.LINE_STARTS] = map.lineStarts;
   sections[Section.LINE_NUMBERS] = map.lineNumbers ?? new Uint32Array(0);
   sections[Section.STRINGS] = map.strings;

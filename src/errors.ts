@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
   | 'Server.Busy'
+  | 'Catalog.Unavailable'
   | 'Server.Internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -56,6 +57,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
   'Server.Busy': 503,
+  'Catalog.Unavailable': 503,
   'Server.Internal': 500,
 };
 

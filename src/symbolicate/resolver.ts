@@ -10,12 +10,13 @@ import type { StackLimits } from './limits.ts';
 import { SuffixIndex, findSourceMappingURL, resolveMapRef, urlPath } from './locate.ts';
 import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
-import { InvalidSourceMapError, SourceMapIndex, packSourceMap } from './sourcemap.ts';
-import { writeIndex } from './index/writer.ts';
-import { IndexFormatError, indexMapSha256, readIndex } from './index/reader.ts';
-import type { FunctionRange } from './names/function-ranges.ts';
+import { InvalidSourceMapError } from './sourcemap.ts';
+import { makeIndexFile } from './index/make.ts';
+import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
 import type { FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import { MODULE_SCOPE } from './names/index.ts';
+import type { OriginalFunctionSource } from './names/frame-names.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -52,10 +53,22 @@ const LOCATE_CONCURRENCY = 8;
 
 /** A cache entry: the parsed map and how to name it in details. */
 interface CachedMap {
-  index: SourceMapIndex;
+  /** The map's lookup index, with the enclosing-function ranges of its generated script. */
+  index: IndexedMap;
   /** The map's tree path, or `<js path> (inline sourceMappingURL)`. */
   label: string;
   cost: number;
+}
+
+/** The `originalFunction*` fields of a frame (API.md), from the ranges stored in the index. */
+function originalFunctionFields(index: IndexedMap, line: number, column: number): {
+  originalFunction: string | null; originalFunctionSource: OriginalFunctionSource; originalFunctionDetail?: string;
+} {
+  const meta = index.functionMeta ?? { source: 'script-missing' as const };
+  if (meta.source !== 'scopes' && meta.source !== 'script') {
+    return { originalFunction: null, originalFunctionSource: meta.source, ...(meta.problem ? { originalFunctionDetail: meta.problem } : {}) };
+  }
+  return { originalFunction: index.enclosingFunction(line, column) ?? MODULE_SCOPE, originalFunctionSource: meta.source };
 }
 
 /** Why no map was found or why it is unusable: remembered for the revision, like hits. */
@@ -77,7 +90,7 @@ const NODE_MODULES = /(^|[/\\])node_modules[/\\]/;
 
 /** How the map of one script path is found, remembered per revision (misses included). */
 type Decision =
-  | { map: string; how: MatchKind; cost: number }
+  | { map: string; how: MatchKind; cost: number; script?: string }
   | { inline: string; how: MatchKind; cost: number }
   | Missing;
 
@@ -272,6 +285,7 @@ export class StackResolver {
       inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
       match,
       ...(context ? { context } : {}),
+      ...originalFunctionFields(index, f.line!, f.column!),
     };
   }
 
@@ -280,7 +294,7 @@ export class StackResolver {
     try {
       const decision = (await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000locate`), () => this.decide(tree, path))) as Decision;
       if ('missing' in decision) return decision;
-      const loaded = 'map' in decision ? await this.loadMap(tree, decision.map) : await this.loadInline(tree, decision.inline, null);
+      const loaded = 'map' in decision ? await this.loadMap(tree, decision.map, decision.script) : await this.loadInline(tree, decision.inline, null);
       const mapPath = 'map' in decision ? decision.map : decision.inline;
       if (!loaded) return { ...missing(`${mapPath} is no longer stored`), how: decision.how, mapPath };
       return { ...loaded, how: decision.how, mapPath };
@@ -315,12 +329,12 @@ export class StackResolver {
         if (!target) return `the sourceMappingURL of ${path} (${ref.slice(0, 200)}, unusable)`;
         if (target.kind === 'inline') {
           // Parsed now, with the bytes already held: cached under the script's own key.
-          await this.loadInline(tree, path, target.bytes);
+          await this.loadInline(tree, path, { js, bytes: target.bytes });
           return { inline: path, how: 'sourceMappingURL', cost: 128 + path.length * 2 };
         }
         const note = `${target.path} (named by the sourceMappingURL of ${path})`;
         if (target.path === exact || (await tree.fileInfo(target.path)) === null) return note;
-        return { map: target.path, how: 'sourceMappingURL', cost: 128 + target.path.length * 2 };
+        return { map: target.path, script: path, how: 'sourceMappingURL', cost: 128 + (target.path.length + path.length) * 2 };
       });
       if (typeof via !== 'string') return via;
       tried.push(via);
@@ -341,19 +355,23 @@ export class StackResolver {
    * The parsed map at a tree path (cached), null if absent; a Missing (remembered for the
    * revision) if unusable. Reading and parsing hold the map's bytes of the admission budget.
    */
-  private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | Missing | null> {
+  private async loadMap(tree: TreeSource, path: string, scriptPath = path.replace(/\.map$/, '')): Promise<CachedMap | Missing | null> {
     const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
       await this.breathe();
       const info = await tree.fileInfo(path);
       if (info === null) return null;
       const { size, sha256 } = info;
-      return this.admission.run(size, size >= this.workerThreshold, async () => {
-        const stored = await this.storedIndex(tree, path, sha256);
-        if (stored) return { index: stored, label: path, cost: stored.cost };
+      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256));
+      if (stored) return { index: stored, label: path, cost: stored.cost };
+      // No usable index: rebuild it from the map and its generated script (for function names).
+      const scriptSize = scriptPath === path ? 0 : ((await tree.fileInfo(scriptPath))?.size ?? 0);
+      const weight = size + scriptSize;
+      return this.admission.run(weight, weight >= this.workerThreshold, async () => {
         const bytes = await tree.readFile(path);
         if (!bytes) return null;
+        const script = scriptSize > 0 ? await tree.readFile(scriptPath) : null;
         try {
-          const file = await this.indexBytes(bytes, [], sha256);
+          const file = await this.indexBytes(bytes, script, sha256);
           const index = readIndex(file);
           // Missing or from another format version: keep the rebuilt one for the next restart.
           await tree.writeIndex?.(path, file).catch(() => {});
@@ -368,7 +386,7 @@ export class StackResolver {
   }
 
   /** The map's stored lookup index (built at merge), or null when absent, torn or outdated. */
-  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<SourceMapIndex | null> {
+  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<IndexedMap | null> {
     const file = await tree.readIndex?.(path);
     // Built from other bytes (the map was overwritten since): rebuilt by the caller.
     if (!file || indexMapSha256(file) !== sha256) return null;
@@ -382,12 +400,15 @@ export class StackResolver {
     }
   }
 
-  /** The inline map of a script (cached under the script's key); `bytes` when already in hand. */
-  private async loadInline(tree: TreeSource, jsPath: string, bytes: Buffer | null): Promise<CachedMap | Missing | null> {
+  /**
+   * The inline map of a script (cached under the script's key); `js` and `bytes` (the script and
+   * its decoded map) when already in hand.
+   */
+  private async loadInline(tree: TreeSource, jsPath: string, inHand: { js: Buffer; bytes: Buffer } | null): Promise<CachedMap | Missing | null> {
     const label = `${jsPath} (inline sourceMappingURL)`;
-    const parse = async (data: Buffer): Promise<CachedMap | Missing> => {
+    const parse = async (js: Buffer, data: Buffer): Promise<CachedMap | Missing> => {
       try {
-        const index = await this.parseBytes(data);
+        const index = readIndex(await this.indexBytes(data, js));
         return { index, label, cost: index.cost };
       } catch (e) {
         if (e instanceof InvalidSourceMapError) return missing(`${label}: ${e.message}`);
@@ -395,35 +416,34 @@ export class StackResolver {
       }
     };
     const found = await this.cache.getOrLoad(cacheKey(tree.id, `${jsPath}\u0000js`), async () => {
-      if (bytes) return parse(bytes); // the caller holds the admission for these bytes
+      if (inHand) return parse(inHand.js, inHand.bytes); // the caller holds the admission for these bytes
       const size = (await tree.fileInfo(jsPath))?.size ?? null;
       if (size === null) return null;
       return this.admission.run(size, size >= this.workerThreshold, async () => {
         const js = await tree.readFile(jsPath);
         const ref = js && findSourceMappingURL(js);
         const target = ref ? resolveMapRef(jsPath, ref) : null;
-        return target?.kind === 'inline' ? parse(target.bytes) : missing(`${label} is gone`);
+        return js && target?.kind === 'inline' ? parse(js, target.bytes) : missing(`${label} is gone`);
       });
     });
     return found as CachedMap | Missing | null;
   }
 
-  /** Map bytes → lookup index file (index/layout.ts), in a worker above the threshold. */
-  private async indexBytes(bytes: Uint8Array, ranges: readonly FunctionRange[] = [], sha256 = ''): Promise<Uint8Array> {
+  /**
+   * Map bytes (and its generated script, for function names) → lookup index file
+   * (index/make.ts), in a worker when either is at least the threshold.
+   */
+  private async indexBytes(bytes: Uint8Array, script: Uint8Array | null = null, sha256 = ''): Promise<Uint8Array> {
     this.parses++;
-    if (bytes.byteLength >= this.workerThreshold && !this.pool.unavailable) {
+    if (bytes.byteLength + (script?.byteLength ?? 0) >= this.workerThreshold && !this.pool.unavailable) {
       try {
-        return await this.pool.parse(bytes, ranges, sha256);
+        return await this.pool.parse(bytes, script, sha256);
       } catch (e) {
         if (!(e instanceof WorkerUnavailableError)) throw e;
         // Workers cannot start in this process: parse inline rather than fail.
       }
     }
-    return writeIndex(packSourceMap(bytes), ranges, sha256);
-  }
-
-  private async parseBytes(bytes: Uint8Array): Promise<SourceMapIndex> {
-    return readIndex(await this.indexBytes(bytes));
+    return makeIndexFile(bytes, script, sha256);
   }
 
   /**
@@ -431,7 +451,8 @@ export class StackResolver {
    * and slot, a worker with resourceLimits), waiting for room as long as `waitMs`. Throws
    * InvalidSourceMapError for maps that cannot be indexed.
    */
-  async buildIndex(bytes: Uint8Array, sha256: string, ranges: readonly FunctionRange[] = [], waitMs = 10 * 60_000): Promise<Uint8Array> {
-    return this.admission.run(bytes.byteLength, bytes.byteLength >= this.workerThreshold, () => this.indexBytes(bytes, ranges, sha256), waitMs);
+  async buildIndex(bytes: Uint8Array, sha256: string, script: Uint8Array | null = null, waitMs = 10 * 60_000): Promise<Uint8Array> {
+    const weight = bytes.byteLength + (script?.byteLength ?? 0);
+    return this.admission.run(weight, weight >= this.workerThreshold, () => this.indexBytes(bytes, script, sha256), waitMs);
   }
 }

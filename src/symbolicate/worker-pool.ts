@@ -14,7 +14,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InvalidSourceMapError } from './sourcemap.ts';
-import type { FunctionRange } from './names/function-ranges.ts';
 
 export class WorkerUnavailableError extends Error {
   constructor(cause: Error) {
@@ -43,7 +42,7 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = { heapMb: 1024, job
 interface Job {
   id: number;
   bytes: Uint8Array;
-  ranges: readonly FunctionRange[];
+  script: Uint8Array | null;
   sha256: string;
   resolve(index: Uint8Array): void;
   reject(err: Error): void;
@@ -98,13 +97,14 @@ export class MapParserPool {
   }
 
   /**
-   * Parses a map in a worker into its lookup index file (index/layout.ts), with the script's
-   * function ranges. `bytes` is copied (it may belong to the caller), the copy transferred.
+   * Turns a map (and its generated script, for function names) into its lookup index file in a
+   * worker (index/make.ts). The bytes are copied (they may belong to the caller), the copies
+   * transferred.
    */
-  parse(bytes: Uint8Array, ranges: readonly FunctionRange[] = [], sha256 = ''): Promise<Uint8Array> {
+  parse(bytes: Uint8Array, script: Uint8Array | null = null, sha256 = ''): Promise<Uint8Array> {
     if (this.unavailable) return Promise.reject(new WorkerUnavailableError(this.unavailable));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes: new Uint8Array(bytes), ranges, sha256, resolve, reject });
+      this.queue.push({ id: this.nextId++, bytes: new Uint8Array(bytes), script: script && new Uint8Array(script), sha256, resolve, reject });
       this.pump();
     });
   }
@@ -140,7 +140,8 @@ export class MapParserPool {
         void slot.worker.terminate();
       }, this.limits.jobTimeoutMs);
       slot.deadline.unref();
-      slot.worker.postMessage({ id: job.id, bytes: job.bytes, ranges: job.ranges, sha256: job.sha256 }, [job.bytes.buffer as ArrayBuffer]);
+      const transfer = [job.bytes.buffer, ...(job.script ? [job.script.buffer] : [])] as ArrayBuffer[];
+      slot.worker.postMessage({ id: job.id, bytes: job.bytes, script: job.script, sha256: job.sha256 }, transfer);
     }
   }
 

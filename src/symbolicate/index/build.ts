@@ -14,8 +14,8 @@ export interface IndexBuildOptions {
   /** The tree's blob prefix (staging or live), ending in `/`. */
   prefix: string;
   files: ReadonlyArray<{ path: string; size: number; sha256: string }>;
-  /** Map bytes → index file (StackResolver.buildIndex). */
-  build(bytes: Uint8Array, sha256: string): Promise<Uint8Array>;
+  /** Map bytes (+ its generated script, for function names) → index file (StackResolver.buildIndex). */
+  build(bytes: Uint8Array, sha256: string, script: Uint8Array | null): Promise<Uint8Array>;
   /** Maps larger than this are not indexed (nor resolved: MAPVAULT_MAX_MAP_BYTES). */
   maxMapBytes: number;
 }
@@ -23,16 +23,25 @@ export interface IndexBuildOptions {
 /** Indexes every `.map` among `files`; returns one warning per map that could not be indexed. */
 export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> {
   const warnings: string[] = [];
+  const stored = new Set(o.files.map((f) => f.path));
+  const read = async (path: string): Promise<Buffer | null> => {
+    const body = await o.blobs.get(o.prefix + path);
+    if (!body) return null;
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
   for (const f of o.files) {
     if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
     const key = o.prefix + indexBlobPath(f.path);
-    const body = await o.blobs.get(o.prefix + f.path);
-    if (!body) continue;
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(c as Buffer);
+    const bytes = await read(f.path);
+    if (!bytes) continue;
+    // The generated script beside the map (`x.js.map` → `x.js`), for its function names.
+    const scriptPath = f.path.slice(0, -'.map'.length);
+    const script = stored.has(scriptPath) ? await read(scriptPath) : null;
     let index: Uint8Array;
     try {
-      index = await o.build(Buffer.concat(chunks), f.sha256);
+      index = await o.build(bytes, f.sha256, script);
     } catch (e) {
       if (!(e instanceof InvalidSourceMapError)) throw e;
       await o.blobs.delete(key); // no stale index of earlier bytes may stay behind

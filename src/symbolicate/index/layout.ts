@@ -35,6 +35,8 @@
  *                      offset of the block's next segment, kind, then the running state (source,
  *                      original line, original column, name) after it
  *   LINE_BLOCKS        u32, line entries + 1: blocks of entry i are [b[i], b[i+1])
+ *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?}: where the function ranges came from
+ *                      (names/: "scopes" or "script"), or why there are none
  *
  * Segments (sorted by generated column within a line) are cut into blocks of BLOCK_SEGMENTS; a
  * lookup binary-searches the line's blocks by first column and decodes at most two blocks. Within
@@ -65,11 +67,12 @@ export const Section = {
   FUNCTION_NAME_OFFSETS: 10,
   BLOCKS: 11,
   LINE_BLOCKS: 12,
+  FUNCTION_META: 13,
 } as const;
-export const SECTION_COUNT = 13;
+export const SECTION_COUNT = 14;
 
 /** Bytes per element of each section, by id. */
-export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4] as const;
+export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1] as const;
 
 export const BLOCK_SEGMENTS = 16;
 export const BLOCK_FIELDS = 7;

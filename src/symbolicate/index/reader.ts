@@ -8,6 +8,7 @@
  * IndexVersionError; the caller rebuilds the index from the map either way.
  */
 import { SourceMapIndex, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
+import type { FunctionMeta } from './writer.ts';
 import {
   BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind,
 } from './layout.ts';
@@ -81,6 +82,8 @@ export class IndexedMap extends SourceMapIndex {
     private readonly data: Uint8Array,
     private readonly blocks: Int32Array,
     private readonly lineBlocks: Uint32Array,
+    /** Where the function ranges came from, or why there are none; null when not recorded. */
+    readonly functionMeta: FunctionMeta | null,
   ) {
     super(p, functions, cost);
   }
@@ -162,7 +165,7 @@ export class IndexedMap extends SourceMapIndex {
 
   private mapping(s: Segment): Mapping | null {
     if (s.kind === SegmentKind.GENERATED_ONLY) return null; // generated code with no original
-    return { sourceIndex: s.src, line: s.line + 1, column: s.column + 1, nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1 };
+    return { generatedColumn: s.col + 1, sourceIndex: s.src, line: s.line + 1, column: s.column + 1, nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1 };
   }
 }
 
@@ -189,7 +192,7 @@ export function indexMapSha256(file: Uint8Array): string | null {
 }
 
 /** The index in `bytes` as a SourceMapIndex (views into `bytes`, which must stay untouched). */
-export function readIndex(input: Uint8Array): SourceMapIndex {
+export function readIndex(input: Uint8Array): IndexedMap {
   // Typed-array views need aligned offsets: copy once if the bytes sit at an odd place.
   const bytes = input.byteOffset % 8 === 0 ? input : new Uint8Array(input);
   if (bytes.byteLength < HEADER_BYTES) fail('shorter than its header');
@@ -217,6 +220,13 @@ export function readIndex(input: Uint8Array): SourceMapIndex {
   const data = u8(Section.SEG_DATA);
   const blocks = i32(Section.BLOCKS);
   const lineBlocks = u32(Section.LINE_BLOCKS);
+  const metaBytes = u8(Section.FUNCTION_META);
+  let functionMeta: FunctionMeta | null = null;
+  try {
+    functionMeta = metaBytes.length ? (JSON.parse(Buffer.from(metaBytes).toString('utf8')) as FunctionMeta) : null;
+  } catch {
+    fail('function meta is not JSON');
+  }
   const lineStarts = u32(Section.LINE_STARTS);
   const lineNumbers = u32(Section.LINE_NUMBERS);
   const strings = u8(Section.STRINGS);
@@ -242,5 +252,5 @@ export function readIndex(input: Uint8Array): SourceMapIndex {
     segs: new Int32Array(0), lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
   };
   const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets) : null;
-  return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks);
+  return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks, functionMeta);
 }

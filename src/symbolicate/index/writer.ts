@@ -4,6 +4,13 @@
  */
 import type { PackedMap } from '../sourcemap.ts';
 import type { FunctionRange } from '../names/function-ranges.ts';
+import type { OriginalFunctionSource } from '../names/frame-names.ts';
+
+/** Where the function ranges came from, or why there are none (names/frame-names.ts). */
+export interface FunctionMeta {
+  source: OriginalFunctionSource;
+  problem?: string;
+}
 import {
   BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind, align8,
 } from './layout.ts';
@@ -133,7 +140,7 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
  * The index file for `map` (and the minified script's function ranges, if known). `mapSha256`
  * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
  */
-export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = ''): Uint8Array {
+export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = '', meta: FunctionMeta | null = null): Uint8Array {
   const { table, names } = functionTable(ranges);
   const fnNames = packStrings(names);
   const encoded = encodeSegments(map.segs, map.lineStarts);
@@ -141,6 +148,7 @@ export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = []
   sections[Section.SEG_DATA] = encoded.data;
   sections[Section.BLOCKS] = encoded.blocks;
   sections[Section.LINE_BLOCKS] = encoded.lineBlocks;
+  sections[Section.FUNCTION_META] = Buffer.from(meta ? JSON.stringify(meta) : '');
   sections[Section.LINE_STARTS] = map.lineStarts;
   sections[Section.LINE_NUMBERS] = map.lineNumbers ?? new Uint32Array(0);
   sections[Section.STRINGS] = map.strings;

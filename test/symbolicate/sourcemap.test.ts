@@ -132,10 +132,10 @@ test('index maps: a section at line 200 000 000 costs its bytes, not its offset'
   const ix = parse(json);
   assert.ok(ix.cost < 4096, `cost ${ix.cost}`);
   assert.equal(ix.lineCount, 200_000_001);
-  assert.deepEqual(ix.lookup(200_000_001, 8), { sourceIndex: 1, line: 1, column: 1, nameIndex: -1 });
+  assert.deepEqual(ix.lookup(200_000_001, 8), { generatedColumn: 8, sourceIndex: 1, line: 1, column: 1, nameIndex: -1 });
   assert.equal(ix.lookup(200_000_001, 7), null);
   assert.equal(ix.lookup(100_000_000, 1), null);
-  assert.deepEqual(ix.lookup(1, 1), { sourceIndex: 0, line: 1, column: 1, nameIndex: -1 });
+  assert.deepEqual(ix.lookup(1, 1), { generatedColumn: 1, sourceIndex: 0, line: 1, column: 1, nameIndex: -1 });
   for (const bad of [
     { line: 1e300, column: 0 }, { line: -1, column: 0 }, { line: 2 ** 32, column: 0 }, { line: 0, column: 2 ** 31 }, { line: 1.5, column: 0 }, {},
   ]) {

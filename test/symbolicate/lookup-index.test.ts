@@ -256,3 +256,50 @@ test('block-compressed segments: long lines, equal columns across block edges, 1
     }
   }
 });
+
+test('index = JSON path = trace-mapping on every frame of the real-browser fixtures (webpack, rollup, esbuild, vite × chromium, firefox), function names included', async () => {
+  const { FIXTURE_DIR, BUNDLERS, BROWSERS } = await import('../helpers/real-bundles.ts');
+  const { parseFrameLine } = await import('../../src/symbolicate/frames.ts');
+  const { urlPath } = await import('../../src/symbolicate/locate.ts');
+  const { makeIndexFile } = await import('../../src/symbolicate/index/make.ts');
+  const { loadFunctionNames, originalFunctionFields } = await import('../../src/symbolicate/names/frame-names.ts');
+  const dist = join(FIXTURE_DIR, 'dist');
+  const loaded = new Map<string, { a: SourceMapIndex; b: SourceMapIndex; tm: TraceMap; names: Awaited<ReturnType<typeof loadFunctionNames>> } | null>();
+  let frames = 0;
+  for (const bundler of BUNDLERS) {
+    for (const browser of BROWSERS) {
+      const stacks = JSON.parse(readFileSync(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<string, string | null>;
+      for (const stack of Object.values(stacks)) {
+        for (const line of (stack ?? '').split('\n')) {
+          const f = parseFrameLine(line);
+          if (!f?.span) continue;
+          const script = urlPath(f.url!)!;
+          if (!loaded.has(script)) {
+            let entry = null;
+            try {
+              const json = readFileSync(join(dist, `${script}.map`), 'utf8');
+              const js = readFileSync(join(dist, script));
+              const names = await loadFunctionNames(Buffer.from(json), viaJson(json), async () => js);
+              entry = { a: viaJson(json), b: readIndex(await makeIndexFile(Buffer.from(json), js, sha(json))), tm: new TraceMap(json), names };
+            } catch {
+              entry = null; // a frame outside the app (the test page, browser internals)
+            }
+            loaded.set(script, entry);
+          }
+          const m = loaded.get(script);
+          if (!m) continue;
+          frames++;
+          const got = answer(m.b, f.line!, f.column!);
+          assert.deepEqual(got, answer(m.a, f.line!, f.column!), line);
+          const want = originalPositionFor(m.tm, { line: f.line!, column: f.column! - 1 });
+          // (trace-mapping normalizes `a/./b` in sources; the index keeps them as the map says.)
+          assert.deepEqual(got ? [got.source!.replace(/\/\.\//g, '/'), got.line, got.column - 1] : [null, null, null], [want.source, want.line, want.column], line);
+          // originalFunction from the ranges stored in the index = names/ computing them itself.
+          const fromNames = originalFunctionFields(m.names, f.line!, f.column!).originalFunction;
+          assert.equal(m.b.enclosingFunction(f.line!, f.column!) ?? (m.names.ranges ? '<module>' : null), fromNames, line);
+        }
+      }
+    }
+  }
+  assert.ok(frames > 100, `${frames} frames`);
+});

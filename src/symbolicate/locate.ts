@@ -81,17 +81,26 @@ const TAIL_LINES = 16;
  * Accepts a string or the script's bytes (then only the tail lines are decoded).
  */
 export function findSourceMappingURL(script: string | Uint8Array): string | null {
+  return findTailComment(script, 'sourceMappingURL=');
+}
+
+/**
+ * The value of the `//# <key><value>` comment among the tail lines of a script (the rules of
+ * findSourceMappingURL: other comment lines and blank lines are skipped, code ends the search).
+ * Also reads `//# debugId=` (debug-id.ts).
+ */
+export function findTailComment(script: string | Uint8Array, key: string): string | null {
   const buf = typeof script === 'string' ? Buffer.from(script, 'utf8') : Buffer.from(script.buffer, script.byteOffset, script.byteLength);
   let end = buf.length;
   for (let looked = 0; end > 0 && looked < TAIL_LINES; looked++) {
     // The line is [start, end): after the previous line terminator (LF, or a lone CR).
     let start = end;
     while (start > 0 && buf[start - 1] !== 10 && buf[start - 1] !== 13) start--;
-    const found = commentValue(buf, start, end);
+    const found = commentValue(buf, start, end, key);
     end = start > 0 && buf[start - 1] === 10 && start >= 2 && buf[start - 2] === 13 ? start - 2 : start - 1;
     if (end < 0) end = 0;
     if (found === undefined) continue; // blank or another comment
-    return found; // a sourceMappingURL value, or null: code ends the search
+    return found; // the value, or null: code ends the search
   }
   return null;
 }
@@ -99,10 +108,10 @@ export function findSourceMappingURL(script: string | Uint8Array): string | null
 const isBlank = (c: number) => c === 32 || c === 9 || c === 11 || c === 12 || c === 0xa0;
 
 /**
- * One tail line: the URL (string) of a sourceMappingURL comment, undefined for a blank or other
+ * One tail line: the value (string) of a `//# <key>` comment, undefined for a blank or other
  * `//` line (keep looking), null for anything else (stop).
  */
-function commentValue(buf: Buffer, start: number, end: number): string | null | undefined {
+function commentValue(buf: Buffer, start: number, end: number, key: string): string | null | undefined {
   let i = start;
   let e = end;
   while (i < e && isBlank(buf[i]!)) i++;
@@ -113,16 +122,16 @@ function commentValue(buf: Buffer, start: number, end: number): string | null | 
   if (buf[j] !== 35 /* # */ && buf[j] !== 64 /* @ */) return undefined;
   j++;
   while (j < e && isBlank(buf[j]!)) j++;
-  const KEY = 'sourceMappingURL=';
-  if (e - j < KEY.length || buf.toString('latin1', j, j + KEY.length) !== KEY) return undefined;
-  j += KEY.length;
+  if (e - j < key.length || buf.toString('latin1', j, j + key.length) !== key) return undefined;
+  j += key.length;
   while (j < e && isBlank(buf[j]!)) j++;
   if (j === e) return undefined;
-  // The value is one token: whitespace inside means this is not a sourceMappingURL comment.
+  // The value is one token: whitespace inside means this is not such a comment.
   for (let k = j; k < e; k++) if (isBlank(buf[k]!)) return undefined;
   return buf.toString('utf8', j, e);
 }
 
+/** Longest reference or URL path looked at (stored paths are at most 1 024 bytes). */
 const MAX_REF_CHARS = 4096;
 
 export type MapRef = { kind: 'path'; path: string } | { kind: 'inline'; bytes: Buffer };

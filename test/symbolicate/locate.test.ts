@@ -105,3 +105,20 @@ test('SuffixIndex gives the scan\'s answer on random trees (differential, 20 000
     }
   }
 });
+
+test('debug IDs: read from maps (debugId, debug_id) and script tails; derived deterministically from content', async () => {
+  const { debugIdFromContent, mapDebugId, normalizeDebugId, scriptDebugId } = await import('../../src/symbolicate/debug-id.ts');
+  const id = '85314830-023F-4CF1-A267-535F4E37BB17';
+  assert.equal(mapDebugId({ debugId: id }), id.toLowerCase());
+  assert.equal(mapDebugId({ debug_id: id }), id.toLowerCase());
+  assert.equal(mapDebugId({ debugId: 'not-a-uuid', debug_id: id }), id.toLowerCase());
+  assert.equal(mapDebugId({ debugId: 42 }), null);
+  assert.equal(scriptDebugId(`a()\n//# debugId=${id}\n//# sourceMappingURL=a.js.map\n`), id.toLowerCase());
+  assert.equal(scriptDebugId(`a()\n//# sourceMappingURL=a.js.map\n//# debugId=${id}`), id.toLowerCase());
+  assert.equal(scriptDebugId(`//# debugId=${id}\nb()\n`), null); // code after it
+  assert.equal(normalizeDebugId(`${id}x`), null);
+  const a = debugIdFromContent('{"version":3}');
+  assert.equal(a, debugIdFromContent('{"version":3}'));
+  assert.notEqual(a, debugIdFromContent('{"version":3} '));
+  assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
+  | 'Server.Busy'
   | 'Catalog.Unavailable'
   | 'Server.Internal';
 
@@ -55,6 +56,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.Encrypted': 422,
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
+  'Server.Busy': 503,
   'Catalog.Unavailable': 503,
   'Server.Internal': 500,
 };

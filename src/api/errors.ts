@@ -19,8 +19,14 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_MP_PREMATURE_CLOSE: 'Param.Invalid',
 };
 
+/** A full disk or quota, wherever it is hit (blob store, scratch, SQLite): nothing was published. */
+const STORAGE_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
 export function toApiError(err: FastifyError | Error): ApiError {
   if (err instanceof ApiError) return err;
+  if (STORAGE_FULL.has((err as NodeJS.ErrnoException).code ?? '')) {
+    return new ApiError('Storage.Full', 'the server has no storage space left; nothing was stored. Try again later', null, 60);
+  }
   if (err instanceof SizeLimitExceededError) return new ApiError('Part.TooLarge', `the part is larger than ${err.limit} bytes (10 MiB)`);
   const fe = err as FastifyError;
   if (fe.validation) {
@@ -44,6 +50,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
     // A refused upload is not read to its end: closing stops the client instead of draining it.
     if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
+    if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', String(apiError.retryAfterSeconds));
     return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
   });
   app.setNotFoundHandler((req, reply) => {

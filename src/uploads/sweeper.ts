@@ -43,12 +43,16 @@ export class Sweeper {
   /** `collectAll` also takes garbage not yet due: only right at startup, when no reader can be in flight. */
   async sweep(now: number, { collectAll = false } = {}): Promise<{ expired: string[]; collected: string[] }> {
     const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: `uploads/${id}/`, dueAt: now }));
+    // Merge marks and quota reservations of work that died with a process (all of them at startup).
+    await this.o.catalog.releaseLeases(collectAll ? Number.MAX_SAFE_INTEGER : now);
     if (expired.length) this.o.log.info({ expired: expired.length }, 'expired upload tasks');
     const collected: string[] = [];
     for (;;) {
       const due = await this.o.catalog.dueGarbage(collectAll ? Number.MAX_SAFE_INTEGER : now, 100);
       for (const g of due) {
-        await this.o.blobs.deletePrefix(g.prefix);
+        // A prefix ends in '/'; anything else is one blob (a file replaced by upload_file_content).
+        if (g.prefix.endsWith('/')) await this.o.blobs.deletePrefix(g.prefix);
+        else await this.o.blobs.delete(g.prefix);
         await this.o.catalog.removeGarbage(g.prefix);
         collected.push(g.prefix);
       }

@@ -7,8 +7,9 @@ import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { ApiError } from '../errors.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
+import type { Admission } from '../util/admission.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
-import { Quotas } from './quotas.ts';
+import type { Quotas } from './quotas.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -21,6 +22,8 @@ export interface UploadServiceOptions {
   archiveLimits: ArchiveLimits;
   quotas: Quotas;
   identityLock: KeyedLock;
+  /** Caps how many merges run at once (MAPVAULT_MAX_MERGES); the rest queue briefly, then get 503. */
+  merges: Admission;
   /** Called after a tree is replaced or removed, so caches of it are dropped. */
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
@@ -46,6 +49,18 @@ export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`
 /** A replaced or deleted tree, collected once readers that already resolved it have finished. */
 export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
 const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
+/**
+ * First path segment reserved for files written one at a time into a tree (upload_file_content),
+ * at `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
+ */
+export const SINGLE_FILES_SEGMENT = '.mapvault-files';
+export function refuseReservedPath(path: string): void {
+  if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {
+    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, { path });
+  }
+}
+/** Stored-bytes reservations of a merge grow by at least this much, so a 10 000-file tree is not 10 000 transactions. */
+const RESERVATION_STEP = 16 * 1024 * 1024;
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
 export class UploadService {
@@ -90,17 +105,18 @@ export class UploadService {
           throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
         }
       }
-      await this.o.quotas.checkUpload(workspace, part.file.size);
       const blobKey = `${uploadPrefix(task.uploadId)}${String(part.chunkIndex).padStart(6, '0')}-${randomAlphanumeric(8)}`;
       await this.o.blobs.putFile(blobKey, part.localPath);
       const record: PartRecord = {
         chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
         uploadedAt: this.o.now(), blobKey,
       };
-      const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now());
+      // The task's state and the quota are decided in the transaction that attaches the part.
+      const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now(), this.o.quotas.uploadBytes);
       if (!put.ok) {
-        // The task was cancelled or expired while the part was arriving: do not leave the bytes behind.
         await this.o.blobs.delete(blobKey);
+        if (put.reason === 'quota') throw this.o.quotas.uploadExceeded(part.file.size);
+        if (put.reason === 'merging') throw mergeInProgress(task.uploadId);
         throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
       }
       if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
@@ -123,50 +139,65 @@ export class UploadService {
 
   async merge(workspace: string, uploadId: string, chunkIndexs?: number[]): Promise<MergeResult> {
     const first = await this.getTask(workspace, uploadId);
-    return this.o.identityLock.run(identityKey(first), async () => {
+    return this.o.merges.run(() => this.o.identityLock.run(identityKey(first), async () => {
       // Re-read under the lock: a merge of the same task that just finished consumed it.
       const task = await this.getTask(workspace, uploadId);
-      const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
-      const existing = await this.o.catalog.getSourceMap(task);
-      if (existing && !task.needCover) throw alreadyExists(task);
-
-      const zipPath = this.o.scratch.newPath('.zip');
-      const revisionId = newRevisionId();
-      const staging = treePrefix(revisionId);
+      // From here parts of the task are refused (409) until the merge publishes or fails.
+      const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), this.o.now() + STAGING_TIMEOUT_MS);
+      if (lease === 'busy') throw mergeInProgress(uploadId);
+      if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
       try {
-        const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
-        // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
-        await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
-        try {
-          const extracted = await this.extract(task, zipPath, staging, existing);
-          const sourcemap: SourceMapRecord = {
-            ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
-            fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
-          };
-          const published = await this.o.catalog.publishSourceMap({
-            sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
-            consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
-            stagingPrefix: staging,
-            retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
-          });
-          if (!published.ok) {
-            throw published.reason === 'exists'
-              ? alreadyExists(task)
-              : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
-          }
-          if (published.replaced) this.o.onTreeRetired(published.replaced.revisionId);
-          this.o.collectSoon();
-          const { appId, version, env } = task;
-          return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
-        } catch (err) {
-          await this.o.blobs.deletePrefix(staging);
-          await this.o.catalog.removeGarbage(staging);
-          throw err;
-        }
-      } finally {
-        await this.o.scratch.remove(zipPath);
+        return await this.mergeLeased(task, uploadId, chunkIndexs);
+      } catch (err) {
+        await this.o.catalog.endMerge(workspace, uploadId);
+        throw err;
       }
-    });
+    }));
+  }
+
+  private async mergeLeased(task: UploadTask, uploadId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
+    const { workspace } = task;
+    const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
+    const existing = await this.o.catalog.getSourceMap(task);
+    if (existing && !task.needCover) throw alreadyExists(task);
+
+    const zipPath = this.o.scratch.newPath('.zip');
+    const revisionId = newRevisionId();
+    const staging = treePrefix(revisionId);
+    try {
+      const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
+      // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
+      await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
+      try {
+        const extracted = await this.extract(task, zipPath, revisionId, existing);
+        const sourcemap: SourceMapRecord = {
+          ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
+          fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
+        };
+        const published = await this.o.catalog.publishSourceMap({
+          sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
+          consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
+          stagingPrefix: staging, reservationId: revisionId,
+          retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
+        });
+        if (!published.ok) {
+          throw published.reason === 'exists'
+            ? alreadyExists(task)
+            : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
+        }
+        if (published.replaced) this.o.onTreeRetired(published.replaced.revisionId);
+        this.o.collectSoon();
+        const { appId, version, env } = task;
+        return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
+      } catch (err) {
+        await this.o.blobs.deletePrefix(staging);
+        await this.o.catalog.removeGarbage(staging);
+        await this.o.quotas.release(revisionId);
+        throw err;
+      }
+    } finally {
+      await this.o.scratch.remove(zipPath);
+    }
   }
 
   private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
@@ -177,13 +208,26 @@ export class UploadService {
     }
   }
 
-  private async extract(task: UploadTask, zipPath: string, staging: string, existing: SourceMapRecord | null) {
+  private async extract(task: UploadTask, zipPath: string, revisionId: string, existing: SourceMapRecord | null) {
+    const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     let mapCount = 0;
     let written = 0;
-    const quota = await this.o.quotas.storedHeadroom(task.workspace, existing?.size ?? 0);
+    let reserved = 0;
+    // Stored bytes are reserved (reservation id = the revision) before they are written, so concurrent merges cannot overshoot the quota.
+    const reserve = async (need: number) => {
+      const credit = existing?.size ?? 0;
+      try {
+        await this.o.quotas.reserveStored(task.workspace, revisionId, Math.max(need, RESERVATION_STEP), credit);
+        reserved += Math.max(need, RESERVATION_STEP);
+      } catch {
+        await this.o.quotas.reserveStored(task.workspace, revisionId, need, credit);
+        reserved += need;
+      }
+    };
     const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
-      if (written + declaredSize > quota) throw Quotas.storedExceeded();
+      refuseReservedPath(path);
+      if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       const tee = new Transform({
@@ -208,6 +252,10 @@ export class UploadService {
 
 function identityOf(i: Identity): Identity {
   return { workspace: i.workspace, appId: i.appId, version: i.version, env: i.env };
+}
+
+function mergeInProgress(uploadId: string): ApiError {
+  return new ApiError('Merge.InProgress', `upload task ${uploadId} is being merged; parts can no longer be sent to it. If the merge fails, send the part again`);
 }
 
 function alreadyExists(i: Identity): ApiError {

@@ -41,11 +41,18 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 1);
+  assert.equal(check.pragma('user_version', { simple: true }), 2);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
   assert.equal(JSON.parse((await again.listSourceMapsJson('w', 'app', '{}')).toString()).length, 1, 'opening a migrated file again changes nothing');
+  const file1 = { path: 'x.js', size: 1, sha256: 'h', blobKey: 'trees/r1/.mapvault-files/k/x.js' };
+  const written = await again.upsertFile({
+    identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: file1, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true }, 'v1 → v2 added files.blob_key');
+  assert.deepEqual(await again.getFile('r1', 'x.js'), file1);
+  assert.equal(await again.beginMerge('w', 'u1', 2, 10), 'ok', 'v1 → v2 added uploads.merging_until');
   await again.close();
 });
 

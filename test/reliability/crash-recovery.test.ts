@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,45 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
       return t.length === 1 ? t : undefined;
     });
     assert.notEqual(trees[0], oldRevision);
+  } finally {
+    await s.kill9();
+  }
+});
+
+test('kill -9 during upload_file_content overwrites: after restart the row and the bytes agree, and no stray blob is left', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-crash-file-'));
+  const id = { appId: 'crash', version: 'f' };
+  const contents = ['small', 'B'.repeat(400_000), 'C'.repeat(150_000)];
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  let s = await spawnServer(dataDir);
+  try {
+    assert.equal((await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[0] })).status, 200);
+    // Each round: overwrites in flight from several clients, a kill -9 at a varying moment, then a restart.
+    for (let round = 0; round < 6; round++) {
+      let stop = false;
+      const writers = [0, 1, 2, 3].map(async (w) => {
+        for (let i = w; !stop; i++) {
+          await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[i % contents.length] }).catch(() => (stop = true));
+        }
+      });
+      await sleep(150 + round * 70);
+      await s.kill9();
+      stop = true;
+      await Promise.all(writers);
+      s = await spawnServer(dataDir);
+      const tree = await post(s, '/file_tree', id);
+      assert.equal(tree.status, 200);
+      const [row] = tree.body.content.files;
+      const res = await fetch(`${s.api}/file?appId=crash&version=f&path=static/app.js`, { headers: { 'DF-API-KEY': KEY_A } });
+      const body = await res.text();
+      assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(body));
+      assert.ok(contents.includes(body), `round ${round}: a whole version of the file`);
+      assert.deepEqual([row.size, row.sha256], [Buffer.byteLength(body), sha(body)], `round ${round}: the row describes the bytes`);
+      // Startup recovery collected every staging and retired blob: only the live one is left.
+      const [rev] = await list(join(dataDir, 'blobs', 'trees'));
+      const singles = await list(join(dataDir, 'blobs', 'trees', rev!, '.mapvault-files'));
+      assert.ok(singles.length <= 1, `round ${round}: ${singles.length} single-file blobs left`);
+    }
   } finally {
     await s.kill9();
   }

@@ -100,7 +100,7 @@ test('a part over 10 MiB is refused with 413 and leaves nothing', async () => {
 
 test('malformed multipart bodies answer 400 Param.Invalid with a clear message, never 500', async () => {
   const send = async (contentType: string, body: Buffer | string) => {
-    const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType }, body });
+    const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType }, body: typeof body === 'string' ? body : new Uint8Array(body) });
     return { status: res.status, body: (await res.json()) as any };
   };
   const field = (b: string, name: string, value: string) => `--${b}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -174,4 +174,22 @@ test('kill -9 during upload_file_content overwrites: after restart the row and t
   } finally {
     await s.kill9();
   }
+});
+
+test('a second server on the same data dir is refused up front and touches nothing', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-twice-'));
+  const first = await spawnServer(dataDir);
+  try {
+    // Work in progress of the first server: a part arriving in scratch.
+    await writeFile(join(dataDir, 'tmp', 'in-flight.part'), 'half a part');
+    await assert.rejects(spawnServer(dataDir, { MAPVAULT_API_KEYS: 'other-key=somewhere' }), /another mapvault server is using/);
+    assert.deepEqual(await list(join(dataDir, 'tmp')), ['in-flight.part'], 'no startup recovery ran');
+    const init = await post(first, '/multipart_upload_init', { appId: 'twice' });
+    assert.equal(init.status, 200, 'the first server\'s keys were not re-synced away');
+  } finally {
+    await first.kill9();
+  }
+  // kill -9 leaves no stale lock: the next server starts.
+  const next = await spawnServer(dataDir);
+  await next.kill9();
 });

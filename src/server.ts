@@ -120,6 +120,11 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
       req.raw.once('end', () => req.raw.socket?.setTimeout(0));
     }
   });
+  // Same for an answer the client stops reading (a large GET /file): the work is done, so a socket
+  // that stays idle this long only holds a file descriptor. Node sets keep-alive's own timeout after.
+  app.addHook('onSend', async (req) => {
+    req.raw.socket?.setTimeout(config.bodyIdleTimeoutMs);
+  });
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });

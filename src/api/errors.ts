@@ -27,6 +27,10 @@ export function toApiError(err: FastifyError | Error): ApiError {
   if (STORAGE_FULL.has((err as NodeJS.ErrnoException).code ?? '')) {
     return new ApiError('Storage.Full', 'the server has no storage space left; nothing was stored. Try again later', null, 60);
   }
+  // Out of file descriptors: an overload that passes, not a bug.
+  if (['EMFILE', 'ENFILE'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+    return new ApiError('Server.Busy', 'the server is out of file descriptors; retry shortly', null, 5);
+  }
   if (err instanceof SizeLimitExceededError) return new ApiError('Part.TooLarge', `the part is larger than ${err.limit} bytes (10 MiB)`);
   const fe = err as FastifyError;
   if (fe.validation) {

@@ -58,3 +58,18 @@ test('connections beyond MAPVAULT_MAX_CONNECTIONS are refused, and service resum
     await capped.close();
   }
 });
+
+test('an answer the client stops reading is cut after the idle timeout (the file descriptor is not held for ever)', { timeout: 60_000 }, async () => {
+  const id = { appId: 'slowread', version: '1' };
+  assert.equal((await s.post('/upload_file_content', { ...id, filename: 'big.js', content: 'x'.repeat(9 * 1024 * 1024) })).status, 200);
+  const socket = connect(Number(new URL(s.url).port), '127.0.0.1');
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await once(socket, 'connect');
+  socket.write(`GET ${API_PREFIX}/file?appId=slowread&version=1&path=big.js HTTP/1.1\r\nHost: x\r\nDF-API-KEY: ${KEY_A}\r\n\r\n`);
+  // Read one chunk to see the answer started, then stop reading: 9 MiB cannot fit in the socket buffers.
+  await once(socket, 'data');
+  socket.pause();
+  await closed;
+  assert.equal(await healthz(), 200);
+});

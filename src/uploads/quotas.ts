@@ -35,10 +35,6 @@ export class Quotas {
     if (!ok) throw Quotas.storedExceeded();
   }
 
-  get storedLimited(): boolean {
-    return this.limits.storedBytes > 0;
-  }
-
   async release(reservationId: string): Promise<void> {
     if (this.limits.storedBytes > 0) await this.catalog.releaseReservation(reservationId);
   }

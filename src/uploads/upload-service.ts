@@ -158,6 +158,12 @@ export class UploadService {
   private async mergeLeased(task: UploadTask, uploadId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
     const { workspace } = task;
     const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
+    // Refused before the parts are copied to scratch: 10 000 parts could be 100 GiB on disk for an
+    // archive that extraction would refuse anyway.
+    const total = parts.reduce((n, p) => n + p.size, 0);
+    if (total > maxArchiveBytes(this.o.archiveLimits)) {
+      throw new ApiError('Archive.TooLarge', `the parts add up to ${total} bytes, more than any archive within the limits (${this.o.archiveLimits.maxTotalBytes} bytes uncompressed, ${this.o.archiveLimits.maxEntries} entries) can be`, { limit: maxArchiveBytes(this.o.archiveLimits), actual: total });
+    }
     const existing = await this.o.catalog.getSourceMap(task);
     if (existing && !task.needCover) throw alreadyExists(task);
 
@@ -263,6 +269,15 @@ function alreadyExists(i: Identity): ApiError {
     'SourceMap.AlreadyExists',
     `a sourcemap for appId "${i.appId}", version "${i.version}", env "${i.env}" already exists; start the upload with needCover: true to replace it`,
   );
+}
+
+/**
+ * The largest zip that can hold at most `maxTotalBytes` of files in `maxEntries` entries, with room
+ * for deflate's worst-case growth (< 1 %) and 8 KiB of headers, names and extra fields per entry
+ * (real tools write under 200 bytes).
+ */
+function maxArchiveBytes(limits: ArchiveLimits): number {
+  return Math.ceil(limits.maxTotalBytes * 1.01) + limits.maxEntries * 8192 + 65_536;
 }
 
 /** The parts to merge must be exactly 0..n-1: the requested ones when given, else all uploaded. */

@@ -146,7 +146,7 @@ test('kill -9 during upload_file_content overwrites: after restart the row and t
   try {
     assert.equal((await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[0] })).status, 200);
     // Each round: overwrites in flight from several clients, a kill -9 at a varying moment, then a restart.
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 5; round++) {
       let stop = false;
       const writers = [0, 1, 2, 3].map(async (w) => {
         for (let i = w; !stop; i++) {

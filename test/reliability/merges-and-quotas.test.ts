@@ -125,3 +125,17 @@ test('a merge waiting in line within the queue timeout runs once a slot frees', 
     await s.close();
   }
 });
+
+test('parts adding up to more than any archive within the limits are refused before being copied to scratch', async () => {
+  const s = await startServer({ MAPVAULT_ARCHIVE_MAX_BYTES: '1MiB', MAPVAULT_ARCHIVE_MAX_ENTRIES: '10' });
+  try {
+    const uploadId = await openTask(s, { appId: 'huge' }, randomBytes(3 * MiB));
+    const r = await s.post('/part_merge', { uploadId });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.equal(r.body.errorCode, 'Archive.TooLarge');
+    assert.match(r.body.message, /parts add up to 3145728 bytes/);
+    assert.equal((await s.post('/part_list', { uploadId })).status, 200, 'the task stays, to be cancelled or fixed');
+  } finally {
+    await s.close();
+  }
+});

@@ -27,13 +27,23 @@ export interface Config {
   /** Merges running at once; more wait up to mergeQueueMs for a slot, then get 503 with Retry-After. */
   maxMerges: number;
   mergeQueueMs: number;
+  /** A running merge's lease on its task; renewed while it runs, so one that died frees the task this long after. */
+  mergeLeaseMs: number;
   /** HTTP: whole-request deadline, idle time allowed while a body is arriving, open connections. */
   requestTimeoutMs: number;
   bodyIdleTimeoutMs: number;
   maxConnections: number;
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
+  /** The built web console; null = build/console beside the sources (what `npm install` builds). */
+  consoleDir: string | null;
   logLevel: string;
+  /** postgres://… to share one catalog between nodes; unset: SQLite in the data dir. */
+  catalogUrl?: string;
+  /** The API-key pepper, the same on every node (MAPVAULT_KEY_PEPPER); unset: see ApiKeys.open. */
+  keyPepper?: string;
+  /** How long a merge, delete or file write waits for another one of the same sourcemap. */
+  lockTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -102,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     listCacheBytes: get('MAPVAULT_LIST_CACHE_BYTES', parseBytes, 32 * MiB),
     maxMerges: get('MAPVAULT_MAX_MERGES', parseInteger, 2),
     mergeQueueMs: get('MAPVAULT_MERGE_QUEUE_TIMEOUT', parseDuration, 30_000),
+    mergeLeaseMs: get('MAPVAULT_MERGE_LEASE', parseDuration, 60_000),
     requestTimeoutMs: get('MAPVAULT_REQUEST_TIMEOUT', parseDuration, 15 * 60_000),
     bodyIdleTimeoutMs: get('MAPVAULT_BODY_IDLE_TIMEOUT', parseDuration, 30_000),
     maxConnections: get('MAPVAULT_MAX_CONNECTIONS', parseInteger, 1024),
@@ -112,6 +123,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A map bigger than the whole cache could never be kept; refusing it also bounds memory.
       maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', parseBytes, 256 * MiB),
     },
+    consoleDir: get('MAPVAULT_CONSOLE_DIR', (v) => resolve(v), null),
     logLevel: get('LOG_LEVEL', (v) => v, 'info'),
+    catalogUrl: get('MAPVAULT_CATALOG_URL', (v) => v, undefined),
+    keyPepper: get('MAPVAULT_KEY_PEPPER', (v, n) => {
+      if (!/^[0-9a-fA-F]{64}$/.test(v) && v.length < 32) throw new Error(`${n}: at least 32 characters (or 64 hex digits)`);
+      return v;
+    }, undefined),
+    lockTimeoutMs: get('MAPVAULT_LOCK_TIMEOUT', parseDuration, 30_000),
   };
 }

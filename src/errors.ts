@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'Stack.TooLarge'
   | 'Storage.Full'
   | 'Server.Busy'
+  | 'Catalog.Unavailable'
   | 'Server.Internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -58,6 +59,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Stack.TooLarge': 413,
   'Storage.Full': 507,
   'Server.Busy': 503,
+  'Catalog.Unavailable': 503,
   'Server.Internal': 500,
 };
 

@@ -5,6 +5,18 @@ const loadServer = async () => ({
   ...(await import('../config.ts')), ...(await import('../server.ts')), ...(await import('../storage/data-dir-lock.ts')),
 });
 
+/** A catalog that cannot be opened ends the process with its one-line reason, not a stack trace. */
+async function orExit<T>(start: () => Promise<T>): Promise<T> {
+  const { CatalogConfigError } = await import('../catalog/open-catalog.ts');
+  try {
+    return await start();
+  } catch (err) {
+    if (!(err instanceof CatalogConfigError)) throw err;
+    process.stderr.write(`mapvault: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
 /** `serve` and `keys create`: the commands that run on the server's own machine. */
 export function registerServerCommands(program: Command): void {
   program
@@ -15,12 +27,13 @@ export function registerServerCommands(program: Command): void {
       const config = loadConfig();
       // Before anything else: a second server on this directory must not recover or sync keys under the first.
       lockDataDir(config.dataDir);
-      const mv = await createMapvault(config);
+      const mv = await orExit(() => createMapvault(config));
       const url = await mv.listen();
       // Only here, not in createMapvault: test servers should not each start a parser thread.
       mv.resolver.prestartWorkers();
       // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
       process.stderr.write(`mapvault listening on ${url} (data in ${config.dataDir})\n`);
+      process.stderr.write(`web console: ${url}/console/\n`);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         process.once(signal, () => {
           mv.app.log.info(`${signal}: shutting down`);
@@ -41,7 +54,7 @@ export function registerServerCommands(program: Command): void {
       }
       const { loadConfig, createMapvault } = await loadServer();
       const config = loadConfig();
-      const mv = await createMapvault(config, { logger: false, announce: () => {} });
+      const mv = await orExit(() => createMapvault(config, { logger: false, announce: () => {} }));
       try {
         const key = await mv.keys.create(opts.workspace);
         process.stdout.write(`${key}\n`);

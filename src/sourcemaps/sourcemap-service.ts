@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
-import type { Catalog, FileRecord, GarbageEntry, Identity, SourceMapRecord } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
-import type { KeyedLock } from '../util/keyed-lock.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
-import { identityKey, refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix } from '../uploads/upload-service.ts';
+import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
 import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 
@@ -26,7 +26,8 @@ export interface SourceMapServiceOptions {
   blobs: BlobStore;
   now: () => number;
   retiredGraceMs: number;
-  identityLock: KeyedLock;
+  locker: Locker;
+  lockTimeoutMs: number;
   quotas: Quotas;
   onTreeRetired: (revisionId: string) => void;
   collectSoon: () => void;
@@ -46,26 +47,36 @@ export interface StoredTree {
 
 /** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
 export class SourceMapService {
-  private readonly listCache: ByteLru<{ version: number; declaration: string; json: Buffer }>;
+  private readonly listCache: ByteLru<{ stamp: string; variant: string; rendered: Buffer }>;
 
   constructor(private readonly o: SourceMapServiceOptions) {
     this.listCache = new ByteLru(o.listCacheBytes);
   }
 
   /**
-   * The `list` answer as UTF-8 JSON (see Catalog.listSourceMapsJson). Answers are kept and reused
-   * while the catalog's listVersion for the app is unchanged, so repeated listings of a big app
-   * cost one indexed lookup. The version is read before the list: a write landing in between
-   * makes the kept answer look older than it is (one extra rebuild), never newer.
+   * The app's sourcemaps (Catalog.listSourceMaps), as `render` turns them into bytes. What was
+   * rendered is kept with the listing's stamp and reused only while the catalog says the stamp is
+   * current (one cheap conditional read per request), so no node ever serves a stale list.
+   * `variant` names everything besides the rows that went into the bytes (the declaration).
    */
-  async listJson(workspace: string, appId: string, declaration: string): Promise<Buffer> {
+  async list(workspace: string, appId: string, variant: string, render: (rows: SourceMapRecord[]) => Buffer): Promise<Buffer> {
     const key = `${workspace}\u0000${appId}`;
-    const version = await this.o.catalog.listVersion(workspace, appId);
     const kept = this.listCache.get(key);
-    if (kept && kept.version === version && kept.declaration === declaration) return kept.json;
-    const json = await this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
-    this.listCache.set(key, { version, declaration, json }, json.length);
-    return json;
+    const listing = await this.o.catalog.listSourceMaps(workspace, appId, kept?.variant === variant ? kept.stamp : undefined);
+    if (listing === 'unchanged') return kept!.rendered;
+    const rendered = render(listing.rows);
+    this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
+    return rendered;
+  }
+
+  /** The workspace's apps with stored sourcemaps (GET /apps). */
+  listApps(workspace: string): Promise<AppSummary[]> {
+    return this.o.catalog.listApps(workspace);
+  }
+
+  /** Bytes stored and pending for the workspace (GET /whoami). */
+  usage(workspace: string): Promise<WorkspaceUsage> {
+    return this.o.catalog.usage(workspace);
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {
@@ -99,7 +110,7 @@ export class SourceMapService {
     if (!sm) return null;
     let files: Promise<string[]> | undefined;
     return {
-      id: sm.revisionId,
+      id: treeId(sm),
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
@@ -117,10 +128,10 @@ export class SourceMapService {
   }
 
   async delete(identity: Identity): Promise<void> {
-    await this.o.identityLock.run(identityKey(identity), async () => {
+    await underIdentityLock(this.o, identity, async () => {
       const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
       if (!removed) throw notFound(identity);
-      this.o.onTreeRetired(removed.revisionId);
+      this.o.onTreeRetired(treeId(removed));
     });
     this.o.collectSoon();
   }
@@ -139,15 +150,14 @@ export class SourceMapService {
     if (bytes.length > this.o.maxFileBytes) {
       throw new ApiError('Request.TooLarge', `file content is ${bytes.length} bytes; at most ${this.o.maxFileBytes} (10 MiB) per file`);
     }
-    await this.o.identityLock.run(identityKey(identity), async () => {
+    await underIdentityLock(this.o, identity, async () => {
       const sm = await this.o.catalog.getSourceMap(identity);
       const revisionId = sm?.revisionId ?? newRevisionId();
       const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
       const key = sm ? `${treePrefix(revisionId)}${SINGLE_FILES_SEGMENT}/${randomAlphanumeric(16)}/${path}` : treePrefix(revisionId) + path;
       const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
       const reservationId = randomAlphanumeric(16);
-      await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0);
-      let published = false;
+      await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
       try {
         await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, ...(sm ? {} : { revisionId }) });
         const stored = await this.o.blobs.put(key, Readable.from([bytes]));
@@ -163,8 +173,7 @@ export class SourceMapService {
               ? new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again')
               : new ApiError('Archive.DuplicatePath', `"${path}" collides with "${written.path}" in the stored tree: one path cannot be both a file and a directory`, { path, conflictsWith: written.path });
           }
-          published = true;
-          this.o.onTreeRetired(revisionId);
+          this.o.onTreeRetired(treeId(sm));
           if (old) this.o.collectSoon();
         } else {
           const result = await this.o.catalog.publishSourceMap({
@@ -173,14 +182,15 @@ export class SourceMapService {
             retire: (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs),
           });
           if (!result.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
-          published = true;
         }
-      } finally {
-        if (!published) {
+      } catch (err) {
+        // When the catalog dropped out the write may have committed: the staging entry decides later.
+        if (!(err instanceof CatalogUnavailableError)) {
           await this.o.blobs.deletePrefix(staging);
           await this.o.catalog.removeGarbage(staging);
           await this.o.quotas.release(reservationId);
         }
+        throw err;
       }
     });
   }

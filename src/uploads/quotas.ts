@@ -1,9 +1,6 @@
 import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 
-/** A writer that dies leaves its reservation; it stops counting after this long (or at the next start). */
-const RESERVATION_LEASE_MS = 6 * 3_600_000;
-
 /**
  * Per-workspace byte quotas (0 = unlimited). Both are decided inside catalog transactions, never by
  * reading usage and acting on it later: parts against `uploadBytes` in the transaction that attaches
@@ -26,11 +23,12 @@ export class Quotas {
    * Grows reservation `reservationId` by `bytes`, for a write that replaces `credit` stored bytes
    * (the old tree or file). Throws Quota.Exceeded, changing nothing, when that would go over.
    */
-  async reserveStored(workspace: string, reservationId: string, bytes: number, credit: number): Promise<void> {
+  async reserveStored(workspace: string, reservationId: string, bytes: number, credit: number, leaseMs: number): Promise<void> {
     if (this.limits.storedBytes === 0) return;
     const now = this.now();
+    // A writer that dies leaves its reservation: it stops counting when the lease runs out (merges renew it).
     const ok = await this.catalog.reserveStored({
-      workspace, reservationId, bytes, limit: this.limits.storedBytes, credit, now, expiresAt: now + RESERVATION_LEASE_MS,
+      workspace, reservationId, bytes, limit: this.limits.storedBytes, credit, now, expiresAt: now + leaseMs,
     });
     if (!ok) throw Quotas.storedExceeded();
   }

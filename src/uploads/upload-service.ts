@@ -1,15 +1,15 @@
 import { Readable, Transform } from 'node:stream';
-import type { Catalog, GarbageEntry, Identity, PartRecord, SourceMapRecord, UploadTask } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { ApiError } from '../errors.ts';
-import { KeyedLock } from '../util/keyed-lock.ts';
-import type { Admission } from '../util/admission.ts';
+import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import type { Quotas } from './quotas.ts';
+import type { Admission } from '../util/admission.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -21,10 +21,18 @@ export interface UploadServiceOptions {
   maxParts: number;
   archiveLimits: ArchiveLimits;
   quotas: Quotas;
-  identityLock: KeyedLock;
+  /** Serializes merges, deletes and single-file writes of one identity, across nodes when shared. */
+  locker: Locker;
+  /** How long a merge or delete waits for another one of the same identity before 409 Merge.InProgress. */
+  lockTimeoutMs: number;
   /** Caps how many merges run at once (MAPVAULT_MAX_MERGES); the rest queue briefly, then get 503. */
   merges: Admission;
-  /** Called after a tree is replaced or removed, so caches of it are dropped. */
+  /**
+   * A running merge's lease on its task (and its quota reservation) lasts this long and is renewed
+   * a third of the way through, so one that died with its process frees the task soon after.
+   */
+  mergeLeaseMs: number;
+  /** Called with the treeId of a tree replaced or removed, so this node's caches of it are dropped. */
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
   collectSoon: () => void;
@@ -61,6 +69,18 @@ export function refuseReservedPath(path: string): void {
 }
 /** Stored-bytes reservations of a merge grow by at least this much, so a 10 000-file tree is not 10 000 transactions. */
 const RESERVATION_STEP = 16 * 1024 * 1024;
+
+/** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
+export async function underIdentityLock<T>(
+  o: { locker: Locker; lockTimeoutMs: number }, identity: Identity, work: () => Promise<T>, signal?: AbortSignal,
+): Promise<T> {
+  try {
+    return await withLock(o.locker, identityKey(identity), { timeoutMs: o.lockTimeoutMs, signal }, work);
+  } catch (err) {
+    if (!(err instanceof LockTimeoutError) || err.key !== identityKey(identity)) throw err;
+    throw new ApiError('Merge.InProgress', `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`);
+  }
+}
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
 export class UploadService {
@@ -128,7 +148,7 @@ export class UploadService {
 
   async listParts(workspace: string, uploadId: string) {
     const task = await this.getTask(workspace, uploadId);
-    return { task, parts: await this.o.catalog.listPartsJson(workspace, uploadId) };
+    return { task, parts: await this.o.catalog.listParts(workspace, uploadId) };
   }
 
   async cancel(workspace: string, uploadId: string): Promise<void> {
@@ -137,25 +157,32 @@ export class UploadService {
     this.o.collectSoon();
   }
 
-  async merge(workspace: string, uploadId: string, chunkIndexs?: number[]): Promise<MergeResult> {
+  async merge(workspace: string, uploadId: string, chunkIndexs?: number[], signal?: AbortSignal): Promise<MergeResult> {
     const first = await this.getTask(workspace, uploadId);
-    return this.o.merges.run(() => this.o.identityLock.run(identityKey(first), async () => {
+    return this.o.merges.run(() => underIdentityLock(this.o, first, async () => {
       // Re-read under the lock: a merge of the same task that just finished consumed it.
       const task = await this.getTask(workspace, uploadId);
       // From here parts of the task are refused (409) until the merge publishes or fails.
-      const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), this.o.now() + STAGING_TIMEOUT_MS);
+      const leaseUntil = () => this.o.now() + this.o.mergeLeaseMs;
+      const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), leaseUntil());
       if (lease === 'busy') throw mergeInProgress(uploadId);
       if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
+      const revisionId = newRevisionId();
+      const renewal = setInterval(() => {
+        this.o.catalog.renewLeases(workspace, uploadId, revisionId, leaseUntil()).catch(() => {});
+      }, Math.max(1, Math.floor(this.o.mergeLeaseMs / 3)));
       try {
-        return await this.mergeLeased(task, uploadId, chunkIndexs);
+        return await this.mergeLeased(task, uploadId, revisionId, chunkIndexs);
       } catch (err) {
-        await this.o.catalog.endMerge(workspace, uploadId);
+        if (!(err instanceof CatalogUnavailableError)) await this.o.catalog.endMerge(workspace, uploadId);
         throw err;
+      } finally {
+        clearInterval(renewal);
       }
-    }));
+    }, signal));
   }
 
-  private async mergeLeased(task: UploadTask, uploadId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
+  private async mergeLeased(task: UploadTask, uploadId: string, revisionId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
     const { workspace } = task;
     const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
     // Refused before the parts are copied to scratch: 10 000 parts could be 100 GiB on disk for an
@@ -168,7 +195,6 @@ export class UploadService {
     if (existing && !task.needCover) throw alreadyExists(task);
 
     const zipPath = this.o.scratch.newPath('.zip');
-    const revisionId = newRevisionId();
     const staging = treePrefix(revisionId);
     try {
       const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
@@ -176,7 +202,7 @@ export class UploadService {
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
         const extracted = await this.extract(task, zipPath, revisionId, existing);
-        const sourcemap: SourceMapRecord = {
+        const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
         };
@@ -191,14 +217,18 @@ export class UploadService {
             ? alreadyExists(task)
             : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
         }
-        if (published.replaced) this.o.onTreeRetired(published.replaced.revisionId);
+        if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
         this.o.collectSoon();
         const { appId, version, env } = task;
         return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
       } catch (err) {
-        await this.o.blobs.deletePrefix(staging);
-        await this.o.catalog.removeGarbage(staging);
-        await this.o.quotas.release(revisionId);
+        // When the catalog dropped out, the publish may have committed: the staging entry (removed
+        // by a commit, due later otherwise) decides, never this process.
+        if (!(err instanceof CatalogUnavailableError)) {
+          await this.o.blobs.deletePrefix(staging);
+          await this.o.catalog.removeGarbage(staging);
+          await this.o.quotas.release(revisionId);
+        }
         throw err;
       }
     } finally {
@@ -224,10 +254,10 @@ export class UploadService {
     const reserve = async (need: number) => {
       const credit = existing?.size ?? 0;
       try {
-        await this.o.quotas.reserveStored(task.workspace, revisionId, Math.max(need, RESERVATION_STEP), credit);
+        await this.o.quotas.reserveStored(task.workspace, revisionId, Math.max(need, RESERVATION_STEP), credit, this.o.mergeLeaseMs);
         reserved += Math.max(need, RESERVATION_STEP);
       } catch {
-        await this.o.quotas.reserveStored(task.workspace, revisionId, need, credit);
+        await this.o.quotas.reserveStored(task.workspace, revisionId, need, credit, this.o.mergeLeaseMs);
         reserved += need;
       }
     };

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnServer, type ServerProcess } from '../helpers/process.ts';
 import { KEY_A } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
+import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
 
 async function post(s: ServerProcess, path: string, body: unknown) {
   const res = await fetch(s.api + path, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -54,8 +55,10 @@ test('kill -9 while a part is being received: after restart the part is absent a
   req.on('error', () => {});
   req.write(head);
   req.write(randomBytes(2_000_000));
-  await waitFor('the part to start landing in scratch', async () => {
-    for (const f of await list(join(dataDir, 'tmp'))) if ((await stat(join(dataDir, 'tmp', f))).size > 0) return f;
+  // Each server process has its own scratch dir under tmp/.
+  const scratchFiles = async () => (await list(join(dataDir, 'tmp'))).flatMap((d) => [join(dataDir, 'tmp', d)]);
+  const deadScratch = await waitFor('the part to start landing in scratch', async () => {
+    for (const d of await scratchFiles()) for (const f of await list(d)) if ((await stat(join(d, f))).size > 0) return d;
     return undefined;
   });
   await s.kill9();
@@ -63,7 +66,8 @@ test('kill -9 while a part is being received: after restart the part is absent a
 
   s = await spawnServer(dataDir);
   try {
-    assert.deepEqual(await list(join(dataDir, 'tmp')), [], 'scratch is wiped at startup');
+    assert.ok(!(await scratchFiles()).includes(deadScratch), 'the dead process\'s scratch is wiped at startup');
+    for (const d of await scratchFiles()) assert.deepEqual(await list(d), [], 'only the new process\'s empty scratch dir is left');
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200);
     assert.deepEqual(parts.body.content.chunkIndexs, []);
@@ -79,7 +83,9 @@ test('kill -9 while a part is being received: after restart the part is absent a
 test('kill -9 in the middle of an overwriting merge: the old tree is whole, the task survives, the merge can be re-run', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-crash-merge-'));
   const id = { appId: 'crash', version: 'm', env: 'prod' };
-  let s = await spawnServer(dataDir);
+  // The killed merge's lease on its task ends this long after its last renewal.
+  const lease = { MAPVAULT_MERGE_LEASE: '1s' };
+  let s = await spawnServer(dataDir, lease);
   const oldZip = await zipEntries({ 'static/js/old.js.map': '{"version":3,"sources":["old.ts"],"names":[],"mappings":""}' });
   const first = (await post(s, '/multipart_upload_init', id)).body.content.uploadId;
   await sendPart(s, first, 0, oldZip);
@@ -106,30 +112,40 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   await s.kill9();
   assert.equal(await merging, 'killed', 'the merge did not get to answer');
 
-  s = await spawnServer(dataDir);
+  s = await spawnServer(dataDir, { MAPVAULT_RETIRED_GRACE: '0' });
   try {
     const tree = await post(s, '/file_tree', id);
     assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/old.js.map']);
     const file = await fetch(`${s.api}/file?appId=crash&version=m&env=prod&path=static/js/old.js.map`, { headers: { 'DF-API-KEY': KEY_A } });
     assert.equal(((await file.json()) as any).sources[0], 'old.ts');
-    assert.deepEqual(await list(join(dataDir, 'blobs', 'trees')), [oldRevision], 'the staging tree was collected at startup');
+    // Startup collects only due garbage (another node could be writing that prefix): the staging
+    // tree is queued, due STAGING_TIMEOUT after the merge began, and collected then.
+    const stagingRevision = (await list(join(dataDir, 'blobs', 'trees'))).find((r) => r !== oldRevision);
+    const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+    const queued = await catalog.dueGarbage(Date.now() + 7 * 3_600_000, 1000);
+    await catalog.close();
+    assert.ok(queued.some((g) => g.prefix === `trees/${stagingRevision}/`), 'the staging tree is queued for collection');
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200, 'the task survived');
     assert.equal(parts.body.content.chunkIndexs.length, Math.ceil(newZip.length / MiB));
 
-    const merged = await post(s, '/part_merge', { uploadId });
+    // The killed merge's lease on the task ends within MAPVAULT_MERGE_LEASE; until then: 409 Merge.InProgress.
+    const merged = await waitFor('the killed merge\'s lease to end', async () => {
+      const r = await post(s, '/part_merge', { uploadId });
+      return r.status === 409 && r.body.errorCode === 'Merge.InProgress' ? undefined : r;
+    });
     assert.equal(merged.status, 200, JSON.stringify(merged.body));
     assert.equal(merged.body.content.fileCount, 3000);
 
     // kill -9 right after the merge answered: the new tree is there after restart.
     await s.kill9();
-    s = await spawnServer(dataDir);
+    s = await spawnServer(dataDir, { MAPVAULT_RETIRED_GRACE: '0' });
     const after = await post(s, '/file_tree', id);
     assert.equal(after.body.content.files.length, 3000);
     assert.equal((await post(s, '/part_list', { uploadId })).status, 404, 'the task was consumed');
     const trees = await waitFor('the replaced tree to be collected', async () => {
       const t = await list(join(dataDir, 'blobs', 'trees'));
-      return t.length === 1 ? t : undefined;
+      return t.filter((r) => r !== stagingRevision).length === 1 ? t.filter((r) => r !== stagingRevision) : undefined;
     });
     assert.notEqual(trees[0], oldRevision);
   } finally {
@@ -137,7 +153,7 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   }
 });
 
-test('kill -9 during upload_file_content overwrites: after restart the row and the bytes agree, and no stray blob is left', async () => {
+test('kill -9 during upload_file_content overwrites: after restart the row and the bytes agree, and no blob is left unaccounted for', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-crash-file-'));
   const id = { appId: 'crash', version: 'f' };
   const contents = ['small', 'B'.repeat(400_000), 'C'.repeat(150_000)];
@@ -166,10 +182,16 @@ test('kill -9 during upload_file_content overwrites: after restart the row and t
       assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(body));
       assert.ok(contents.includes(body), `round ${round}: a whole version of the file`);
       assert.deepEqual([row.size, row.sha256], [Buffer.byteLength(body), sha(body)], `round ${round}: the row describes the bytes`);
-      // Startup recovery collected every staging and retired blob: only the live one is left.
+      // Every single-file blob but the live one (staging of killed writes, replaced ones) is queued as garbage.
       const [rev] = await list(join(dataDir, 'blobs', 'trees'));
-      const singles = await list(join(dataDir, 'blobs', 'trees', rev!, '.mapvault-files'));
-      assert.ok(singles.length <= 1, `round ${round}: ${singles.length} single-file blobs left`);
+      const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+      const live = (await catalog.getFile(rev!, 'static/app.js'))?.blobKey ?? '';
+      const queued = new Set((await catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000)).map((g) => g.prefix));
+      await catalog.close();
+      for (const dir of await list(join(dataDir, 'blobs', 'trees', rev!, '.mapvault-files'))) {
+        const prefix = `trees/${rev}/.mapvault-files/${dir}/`;
+        assert.ok(live.startsWith(prefix) || queued.has(prefix), `round ${round}: ${prefix} is neither live nor queued`);
+      }
     }
   } finally {
     await s.kill9();

@@ -130,7 +130,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
   // Same for an answer the client stops reading (a large GET /file): the work is done, so a socket
   // that stays idle this long only holds a file descriptor. Node sets keep-alive's own timeout after.
-  app.addHook('onSend', async (req) => {
+  app.addHook('onSend', async (req, reply) => {
+    reply.raw.once('timeout', () => reply.raw.destroy());
     req.raw.socket?.setTimeout(config.bodyIdleTimeoutMs);
   });
   app.addHook('onResponse', async (req, reply) => {

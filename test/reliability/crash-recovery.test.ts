@@ -205,7 +205,7 @@ test('a second server on the same data dir is refused up front and touches nothi
     // Work in progress of the first server: a part arriving in scratch.
     await writeFile(join(dataDir, 'tmp', 'in-flight.part'), 'half a part');
     await assert.rejects(spawnServer(dataDir, { MAPVAULT_API_KEYS: 'other-key=somewhere' }), /another mapvault server is using/);
-    assert.deepEqual(await list(join(dataDir, 'tmp')), ['in-flight.part'], 'no startup recovery ran');
+    assert.ok((await list(join(dataDir, 'tmp'))).includes('in-flight.part'), 'no startup recovery ran (it removes loose scratch files)');
     const init = await post(first, '/multipart_upload_init', { appId: 'twice' });
     assert.equal(init.status, 200, 'the first server\'s keys were not re-synced away');
   } finally {

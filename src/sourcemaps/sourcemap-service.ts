@@ -9,6 +9,8 @@ import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
 import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
 import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
+import { indexBlobPath } from '../symbolicate/index/layout.ts';
+import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
@@ -36,13 +38,21 @@ export interface SourceMapServiceOptions {
   maxResolveFileBytes: number;
   /** Memory for cached `list` answers. */
   listCacheBytes: number;
+  /** Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts). */
+  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
 export interface StoredTree {
   id: string;
   listFiles(): Promise<string[]>;
+  fileInfo(path: string): Promise<{ size: number; sha256: string } | null>;
   readFile(path: string): Promise<Buffer | null>;
+  readIndex(mapPath: string): Promise<Buffer | null>;
+  writeIndex(mapPath: string, index: Uint8Array): Promise<void>;
+  /** Android: a file's sha256, and the mapping lookup index stored beside it at merge (symbolicate/java). */
+  fileSha256(path: string): Promise<string | null>;
+  readMappingIndex(path: string): Promise<Buffer | null>;
 }
 
 /** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
@@ -108,10 +118,25 @@ export class SourceMapService {
   async tree(identity: Identity): Promise<StoredTree | null> {
     const sm = await this.o.catalog.getSourceMap(identity);
     if (!sm) return null;
+    const prefix = treePrefix(sm.revisionId);
     let files: Promise<string[]> | undefined;
     return {
       id: treeId(sm),
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
+      fileInfo: (path) => this.o.catalog.getFile(sm.revisionId, path),
+      // The lookup index beside each map (symbolicate/index/): built at merge, rebuilt lazily.
+      readIndex: async (mapPath) => {
+        const body = await this.o.blobs.get(prefix + indexBlobPath(mapPath));
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
+      writeIndex: async (mapPath, index) => {
+        // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
+        if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
+        await this.o.blobs.put(prefix + indexBlobPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+      },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
         if (!record) return null;
@@ -124,8 +149,17 @@ export class SourceMapService {
         for await (const c of body) chunks.push(c as Buffer);
         return Buffer.concat(chunks);
       },
+      fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
+      readMappingIndex: async (path) => {
+        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
     };
   }
+
 
   async delete(identity: Identity): Promise<void> {
     await underIdentityLock(this.o, identity, async () => {
@@ -163,6 +197,10 @@ export class SourceMapService {
         const stored = await this.o.blobs.put(key, Readable.from([bytes]));
         const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}) };
         const isMap = path.endsWith('.map');
+        // Before the publishing transaction, beside the bytes (under the staging prefix). For a file
+        // written into an existing tree that is not where the resolver looks: it finds the old
+        // index there, sees its sha256 differ from the map's, and rebuilds it.
+        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
         if (sm) {
           const written = await this.o.catalog.upsertFile({
             identity, revisionId, file, isMap, stagingPrefix: staging, reservationId,

@@ -5,6 +5,8 @@ import type { ScratchDir } from '../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
+import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
@@ -36,6 +38,11 @@ export interface UploadServiceOptions {
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
   collectSoon: () => void;
+  /**
+   * Runs on the extracted staging tree before it is published (the lookup indexes of its maps,
+   * symbolicate/index/build.ts); returns warnings for the merge summary.
+   */
+  postProcess?: (stagingPrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
 }
 
 export interface MergeResult {
@@ -202,6 +209,10 @@ export class UploadService {
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
         const extracted = await this.extract(task, zipPath, revisionId, existing);
+        if (this.o.postProcess) {
+          const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
+          extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
+        }
         const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -247,6 +258,7 @@ export class UploadService {
   private async extract(task: UploadTask, zipPath: string, revisionId: string, existing: SourceMapRecord | null) {
     const staging = treePrefix(revisionId);
     const warnings: string[] = [];
+    const brokenMaps = new Set<string>();
     let mapCount = 0;
     let written = 0;
     let reserved = 0;
@@ -266,9 +278,12 @@ export class UploadService {
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          mapping?.write(chunk);
           done(null, chunk);
         },
       });
@@ -277,12 +292,23 @@ export class UploadService {
       written += stored.size;
       if (check) {
         const problem = check.result();
-        if (problem) warnings.push(`${path}: ${problem}`);
-        else mapCount++;
+        if (problem) {
+          warnings.push(`${path}: ${problem}`);
+          brokenMaps.add(path);
+        } else mapCount++;
+      }
+      if (mapping) {
+        const built = mapping.finish();
+        for (const w of built.warnings) warnings.push(`${path}: ${w}`);
+        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        else {
+          await this.o.blobs.put(staging + mappingIndexKey(path), Readable.from([built.index]));
+          mapCount++;
+        }
       }
       return stored;
     });
-    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings };
+    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
 

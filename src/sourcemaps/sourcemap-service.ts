@@ -177,6 +177,11 @@ export class SourceMapService {
    * the old blob after the grace period. A failure or a crash before that transaction leaves
    * everything as it was: no half-written file, no empty sourcemap.
    */
+  private async copyBlob(from: string, to: string): Promise<void> {
+    const body = await this.o.blobs.get(from);
+    if (body) await this.o.blobs.put(to, body);
+  }
+
   async putFile(identity: Identity, filename: string, content: string): Promise<void> {
     const path = normalizeRelativePath(filename);
     refuseReservedPath(path);
@@ -197,9 +202,7 @@ export class SourceMapService {
         const stored = await this.o.blobs.put(key, Readable.from([bytes]));
         const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}) };
         const isMap = path.endsWith('.map');
-        // Before the publishing transaction, beside the bytes (under the staging prefix). For a file
-        // written into an existing tree that is not where the resolver looks: it finds the old
-        // index there, sees its sha256 differ from the map's, and rebuilds it.
+        // Before the publishing transaction, beside the bytes (under the staging prefix).
         await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
         if (sm) {
           const written = await this.o.catalog.upsertFile({
@@ -213,6 +216,9 @@ export class SourceMapService {
           }
           this.o.onTreeRetired(treeId(sm));
           if (old) this.o.collectSoon();
+          // The resolver looks for a map's index at the tree's own place: copy it there. Best effort
+          // once committed: an index carries its map's sha256, so a stale one is only rebuilt.
+          await this.copyBlob(staging + indexBlobPath(path), treePrefix(revisionId) + indexBlobPath(path)).catch(() => {});
         } else {
           const result = await this.o.catalog.publishSourceMap({
             sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },

@@ -28,6 +28,15 @@ export interface Config {
     /** Cold map loads, all requests together (docs/RELIABILITY.md, "Resolver"). */
     parseBudgetBytes: number; maxColdParses: number; parseQueueMs: number; parserHeapMb: number; parseTimeoutMs: number;
   };
+  /** Merges running at once; more wait up to mergeQueueMs for a slot, then get 503 with Retry-After. */
+  maxMerges: number;
+  mergeQueueMs: number;
+  /** A running merge's lease on its task; renewed while it runs, so one that died frees the task this long after. */
+  mergeLeaseMs: number;
+  /** HTTP: whole-request deadline, idle time allowed while a body is arriving, open connections. */
+  requestTimeoutMs: number;
+  bodyIdleTimeoutMs: number;
+  maxConnections: number;
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
   /** The built web console; null = build/console beside the sources (what `npm install` builds). */
@@ -105,6 +114,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     quotaUploadBytes: get('MAPVAULT_QUOTA_UPLOAD_BYTES', parseBytes, 0),
     quotaStoredBytes: get('MAPVAULT_QUOTA_STORED_BYTES', parseBytes, 0),
     listCacheBytes: get('MAPVAULT_LIST_CACHE_BYTES', parseBytes, 32 * MiB),
+    maxMerges: get('MAPVAULT_MAX_MERGES', parseInteger, 2),
+    mergeQueueMs: get('MAPVAULT_MERGE_QUEUE_TIMEOUT', parseDuration, 30_000),
+    mergeLeaseMs: get('MAPVAULT_MERGE_LEASE', parseDuration, 60_000),
+    requestTimeoutMs: get('MAPVAULT_REQUEST_TIMEOUT', parseDuration, 15 * 60_000),
+    bodyIdleTimeoutMs: get('MAPVAULT_BODY_IDLE_TIMEOUT', parseDuration, 30_000),
+    maxConnections: get('MAPVAULT_MAX_CONNECTIONS', parseInteger, 1024),
     symbolicate: {
       cacheBytes: get('MAPVAULT_MAP_CACHE_BYTES', parseBytes, 256 * MiB),
       maxStackBytes: get('MAPVAULT_MAX_STACK_BYTES', parseBytes, 1 * MiB),

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
+  | 'Storage.Full'
   | 'Server.Busy'
   | 'Catalog.Unavailable'
   | 'Server.Internal';
@@ -56,6 +57,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.Encrypted': 422,
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
+  'Storage.Full': 507,
   'Server.Busy': 503,
   'Catalog.Unavailable': 503,
   'Server.Internal': 500,
@@ -68,6 +70,8 @@ export class ApiError extends Error {
     message: string,
     /** Optional machine-readable detail, sent as the envelope's `content`. */
     readonly content: unknown = null,
+    /** Sent as `Retry-After` (seconds) with 503 and 429 answers. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 
 /** The server stack (Fastify, SQLite…) is loaded only by these commands, so client commands start fast. */
-const loadServer = async () => ({ ...(await import('../config.ts')), ...(await import('../server.ts')) });
+const loadServer = async () => ({
+  ...(await import('../config.ts')), ...(await import('../server.ts')), ...(await import('../storage/data-dir-lock.ts')),
+});
 
 /** A catalog that cannot be opened ends the process with its one-line reason, not a stack trace. */
 async function orExit<T>(start: () => Promise<T>): Promise<T> {
@@ -21,8 +23,10 @@ export function registerServerCommands(program: Command): void {
     .command('serve')
     .description('start the server (configuration from the environment; see README)')
     .action(async () => {
-      const { loadConfig, createMapvault } = await loadServer();
+      const { loadConfig, createMapvault, lockDataDir } = await loadServer();
       const config = loadConfig();
+      // Before anything else: a second server on this directory must not recover or sync keys under the first.
+      lockDataDir(config.dataDir);
       const mv = await orExit(() => createMapvault(config));
       const url = await mv.listen();
       // Only here, not in createMapvault: test servers should not each start a parser thread.

@@ -28,7 +28,7 @@ export class SizeLimitExceededError extends Error {
 export async function writeStreamToFile(
   body: Readable | NodeJS.ReadableStream,
   path: string,
-  opts: { maxBytes?: number; md5?: boolean; sha256?: boolean } = {},
+  opts: { maxBytes?: number; md5?: boolean; sha256?: boolean; sync?: boolean } = {},
 ): Promise<WrittenFile> {
   const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
   // Off where the caller hashes the finished file elsewhere (util/file-digests.ts: a worker thread).
@@ -46,7 +46,8 @@ export async function writeStreamToFile(
     },
   });
   try {
-    await pipeline(body, meter, createWriteStream(path, { flags: 'wx' }));
+    // `flush`: fsync before close, so `sync` callers know the bytes are on disk when this resolves.
+    await pipeline(body, meter, createWriteStream(path, { flags: 'wx', flush: opts.sync === true }));
   } catch (err) {
     await rm(path, { force: true });
     throw err;

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
+  | 'Storage.Unavailable'
   | 'Server.Internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -54,6 +55,8 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.Encrypted': 422,
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
+  /** The blob store (S3) cannot be reached; sent with Retry-After, nothing was changed. */
+  'Storage.Unavailable': 503,
   'Server.Internal': 500,
 };
 

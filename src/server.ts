@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import type { Config } from './config.ts';
+import { StartupError, type Config } from './config.ts';
 import type { Catalog } from './catalog/catalog.ts';
 import { SqliteCatalog } from './catalog/sqlite-catalog.ts';
 import type { BlobStore } from './storage/blob-store.ts';
@@ -52,12 +52,23 @@ export interface Mapvault {
   close(): Promise<void>;
 }
 
+/** MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), else the data dir; the SDK loads only when used. */
+async function openBlobStore(config: Config): Promise<BlobStore> {
+  if (!config.blobs) return FsBlobStore.open(join(config.dataDir, 'blobs'));
+  const { S3BlobStore } = await import('./storage/s3/s3-blob-store.ts');
+  try {
+    return await S3BlobStore.open(config.blobs);
+  } catch (err) {
+    throw new StartupError(`MAPVAULT_BLOB_URL: ${(err as Error).message}`);
+  }
+}
+
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
 export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
   const now = opts.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true });
   const catalog = opts.catalog ?? new SqliteCatalog(join(config.dataDir, 'mapvault.db'));
-  const blobs = opts.blobs ?? (await FsBlobStore.open(join(config.dataDir, 'blobs')));
+  const blobs = opts.blobs ?? (await openBlobStore(config));
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
   const keys = await ApiKeys.open(catalog, config.dataDir);
   await keys.syncConfigured(config.apiKeys, now());

@@ -37,6 +37,9 @@ export function toApiError(err: FastifyError | Error): ApiError {
   return new ApiError('Server.Internal', 'internal error; see the server log for this traceId');
 }
 
+/** What a 503 tells clients to wait before retrying. */
+const RETRY_AFTER_SECONDS = 5;
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(err);
@@ -44,6 +47,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
     // A refused upload is not read to its end: closing stops the client instead of draining it.
     if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
+    // A storage service is briefly away: nothing was changed, the same request can be sent again.
+    if (apiError.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
   });
   app.setNotFoundHandler((req, reply) => {

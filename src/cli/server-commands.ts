@@ -9,9 +9,17 @@ export function registerServerCommands(program: Command): void {
     .command('serve')
     .description('start the server (configuration from the environment; see README)')
     .action(async () => {
-      const { loadConfig, createMapvault } = await loadServer();
-      const config = loadConfig();
-      const mv = await createMapvault(config);
+      const { loadConfig, createMapvault, StartupError } = await loadServer();
+      let config, mv;
+      try {
+        config = loadConfig();
+        mv = await createMapvault(config);
+      } catch (err) {
+        // A bad setting or an unreachable service: one line naming the variable, no stack trace.
+        if (!(err instanceof StartupError)) throw err;
+        process.stderr.write(`mapvault: ${err.message}\n`);
+        process.exit(1);
+      }
       const url = await mv.listen();
       // Only here, not in createMapvault: test servers should not each start a parser thread.
       mv.resolver.prestartWorkers();

@@ -9,15 +9,10 @@ import { buildApp, zipDir, zipEntries } from '../helpers/fixtures.ts';
 import { service } from '../helpers/services.ts';
 import { S3BlobStore } from '../../src/storage/s3/s3-blob-store.ts';
 import { parseS3Url } from '../../src/storage/s3/s3-url.ts';
+import { s3UrlWithPrefix } from './cluster.ts';
 
 const s3 = service('MAPVAULT_TEST_S3_URL', 'scripts/services/swift.sh');
 const URL_JS = 'https://cdn.example.com/static/js/app.js';
-
-/** The same URL with its own prefix inside the test bucket. */
-export function s3UrlWithPrefix(url: string, prefix: string): string {
-  const u = new URL(url);
-  return `s3://${u.host}/${prefix}${u.search}`;
-}
 
 /** Every answer that does not depend on time or ids, so two servers' answers can be compared. */
 async function observe(s: TestServer, id: { appId: string; version: string; env: string }, stack: string) {

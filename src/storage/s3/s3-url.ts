@@ -32,8 +32,10 @@ export function parseS3Url(text: string): S3Location {
   for (const name of url.searchParams.keys()) {
     if (!PARAMS.has(name)) throw new Error(`unknown parameter "${name}" (known: endpoint, region)`);
   }
-  const segments = decodeURIComponent(url.pathname).split('/').filter(Boolean);
-  if (segments.some((s) => s === '.' || s === '..' || s.includes('\\'))) throw new Error(`the prefix "${url.pathname}" must not contain ".", ".." or "\\"`);
+  // The URL parser resolves "." and ".." away; a prefix written with them is refused rather than guessed.
+  const rawPath = text.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!;
+  const segments = decodeURIComponent(rawPath).split('/').filter(Boolean);
+  if (segments.some((s) => s === '.' || s === '..' || s.includes('\\'))) throw new Error(`the prefix "${rawPath}" must not contain ".", ".." or "\\"`);
   const prefix = segments.length ? `${segments.join('/')}/` : '';
   const endpoint = url.searchParams.get('endpoint') ?? undefined;
   if (endpoint !== undefined) {

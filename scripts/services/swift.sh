@@ -24,6 +24,8 @@ CONTAINER_PORT=${MAPVAULT_SWIFT_CONTAINER_PORT:-16201}
 OBJECT_PORT=${MAPVAULT_SWIFT_OBJECT_PORT:-16200}
 MEMCACHE_PORT=${MAPVAULT_SWIFT_MEMCACHE_PORT:-11311}
 BUCKET=${MAPVAULT_SWIFT_BUCKET:-mapvault-test}
+# Worker processes per Swift server (0: the server process itself serves, with eventlet).
+WORKERS=${MAPVAULT_SWIFT_WORKERS:-0}
 ACCOUNT=test
 USER_NAME=tester
 SECRET=testing
@@ -76,7 +78,7 @@ EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = $port
-workers = 0
+workers = $WORKERS
 user = $me
 swift_dir = $ETC
 devices = $DATA
@@ -95,7 +97,7 @@ EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = $S3_PORT
-workers = 0
+workers = $WORKERS
 user = $me
 swift_dir = $ETC
 log_level = WARNING

@@ -104,7 +104,7 @@ try {
     if (!(await catalog.upsertFile(touched, touched.revisionId, { path: 'bench-touch.js', size: ++touches, sha256: 'x' }, false))) throw new Error('touch failed');
   };
   const bigList = {
-    sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'big', declaration)),
+    sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'big')),
     path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
   };
   const cases: Array<{ name: string; sql: () => number; catalogSql: () => number; path: string; check: (c: any) => void; beforeEach?: () => Promise<void> }> = [
@@ -115,12 +115,12 @@ try {
     { ...bigList, name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, unchanged between requests (kept answer)` },
     {
       name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')),
-      catalogSql: sqlOnly(() => catalog.listSourceMapsJson(WORKSPACE, 'small', declaration)),
+      catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'small')),
       path: '/list?appId=small', check: (c: any[]) => { if (c.length !== 10) throw new Error(`list small: ${c.length}`); },
     },
     {
       name: `part_list, task with ${PARTS} parts`, sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)),
-      catalogSql: sqlOnly(() => catalog.listPartsJson(WORKSPACE, uploadId)),
+      catalogSql: sqlOnly(() => catalog.listParts(WORKSPACE, uploadId)),
       path: `/part_list?uploadId=${uploadId}`, check: (c: any) => { if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`); },
     },
   ];

@@ -30,6 +30,12 @@ export interface Config {
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
   logLevel: string;
+  /** postgres://… to share one catalog between nodes; unset: SQLite in the data dir. */
+  catalogUrl?: string;
+  /** The API-key pepper, the same on every node (MAPVAULT_KEY_PEPPER); unset: see ApiKeys.open. */
+  keyPepper?: string;
+  /** How long a merge, delete or file write waits for another one of the same sourcemap. */
+  lockTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -124,5 +130,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', parseBytes, 256 * MiB),
     },
     logLevel: get('LOG_LEVEL', (v) => v, 'info'),
+    catalogUrl: get('MAPVAULT_CATALOG_URL', (v) => v, undefined),
+    keyPepper: get('MAPVAULT_KEY_PEPPER', (v, n) => {
+      if (!/^[0-9a-fA-F]{64}$/.test(v) && v.length < 32) throw new Error(`${n}: at least 32 characters (or 64 hex digits)`);
+      return v;
+    }, undefined),
+    lockTimeoutMs: get('MAPVAULT_LOCK_TIMEOUT', parseDuration, 30_000),
   };
 }

@@ -4,7 +4,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { StartupError, type Config } from './config.ts';
 import type { Catalog } from './catalog/catalog.ts';
-import { SqliteCatalog } from './catalog/sqlite-catalog.ts';
+import { openCatalog } from './catalog/open-catalog.ts';
+import type { Locker } from './locking/locker.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ScratchDir } from './storage/scratch.ts';
@@ -13,8 +14,8 @@ import { UploadService } from './uploads/upload-service.ts';
 import { Quotas } from './uploads/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
-import { KeyedLock } from './util/keyed-lock.ts';
 import { newTraceId } from './util/ids.ts';
+import { MemoryLocker } from './locking/memory-locker.ts';
 import { registerErrorHandling } from './api/errors.ts';
 import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
@@ -34,6 +35,8 @@ export interface ServerOptions {
   /** Storage implementations; default to SQLite and the filesystem under the data dir. */
   catalog?: Catalog;
   blobs?: BlobStore;
+  /** With `catalog`: the locks every node sharing it respects (default: in-process). */
+  locker?: Locker;
 }
 
 export interface Mapvault {
@@ -67,10 +70,13 @@ async function openBlobStore(config: Config): Promise<BlobStore> {
 export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
   const now = opts.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true });
-  const catalog = opts.catalog ?? new SqliteCatalog(join(config.dataDir, 'mapvault.db'));
+  const opened = opts.catalog
+    ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
+    : await openCatalog(config);
+  const { catalog, locker } = opened;
   const blobs = opts.blobs ?? (await openBlobStore(config));
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
-  const keys = await ApiKeys.open(catalog, config.dataDir);
+  const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());
   if ((await catalog.countApiKeys()) === 0) {
     const key = await keys.create('default', 'first-start', now());
@@ -90,7 +96,6 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
 
   const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
-  const identityLock = new KeyedLock();
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
   const resolver = new StackResolver({
     cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
@@ -100,10 +105,10 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const collectSoon = () => void sweeper.kick();
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
-    maxParts: config.maxParts, archiveLimits: config.archive, quotas, identityLock, onTreeRetired, collectSoon,
+    maxParts: config.maxParts, archiveLimits: config.archive, quotas, locker, lockTimeoutMs: config.lockTimeoutMs, onTreeRetired, collectSoon,
   });
   const sourcemaps = new SourceMapService({
-    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
+    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, locker, lockTimeoutMs: config.lockTimeoutMs, quotas, onTreeRetired, collectSoon,
     maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
     listCacheBytes: config.listCacheBytes,
   });
@@ -136,9 +141,10 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     await parseStackRoutes(api, { sourcemaps, resolver });
   }, { prefix: API_PREFIX });
 
-  // Startup recovery: in single-node mode nothing else is running, so every queued prefix
-  // (staging trees of merges that died, replaced trees, cancelled parts) can go now.
-  await sweeper.sweep(now(), { collectAll: true });
+  // Startup recovery: what is due now (expired tasks, cancelled parts, retired trees past their
+  // grace, staging trees of merges that died long enough ago). Nothing earlier: another node
+  // sharing the catalog may be writing or reading it.
+  await sweeper.sweep(now());
 
   return {
     app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
@@ -153,7 +159,9 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
       await app.close();
       await sweeper.stop();
       await resolver.close();
+      await locker.close();
       await catalog.close();
+      await scratch.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type {
-  Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapRecord, UploadTask,
+  Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
 } from './catalog.ts';
 
 const SCHEMA = `
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS sourcemaps (
   file_count INTEGER NOT NULL,
   map_count INTEGER NOT NULL,
   warnings TEXT NOT NULL,
+  tree_version INTEGER NOT NULL DEFAULT 0,
   -- The sourcemap as \`list\` shows it, less the opening brace: listSourceMapsJson joins these with
   -- ',{"declaration":…,' as the separator, so no per-row string is built at read time.
   list_entry_tail TEXT NOT NULL GENERATED ALWAYS AS (substr(json_object('appId', app_id, 'version', version, 'env', env,
@@ -75,13 +76,17 @@ CREATE TABLE IF NOT EXISTS garbage (
   due_at INTEGER NOT NULL,
   revision_id TEXT
 );
+CREATE TABLE IF NOT EXISTS settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 `;
 
 /**
  * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which had no list_entry* columns
- * and ordered the list index by created_at alone.
+ * and ordered the list index by created_at alone; 1 had no tree_version and no settings.
  */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
 const PART_COLUMNS = 'upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key';
 
@@ -97,7 +102,9 @@ function applySchema(db: Database.Database, file: string) {
       // ALTER TABLE cannot add STORED generated columns, so the two tables are rebuilt around their rows.
       db.exec('DROP INDEX IF EXISTS sourcemaps_newest; ALTER TABLE sourcemaps RENAME TO sourcemaps_v0; ALTER TABLE parts RENAME TO parts_v0;');
     }
+    const fromV1 = version === 1;
     db.exec(SCHEMA);
+    if (fromV1) db.exec('ALTER TABLE sourcemaps ADD COLUMN tree_version INTEGER NOT NULL DEFAULT 0');
     if (fromV0) {
       db.exec(`INSERT INTO sourcemaps (${SOURCEMAP_COLUMNS}) SELECT ${SOURCEMAP_COLUMNS} FROM sourcemaps_v0; DROP TABLE sourcemaps_v0;
                INSERT INTO parts (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM parts_v0; DROP TABLE parts_v0;`);
@@ -108,7 +115,7 @@ function applySchema(db: Database.Database, file: string) {
 
 interface SourceMapRow {
   workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
-  size: number; sha256: string; file_count: number; map_count: number; warnings: string;
+  size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
 }
 interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
@@ -118,7 +125,7 @@ interface UploadRow {
 const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
   workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
   createdAt: r.created_at, size: r.size, sha256: r.sha256, fileCount: r.file_count, mapCount: r.map_count,
-  warnings: JSON.parse(r.warnings) as string[],
+  warnings: JSON.parse(r.warnings) as string[], treeVersion: r.tree_version,
 });
 const toUpload = (r: UploadRow): UploadTask => ({
   uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
@@ -166,25 +173,15 @@ export class SqliteCatalog implements Catalog {
       partBlobKey: p('SELECT blob_key FROM parts WHERE upload_id = ? AND chunk_index = ?'),
       listParts: p(`SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
                     WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index`),
-      // SQLite never flattens an ordered subquery into an aggregate (flattening rule 16), so
-      // group_concat sees the rows in chunk order without a second sort. BLOBs come back as
-      // Buffers: 2 MB of JSON is neither decoded into a JS string nor encoded back.
-      listPartsJson: p(`SELECT CAST('[' || coalesce(group_concat(chunk_index, ','), '') || ']' AS BLOB) AS chunkIndexs,
-                               CAST('[' || coalesce(group_concat(list_entry, ','), '') || ']' AS BLOB) AS parts
-                        FROM (SELECT chunk_index, list_entry FROM parts WHERE upload_id = @uploadId
-                                AND EXISTS (SELECT 1 FROM uploads WHERE upload_id = @uploadId AND workspace = @workspace)
-                              ORDER BY chunk_index)`),
       deleteUpload: p('DELETE FROM uploads WHERE upload_id = ? AND workspace = ?'),
       expired: p('SELECT upload_id FROM uploads WHERE expires_at <= ?'),
       deleteUploadById: p('DELETE FROM uploads WHERE upload_id = ?'),
       getSourceMap: p(`SELECT * FROM sourcemaps WHERE ${identityWhere}`),
-      listSourceMapsJson: p(`SELECT CAST(CASE WHEN count(*) = 0 THEN '[]'
-                               ELSE '[{"declaration":' || @declaration || ',' || group_concat(list_entry_tail, @separator) || ']' END AS BLOB)
-                             FROM (SELECT list_entry_tail FROM sourcemaps WHERE workspace = @workspace AND app_id = @appId
-                                   ORDER BY created_at DESC, version DESC, env DESC)`).pluck(),
+      listSourceMaps: p(`SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ?
+                         ORDER BY created_at DESC, version DESC, env DESC`),
       upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                           VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
-                          ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id,
+                          ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id, tree_version = 0,
                             created_at = excluded.created_at, size = excluded.size, sha256 = excluded.sha256,
                             file_count = excluded.file_count, map_count = excluded.map_count, warnings = excluded.warnings`),
       deleteSourceMap: p(`DELETE FROM sourcemaps WHERE ${identityWhere}`),
@@ -198,7 +195,8 @@ export class SqliteCatalog implements Catalog {
       listFiles: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? ORDER BY path'),
       getFile: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? AND path = ?'),
       revisionTotals: p(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM files WHERE revision_id = ?`),
-      updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap
+      updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap,
+                         tree_version = tree_version + 1
                        WHERE revision_id = @revisionId`),
       usageUploads: p(`SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`),
       usageStored: p('SELECT coalesce(sum(size), 0) AS n FROM sourcemaps WHERE workspace = ?'),
@@ -207,6 +205,8 @@ export class SqliteCatalog implements Catalog {
       dueGarbage: p('SELECT prefix, due_at, revision_id FROM garbage WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
       garbageRevision: p('SELECT revision_id FROM garbage WHERE prefix = ?'),
       removeGarbage: p('DELETE FROM garbage WHERE prefix = ?'),
+      insertSetting: p('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+      getSetting: p('SELECT value FROM settings WHERE name = ?').pluck(),
     };
   }
 
@@ -258,10 +258,6 @@ export class SqliteCatalog implements Catalog {
     return (this.stmt.listParts.all(uploadId, workspace) as Parameters<typeof toPart>[0][]).map(toPart);
   }
 
-  async listPartsJson(workspace: string, uploadId: string) {
-    return this.stmt.listPartsJson.get({ uploadId, workspace }) as { chunkIndexs: Buffer; parts: Buffer };
-  }
-
   async deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry) {
     return this.db.transaction(() => {
       const deleted = this.stmt.deleteUpload.run(uploadId, workspace).changes > 0;
@@ -286,13 +282,12 @@ export class SqliteCatalog implements Catalog {
     return row ? toSourceMap(row) : null;
   }
 
-  async listSourceMapsJson(workspace: string, appId: string, declaration: string) {
-    const separator = `,{"declaration":${declaration},`;
-    return this.stmt.listSourceMapsJson.get({ workspace, appId, declaration, separator }) as Buffer;
-  }
-
-  async listVersion(workspace: string, appId: string) {
-    return (this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0;
+  async listSourceMaps(workspace: string, appId: string, unlessStamp?: string): Promise<SourceMapListing | 'unchanged'> {
+    return this.db.transaction((): SourceMapListing | 'unchanged' => {
+      const stamp = String((this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0);
+      if (stamp === unlessStamp) return 'unchanged';
+      return { stamp, rows: (this.stmt.listSourceMaps.all(workspace, appId) as SourceMapRow[]).map(toSourceMap) };
+    })();
   }
 
   async publishSourceMap(req: PublishRequest): Promise<PublishResult> {
@@ -373,6 +368,13 @@ export class SqliteCatalog implements Catalog {
       const row = this.stmt.garbageRevision.get(prefix) as { revision_id: string | null } | undefined;
       if (row?.revision_id) this.stmt.deleteFiles.run(row.revision_id);
       this.stmt.removeGarbage.run(prefix);
+    })();
+  }
+
+  async ensureSetting(name: string, value: string) {
+    return this.db.transaction(() => {
+      this.stmt.insertSetting.run(name, value);
+      return this.stmt.getSetting.get(name) as string;
     })();
   }
 

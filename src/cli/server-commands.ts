@@ -3,23 +3,31 @@ import type { Command } from 'commander';
 /** The server stack (Fastify, SQLite…) is loaded only by these commands, so client commands start fast. */
 const loadServer = async () => ({ ...(await import('../config.ts')), ...(await import('../server.ts')) });
 
+/**
+ * A bad setting or a service that cannot be used at start (catalog, blob store) ends the process
+ * with its one-line reason naming the variable, not a stack trace.
+ */
+async function orExit<T>(start: () => Promise<T>): Promise<T> {
+  const { CatalogConfigError } = await import('../catalog/open-catalog.ts');
+  const { StartupError } = await import('../config.ts');
+  try {
+    return await start();
+  } catch (err) {
+    if (!(err instanceof CatalogConfigError) && !(err instanceof StartupError)) throw err;
+    process.stderr.write(`mapvault: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
 /** `serve` and `keys create`: the commands that run on the server's own machine. */
 export function registerServerCommands(program: Command): void {
   program
     .command('serve')
     .description('start the server (configuration from the environment; see README)')
     .action(async () => {
-      const { loadConfig, createMapvault, StartupError } = await loadServer();
-      let config, mv;
-      try {
-        config = loadConfig();
-        mv = await createMapvault(config);
-      } catch (err) {
-        // A bad setting or an unreachable service: one line naming the variable, no stack trace.
-        if (!(err instanceof StartupError)) throw err;
-        process.stderr.write(`mapvault: ${err.message}\n`);
-        process.exit(1);
-      }
+      const { loadConfig, createMapvault } = await loadServer();
+      const config = await orExit(async () => loadConfig());
+      const mv = await orExit(() => createMapvault(config));
       const url = await mv.listen();
       // Only here, not in createMapvault: test servers should not each start a parser thread.
       mv.resolver.prestartWorkers();
@@ -44,8 +52,8 @@ export function registerServerCommands(program: Command): void {
         throw new Error('--workspace must be 1-128 characters [A-Za-z0-9_.-]');
       }
       const { loadConfig, createMapvault } = await loadServer();
-      const config = loadConfig();
-      const mv = await createMapvault(config, { logger: false, announce: () => {} });
+      const config = await orExit(async () => loadConfig());
+      const mv = await orExit(() => createMapvault(config, { logger: false, announce: () => {} }));
       try {
         const key = await mv.keys.create(opts.workspace);
         process.stdout.write(`${key}\n`);

@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../helpers/process.ts';
-import { KEY_A } from '../helpers/server.ts';
+import { KEY_A, KEY_B } from '../helpers/server.ts';
 import { S3BlobStore } from '../../src/storage/s3/s3-blob-store.ts';
 import { parseS3Url } from '../../src/storage/s3/s3-url.ts';
 
@@ -45,6 +45,8 @@ export async function startCluster(n: number, services: { pgUrl: string; s3Url: 
     MAPVAULT_CATALOG_URL: await freshDatabase(services.pgUrl),
     MAPVAULT_BLOB_URL: s3UrlWithPrefix(services.s3Url, prefix),
     MAPVAULT_KEY_PEPPER: randomBytes(32).toString('hex'),
+    // Configured keys are synced into the shared catalog at every start: every node gets the same list.
+    MAPVAULT_API_KEYS: `${KEY_A}=workspace-a,${KEY_B}=workspace-b`,
     ...extraEnv,
   };
   const nodes: ServerProcess[] = [];

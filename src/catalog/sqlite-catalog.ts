@@ -30,9 +30,6 @@ CREATE TABLE IF NOT EXISTS parts (
   sha256 TEXT NOT NULL,
   uploaded_at INTEGER NOT NULL,
   blob_key TEXT NOT NULL,
-  -- The part as part_list shows it, kept beside the row so a 10 000-part answer is one string concatenation.
-  list_entry TEXT NOT NULL GENERATED ALWAYS AS (json_object('chunkIndex', chunk_index, 'size', size, 'md5', md5,
-    'sha256', sha256, 'uploadedAt', uploaded_at)) STORED,
   PRIMARY KEY (upload_id, chunk_index)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sourcemaps (
@@ -48,11 +45,6 @@ CREATE TABLE IF NOT EXISTS sourcemaps (
   map_count INTEGER NOT NULL,
   warnings TEXT NOT NULL,
   tree_version INTEGER NOT NULL DEFAULT 0,
-  -- The sourcemap as \`list\` shows it, less the opening brace: listSourceMapsJson joins these with
-  -- ',{"declaration":…,' as the separator, so no per-row string is built at read time.
-  list_entry_tail TEXT NOT NULL GENERATED ALWAYS AS (substr(json_object('appId', app_id, 'version', version, 'env', env,
-    'createAt', created_at / 1000, 'size', size, 'fileCount', file_count, 'mapCount', map_count, 'sha256', sha256,
-    'warnings', json(warnings)), 2)) STORED,
   PRIMARY KEY (workspace, app_id, version, env)
 );
 -- The whole \`list\` order, so listing an app reads the index in order instead of sorting.
@@ -83,8 +75,9 @@ CREATE TABLE IF NOT EXISTS settings (
 `;
 
 /**
- * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which had no list_entry* columns
- * and ordered the list index by created_at alone; 1 had no tree_version and no settings.
+ * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which ordered the list index by
+ * created_at alone; 1 had STORED generated columns with each row's answer JSON (list_entry,
+ * list_entry_tail), and no tree_version and no settings.
  */
 const SCHEMA_VERSION = 2;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
@@ -99,12 +92,15 @@ function applySchema(db: Database.Database, file: string) {
   db.transaction(() => {
     const fromV0 = version === 0 && db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sourcemaps'").get() !== undefined;
     if (fromV0) {
-      // ALTER TABLE cannot add STORED generated columns, so the two tables are rebuilt around their rows.
+      // The list index changed and v1's generated columns came in with a rebuild, so the two tables are rebuilt around their rows.
       db.exec('DROP INDEX IF EXISTS sourcemaps_newest; ALTER TABLE sourcemaps RENAME TO sourcemaps_v0; ALTER TABLE parts RENAME TO parts_v0;');
     }
     const fromV1 = version === 1;
     db.exec(SCHEMA);
-    if (fromV1) db.exec('ALTER TABLE sourcemaps ADD COLUMN tree_version INTEGER NOT NULL DEFAULT 0');
+    if (fromV1) {
+      db.exec(`ALTER TABLE sourcemaps ADD COLUMN tree_version INTEGER NOT NULL DEFAULT 0;
+               ALTER TABLE sourcemaps DROP COLUMN list_entry_tail; ALTER TABLE parts DROP COLUMN list_entry;`);
+    }
     if (fromV0) {
       db.exec(`INSERT INTO sourcemaps (${SOURCEMAP_COLUMNS}) SELECT ${SOURCEMAP_COLUMNS} FROM sourcemaps_v0; DROP TABLE sourcemaps_v0;
                INSERT INTO parts (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM parts_v0; DROP TABLE parts_v0;`);
@@ -131,10 +127,6 @@ const toUpload = (r: UploadRow): UploadTask => ({
   uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
   needCover: r.need_cover === 1, createdAt: r.created_at, expiresAt: r.expires_at,
 });
-const toPart = (r: { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }): PartRecord => ({
-  chunkIndex: r.chunk_index, size: r.size, md5: r.md5, sha256: r.sha256, uploadedAt: r.uploaded_at, blobKey: r.blob_key,
-});
-
 /** Catalog on one SQLite file (WAL). better-sqlite3 is synchronous; each method is one short transaction. */
 export class SqliteCatalog implements Catalog {
   private readonly db: Database.Database;
@@ -171,14 +163,20 @@ export class SqliteCatalog implements Catalog {
                      ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
                        sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`),
       partBlobKey: p('SELECT blob_key FROM parts WHERE upload_id = ? AND chunk_index = ?'),
-      listParts: p(`SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
-                    WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index`),
+      listParts: p(`SELECT json_group_array(json_array(chunk_index, size, md5, sha256, uploaded_at, blob_key))
+                    FROM (SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
+                          WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index)`).pluck(),
       deleteUpload: p('DELETE FROM uploads WHERE upload_id = ? AND workspace = ?'),
       expired: p('SELECT upload_id FROM uploads WHERE expires_at <= ?'),
       deleteUploadById: p('DELETE FROM uploads WHERE upload_id = ?'),
       getSourceMap: p(`SELECT * FROM sourcemaps WHERE ${identityWhere}`),
-      listSourceMaps: p(`SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ?
-                         ORDER BY created_at DESC, version DESC, env DESC`),
+      // Private to SQLite: the rows come back as one JSON text built by SQLite and parsed by V8 in
+      // one call, instead of one JS string per text value (better-sqlite3 pays ~1 µs each). SQLite
+      // never flattens an ordered subquery into an aggregate, so the array keeps the index order.
+      // See docs/BENCHMARKS.md, target 5.
+      listSourceMaps: p(`SELECT json_group_array(json_array(workspace, app_id, version, env, revision_id, created_at, size, sha256,
+                                 file_count, map_count, json(warnings), tree_version))
+                         FROM (SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC)`).pluck(),
       upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                           VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
                           ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id, tree_version = 0,
@@ -254,8 +252,9 @@ export class SqliteCatalog implements Catalog {
     })();
   }
 
-  async listParts(workspace: string, uploadId: string) {
-    return (this.stmt.listParts.all(uploadId, workspace) as Parameters<typeof toPart>[0][]).map(toPart);
+  async listParts(workspace: string, uploadId: string): Promise<PartRecord[]> {
+    const rows = JSON.parse(this.stmt.listParts.get(uploadId, workspace) as string) as Array<[number, number, string, string, number, string]>;
+    return rows.map(([chunkIndex, size, md5, sha256, uploadedAt, blobKey]) => ({ chunkIndex, size, md5, sha256, uploadedAt, blobKey }));
   }
 
   async deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry) {
@@ -286,7 +285,14 @@ export class SqliteCatalog implements Catalog {
     return this.db.transaction((): SourceMapListing | 'unchanged' => {
       const stamp = String((this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0);
       if (stamp === unlessStamp) return 'unchanged';
-      return { stamp, rows: (this.stmt.listSourceMaps.all(workspace, appId) as SourceMapRow[]).map(toSourceMap) };
+      const rows = JSON.parse(this.stmt.listSourceMaps.get(workspace, appId) as string) as Array<[
+        string, string, string, string, string, number, number, string, number, number, string[], number]>;
+      return {
+        stamp,
+        rows: rows.map(([workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
+          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion,
+        })),
+      };
     })();
   }
 

@@ -275,6 +275,8 @@ export function transferList(p: PackedMap): ArrayBuffer[] {
 }
 
 export interface Mapping {
+  /** 1-based generated column where the segment starts (names/ needs to know it is on the identifier). */
+  generatedColumn: number;
   sourceIndex: number;
   /** 1-based, as in the stack. */
   line: number;
@@ -350,7 +352,7 @@ export class SourceMapIndex {
     if (idx < begin) return null;
     const o = idx * 5;
     if (segs[o + 1]! < 0) return null; // 1-field segment: generated code with no original
-    return { sourceIndex: segs[o + 1]!, line: segs[o + 2]! + 1, column: segs[o + 3]! + 1, nameIndex: segs[o + 4]! };
+    return { generatedColumn: segs[o]! + 1, sourceIndex: segs[o + 1]!, line: segs[o + 2]! + 1, column: segs[o + 3]! + 1, nameIndex: segs[o + 4]! };
   }
 
   /**

@@ -57,3 +57,25 @@ test('SqliteCatalog: refuses a catalog file written by a newer mapvault', async 
   future.close();
   assert.throws(() => new SqliteCatalog(file), /schema version 99.*upgrade mapvault/);
 });
+
+test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_version and settings added, the JSON columns dropped', async () => {
+  const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
+  const v1 = new Database(file);
+  v1.exec(await readFile(new URL('./fixtures/schema-v1.sql', import.meta.url), 'utf8'));
+  v1.prepare(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
+              VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`).run();
+  v1.prepare(`INSERT INTO list_versions VALUES ('w', 'app', 4)`).run();
+  v1.close();
+
+  const c = new SqliteCatalog(file);
+  const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
+  assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), { stamp: '4', rows: [{ ...ident, revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'], treeVersion: 0 }] });
+  assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+  assert.equal((await c.getSourceMap(ident))?.treeVersion, 1);
+  assert.equal(await c.ensureSetting('s', 'v'), 'v');
+  await c.close();
+  const check = new Database(file, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 2);
+  assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
+  check.close();
+});

@@ -29,6 +29,8 @@ export interface Config {
   symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number };
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
+  /** The built web console; null = build/console beside the sources (what `npm install` builds). */
+  consoleDir: string | null;
   logLevel: string;
   /** postgres://… to share one catalog between nodes; unset: SQLite in the data dir. */
   catalogUrl?: string;
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A map bigger than the whole cache could never be kept; refusing it also bounds memory.
       maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', parseBytes, 256 * MiB),
     },
+    consoleDir: get('MAPVAULT_CONSOLE_DIR', (v) => resolve(v), null),
     logLevel: get('LOG_LEVEL', (v) => v, 'info'),
     catalogUrl: get('MAPVAULT_CATALOG_URL', (v) => v, undefined),
     keyPepper: get('MAPVAULT_KEY_PEPPER', (v, n) => {

@@ -21,6 +21,8 @@ import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
 import { parseStackRoutes } from './api/routes/parse-stack.ts';
+import { appRoutes } from './api/routes/apps.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { StackResolver } from './symbolicate/index.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
@@ -139,7 +141,16 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
     await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
     await parseStackRoutes(api, { sourcemaps, resolver });
+    await appRoutes(api, {
+      sourcemaps,
+      limits: {
+        maxPartBytes: config.maxPartBytes, maxParts: config.maxParts, archiveMaxBytes: config.archive.maxTotalBytes,
+        archiveMaxEntries: config.archive.maxEntries, maxStackBytes: config.symbolicate.maxStackBytes,
+        maxFrames: config.symbolicate.maxFrames, quotaUploadBytes: config.quotaUploadBytes, quotaStoredBytes: config.quotaStoredBytes,
+      },
+    });
   }, { prefix: API_PREFIX });
+  await app.register(consoleRoutes, { buildDir: config.consoleDir ?? undefined });
 
   // Startup recovery: what is due now (expired tasks, cancelled parts, retired trees past their
   // grace, staging trees of merges that died long enough ago). Nothing earlier: another node

@@ -101,6 +101,17 @@ export interface SourceMapListing {
   rows: SourceMapRecord[];
 }
 
+/** One app of a workspace, as `GET /apps` shows it. */
+export interface AppSummary {
+  appId: string;
+  /** Stored sourcemaps (versions × envs) of the app. */
+  sourcemapCount: number;
+  /** Total file bytes of those sourcemaps' trees. */
+  size: number;
+  /** createdAt of the newest one (Unix ms). */
+  latestCreatedAt: number;
+}
+
 export interface WorkspaceUsage {
   /** Bytes of parts of unfinished uploads. */
   uploadBytes: number;
@@ -144,6 +155,9 @@ export interface Catalog {
   getFile(revisionId: string, path: string): Promise<FileRecord | null>;
   /** Adds or replaces one file of a live revision and updates the sourcemap's totals. */
   upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean): Promise<boolean>;
+
+  /** The workspace's apps that have at least one stored sourcemap, ordered by appId (byte order). */
+  listApps(workspace: string): Promise<AppSummary[]>;
 
   usage(workspace: string): Promise<WorkspaceUsage>;
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type {
-  Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
+  AppSummary, Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
 } from './catalog.ts';
 
 const SCHEMA = `
@@ -196,6 +196,8 @@ export class SqliteCatalog implements Catalog {
       updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap,
                          tree_version = tree_version + 1
                        WHERE revision_id = @revisionId`),
+      listApps: p(`SELECT app_id AS appId, count(*) AS sourcemapCount, sum(size) AS size, max(created_at) AS latestCreatedAt
+                    FROM sourcemaps WHERE workspace = ? GROUP BY app_id ORDER BY app_id`),
       usageUploads: p(`SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`),
       usageStored: p('SELECT coalesce(sum(size), 0) AS n FROM sourcemaps WHERE workspace = ?'),
       enqueueGarbage: p(`INSERT INTO garbage (prefix, due_at, revision_id) VALUES (@prefix, @dueAt, @revisionId)
@@ -347,6 +349,10 @@ export class SqliteCatalog implements Catalog {
       this.stmt.bumpListVersion.run(identity);
       return true;
     })();
+  }
+
+  async listApps(workspace: string) {
+    return this.stmt.listApps.all(workspace) as AppSummary[];
   }
 
   async usage(workspace: string) {

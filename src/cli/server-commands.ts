@@ -33,6 +33,7 @@ export function registerServerCommands(program: Command): void {
       mv.resolver.prestartWorkers();
       // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
       process.stderr.write(`mapvault listening on ${url} (data in ${config.dataDir})\n`);
+      process.stderr.write(`web console: ${url}/console/\n`);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         process.once(signal, () => {
           mv.app.log.info(`${signal}: shutting down`);

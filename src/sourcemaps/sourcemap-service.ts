@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { treeId, type Catalog, type Identity, type SourceMapRecord } from '../catalog/catalog.ts';
+import { treeId, type AppSummary, type Catalog, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
@@ -56,6 +56,16 @@ export class SourceMapService {
     const rendered = render(listing.rows);
     this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
     return rendered;
+  }
+
+  /** The workspace's apps with stored sourcemaps (GET /apps). */
+  listApps(workspace: string): Promise<AppSummary[]> {
+    return this.o.catalog.listApps(workspace);
+  }
+
+  /** Bytes stored and pending for the workspace (GET /whoami). */
+  usage(workspace: string): Promise<WorkspaceUsage> {
+    return this.o.catalog.usage(workspace);
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {

@@ -204,6 +204,29 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
+  test(`${name}: listApps sums each app's sourcemaps, scoped by workspace, ordered by appId bytes`, async () => {
+    const c = await create();
+    assert.deepEqual(await c.listApps('w1'), []);
+    const publish = (rev: string, over: Partial<SourceMapRecord>) =>
+      c.publishSourceMap({ sourcemap: sourcemap(rev, over), files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire });
+    await publish('r1', { appId: 'shop', version: '1', size: 100, createdAt: T0 });
+    await publish('r2', { appId: 'shop', version: '2', size: 50, createdAt: T0 + 9 });
+    await publish('r3', { appId: 'shop', version: '2', env: '', size: 1, createdAt: T0 + 3 });
+    await publish('r4', { appId: 'Admin', size: 7, createdAt: T0 + 1 });
+    await publish('r5', { appId: 'a.b-c_d', size: 2, createdAt: T0 + 2 });
+    await publish('r6', { appId: 'shop', workspace: 'w2', size: 1000 });
+    await c.createUpload(task('u1', 'w1', { appId: 'pending-only' }));
+    assert.deepEqual(await c.listApps('w1'), [
+      { appId: 'Admin', sourcemapCount: 1, size: 7, latestCreatedAt: T0 + 1 },
+      { appId: 'a.b-c_d', sourcemapCount: 1, size: 2, latestCreatedAt: T0 + 2 },
+      { appId: 'shop', sourcemapCount: 3, size: 151, latestCreatedAt: T0 + 9 },
+    ], 'uppercase sorts before lowercase; an app with only an unfinished upload is not listed');
+    assert.deepEqual((await c.listApps('w2')).map((a) => [a.appId, a.size]), [['shop', 1000]]);
+    await c.deleteSourceMap(id('w1', 'Admin'), retire);
+    assert.deepEqual((await c.listApps('w1')).map((a) => a.appId), ['a.b-c_d', 'shop'], 'an app whose last sourcemap is deleted disappears');
+    await c.close();
+  });
+
   test(`${name}: garbage is due by time, limited, and an earlier due time wins`, async () => {
     const c = await create();
     await c.enqueueGarbage({ prefix: 'x/', dueAt: T0 + 10 });

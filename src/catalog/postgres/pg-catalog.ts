@@ -1,7 +1,7 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type PublishRequest, type PublishResult,
+  type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type PublishRequest, type PublishResult,
   type SourceMapListing, type SourceMapRecord, type UploadTask,
 } from '../catalog.ts';
 import { migrate } from './schema.ts';
@@ -293,6 +293,13 @@ export class PgCatalog implements Catalog {
       await bumpListVersion(c, identity);
       return true;
     });
+  }
+
+  async listApps(workspace: string) {
+    // app_id is COLLATE "C": byte order, as SQLite's.
+    return (await this.q<AppSummary>(`SELECT app_id AS "appId", count(*)::int AS "sourcemapCount", sum(size)::bigint AS size,
+                                        max(created_at) AS "latestCreatedAt"
+                                      FROM sourcemaps WHERE workspace = $1 GROUP BY app_id ORDER BY app_id`, [workspace])).rows;
   }
 
   async usage(workspace: string) {

@@ -1,6 +1,6 @@
 /** `mapvault symbolicate`: resolve a minified stack trace through the stored sourcemaps (parse_stack, API.md §8). */
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { FrameResult, ResolveResult } from '../symbolicate/types.ts';
 import { action, addConnectionOptions, CliError, log, makeClient, requireConnection, withEnv, type ConnectionOptions } from './common.ts';
 
@@ -8,6 +8,7 @@ interface SymbolicateOptions extends ConnectionOptions {
   file?: string;
   json: boolean;
   context?: boolean;
+  platform?: 'web' | 'android';
 }
 
 /** The answer's shape is the server's own (API.md §8); other Guance-compatible servers send the same fields. */
@@ -20,7 +21,8 @@ export function registerSymbolicate(program: Command): void {
     .option('--file <path>', 'read the stack from this file instead of stdin')
     .option('--json', "print the server's answer (the rewritten stack and every frame) as JSON", false)
     .option('--context', 'show the original source line under each resolved frame (default: on a terminal)')
-    .option('--no-context', 'do not show source lines');
+    .option('--no-context', 'do not show source lines')
+    .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']));
   withEnv(cmd).action(action(symbolicate));
 }
 
@@ -33,6 +35,7 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
     const body: Record<string, string> = { appId: conn.appId, stack };
     if (conn.version) body.version = conn.version;
     if (conn.env) body.env = conn.env;
+    if (o.platform) body.platform = o.platform;
     result = (await client.call<ParseStackContent>('/parse_stack', { json: body })).content;
   } finally {
     await client.close();

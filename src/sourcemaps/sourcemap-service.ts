@@ -9,6 +9,7 @@ import { newRevisionId } from '../util/ids.ts';
 import { retiredTree, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
+import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -32,6 +33,9 @@ export interface StoredTree {
   id: string;
   listFiles(): Promise<string[]>;
   readFile(path: string): Promise<Buffer | null>;
+  /** Android: a file's sha256, and the mapping lookup index stored beside it at merge (symbolicate/java). */
+  fileSha256(path: string): Promise<string | null>;
+  readMappingIndex(path: string): Promise<Buffer | null>;
 }
 
 /** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
@@ -108,6 +112,14 @@ export class SourceMapService {
           throw new InvalidSourceMapError(`${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`);
         }
         const body = await this.o.blobs.get(prefix + path);
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
+      fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
+      readMappingIndex: async (path) => {
+        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);

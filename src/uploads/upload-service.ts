@@ -6,6 +6,8 @@ import { PutBatch } from '../storage/put-batch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
+import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
@@ -208,9 +210,12 @@ export class UploadService {
       if (written + declaredSize > quota) throw Quotas.storedExceeded();
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          mapping?.write(chunk);
           done(null, chunk);
         },
       });
@@ -221,6 +226,15 @@ export class UploadService {
         const problem = check.result();
         if (problem) warnings.push(`${path}: ${problem}`);
         else mapCount++;
+      }
+      if (mapping) {
+        const built = mapping.finish();
+        for (const w of built.warnings) warnings.push(`${path}: ${w}`);
+        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        else {
+          await this.o.blobs.put(staging + mappingIndexKey(path), Readable.from([built.index]));
+          mapCount++;
+        }
       }
       return stored;
     }).catch(async (err) => {

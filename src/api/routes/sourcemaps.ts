@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { declaration, ok, okRaw, RawJson } from '../envelope.ts';
 import { appIdSchema, identityBody, identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
+import { fileKind } from '../../symbolicate/java/mapping-file.ts';
 import type { SourceMapRecord } from '../../catalog/catalog.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -29,7 +30,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
     const { sourcemap, files } = await sourcemaps.fileTree(toIdentity(req.workspace, req.body));
     const { appId, version, env } = sourcemap;
-    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })) });
+    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, kind: fileKind(f.path) })) });
   });
 
   app.get<{ Querystring: IdentityInput & { path: string } }>('/file', {

@@ -208,6 +208,12 @@ try {
   };
   const c = await interleaved(opts.runs, (i) => cold(nodes.scale, `cold-s${i}`), (i) => cold(nodes.embedded, `cold-e${i}`));
   report.ratioRow('cold parse_stack (first after uploading the map under a new version)', 'ms', c.a, c.b, 2);
+} catch (err) {
+  // The servers' own words say why (a crash, a refused request); the bench's error alone often does not.
+  for (const [name, node] of [['scale-out', scale], ['embedded', embedded]] as const) {
+    if (node) process.stderr.write(`--- ${name} node output (last 4000 characters) ---\n${node.output().slice(-4000)}\n`);
+  }
+  throw err;
 } finally {
   await scale?.stop();
   await embedded?.stop();

@@ -3,7 +3,7 @@
  * directory), same machine, same run: the "mapvault" column is the scale-out node, the "floor"
  * column the embedded one, and the target is scale-out ≤ 2× embedded on every row.
  *
- *   npm run bench:scale -- [--runs N] [--quick]
+ *   npm run bench:scale -- [--runs N] [--quick] [--files=N]
  *
  * The services come from MAPVAULT_TEST_PG_URL / MAPVAULT_TEST_S3_URL (+ AWS_*), or are started
  * with scripts/services/postgres.sh and swift.sh when those are unset. Each run uses a fresh
@@ -34,7 +34,9 @@ import {
 
 const opts = parseArgs();
 const ARCHIVE_BYTES = (opts.quick ? 20 : 200) * MiB;
-const MANY_FILES = opts.quick ? 2_000 : 20_000;
+/** `--files=N` measures the many-files merge with another count (20 000 takes many minutes on a slow S3 server). */
+const filesArg = opts.rest.find((a) => a.startsWith('--files='));
+const MANY_FILES = filesArg ? Number(filesArg.slice('--files='.length)) : opts.quick ? 2_000 : 20_000;
 const ROWS = 10_000;
 const requests = opts.quick ? 30 : 100;
 const hex = (n: number) => randomBytes(n).toString('hex');

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../envelope.ts';
+import { isApiError } from '../../errors.ts';
 import { identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { checkStackLimits, type FrameInput, type StackResolver } from '../../symbolicate/index.ts';
@@ -44,6 +45,12 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     }
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
-    return ok(req, reply, await deps.resolver.resolve(tree, input));
+    try {
+      return ok(req, reply, await deps.resolver.resolve(tree, input));
+    } catch (e) {
+      // Cold-load budget exhausted (503): tell the client when to come back.
+      if (isApiError(e) && e.errorCode === 'Server.Busy') reply.header('retry-after', String(deps.resolver.admission.retryAfterSeconds));
+      throw e;
+    }
   });
 }

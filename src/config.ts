@@ -1,10 +1,13 @@
 import { resolve } from 'node:path';
+import { parseS3Url, type S3Location } from './storage/s3/s3-url.ts';
 
 /** Everything the server can be told from the environment (see README "Configuration"). */
 export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** MAPVAULT_BLOB_URL: blobs in S3 (shared by several nodes); null keeps them under the data dir. */
+  blobs: S3Location | null;
   /** Keys given in MAPVAULT_API_KEYS: key → workspace. */
   apiKeys: Map<string, string>;
   /** Unfinished upload tasks expire after this many milliseconds. */
@@ -52,6 +55,17 @@ export interface Config {
 
 const MiB = 1024 * 1024;
 
+/**
+ * A configuration or service problem found at start: `mapvault serve` prints its message as one
+ * line (which names the variable) and exits 1, instead of a stack trace.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
 /** Parses durations like `24h`, `30m`, `15s`, `500ms` or plain milliseconds. */
 export function parseDuration(text: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
@@ -88,6 +102,14 @@ export function parseApiKeys(text: string): Map<string, string> {
   return keys;
 }
 
+function parseBlobUrl(text: string, name: string): S3Location {
+  try {
+    return parseS3Url(text);
+  } catch (err) {
+    throw new StartupError(`${name}: ${(err as Error).message}`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const get = <T>(name: string, parse: (v: string, n: string) => T, fallback: T): T => {
     const v = env[name];
@@ -97,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: get('PORT', parseInteger, 8800),
     host: get('HOST', (v) => v, '127.0.0.1'),
     dataDir: resolve(get('MAPVAULT_DATA_DIR', (v) => v, './data')),
+    blobs: get('MAPVAULT_BLOB_URL', parseBlobUrl, null),
     apiKeys: get('MAPVAULT_API_KEYS', parseApiKeys, new Map()),
     uploadTtlMs: get('MAPVAULT_UPLOAD_TTL', parseDuration, 24 * 3_600_000),
     sweepIntervalMs: get('MAPVAULT_SWEEP_INTERVAL', parseDuration, 60_000),

@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'Storage.Full'
   | 'Server.Busy'
   | 'Catalog.Unavailable'
+  | 'Storage.Unavailable'
   | 'Server.Internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -60,6 +61,8 @@ const STATUS: Record<ErrorCode, number> = {
   'Storage.Full': 507,
   'Server.Busy': 503,
   'Catalog.Unavailable': 503,
+  /** The blob store (S3) cannot be reached; sent with Retry-After, nothing was changed. */
+  'Storage.Unavailable': 503,
   'Server.Internal': 500,
 };
 

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import type { Config } from './config.ts';
+import { StartupError, type Config } from './config.ts';
 import type { Catalog } from './catalog/catalog.ts';
 import { openCatalog } from './catalog/open-catalog.ts';
 import type { Locker } from './locking/locker.ts';
@@ -60,6 +60,17 @@ export interface Mapvault {
   close(): Promise<void>;
 }
 
+/** MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), else the data dir; the SDK loads only when used. */
+async function openBlobStore(config: Config): Promise<BlobStore> {
+  if (!config.blobs) return FsBlobStore.open(join(config.dataDir, 'blobs'));
+  const { S3BlobStore } = await import('./storage/s3/s3-blob-store.ts');
+  try {
+    return await S3BlobStore.open(config.blobs);
+  } catch (err) {
+    throw new StartupError(`MAPVAULT_BLOB_URL: ${(err as Error).message}`);
+  }
+}
+
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
 export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
   const now = opts.now ?? Date.now;
@@ -68,7 +79,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
     : await openCatalog(config);
   const { catalog, locker } = opened;
-  const blobs = opts.blobs ?? (await FsBlobStore.open(join(config.dataDir, 'blobs')));
+  const blobs = opts.blobs ?? (await openBlobStore(config));
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
   const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());

@@ -4,7 +4,7 @@ import { ApiError, type ErrorCode } from '../errors.ts';
 import { SizeLimitExceededError } from '../storage/write-file.ts';
 import { CatalogUnavailableError } from '../catalog/catalog.ts';
 
-/** Seconds a client is told to wait when the catalog is unreachable (a restart takes a few). */
+/** Seconds a client is told to wait when the catalog or the blob store is unreachable (a restart takes a few). */
 export const CATALOG_RETRY_AFTER_S = 5;
 
 /** Framework and library errors, translated into our stable codes. */
@@ -61,8 +61,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
     // A refused upload is not read to its end: closing stops the client instead of draining it.
     if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
+    // A refusal with its own retry time (busy), or the catalog or blob store briefly away: the same request can be sent again.
     if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', String(apiError.retryAfterSeconds));
-    if (apiError.errorCode === 'Catalog.Unavailable') reply.header('retry-after', String(CATALOG_RETRY_AFTER_S));
+    else if (apiError.status === 503) reply.header('retry-after', String(CATALOG_RETRY_AFTER_S));
     return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
   });
   app.setNotFoundHandler((req, reply) => {

@@ -2,6 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
+import { PutBatch } from '../storage/put-batch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
@@ -281,6 +282,8 @@ export class UploadService {
         reserved += need;
       }
     };
+    // Files are written several at a time (on S3 each is a round trip); all are durable before publishing.
+    const batch = new PutBatch(this.o.blobs);
     const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
       refuseReservedPath(path);
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
@@ -296,7 +299,7 @@ export class UploadService {
         },
       });
       (body as Readable).once('error', (err) => tee.destroy(err));
-      const stored = await this.o.blobs.put(staging + path, (body as Readable).pipe(tee));
+      const stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
       written += stored.size;
       if (check) {
         const problem = check.result();
@@ -315,7 +318,11 @@ export class UploadService {
         }
       }
       return stored;
+    }).catch(async (err) => {
+      await batch.settle(); // so no write lands after the caller removes the staging tree
+      throw err;
     });
+    await batch.flush();
     return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }

@@ -9,6 +9,11 @@
  * at real mapped positions, from 8 concurrent keep-alive connections, for a fixed window after a
  * warm-up; the same client drives the floor (bench/floor-resolve-server.ts: bare node:http +
  * trace-mapping on the preloaded map, same request and answer shape). Runs are interleaved.
+ *
+ * Client shapes (a target counts as met only when it is met with every one): the load client
+ * JSON-parses 1 answer in 50 (a sampling checker), or every answer (an SDK-like client, which
+ * spends its own CPU on each answer on the same 2 cores). Each row also gives the server's CPU
+ * time per request, steadier than frames/s when the machine is shared.
  * Also printed: trace-mapping's raw originalPositionFor rate in this process, for reference.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
-  | 'Server.Internal';
+  | 'Server.Internal'
+  | 'Server.Unavailable';
 
 const STATUS: Record<ErrorCode, number> = {
   'ft.InvalidAPIKey': 403,
@@ -55,6 +56,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
   'Server.Internal': 500,
+  'Server.Unavailable': 503,
 };
 
 export class ApiError extends Error {

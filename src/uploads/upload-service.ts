@@ -9,6 +9,7 @@ import { ApiError } from '../errors.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { Quotas } from './quotas.ts';
+import { metrics } from '../metrics/metrics.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -104,6 +105,7 @@ export class UploadService {
         throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
       }
       if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
+      metrics.uploadAccepted(record.size);
       return record;
     } finally {
       await this.o.scratch.remove(part.localPath);

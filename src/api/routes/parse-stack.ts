@@ -3,6 +3,7 @@ import { ok } from '../envelope.ts';
 import { identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { checkStackLimits, type FrameInput, type StackResolver } from '../../symbolicate/index.ts';
+import { metrics } from '../../metrics/metrics.ts';
 
 /** Stack resolution against the stored tree (API.md §8). */
 export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; resolver: StackResolver }) {
@@ -32,6 +33,8 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     checkStackLimits(input, deps.resolver.limits);
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
-    return ok(req, reply, await deps.resolver.resolve(tree, input));
+    const result = await deps.resolver.resolve(tree, input);
+    metrics.framesResolved(result.frames);
+    return ok(req, reply, result);
   });
 }

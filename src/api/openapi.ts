@@ -70,7 +70,7 @@ const ALIASES: Record<string, string> = {
   'POST /part_meage': 'POST /part_merge', 'POST /merge_file': 'POST /part_merge', 'POST /merge_parts': 'POST /part_merge',
 };
 
-/** Answers that are not an envelope around `content`, by full URL. */
+/** Answers that are not an envelope around `content` (by full URL, or within the API prefix). */
 const OTHER: Record<string, Schema> = {
   'GET /healthz': { 200: envelopeOf(health, 'Serving: the catalog and the blob store answer'), 503: envelopeOf(health, 'The catalog or the blob store does not answer') },
   'GET /livez': { 200: envelopeOf(obj({ status: { type: 'string', const: 'ok' } }), 'The process is alive') },
@@ -80,9 +80,9 @@ const OTHER: Record<string, Schema> = {
 };
 
 function responsesFor(method: string, url: string, prefix: string): Schema | undefined {
-  const full = `${method} ${url}`;
-  if (OTHER[full]) return { ...OTHER[full], default: failure };
   const local = `${method} ${url.startsWith(prefix) ? url.slice(prefix.length) : url}`;
+  const other = OTHER[`${method} ${url}`] ?? OTHER[local];
+  if (other) return { ...other, default: failure };
   const content = CONTENT[ALIASES[local] ?? local];
   return content ? { 200: envelopeOf(content, 'Success'), default: failure } : undefined;
 }

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'mapvault_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'mapvault_' });
 
 const requests = new Histogram({
   name: 'mapvault_http_request_duration_seconds',

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
 import { registerServerCommands } from './server-commands.ts';
 import { registerClientCommands } from './commands.ts';
 import { createProgram } from './program.ts';

@@ -7,6 +7,8 @@ export function createProgram(description: string): Command {
   return new Command('mapvault')
     .description(description)
     .version(VERSION, '-V, --version', 'print the version')
+    // `mapvault --version` is the program's; `mapvault upload --version 1.2.3` is the release's.
+    .enablePositionalOptions()
     .helpOption('-h, --help', 'show help')
     // A usage error is one line and a pointer, not the whole help text.
     .showHelpAfterError(false)

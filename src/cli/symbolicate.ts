@@ -118,7 +118,7 @@ export function render(input: string, r: ParseStackContent, withContext: boolean
     k++;
     if (!f.resolved) return void out.push(`${outLines[i]!}  ${notResolved(f)}`);
     const at = `${f.source}:${f.originalLine}:${f.originalColumn}`;
-    out.push(f.source === null ? outLines[i]! : outLines[i]!.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
+    out.push(f.source == null ? outLines[i]! : outLines[i]!.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
     if (withContext && f.context) out.push(`        | ${f.context.line.trim()}`);
   });
   const text = out.join('\n');

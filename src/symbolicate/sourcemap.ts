@@ -17,9 +17,21 @@
 import { AnyMap, decodedMappings } from '@jridgewell/trace-mapping';
 import type { SectionedSourceMapInput } from '@jridgewell/trace-mapping';
 
+/**
+ * The fields of one packed segment, at these offsets from its start (named as trace-mapping's
+ * sourcemap-segment.ts does). Every field but COLUMN is -1 when the segment does not have it.
+ */
+export const COLUMN = 0;
+export const SOURCES_INDEX = 1;
+export const SOURCE_LINE = 2;
+export const SOURCE_COLUMN = 3;
+export const NAMES_INDEX = 4;
+/** Ints per segment in `PackedMap.segs`. */
+export const SEGMENT_SIZE = 5;
+
 /** Plain data, structured-cloneable; the typed arrays' buffers are transferable. */
 export interface PackedMap {
-  /** 5 ints per segment: generated column, source index, original line, original column, name index (-1 = none). */
+  /** SEGMENT_SIZE ints per segment: COLUMN, SOURCES_INDEX, SOURCE_LINE, SOURCE_COLUMN, NAMES_INDEX (-1 = none). */
   segs: Int32Array;
   /** Segments of generated line i (0-based) are [lineStarts[i], lineStarts[i + 1]). */
   lineStarts: Uint32Array;
@@ -86,18 +98,18 @@ function stripPrefix(text: string): string {
 function packDecoded(decoded: ReturnType<typeof decodedMappings>): { segs: Int32Array; lineStarts: Uint32Array } {
   let n = 0;
   for (const line of decoded) n += line.length;
-  const segs = new Int32Array(n * 5);
+  const segs = new Int32Array(n * SEGMENT_SIZE);
   const lineStarts = new Uint32Array(decoded.length + 1);
   let k = 0;
   for (let i = 0; i < decoded.length; i++) {
-    lineStarts[i] = k / 5;
+    lineStarts[i] = k / SEGMENT_SIZE;
     for (const seg of decoded[i]!) {
-      segs[k] = seg[0];
-      segs[k + 1] = seg.length > 1 ? seg[1]! : -1;
-      segs[k + 2] = seg.length > 1 ? seg[2]! : -1;
-      segs[k + 3] = seg.length > 1 ? seg[3]! : -1;
-      segs[k + 4] = seg.length === 5 ? seg[4]! : -1;
-      k += 5;
+      segs[k + COLUMN] = seg[0];
+      segs[k + SOURCES_INDEX] = seg.length > 1 ? seg[1]! : -1;
+      segs[k + SOURCE_LINE] = seg.length > 1 ? seg[2]! : -1;
+      segs[k + SOURCE_COLUMN] = seg.length > 1 ? seg[3]! : -1;
+      segs[k + NAMES_INDEX] = seg.length === 5 ? seg[4]! : -1;
+      k += SEGMENT_SIZE;
     }
   }
   lineStarts[decoded.length] = n;
@@ -129,7 +141,7 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
       lines++;
     }
   }
-  let segs = new Int32Array(estimate * 5);
+  let segs = new Int32Array(estimate * SEGMENT_SIZE);
   const lineStarts = new Uint32Array(lines + 1);
   let pos = 0;
   let n = 0;
@@ -142,13 +154,14 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
     const first = n;
     let column = 0, last = 0, sorted = true;
     while (pos < semi) {
-      if ((n + 1) * 5 > segs.length) {
+      if ((n + 1) * SEGMENT_SIZE > segs.length) {
         const grown = new Int32Array(segs.length * 2); // only malformed mappings outgrow the estimate
         grown.set(segs);
         segs = grown;
       }
-      const o = n * 5;
-      let field = 0;
+      const o = n * SEGMENT_SIZE;
+      // The VLQ fields come in segment order, so `field` is also the offset of the one being read.
+      let field = COLUMN;
       for (;;) {
         // One VLQ: inlined (a closure over `pos` costs ~1.5x here).
         let value = 0, shift = 0, digit = 0;
@@ -158,22 +171,22 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
           shift += 5;
         } while (digit & 32);
         const v = value & 1 ? -2147483648 | -(value >>> 1) : value >>> 1;
-        if (field === 0) {
+        if (field === COLUMN) {
           column += v;
           if (column < last) sorted = false;
           last = column;
-          segs[o] = column;
-        } else if (field === 1) segs[o + 1] = source += v;
-        else if (field === 2) segs[o + 2] = origLine += v;
-        else if (field === 3) segs[o + 3] = origColumn += v;
-        else segs[o + 4] = name += v;
+          segs[o + COLUMN] = column;
+        } else if (field === SOURCES_INDEX) segs[o + SOURCES_INDEX] = source += v;
+        else if (field === SOURCE_LINE) segs[o + SOURCE_LINE] = origLine += v;
+        else if (field === SOURCE_COLUMN) segs[o + SOURCE_COLUMN] = origColumn += v;
+        else segs[o + NAMES_INDEX] = name += v;
         field++;
-        if (field === 5) break;
+        if (field === SEGMENT_SIZE) break;
         // The codec checks for more fields only after the 1st and the 4th.
-        if ((field === 1 || field === 4) && (pos >= semi || b[pos] === 44)) break;
+        if ((field === SOURCES_INDEX || field === NAMES_INDEX) && (pos >= semi || b[pos] === 44)) break;
       }
-      if (field === 1) segs[o + 1] = segs[o + 2] = segs[o + 3] = segs[o + 4] = -1;
-      else if (field === 4) segs[o + 4] = -1;
+      if (field === SOURCES_INDEX) segs[o + SOURCES_INDEX] = segs[o + SOURCE_LINE] = segs[o + SOURCE_COLUMN] = segs[o + NAMES_INDEX] = -1;
+      else if (field === NAMES_INDEX) segs[o + NAMES_INDEX] = -1;
       n++;
       pos++; // the ',' (or whatever follows the segment, as the codec does)
     }
@@ -182,15 +195,15 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
     pos = semi + 1;
   } while (pos <= len);
   lineStarts[line] = n;
-  return { segs: segs.length === n * 5 ? segs : segs.slice(0, n * 5), lineStarts };
+  return { segs: segs.length === n * SEGMENT_SIZE ? segs : segs.slice(0, n * SEGMENT_SIZE), lineStarts };
 }
 
 /** Stable sort of segments [from, to) by generated column (Array#sort is stable). */
 function sortSegments(segs: Int32Array, from: number, to: number): void {
   const rows: Int32Array[] = [];
-  for (let i = from; i < to; i++) rows.push(segs.slice(i * 5, i * 5 + 5));
-  rows.sort((a, b) => a[0]! - b[0]!);
-  rows.forEach((r, k) => segs.set(r, (from + k) * 5));
+  for (let i = from; i < to; i++) rows.push(segs.slice(i * SEGMENT_SIZE, (i + 1) * SEGMENT_SIZE));
+  rows.sort((a, b) => a[COLUMN]! - b[COLUMN]!);
+  rows.forEach((r, k) => segs.set(r, (from + k) * SEGMENT_SIZE));
 }
 
 /** Parses sourcemap JSON bytes (plain or index map) into packed form. Throws InvalidSourceMapError. */
@@ -343,14 +356,16 @@ export class SourceMapIndex {
     while (lo < hi) {
       // first segment with generated column >= c
       const mid = (lo + hi) >>> 1;
-      if (segs[mid * 5]! < c) lo = mid + 1;
+      if (segs[mid * SEGMENT_SIZE + COLUMN]! < c) lo = mid + 1;
       else hi = mid;
     }
-    const idx = lo < lineStarts[l + 1]! && segs[lo * 5] === c ? lo : lo - 1;
+    const idx = lo < lineStarts[l + 1]! && segs[lo * SEGMENT_SIZE + COLUMN] === c ? lo : lo - 1;
     if (idx < begin) return null;
-    const o = idx * 5;
-    if (segs[o + 1]! < 0) return null; // 1-field segment: generated code with no original
-    return { sourceIndex: segs[o + 1]!, line: segs[o + 2]! + 1, column: segs[o + 3]! + 1, nameIndex: segs[o + 4]! };
+    const o = idx * SEGMENT_SIZE;
+    if (segs[o + SOURCES_INDEX]! < 0) return null; // 1-field segment: generated code with no original
+    return {
+      sourceIndex: segs[o + SOURCES_INDEX]!, line: segs[o + SOURCE_LINE]! + 1, column: segs[o + SOURCE_COLUMN]! + 1, nameIndex: segs[o + NAMES_INDEX]!,
+    };
   }
 
   /**

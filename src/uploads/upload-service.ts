@@ -6,7 +6,7 @@ import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { ApiError } from '../errors.ts';
-import { KeyedLock } from '../util/keyed-lock.ts';
+import type { KeyedLock } from '../util/keyed-lock.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { Quotas } from './quotas.ts';
 import { metrics } from '../metrics/metrics.ts';

@@ -180,6 +180,6 @@ test('SIGTERM: a request that finishes within the deadline is answered; a stalle
   assert.doesNotMatch(stalled.answer(), /^HTTP\/1\.1 200 /, 'the stalled upload was not accepted');
   const [code] = await g.closed;
   assert.equal(code, 0, g.output().stderr);
-  assert.match(g.output().stderr, /SIGTERM: stopping; in-flight requests have 3s\n[^]*mapvault: stopped\n/);
+  assert.match(g.output().stderr, /SIGTERM: stopping; in-flight requests have 3s\n[\s\S]*mapvault: stopped\n/);
   stalled.destroy();
 });

@@ -12,17 +12,24 @@
  * `unzip -q merged.zip` (Info-ZIP, which checks every CRC) — the least work that ends with the
  * same bytes extracted on disk.
  *
+ * Client shapes (a target counts as met only when it is met with every one):
+ *  - node: this process, multipart bodies streamed over keep-alive node:http (above);
+ *  - curl: the Guance shell script's way — the zip `split -b 10m` into `chunk_NNNNNN` files (done
+ *    once, outside the timing), then `xargs -P4 curl -F uploadId=… -F chunkIndex=… -F files=@chunk`
+ *    (a new process and connection per part), init and merge with curl too. Its floor sends the
+ *    same chunk files with `curl -T` (raw bodies, 4 in parallel), then `cat` + `unzip`.
+ *
  * Memory: VmHWM of the server process (peak RSS since it started) after the run, for a 200 MiB
  * and a 1 GiB (103 parts) upload.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import {
-  MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, removeDir, run,
+  API_KEY, MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, removeDir, run,
   startMapvault, startScript, tempDir, uploadZip,
 } from './lib.ts';
 
@@ -77,6 +84,63 @@ async function floorRun(zip: string, size: number, i: number): Promise<Result> {
   }
 }
 
+/** The zip split into 10 MiB `chunk_NNNNNN` files, as the Guance shell script does (cached). */
+async function chunksOf(zip: string): Promise<{ dir: string; chunks: string[] }> {
+  const dir = `${zip}.chunks`;
+  if (!existsSync(join(dir, 'done'))) {
+    await removeDir(dir);
+    mkdirSync(dir, { recursive: true });
+    await run('sh', ['-c', `split -b ${PART} -d -a 6 "${zip}" chunk_ && touch done`], { cwd: dir });
+  }
+  return { dir, chunks: readdirSync(dir).filter((f) => f.startsWith('chunk_')).sort() };
+}
+
+/** `xargs -P4` over the chunk files: one curl process per part, exit status checked by xargs. */
+const xargsCurl = (perChunk: string) =>
+  `ls chunk_* | xargs -P${CONCURRENCY} -I{} sh -c 'i=$(echo {} | sed "s/^chunk_0*//"); i=\${i:-0}; ${perChunk}'`;
+
+async function mapvaultCurlRun(zip: string, size: number, i: number): Promise<Result> {
+  const { dir } = await chunksOf(zip);
+  const dataDir = await tempDir('mv-upload-curl');
+  const mv = await startMapvault(dataDir, { prof: opts.prof });
+  const curl = `curl -sS -f -H "DF-API-KEY: ${API_KEY}"`;
+  try {
+    const t0 = performance.now();
+    const init = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"appId":"bench","version":"c${i}","env":"bench"}' ${mv.api}/multipart_upload_init`]));
+    const uploadId = init.content.uploadId as string;
+    if (!uploadId) throw new Error(`curl init: ${JSON.stringify(init)}`);
+    await run('sh', ['-c', xargsCurl(`${curl} -o /dev/null -F uploadId=${uploadId} -F chunkIndex=$i -F files=@{} ${mv.api}/upload_part`)], { cwd: dir });
+    const t1 = performance.now();
+    const merge = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"uploadId":"${uploadId}"}' ${mv.api}/part_merge`]));
+    const t2 = performance.now();
+    if (!merge.success || merge.content.fileCount !== 1 || merge.content.size !== size) throw new Error(`curl merge: ${JSON.stringify(merge)}`);
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(mv.pid) };
+  } finally {
+    await mv.stop();
+    if (!opts.keep) await removeDir(dataDir);
+  }
+}
+
+async function floorCurlRun(zip: string, size: number, i: number): Promise<Result> {
+  const { dir } = await chunksOf(zip);
+  const root = await tempDir('floor-upload-curl');
+  const srv = await startScript('floor-upload-server.ts', [root]);
+  try {
+    const task = `c${i}`;
+    const t0 = performance.now();
+    await run('sh', ['-c', xargsCurl(`curl -sS -f -o /dev/null -T {} ${srv.url}/${task}/$i`)], { cwd: dir });
+    const t1 = performance.now();
+    const out = join(root, task);
+    await run('sh', ['-c', 'cat part_* > merged.zip && unzip -q -o merged.zip -d out'], { cwd: out });
+    const t2 = performance.now();
+    if (statSync(join(out, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22)) throw new Error('floor (curl): wrong extracted size');
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(srv.pid) };
+  } finally {
+    await srv.stop();
+    if (!opts.keep) await removeDir(root);
+  }
+}
+
 /**
  * Seconds of CPU for the hashing mapvault must do over `bytes` and the floor does not: md5 and
  * sha256 of each part (returned by upload_part), sha256 of the merged archive (returned by
@@ -106,7 +170,7 @@ const smallZip = cachedRandomZip(SMALL);
 log(`upload ${sizeLabel(SMALL)}: ${opts.runs} runs each, interleaved`);
 const small = await interleaved(opts.runs, (i) => mapvaultRun(smallZip, SMALL, i), (i) => floorRun(smallZip, SMALL, i));
 const nParts = Math.ceil(SMALL / PART);
-report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight`, 's',
+report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — node client`, 's',
   s(small.a.map((r) => r.totalMs)), s(small.b.map((r) => r.totalMs)), 1.5);
 report.ratioRow('  of which: parts (mapvault: multipart → part store; floor: raw PUT → file)', 's',
   s(small.a.map((r) => r.partsMs)), s(small.b.map((r) => r.partsMs)), null);
@@ -114,6 +178,17 @@ report.ratioRow('  of which: merge (mapvault: part_merge; floor: cat + unzip)', 
   s(small.a.map((r) => r.mergeMs)), s(small.b.map((r) => r.mergeMs)), null);
 report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload`, 'MiB',
   mib(small.a.map((r) => r.peak)), mib(small.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+
+log(`upload ${sizeLabel(SMALL)} with curl -F (xargs -P${CONCURRENCY}): ${opts.runs} runs each, interleaved`);
+const smallCurl = await interleaved(opts.runs, (i) => mapvaultCurlRun(smallZip, SMALL, i), (i) => floorCurlRun(smallZip, SMALL, i));
+report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — curl -F (floor: curl -T)`, 's',
+  s(smallCurl.a.map((r) => r.totalMs)), s(smallCurl.b.map((r) => r.totalMs)), 1.5);
+report.ratioRow('  of which: parts (curl -F multipart → part store; floor: curl -T → file)', 's',
+  s(smallCurl.a.map((r) => r.partsMs)), s(smallCurl.b.map((r) => r.partsMs)), null);
+report.ratioRow('  of which: merge', 's',
+  s(smallCurl.a.map((r) => r.mergeMs)), s(smallCurl.b.map((r) => r.mergeMs)), null);
+report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload with curl`, 'MiB',
+  mib(smallCurl.a.map((r) => r.peak)), mib(smallCurl.b.map((r) => r.peak)), 200, '≤ 200 MiB');
 
 report.absoluteRow('  reference: CPU time of the hashes the API requires (md5+sha256 of parts, sha256 of the archive, sha256+CRC-32 of the file), in-process', 's',
   Array.from({ length: Math.max(3, opts.runs) }, () => hashCost(SMALL)), null, null, '–');

@@ -26,9 +26,17 @@ export interface Config {
   symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number };
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
+  /** The built web console; null = build/console beside the sources (what `npm install` builds). */
+  consoleDir: string | null;
   logLevel: string;
   /** After SIGTERM/SIGINT, in-flight requests get this long before their connections are cut. */
   shutdownTimeoutMs: number;
+  /** postgres://… to share one catalog between nodes; unset: SQLite in the data dir. */
+  catalogUrl?: string;
+  /** The API-key pepper, the same on every node (MAPVAULT_KEY_PEPPER); unset: see ApiKeys.open. */
+  keyPepper?: string;
+  /** How long a merge, delete or file write waits for another one of the same sourcemap. */
+  lockTimeoutMs: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable and says what is expected. */
@@ -159,7 +167,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A map bigger than the whole cache could never be kept; refusing it also bounds memory.
       maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', positive(parseBytes), 256 * MiB),
     },
+    consoleDir: get('MAPVAULT_CONSOLE_DIR', (v) => resolve(v), null),
     logLevel: get('LOG_LEVEL', oneOf(LOG_LEVELS), 'info'),
     shutdownTimeoutMs: get('MAPVAULT_SHUTDOWN_TIMEOUT', timer, 10_000),
+    catalogUrl: get('MAPVAULT_CATALOG_URL', (v) => v, undefined),
+    keyPepper: get('MAPVAULT_KEY_PEPPER', (v, n) => {
+      if (!/^[0-9a-fA-F]{64}$/.test(v) && v.length < 32) throw new ConfigError(`${n}: at least 32 characters (or 64 hex digits)`);
+      return v;
+    }, undefined),
+    lockTimeoutMs: get('MAPVAULT_LOCK_TIMEOUT', positive(timer), 30_000),
   };
 }

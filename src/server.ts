@@ -4,7 +4,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Config } from './config.ts';
 import type { Catalog } from './catalog/catalog.ts';
-import { SqliteCatalog } from './catalog/sqlite-catalog.ts';
+import { openCatalog } from './catalog/open-catalog.ts';
+import type { Locker } from './locking/locker.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ScratchDir } from './storage/scratch.ts';
@@ -13,13 +14,15 @@ import { UploadService } from './uploads/upload-service.ts';
 import { Quotas } from './uploads/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
-import { KeyedLock } from './util/keyed-lock.ts';
 import { newTraceId } from './util/ids.ts';
+import { MemoryLocker } from './locking/memory-locker.ts';
 import { registerErrorHandling } from './api/errors.ts';
 import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
 import { parseStackRoutes } from './api/routes/parse-stack.ts';
+import { appRoutes } from './api/routes/apps.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { StackResolver } from './symbolicate/index.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
@@ -37,6 +40,8 @@ export interface ServerOptions {
   /** Storage implementations; default to SQLite and the filesystem under the data dir. */
   catalog?: Catalog;
   blobs?: BlobStore;
+  /** With `catalog`: the locks every node sharing it respects (default: in-process). */
+  locker?: Locker;
 }
 
 export interface Mapvault {
@@ -59,19 +64,18 @@ export interface Mapvault {
   close(deadlineMs?: number): Promise<void>;
 }
 
-/** The catalog the configuration names. The key commands open only this (and the pepper), never the whole server. */
-export function openCatalog(config: Config): Catalog {
-  return new SqliteCatalog(join(config.dataDir, 'mapvault.db'));
-}
-
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
 export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
   const now = opts.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true });
-  const catalog = countStorageErrors(opts.catalog ?? openCatalog(config), 'catalog');
+  const opened = opts.catalog
+    ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
+    : await openCatalog(config);
+  const { locker } = opened;
+  const catalog = countStorageErrors(opened.catalog, 'catalog');
   const blobs = countStorageErrors(opts.blobs ?? (await FsBlobStore.open(join(config.dataDir, 'blobs'))), 'blobs');
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
-  const keys = await ApiKeys.open(catalog, config.dataDir);
+  const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());
   if ((await catalog.countApiKeys()) === 0) {
     const key = await keys.create('default', 'first-start', now());
@@ -92,7 +96,6 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
 
   const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
-  const identityLock = new KeyedLock();
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
   const resolver = new StackResolver({
     cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
@@ -102,10 +105,10 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const collectSoon = () => void sweeper.kick();
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
-    maxParts: config.maxParts, archiveLimits: config.archive, quotas, identityLock, onTreeRetired, collectSoon,
+    maxParts: config.maxParts, archiveLimits: config.archive, quotas, locker, lockTimeoutMs: config.lockTimeoutMs, onTreeRetired, collectSoon,
   });
   const sourcemaps = new SourceMapService({
-    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, identityLock, quotas, onTreeRetired, collectSoon,
+    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, locker, lockTimeoutMs: config.lockTimeoutMs, quotas, onTreeRetired, collectSoon,
     maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
     listCacheBytes: config.listCacheBytes,
   });
@@ -138,11 +141,21 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
     await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
     await parseStackRoutes(api, { sourcemaps, resolver });
+    await appRoutes(api, {
+      sourcemaps,
+      limits: {
+        maxPartBytes: config.maxPartBytes, maxParts: config.maxParts, archiveMaxBytes: config.archive.maxTotalBytes,
+        archiveMaxEntries: config.archive.maxEntries, maxStackBytes: config.symbolicate.maxStackBytes,
+        maxFrames: config.symbolicate.maxFrames, quotaUploadBytes: config.quotaUploadBytes, quotaStoredBytes: config.quotaStoredBytes,
+      },
+    });
   }, { prefix: API_PREFIX });
+  await app.register(consoleRoutes, { buildDir: config.consoleDir ?? undefined });
 
-  // Startup recovery: in single-node mode nothing else is running, so every queued prefix
-  // (staging trees of merges that died, replaced trees, cancelled parts) can go now.
-  await sweeper.sweep(now(), { collectAll: true });
+  // Startup recovery: what is due now (expired tasks, cancelled parts, retired trees past their
+  // grace, staging trees of merges that died long enough ago). Nothing earlier: another node
+  // sharing the catalog may be writing or reading it.
+  await sweeper.sweep(now());
 
   return {
     app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
@@ -164,7 +177,9 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
       }
       await sweeper.stop();
       await resolver.close();
+      await locker.close();
       await catalog.close();
+      await scratch.close();
     },
   };
 }

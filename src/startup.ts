@@ -5,6 +5,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
+import { CatalogConfigError } from './catalog/open-catalog.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createMapvault } from './server.ts';
 import { VERSION } from './version.ts';
@@ -68,7 +69,7 @@ const describeErrno = (err: unknown): string => {
 
 /** The one line a start-up failure prints (after `mapvault: `). */
 export function startupMessage(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof StartupError) return err.message;
+  if (err instanceof ConfigError || err instanceof StartupError || err instanceof CatalogConfigError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'SQLITE_CANTOPEN' || e?.code === 'SQLITE_READONLY') return `the catalog in MAPVAULT_DATA_DIR cannot be opened (${e.code})`;
   return e?.message ?? String(err);
@@ -99,6 +100,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   mv.resolver.prestartWorkers();
   // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
   process.stderr.write(`mapvault listening on ${url} (version ${VERSION}, data in ${config.dataDir})\n`);
+  process.stderr.write(`web console: ${url}/console/\n`);
 
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

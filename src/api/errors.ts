@@ -2,6 +2,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { envelope } from './envelope.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { SizeLimitExceededError } from '../storage/write-file.ts';
+import { CatalogUnavailableError } from '../catalog/catalog.ts';
+
+/** Seconds a client is told to wait when the catalog is unreachable (a restart takes a few). */
+export const CATALOG_RETRY_AFTER_S = 5;
 
 /** Framework and library errors, translated into our stable codes. */
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
@@ -21,6 +25,9 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
 
 export function toApiError(err: FastifyError | Error): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof CatalogUnavailableError) {
+    return new ApiError('Catalog.Unavailable', `the catalog database cannot be reached; nothing was lost, retry in ${CATALOG_RETRY_AFTER_S} s`);
+  }
   if (err instanceof SizeLimitExceededError) return new ApiError('Part.TooLarge', `the part is larger than ${err.limit} bytes (10 MiB)`);
   const fe = err as FastifyError;
   if (fe.validation) {
@@ -44,6 +51,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
     // A refused upload is not read to its end: closing stops the client instead of draining it.
     if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
+    if (apiError.errorCode === 'Catalog.Unavailable') reply.header('retry-after', String(CATALOG_RETRY_AFTER_S));
     return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
   });
   app.setNotFoundHandler((req, reply) => {

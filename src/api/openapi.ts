@@ -62,6 +62,11 @@ const CONTENT: Record<string, Schema> = {
   },
   'POST /file_tree': obj({ ...identity, files: { type: 'array', items: obj({ path: str, size: int, sha256: str }) } }),
   'POST /delete': { type: 'boolean', const: true },
+  'GET /whoami': obj({
+    workspace: str, declaration, usage: obj({ storedBytes: int, uploadBytes: int }),
+    limits: { type: 'object', additionalProperties: int },
+  }),
+  'GET /apps': { type: 'array', items: obj({ appId: str, sourcemapCount: int, size: int, latestCreateAt: int }) },
   'POST /parse_stack': obj({ stack: str, frames: { type: 'array', items: frame }, truncated: { type: 'boolean', const: true } }, ['stack', 'frames']),
 };
 const ALIASES: Record<string, string> = {
@@ -76,6 +81,10 @@ const OTHER: Record<string, Schema> = {
   'GET /livez': { 200: envelopeOf(obj({ status: { type: 'string', const: 'ok' } }), 'The process is alive') },
   'GET /metrics': { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: str } } } },
   'GET /openapi.json': { 200: { description: 'This document', type: 'object' } },
+  'GET /': { 302: { description: 'Redirect to the web console, /console/', type: 'null' } },
+  'GET /console': { 302: { description: 'Redirect to /console/', type: 'null' } },
+  'GET /console/': { 200: { description: 'The web console page', content: { 'text/html': { schema: str } } } },
+  'GET /console/:file': { 200: { description: 'A file of the web console (script, style, icon)', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
   'GET /file': { 200: { description: 'The stored file, as uploaded', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
 };
 

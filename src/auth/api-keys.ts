@@ -21,8 +21,15 @@ export class KeyCommandError extends Error {
 }
 
 /**
- * API keys are stored as HMAC-SHA256(pepper, key). The pepper lives in the data dir, not the
- * database, so a leaked database alone cannot be brute-forced offline against short keys.
+ * API keys are stored as HMAC-SHA256(pepper, key). Every node must use the same pepper, or a key
+ * made on one is refused by the others. Where it comes from, first match wins:
+ * 1. MAPVAULT_KEY_PEPPER (a secret in each node's environment): the database alone then never
+ *    holds it, so a leaked database cannot be brute-forced offline against short keys. 64 hex
+ *    digits are the 32 bytes they spell, the format of a data dir's `pepper` file, so
+ *    `MAPVAULT_KEY_PEPPER=$(xxd -p -c 64 data/pepper)` keeps an existing data dir's keys working.
+ * 2. A shared catalog (PostgreSQL) without that secret: a random pepper stored in the catalog
+ *    once (Catalog.ensureSetting), read by every node.
+ * 3. One node (SQLite): `<data>/pepper`, created on first start, as before.
  */
 export class ApiKeys {
   /** keyHash → when its last use was written. */
@@ -30,8 +37,15 @@ export class ApiKeys {
 
   private constructor(private readonly catalog: Catalog, private readonly pepper: Buffer) {}
 
-  static async open(catalog: Catalog, dataDir: string): Promise<ApiKeys> {
-    const file = join(dataDir, 'pepper');
+  static async open(catalog: Catalog, opts: { dataDir: string; secret?: string; sharedCatalog: boolean }): Promise<ApiKeys> {
+    if (opts.secret) {
+      const pepper = /^[0-9a-fA-F]{64}$/.test(opts.secret) ? Buffer.from(opts.secret, 'hex') : Buffer.from(opts.secret, 'utf8');
+      return new ApiKeys(catalog, pepper);
+    }
+    if (opts.sharedCatalog) {
+      return new ApiKeys(catalog, Buffer.from(await catalog.ensureSetting('api-key-pepper', randomBytes(32).toString('hex')), 'hex'));
+    }
+    const file = join(opts.dataDir, 'pepper');
     let pepper: Buffer;
     try {
       pepper = await readFile(file);

@@ -39,8 +39,14 @@ export interface FileRecord {
 }
 
 export interface SourceMapRecord extends Identity {
-  /** The immutable revision whose blobs under `trees/<revisionId>/` hold the tree. */
+  /** The revision whose blobs under `trees/<revisionId>/` hold the tree. */
   revisionId: string;
+  /**
+   * How many single-file writes (upsertFile) the revision has had: 0 when published. A revision is
+   * immutable except for those writes, so `(revisionId, treeVersion)` names the tree's exact
+   * content and keys every cache of it (see treeId below).
+   */
+  treeVersion: number;
   createdAt: number;
   size: number;
   sha256: string;
@@ -49,8 +55,16 @@ export interface SourceMapRecord extends Identity {
   warnings: string[];
 }
 
+/**
+ * The id of a tree's exact content, for cache keys: the revision and how many single-file writes
+ * it has had. A replaced, deleted or edited tree gets a new id on every node at once, because
+ * every request reads the sourcemap row from the catalog first.
+ */
+export const treeId = (sm: Pick<SourceMapRecord, 'revisionId' | 'treeVersion'>): string => `${sm.revisionId}/${sm.treeVersion}`;
+
 export interface PublishRequest {
-  sourcemap: SourceMapRecord;
+  /** Stored with treeVersion 0. */
+  sourcemap: Omit<SourceMapRecord, 'treeVersion'>;
   files: FileRecord[];
   /** Replace an existing sourcemap of the same identity (else fail with `exists`). */
   replace: boolean;
@@ -73,6 +87,29 @@ export interface GarbageEntry {
   dueAt: number;
   /** Set for a sourcemap tree: its file rows are forgotten together with the entry. */
   revisionId?: string;
+}
+
+/** One app's sourcemaps, in `list` order, and a stamp of that state (see Catalog.listSourceMaps). */
+export interface SourceMapListing {
+  /**
+   * Opaque; changes with every write to the app's sourcemaps (publish, replace, delete,
+   * upsertFile), in the same transaction as the write, and only then. Read in the same snapshot
+   * as `rows`, so it never names a newer state than the rows show.
+   */
+  stamp: string;
+  /** Newest first (createdAt), ties broken by version then env, descending, comparing UTF-8 bytes. */
+  rows: SourceMapRecord[];
+}
+
+/** One app of a workspace, as `GET /apps` shows it. */
+export interface AppSummary {
+  appId: string;
+  /** Stored sourcemaps (versions × envs) of the app. */
+  sourcemapCount: number;
+  /** Total file bytes of those sourcemaps' trees. */
+  size: number;
+  /** createdAt of the newest one (Unix ms). */
+  latestCreatedAt: number;
 }
 
 export interface WorkspaceUsage {
@@ -112,14 +149,8 @@ export interface Catalog {
   countOpenUploads(identity: Identity, now: number): Promise<number>;
   /** Upserts a part; not ok if the task no longer exists (cancelled, merged or expired). */
   putPart(workspace: string, uploadId: string, part: PartRecord, now: number): Promise<{ ok: boolean; replacedBlobKey?: string }>;
+  /** The task's parts, ascending by chunkIndex; none for another workspace's task. */
   listParts(workspace: string, uploadId: string): Promise<PartRecord[]>;
-  /**
-   * The same parts as UTF-8 JSON, built by the database: `chunkIndexs` is `[0,1,…]` and `parts` is
-   * `[{"chunkIndex","size","md5","sha256","uploadedAt"},…]`, ascending. A 10 000-part task answers
-   * `part_list` without materialising 10 000 row objects (see docs/BENCHMARKS.md, target 5).
-   * Another workspace's task has no parts.
-   */
-  listPartsJson(workspace: string, uploadId: string): Promise<{ chunkIndexs: Buffer; parts: Buffer }>;
   /** Deletes the task and its parts and queues `garbage`; false if it did not exist. */
   deleteUpload(workspace: string, uploadId: string, garbage: GarbageEntry): Promise<boolean>;
   /** Deletes tasks expired at `now` (with their parts), queuing `garbageFor(uploadId)` for each. */
@@ -128,18 +159,11 @@ export interface Catalog {
   // Sourcemaps.
   getSourceMap(identity: Identity): Promise<SourceMapRecord | null>;
   /**
-   * The app's sourcemaps as the UTF-8 JSON of the `list` answer, built by the database, newest first
-   * (then version, then env, descending): `[{"declaration","appId","version","env","createAt",
-   * "size","fileCount","mapCount","sha256","warnings"},…]`, `createAt` in unix seconds and
-   * `declaration` being the JSON text given. For the same reason as listPartsJson.
+   * The app's sourcemaps (a conditional read, like an HTTP ETag): 'unchanged' when `unlessStamp`
+   * is the app's current stamp, else the listing. Any node may keep what it derived from a listing
+   * and check it with one cheap call; the stamp lives in the catalog, so every node sees every write.
    */
-  listSourceMapsJson(workspace: string, appId: string, declaration: string): Promise<Buffer>;
-  /**
-   * A number that changes with every write changing the app's list (publish, replace, delete,
-   * upsertFile), in the same transaction as the write; 0 for an app never written. Every server
-   * sharing the catalog sees it, so it validates an answer cached by any of them.
-   */
-  listVersion(workspace: string, appId: string): Promise<number>;
+  listSourceMaps(workspace: string, appId: string, unlessStamp?: string): Promise<SourceMapListing | 'unchanged'>;
   publishSourceMap(req: PublishRequest): Promise<PublishResult>;
   /** Deletes the sourcemap and queues its tree for collection; null if absent. */
   deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry): Promise<SourceMapRecord | null>;
@@ -148,7 +172,17 @@ export interface Catalog {
   /** Adds or replaces one file of a live revision and updates the sourcemap's totals. */
   upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean): Promise<boolean>;
 
+  /** The workspace's apps that have at least one stored sourcemap, ordered by appId (byte order). */
+  listApps(workspace: string): Promise<AppSummary[]>;
+
   usage(workspace: string): Promise<WorkspaceUsage>;
+
+  /**
+   * Settings shared by every node on this catalog (the API-key pepper when no secret is
+   * configured): stores `value` under `name` unless a value is already stored, and returns the
+   * stored one. Two nodes starting at once agree on one value.
+   */
+  ensureSetting(name: string, value: string): Promise<string>;
 
   // Garbage: blob prefixes to delete once due. Staging revisions are queued before they are
   // written, so a crash mid-merge can never leave unreferenced blobs behind for good.
@@ -158,4 +192,17 @@ export interface Catalog {
   removeGarbage(prefix: string): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/**
+ * The catalog's server could not be reached (restarting, network blip). Thrown by every method
+ * instead of the driver's error, so the API answers 503 `Catalog.Unavailable` with Retry-After.
+ * A write that fails this way may still have committed (the connection can drop during COMMIT):
+ * callers must not undo its effects by hand, only leave them to the garbage queue.
+ */
+export class CatalogUnavailableError extends Error {
+  constructor(readonly cause: unknown) {
+    super(`the catalog is unavailable: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'CatalogUnavailableError';
+  }
 }

@@ -10,7 +10,7 @@ const loadServer = async () => ({
 /** The key store alone: no Fastify, no recovery, no env key sync. */
 const loadKeyStore = async () => ({
   ...(await import('../config.ts')), ...(await import('../startup.ts')), ...(await import('../auth/api-keys.ts')),
-  ...(await import('../server.ts')),
+  ...(await import('../catalog/open-catalog.ts')),
 });
 
 /** `serve` and `keys …`: the commands that run on the server's own machine. */
@@ -91,13 +91,16 @@ async function withKeyStore(
   } catch (err) {
     throw new CliError(m.startupMessage(err));
   }
-  const catalog = m.openCatalog(config);
+  const { catalog, locker, shared } = await m.openCatalog(config).catch((err: unknown) => {
+    throw new CliError(m.startupMessage(err));
+  });
   try {
-    const store = await m.ApiKeys.open(catalog, config.dataDir);
+    const store = await m.ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: shared });
     await fn({ store, config, WORKSPACE_NAME: m.WORKSPACE_NAME }).catch((err: unknown) => {
       throw err instanceof m.KeyCommandError ? new CliError(err.message) : err;
     });
   } finally {
+    await locker.close();
     await catalog.close();
   }
 }

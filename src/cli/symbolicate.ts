@@ -1,6 +1,6 @@
 /** `mapvault symbolicate`: resolve a minified stack trace through the stored sourcemaps (parse_stack, API.md §8). */
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { FrameResult, ResolveResult } from '../symbolicate/types.ts';
 import {
   action, addConnectionOptions, CliError, identity, log, makeClient, plural, requireConnection, withEnv, type ConnectionOptions,
@@ -11,6 +11,7 @@ interface SymbolicateOptions extends ConnectionOptions {
   json: boolean;
   context?: boolean;
   strict: boolean;
+  platform?: 'web' | 'android';
 }
 
 /** Exit status when frames did not resolve (none, or with --strict any): distinct from 1, a failure to ask. */
@@ -27,6 +28,7 @@ export function registerSymbolicate(program: Command): void {
     .option('--json', "print the server's answer (the rewritten stack and every frame) as JSON", false)
     .option('--context', 'show the original source line under each resolved frame (default: on a terminal)')
     .option('--no-context', 'do not show source lines')
+    .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']))
     .option('--strict', `exit ${2} when any frame did not resolve (by default only when none did)`, false);
   withEnv(cmd).action(action(symbolicate));
 }
@@ -40,6 +42,7 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
     const body: Record<string, string> = { appId: conn.appId, stack };
     if (conn.version) body.version = conn.version;
     if (conn.env) body.env = conn.env;
+    if (o.platform) body.platform = o.platform;
     result = (await client.call<ParseStackContent>('/parse_stack', { json: body })).content;
   } finally {
     await client.close();

@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { ApiError, type Body, type Client, type Envelope } from './client.ts';
@@ -15,6 +16,8 @@ import {
 } from './common.ts';
 import { checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
 import { createProgress } from './progress.ts';
+import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
+import { MAPPING_FILE_NAME } from '../symbolicate/java/mapping-file.ts';
 import { defaultStateDir, loadState, removeState, saveState, statePath, type UploadState } from './state.ts';
 
 const MiB = 1024 * 1024;
@@ -59,7 +62,7 @@ export function registerUpload(program: Command): void {
   const cmd = program
     .command('upload')
     .description('upload the sourcemaps of a build directory (zipped on the fly) or a ready zip, in parallel resumable parts')
-    .argument('<source>', 'build output directory, or a .zip laid out like the script URLs');
+    .argument('<source>', 'build output directory, a .zip laid out like the script URLs, or an Android mapping.txt');
   addConnectionOptions(cmd)
     .option('--need-cover', 'replace an existing sourcemap with the same appId/version/env', false)
     .option('--concurrency <n>', 'parts uploaded at the same time', numberIn(1, 32), 4)
@@ -86,7 +89,9 @@ async function upload(source: string, o: UploadOptions, cmd: Command): Promise<v
   const tmp = await mkdtemp(join(tmpdir(), 'mapvault-upload-'));
   const run: Run = { conn, client, o, signal: ac.signal, uploadId: '', statePath: '', onServer: 0, parts: 0 };
   try {
-    const zip = await prepare(source, o, cmd, tmp, ac.signal);
+    const zip = basename(source) === MAPPING_FILE_NAME
+      ? await packMapping(source, conn, tmp, ac.signal)
+      : await prepare(source, o, cmd, tmp, ac.signal);
     await send(run, zip);
   } catch (err) {
     throw await failure(run, err);
@@ -109,6 +114,25 @@ interface Run {
   /** Parts known to be on the server, for the interruption message. */
   onServer: number;
   parts: number;
+}
+
+/**
+ * Android: a ProGuard/R8 `mapping.txt`, checked as the server will check it, zipped in Guance's
+ * layout (`<appId>-<env>-<version>/mapping.txt`).
+ */
+async function packMapping(source: string, conn: { appId: string; version: string; env: string }, tmp: string, signal: AbortSignal): Promise<Zip> {
+  const st = await stat(source).catch(() => null);
+  if (!st?.isFile()) throw new CliError(`${source}: no such file`);
+  const builder = new MappingIndexBuilder();
+  for await (const chunk of createReadStream(source)) builder.write(chunk as Buffer);
+  const checked = builder.finish();
+  if (!checked.index) throw new CliError(`${source} is not a ProGuard/R8 mapping: ${checked.notMapping}`);
+  for (const w of checked.warnings) warn(`${source}: ${w}`);
+  const name = `${conn.appId}-${conn.env}-${conn.version}/${MAPPING_FILE_NAME}`;
+  const path = join(tmp, 'mapping.zip');
+  const { size, sha256 } = await packZip([{ abs: source, rel: MAPPING_FILE_NAME, name, size: st.size }], path, signal);
+  log(`packed ${source} (${checked.classCount} classes, ${formatBytes(st.size)}) as ${name} into a ${formatBytes(size)} zip, sha256 ${sha256.slice(0, 16)}`);
+  return { path, size, sha256 };
 }
 
 /** Turns a directory into a deterministic zip in `tmp`, or checks a given zip. */

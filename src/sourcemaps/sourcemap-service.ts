@@ -1,21 +1,23 @@
 import { Readable } from 'node:stream';
-import type { Catalog, Identity, SourceMapRecord } from '../catalog/catalog.ts';
+import { treeId, type AppSummary, type Catalog, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
-import type { KeyedLock } from '../util/keyed-lock.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId } from '../util/ids.ts';
-import { identityKey, retiredTree, treePrefix } from '../uploads/upload-service.ts';
+import { retiredTree, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
+import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
   blobs: BlobStore;
   now: () => number;
   retiredGraceMs: number;
-  identityLock: KeyedLock;
+  locker: Locker;
+  lockTimeoutMs: number;
   quotas: Quotas;
   onTreeRetired: (revisionId: string) => void;
   collectSoon: () => void;
@@ -31,30 +33,43 @@ export interface StoredTree {
   id: string;
   listFiles(): Promise<string[]>;
   readFile(path: string): Promise<Buffer | null>;
+  /** Android: a file's sha256, and the mapping lookup index stored beside it at merge (symbolicate/java). */
+  fileSha256(path: string): Promise<string | null>;
+  readMappingIndex(path: string): Promise<Buffer | null>;
 }
 
 /** Stored sourcemaps: list, browse, read, delete, and single-file writes. */
 export class SourceMapService {
-  private readonly listCache: ByteLru<{ version: number; declaration: string; json: Buffer }>;
+  private readonly listCache: ByteLru<{ stamp: string; variant: string; rendered: Buffer }>;
 
   constructor(private readonly o: SourceMapServiceOptions) {
     this.listCache = new ByteLru(o.listCacheBytes);
   }
 
   /**
-   * The `list` answer as UTF-8 JSON (see Catalog.listSourceMapsJson). Answers are kept and reused
-   * while the catalog's listVersion for the app is unchanged, so repeated listings of a big app
-   * cost one indexed lookup. The version is read before the list: a write landing in between
-   * makes the kept answer look older than it is (one extra rebuild), never newer.
+   * The app's sourcemaps (Catalog.listSourceMaps), as `render` turns them into bytes. What was
+   * rendered is kept with the listing's stamp and reused only while the catalog says the stamp is
+   * current (one cheap conditional read per request), so no node ever serves a stale list.
+   * `variant` names everything besides the rows that went into the bytes (the declaration).
    */
-  async listJson(workspace: string, appId: string, declaration: string): Promise<Buffer> {
+  async list(workspace: string, appId: string, variant: string, render: (rows: SourceMapRecord[]) => Buffer): Promise<Buffer> {
     const key = `${workspace}\u0000${appId}`;
-    const version = await this.o.catalog.listVersion(workspace, appId);
     const kept = this.listCache.get(key);
-    if (kept && kept.version === version && kept.declaration === declaration) return kept.json;
-    const json = await this.o.catalog.listSourceMapsJson(workspace, appId, declaration);
-    this.listCache.set(key, { version, declaration, json }, json.length);
-    return json;
+    const listing = await this.o.catalog.listSourceMaps(workspace, appId, kept?.variant === variant ? kept.stamp : undefined);
+    if (listing === 'unchanged') return kept!.rendered;
+    const rendered = render(listing.rows);
+    this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
+    return rendered;
+  }
+
+  /** The workspace's apps with stored sourcemaps (GET /apps). */
+  listApps(workspace: string): Promise<AppSummary[]> {
+    return this.o.catalog.listApps(workspace);
+  }
+
+  /** Bytes stored and pending for the workspace (GET /whoami). */
+  usage(workspace: string): Promise<WorkspaceUsage> {
+    return this.o.catalog.usage(workspace);
   }
 
   async get(identity: Identity): Promise<SourceMapRecord> {
@@ -88,7 +103,7 @@ export class SourceMapService {
     const prefix = treePrefix(sm.revisionId);
     let files: Promise<string[]> | undefined;
     return {
-      id: sm.revisionId,
+      id: treeId(sm),
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
@@ -102,14 +117,22 @@ export class SourceMapService {
         for await (const c of body) chunks.push(c as Buffer);
         return Buffer.concat(chunks);
       },
+      fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
+      readMappingIndex: async (path) => {
+        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
     };
   }
 
   async delete(identity: Identity): Promise<void> {
-    await this.o.identityLock.run(identityKey(identity), async () => {
+    await underIdentityLock(this.o, identity, async () => {
       const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
       if (!removed) throw notFound(identity);
-      this.o.onTreeRetired(removed.revisionId);
+      this.o.onTreeRetired(treeId(removed));
     });
     this.o.collectSoon();
   }
@@ -124,21 +147,21 @@ export class SourceMapService {
     if (bytes.length > this.o.maxFileBytes) {
       throw new ApiError('Request.TooLarge', `file content is ${bytes.length} bytes; at most ${this.o.maxFileBytes} (10 MiB) per file`);
     }
-    await this.o.identityLock.run(identityKey(identity), async () => {
+    await underIdentityLock(this.o, identity, async () => {
       let sm = await this.o.catalog.getSourceMap(identity);
       if ((await this.o.quotas.storedHeadroom(identity.workspace, 0)) < bytes.length) throw Quotas.storedExceeded();
       if (!sm) sm = await this.createEmpty(identity);
       const stored = await this.o.blobs.put(treePrefix(sm.revisionId) + path, Readable.from([bytes]));
       const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, { path, size: stored.size, sha256: stored.sha256 }, path.endsWith('.map'));
       if (!ok) throw new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again');
-      this.o.onTreeRetired(sm.revisionId);
+      this.o.onTreeRetired(treeId(sm));
     });
   }
 
   private async createEmpty(identity: Identity): Promise<SourceMapRecord> {
     const revisionId = newRevisionId();
     const sourcemap: SourceMapRecord = {
-      ...identity, revisionId, createdAt: this.o.now(), size: 0, sha256: '', fileCount: 0, mapCount: 0, warnings: [],
+      ...identity, revisionId, createdAt: this.o.now(), size: 0, sha256: '', fileCount: 0, mapCount: 0, warnings: [], treeVersion: 0,
     };
     const published = await this.o.catalog.publishSourceMap({
       sourcemap, files: [], replace: false, stagingPrefix: treePrefix(revisionId),

@@ -11,6 +11,8 @@ import { findSourceMappingURL, resolveMapRef, suffixMatch, urlPath } from './loc
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
 import { InvalidSourceMapError, SourceMapIndex, packSourceMap } from './sourcemap.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
+import { loadFunctionNames, originalFunctionFields } from './names/frame-names.ts';
+import type { FunctionNames } from './names/frame-names.ts';
 import type { FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 
 export interface StackResolverOptions {
@@ -36,6 +38,8 @@ interface CachedMap {
   /** The map's tree path, or `<js path> (inline sourceMappingURL)`. */
   label: string;
   cost: number;
+  /** Function ranges of the generated script, for `originalFunction`. */
+  functions: FunctionNames;
 }
 
 /** Why no map was found; shared with concurrent requests, never cached. */
@@ -185,6 +189,7 @@ export class StackResolver {
       originalColumn: m.column,
       name: index.name(m.nameIndex),
       ...(context ? { context } : {}),
+      ...originalFunctionFields(loc.functions, f.line!, f.column!),
     };
   }
 
@@ -216,10 +221,11 @@ export class StackResolver {
           const index = await this.parseBytes(target.bytes).catch((e: Error) => {
             throw new InvalidSourceMapError(`${label}: ${e.message}`);
           });
-          return { index, label, cost: index.cost };
+          const functions = await loadFunctionNames(target.bytes, index, async () => js);
+          return { index, label, cost: index.cost + functions.cost, functions };
         }
         const note = missing(`${target.path} (named by the sourceMappingURL of ${path})`);
-        return target.path === exact ? note : ((await this.loadMap(tree, target.path)) ?? note);
+        return target.path === exact ? note : ((await this.loadMap(tree, target.path, path)) ?? note);
       });
       if (viaJs && !('missing' in viaJs)) return viaJs;
       tried.push(viaJs?.missing ?? `a sourceMappingURL comment in ${path}`);
@@ -240,14 +246,15 @@ export class StackResolver {
   }
 
   /** The parsed map at a tree path (cached), null if absent; InvalidSourceMapError if unusable. */
-  private async loadMap(tree: TreeSource, path: string): Promise<CachedMap | null> {
+  private async loadMap(tree: TreeSource, path: string, scriptPath = path.replace(/\.map$/, '')): Promise<CachedMap | null> {
     const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
       const bytes = await tree.readFile(path);
       if (!bytes) return null;
       const index = await this.parseBytes(bytes).catch((e: Error) => {
         throw new InvalidSourceMapError(`${path} is not a usable sourcemap: ${e.message}`);
       });
-      return { index, label: path, cost: index.cost };
+      const functions = await loadFunctionNames(bytes, index, () => (scriptPath === path ? Promise.resolve(null) : tree.readFile(scriptPath)));
+      return { index, label: path, cost: index.cost + functions.cost, functions };
     });
     return found && !('missing' in found) ? found : null;
   }

@@ -288,6 +288,8 @@ export function transferList(p: PackedMap): ArrayBuffer[] {
 }
 
 export interface Mapping {
+  /** 1-based generated column where the segment starts (names/ needs to know it is on the identifier). */
+  generatedColumn: number;
   sourceIndex: number;
   /** 1-based, as in the stack. */
   line: number;
@@ -364,7 +366,8 @@ export class SourceMapIndex {
     const o = idx * SEGMENT_SIZE;
     if (segs[o + SOURCES_INDEX]! < 0) return null; // 1-field segment: generated code with no original
     return {
-      sourceIndex: segs[o + SOURCES_INDEX]!, line: segs[o + SOURCE_LINE]! + 1, column: segs[o + SOURCE_COLUMN]! + 1, nameIndex: segs[o + NAMES_INDEX]!,
+      generatedColumn: segs[o + COLUMN]! + 1, sourceIndex: segs[o + SOURCES_INDEX]!, line: segs[o + SOURCE_LINE]! + 1,
+      column: segs[o + SOURCE_COLUMN]! + 1, nameIndex: segs[o + NAMES_INDEX]!,
     };
   }
 

@@ -1,4 +1,5 @@
 /** Public types of the stack resolver (API.md §8). */
+import type { OriginalFunctionSource } from './names/frame-names.ts';
 import type { SourceContext } from './sourcemap.ts';
 
 /** One stored sourcemap tree (the files of one appId/version/env). */
@@ -42,6 +43,14 @@ export interface FrameResult {
   originalColumn: number | null;
   name: string | null;
   context?: SourceContext;
+  /**
+   * Resolved frames: the original name of the function the frame is in (`Cart.subtotal`,
+   * `new Cart`, `get Cart.total`, `<anonymous>`), `<module>` for top-level code; null when it
+   * cannot be known (see originalFunctionSource/Detail). names/ computes it.
+   */
+  originalFunction?: string | null;
+  originalFunctionSource?: OriginalFunctionSource;
+  originalFunctionDetail?: string;
   reason?: UnresolvedReason;
   /** Human-readable explanation of `reason` (e.g. which map paths were looked for). */
   detail?: string;

@@ -40,13 +40,16 @@ export class Sweeper {
     return this.running;
   }
 
-  /** `collectAll` also takes garbage not yet due: only right at startup, when no reader can be in flight. */
-  async sweep(now: number, { collectAll = false } = {}): Promise<{ expired: string[]; collected: string[] }> {
+  /**
+   * Only garbage that is due, also right at startup: other nodes may be mid-merge into a staging
+   * prefix or still reading a retired tree, and only the due time says they are done.
+   */
+  async sweep(now: number): Promise<{ expired: string[]; collected: string[] }> {
     const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: `uploads/${id}/`, dueAt: now }));
     if (expired.length) this.o.log.info({ expired: expired.length }, 'expired upload tasks');
     const collected: string[] = [];
     for (;;) {
-      const due = await this.o.catalog.dueGarbage(collectAll ? Number.MAX_SAFE_INTEGER : now, 100);
+      const due = await this.o.catalog.dueGarbage(now, 100);
       for (const g of due) {
         await this.o.blobs.deletePrefix(g.prefix);
         await this.o.catalog.removeGarbage(g.prefix);

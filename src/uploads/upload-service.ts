@@ -1,12 +1,14 @@
 import { Readable, Transform } from 'node:stream';
-import type { Catalog, GarbageEntry, Identity, PartRecord, SourceMapRecord, UploadTask } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
+import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { ApiError } from '../errors.ts';
-import type { KeyedLock } from '../util/keyed-lock.ts';
+import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { Quotas } from './quotas.ts';
 import { metrics } from '../metrics/metrics.ts';
@@ -21,8 +23,11 @@ export interface UploadServiceOptions {
   maxParts: number;
   archiveLimits: ArchiveLimits;
   quotas: Quotas;
-  identityLock: KeyedLock;
-  /** Called after a tree is replaced or removed, so caches of it are dropped. */
+  /** Serializes merges, deletes and single-file writes of one identity, across nodes when shared. */
+  locker: Locker;
+  /** How long a merge or delete waits for another one of the same identity before 409 Merge.InProgress. */
+  lockTimeoutMs: number;
+  /** Called with the treeId of a tree replaced or removed, so this node's caches of it are dropped. */
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
   collectSoon: () => void;
@@ -47,6 +52,18 @@ export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`
 /** A replaced or deleted tree, collected once readers that already resolved it have finished. */
 export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
 const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
+
+/** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
+export async function underIdentityLock<T>(
+  o: { locker: Locker; lockTimeoutMs: number }, identity: Identity, work: () => Promise<T>, signal?: AbortSignal,
+): Promise<T> {
+  try {
+    return await withLock(o.locker, identityKey(identity), { timeoutMs: o.lockTimeoutMs, signal }, work);
+  } catch (err) {
+    if (!(err instanceof LockTimeoutError) || err.key !== identityKey(identity)) throw err;
+    throw new ApiError('Merge.InProgress', `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`);
+  }
+}
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
 export class UploadService {
@@ -114,7 +131,7 @@ export class UploadService {
 
   async listParts(workspace: string, uploadId: string) {
     const task = await this.getTask(workspace, uploadId);
-    return { task, parts: await this.o.catalog.listPartsJson(workspace, uploadId) };
+    return { task, parts: await this.o.catalog.listParts(workspace, uploadId) };
   }
 
   async cancel(workspace: string, uploadId: string): Promise<void> {
@@ -123,9 +140,9 @@ export class UploadService {
     this.o.collectSoon();
   }
 
-  async merge(workspace: string, uploadId: string, chunkIndexs?: number[]): Promise<MergeResult> {
+  async merge(workspace: string, uploadId: string, chunkIndexs?: number[], signal?: AbortSignal): Promise<MergeResult> {
     const first = await this.getTask(workspace, uploadId);
-    return this.o.identityLock.run(identityKey(first), async () => {
+    return underIdentityLock(this.o, first, async () => {
       // Re-read under the lock: a merge of the same task that just finished consumed it.
       const task = await this.getTask(workspace, uploadId);
       const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
@@ -141,7 +158,7 @@ export class UploadService {
         await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
         try {
           const extracted = await this.extract(task, zipPath, staging, existing);
-          const sourcemap: SourceMapRecord = {
+          const sourcemap = {
             ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
             fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
           };
@@ -156,19 +173,23 @@ export class UploadService {
               ? alreadyExists(task)
               : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
           }
-          if (published.replaced) this.o.onTreeRetired(published.replaced.revisionId);
+          if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
           this.o.collectSoon();
           const { appId, version, env } = task;
           return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
         } catch (err) {
-          await this.o.blobs.deletePrefix(staging);
-          await this.o.catalog.removeGarbage(staging);
+          // When the catalog dropped out, the publish may have committed: the staging entry (removed
+          // by a commit, due later otherwise) decides, never this process.
+          if (!(err instanceof CatalogUnavailableError)) {
+            await this.o.blobs.deletePrefix(staging);
+            await this.o.catalog.removeGarbage(staging);
+          }
           throw err;
         }
       } finally {
         await this.o.scratch.remove(zipPath);
       }
-    });
+    }, signal);
   }
 
   private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
@@ -188,9 +209,12 @@ export class UploadService {
       if (written + declaredSize > quota) throw Quotas.storedExceeded();
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          mapping?.write(chunk);
           done(null, chunk);
         },
       });
@@ -201,6 +225,15 @@ export class UploadService {
         const problem = check.result();
         if (problem) warnings.push(`${path}: ${problem}`);
         else mapCount++;
+      }
+      if (mapping) {
+        const built = mapping.finish();
+        for (const w of built.warnings) warnings.push(`${path}: ${w}`);
+        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        else {
+          await this.o.blobs.put(staging + mappingIndexKey(path), Readable.from([built.index]));
+          mapCount++;
+        }
       }
       return stored;
     });

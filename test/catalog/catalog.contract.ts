@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Catalog, SourceMapRecord, UploadTask } from '../../src/catalog/catalog.ts';
+import type { Catalog, SourceMapListing, SourceMapRecord, UploadTask } from '../../src/catalog/catalog.ts';
 
 const T0 = 1_700_000_000_000;
 const id = (workspace: string, appId = 'app', version = '1', env = 'prod') => ({ workspace, appId, version, env });
@@ -8,10 +8,18 @@ const task = (uploadId: string, workspace = 'w1', over: Partial<UploadTask> = {}
   ...id(workspace), uploadId, needCover: false, createdAt: T0, expiresAt: T0 + 1000, ...over,
 });
 const sourcemap = (revisionId: string, over: Partial<SourceMapRecord> = {}): SourceMapRecord => ({
-  ...id('w1'), revisionId, createdAt: T0, size: 10, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [], ...over,
+  ...id('w1'), revisionId, createdAt: T0, size: 10, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [], treeVersion: 0, ...over,
 });
 const part = (chunkIndex: number, blobKey = `b${chunkIndex}`) => ({ chunkIndex, size: 5, md5: 'm', sha256: 's', uploadedAt: T0, blobKey });
 const retire = (rev: string) => ({ prefix: `trees/${rev}/`, dueAt: T0 + 50, revisionId: rev });
+const rowsOf = (listing: SourceMapListing | 'unchanged') => {
+  assert.notEqual(listing, 'unchanged');
+  return (listing as SourceMapListing).rows;
+};
+const stampOf = (listing: SourceMapListing | 'unchanged') => {
+  assert.notEqual(listing, 'unchanged');
+  return (listing as SourceMapListing).stamp;
+};
 
 /**
  * The behaviour every Catalog must have. A new implementation (PostgreSQL…) adds one test file
@@ -75,11 +83,7 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual(await c.putPart('w1', 'u1', part(10), T0), { ok: true });
     assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => [p.chunkIndex, p.blobKey]), [[0, 'b0'], [2, 'b2-new'], [10, 'b10']]);
     assert.deepEqual(await c.listParts('w2', 'u1'), [], 'other workspace sees no parts');
-    const asJson = await c.listPartsJson('w1', 'u1');
-    assert.deepEqual(JSON.parse(asJson.chunkIndexs.toString()), [0, 2, 10], 'numeric order');
-    assert.deepEqual(JSON.parse(asJson.parts.toString()), (await c.listParts('w1', 'u1')).map(({ blobKey: _, ...p }) => p));
-    const otherWorkspace = await c.listPartsJson('w2', 'u1');
-    assert.deepEqual([otherWorkspace.chunkIndexs.toString(), otherWorkspace.parts.toString()], ['[]', '[]']);
+    assert.deepEqual((await c.listParts('w1', 'u1'))[1], { ...part(2, 'b2-new') }, 'every field round-trips');
     assert.deepEqual(await c.putPart('w2', 'u1', part(3), T0), { ok: false });
     assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 1000), { ok: false }, 'expired');
     assert.equal((await c.usage('w1')).uploadBytes, 15);
@@ -136,12 +140,9 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
       await c.publishSourceMap({ sourcemap: sourcemap(rev, { version, createdAt: at }), files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire });
     }
     await c.publishSourceMap({ sourcemap: sourcemap('rw2', { workspace: 'w2' }), files: [], replace: false, stagingPrefix: 'trees/rw2/', retire });
-    const list = async (workspace: string, appId: string) => JSON.parse((await c.listSourceMapsJson(workspace, appId, '{"organization":"o"}')).toString());
-    assert.deepEqual((await list('w1', 'app')).map((s: { version: string }) => s.version), ['b', 'c', 'a']);
-    assert.deepEqual((await list('w1', 'app'))[0], {
-      declaration: { organization: 'o' }, appId: 'app', version: 'b', env: 'prod', createAt: Math.floor((T0 + 2) / 1000),
-      size: 10, fileCount: 1, mapCount: 1, sha256: 'ab', warnings: [],
-    });
+    const list = async (workspace: string, appId: string) => rowsOf(await c.listSourceMaps(workspace, appId));
+    assert.deepEqual((await list('w1', 'app')).map((s) => s.version), ['b', 'c', 'a']);
+    assert.deepEqual((await list('w1', 'app'))[0], sourcemap('rb', { version: 'b', createdAt: T0 + 2 }), 'every field round-trips');
     assert.equal((await list('w2', 'app')).length, 1);
     assert.deepEqual(await list('w1', 'other'), []);
 
@@ -152,8 +153,9 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.equal(await c.upsertFile(ident, 'rb', { path: 'z', size: 1, sha256: 'h' }, false), false, 'not the live revision');
     const sm = await c.getSourceMap(ident);
     assert.deepEqual([sm?.size, sm?.fileCount, sm?.mapCount], [8, 2, 2]);
-    const listed = (await list('w1', 'app')).find((s: { version: string }) => s.version === 'a');
-    assert.deepEqual([listed.size, listed.fileCount, listed.mapCount], [8, 2, 2], 'the listing follows file uploads');
+    assert.equal(sm?.treeVersion, 3, 'every single-file write counts');
+    const listed = (await list('w1', 'app')).find((s) => s.version === 'a')!;
+    assert.deepEqual([listed.size, listed.fileCount, listed.mapCount, listed.treeVersion], [8, 2, 2, 3], 'the listing follows file uploads');
     assert.equal((await c.usage('w1')).storedBytes, 8 + 10 + 10);
 
     const removed = await c.deleteSourceMap(ident, (rev) => ({ prefix: `trees/${rev}/`, dueAt: T0, revisionId: rev }));
@@ -165,30 +167,35 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
-  test(`${name}: listVersion changes with every write to the app's list, and only then`, async () => {
+  test(`${name}: the listing's stamp changes with every write to the app's sourcemaps, and only then`, async () => {
     const c = await create();
-    const versions: number[] = [await c.listVersion('w1', 'app')];
+    const stamps: string[] = [stampOf(await c.listSourceMaps('w1', 'app'))];
     const changed = async (what: string) => {
-      const v = await c.listVersion('w1', 'app');
-      assert.ok(!versions.includes(v), `${what} changes the version`);
-      versions.push(v);
+      const listing = await c.listSourceMaps('w1', 'app', stamps.at(-1));
+      assert.notEqual(listing, 'unchanged', `${what} changes the stamp`);
+      assert.ok(!stamps.includes(stampOf(listing)), `${what} gives a new stamp`);
+      stamps.push(stampOf(listing));
     };
+    const unchanged = async (what: string) => assert.equal(await c.listSourceMaps('w1', 'app', stamps.at(-1)), 'unchanged', what);
+    await unchanged('nothing written');
     await c.publishSourceMap({ sourcemap: sourcemap('r1'), files: [], replace: false, stagingPrefix: 'trees/r1/', retire });
     await changed('publish');
     assert.deepEqual(await c.publishSourceMap({ sourcemap: sourcemap('r2'), files: [], replace: false, stagingPrefix: 'trees/r2/', retire }), { ok: false, reason: 'exists' });
-    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'a refused publish changes nothing');
-    await c.publishSourceMap({ sourcemap: sourcemap('r3'), files: [], replace: true, stagingPrefix: 'trees/r3/', retire });
+    await unchanged('a refused publish changes nothing');
+    await c.publishSourceMap({ sourcemap: sourcemap('r3', { treeVersion: 7 }), files: [], replace: true, stagingPrefix: 'trees/r3/', retire });
     await changed('replace');
+    assert.equal((await c.getSourceMap(id('w1')))?.treeVersion, 0, 'a published revision starts at treeVersion 0');
     assert.equal(await c.upsertFile(id('w1'), 'r3', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
     await changed('upsertFile');
     await c.publishSourceMap({ sourcemap: sourcemap('o1', { appId: 'other' }), files: [], replace: false, stagingPrefix: 'trees/o1/', retire });
     await c.publishSourceMap({ sourcemap: sourcemap('x1', { workspace: 'w2' }), files: [], replace: false, stagingPrefix: 'trees/x1/', retire });
-    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'other apps and workspaces leave it alone');
+    await unchanged('other apps and workspaces leave it alone');
     await c.createUpload(task('u1'));
     await c.putPart('w1', 'u1', part(0), T0);
-    assert.equal(await c.listVersion('w1', 'app'), versions.at(-1), 'uploads in progress leave it alone');
+    await unchanged('uploads in progress leave it alone');
     assert.notEqual(await c.deleteSourceMap(id('w1'), retire), null);
     await changed('delete');
+    assert.deepEqual(rowsOf(await c.listSourceMaps('w1', 'app', 'not a stamp')), [], 'a stale stamp gets the listing');
     await c.close();
   });
 
@@ -205,7 +212,7 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
       }
     }
     await c.publishSourceMap({ sourcemap: sourcemap('newest', { version: '0', createdAt: T0 + 5000 }), files: [], replace: false, stagingPrefix: 'trees/newest/', retire });
-    const listed = JSON.parse((await c.listSourceMapsJson('w1', 'app', '{}')).toString()) as Array<{ version: string; env: string; warnings: string[] }>;
+    const listed = rowsOf(await c.listSourceMaps('w1', 'app'));
     // Descending by UTF-8 bytes (SQLite's BINARY collation; PostgreSQL needs COLLATE "C" for the same).
     const cmp = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
     const expected = odd.flatMap((version) => [['', version], ['prod', version]])
@@ -213,6 +220,29 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
       .map(([env, version]) => ({ version, env }));
     assert.deepEqual(listed.map(({ version, env }) => ({ version, env })), [{ version: '0', env: 'prod' }, ...expected]);
     assert.deepEqual(listed.find((s) => s.version === 'tab\there')?.warnings, ['w "tab\there"']);
+    await c.close();
+  });
+
+  test(`${name}: listApps sums each app's sourcemaps, scoped by workspace, ordered by appId bytes`, async () => {
+    const c = await create();
+    assert.deepEqual(await c.listApps('w1'), []);
+    const publish = (rev: string, over: Partial<SourceMapRecord>) =>
+      c.publishSourceMap({ sourcemap: sourcemap(rev, over), files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire });
+    await publish('r1', { appId: 'shop', version: '1', size: 100, createdAt: T0 });
+    await publish('r2', { appId: 'shop', version: '2', size: 50, createdAt: T0 + 9 });
+    await publish('r3', { appId: 'shop', version: '2', env: '', size: 1, createdAt: T0 + 3 });
+    await publish('r4', { appId: 'Admin', size: 7, createdAt: T0 + 1 });
+    await publish('r5', { appId: 'a.b-c_d', size: 2, createdAt: T0 + 2 });
+    await publish('r6', { appId: 'shop', workspace: 'w2', size: 1000 });
+    await c.createUpload(task('u1', 'w1', { appId: 'pending-only' }));
+    assert.deepEqual(await c.listApps('w1'), [
+      { appId: 'Admin', sourcemapCount: 1, size: 7, latestCreatedAt: T0 + 1 },
+      { appId: 'a.b-c_d', sourcemapCount: 1, size: 2, latestCreatedAt: T0 + 2 },
+      { appId: 'shop', sourcemapCount: 3, size: 151, latestCreatedAt: T0 + 9 },
+    ], 'uppercase sorts before lowercase; an app with only an unfinished upload is not listed');
+    assert.deepEqual((await c.listApps('w2')).map((a) => [a.appId, a.size]), [['shop', 1000]]);
+    await c.deleteSourceMap(id('w1', 'Admin'), retire);
+    assert.deepEqual((await c.listApps('w1')).map((a) => a.appId), ['a.b-c_d', 'shop'], 'an app whose last sourcemap is deleted disappears');
     await c.close();
   });
 
@@ -225,6 +255,103 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.equal((await c.dueGarbage(T0 + 100, 1)).length, 1);
     await c.removeGarbage('x/');
     assert.deepEqual((await c.dueGarbage(T0 + 100, 10)).map((g) => g.prefix), ['y/']);
+    await c.close();
+  });
+
+  // Races a READ COMMITTED implementation that checks and then writes would lose. Each runs many
+  // rounds so the two calls really overlap on a server with a connection pool.
+  const ROUNDS = 15;
+
+  test(`${name}: two publishes of a new identity at once: exactly one wins, the other gets exists`, async () => {
+    const c = await create();
+    for (let i = 0; i < ROUNDS; i++) {
+      const version = `race-${i}`;
+      const publish = (rev: string) => c.publishSourceMap({
+        sourcemap: sourcemap(rev, { version }), files: [{ path: `${rev}.map`, size: 1, sha256: 'h' }], replace: false, stagingPrefix: `trees/${rev}/`, retire,
+      });
+      const results = await Promise.all([publish(`a${i}`), publish(`b${i}`)]);
+      const winners = results.filter((r) => r.ok);
+      assert.equal(winners.length, 1, `round ${i}: ${JSON.stringify(results)}`);
+      assert.deepEqual(results.find((r) => !r.ok), { ok: false, reason: 'exists' });
+      const stored = await c.getSourceMap(id('w1', 'app', version));
+      const winner = results[0]!.ok ? `a${i}` : `b${i}`;
+      const loser = winner.startsWith('a') ? `b${i}` : `a${i}`;
+      assert.equal(stored?.revisionId, winner);
+      assert.deepEqual(await c.listFiles(loser), [], 'the loser wrote nothing');
+    }
+    await c.close();
+  });
+
+  test(`${name}: two replaces of one identity at once: both apply in turn, every replaced revision is queued`, async () => {
+    const c = await create();
+    for (let i = 0; i < ROUNDS; i++) {
+      const version = `replace-${i}`;
+      const publish = (rev: string, replace: boolean) => c.publishSourceMap({
+        sourcemap: sourcemap(rev, { version }), files: [], replace, stagingPrefix: `trees/${rev}/`, retire,
+      });
+      assert.ok((await publish(`o${i}`, false)).ok);
+      const results = await Promise.all([publish(`a${i}`, true), publish(`b${i}`, true)]);
+      assert.ok(results.every((r) => r.ok), JSON.stringify(results));
+      const replaced = results.map((r) => (r.ok ? r.replaced?.revisionId : undefined)).sort();
+      const final = (await c.getSourceMap(id('w1', 'app', version)))!.revisionId;
+      // One replaced the original, the other replaced the first: a chain, nothing replaced twice.
+      assert.deepEqual(replaced, [`o${i}`, final === `a${i}` ? `b${i}` : `a${i}`].sort(), `round ${i}`);
+    }
+    const queued = new Set((await c.dueGarbage(T0 + 100, 10_000)).map((g) => g.prefix));
+    for (let i = 0; i < ROUNDS; i++) {
+      const final = (await c.getSourceMap(id('w1', 'app', `replace-${i}`)))!.revisionId;
+      for (const rev of [`o${i}`, `a${i}`, `b${i}`]) assert.equal(queued.has(`trees/${rev}/`), rev !== final, `round ${i}: ${rev}`);
+    }
+    await c.close();
+  });
+
+  test(`${name}: a part racing a cancel or an expiry never outlives its task`, async () => {
+    const c = await create();
+    for (let i = 0; i < ROUNDS; i++) {
+      const uploadId = `race${i}`;
+      await c.createUpload(task(uploadId));
+      await c.putPart('w1', uploadId, part(0), T0);
+      const end = i % 2 === 0
+        ? c.deleteUpload('w1', uploadId, { prefix: `uploads/${uploadId}/`, dueAt: T0 }).then((deleted) => assert.equal(deleted, true))
+        : c.expireUploads(T0 + 1000, (u) => ({ prefix: `uploads/${u}/`, dueAt: T0 })).then((ids) => assert.deepEqual(ids, [uploadId]));
+      const [put] = await Promise.all([c.putPart('w1', uploadId, part(1), T0), end]);
+      assert.equal(typeof put.ok, 'boolean', 'refused or accepted, never an error');
+      assert.deepEqual(await c.listParts('w1', uploadId), [], `round ${i}: no part outlives the task`);
+      assert.equal(await c.getUpload('w1', uploadId, T0), null);
+    }
+    assert.equal((await c.usage('w1')).uploadBytes, 0);
+    const queued = (await c.dueGarbage(T0, 10_000)).map((g) => g.prefix);
+    for (let i = 0; i < ROUNDS; i++) assert.ok(queued.includes(`uploads/race${i}/`), 'the task prefix, with whatever part landed, is queued');
+    await c.close();
+  });
+
+  test(`${name}: two merges of one task at once: one publishes, the other finds the task gone`, async () => {
+    const c = await create();
+    for (let i = 0; i < ROUNDS; i++) {
+      const uploadId = `merge${i}`;
+      const version = `merge-${i}`;
+      await c.createUpload(task(uploadId, 'w1', { version, needCover: true }));
+      await c.putPart('w1', uploadId, part(0), T0);
+      const merge = (rev: string) => c.publishSourceMap({
+        sourcemap: sourcemap(rev, { version }), files: [{ path: 'a.js', size: 1, sha256: rev }], replace: true, stagingPrefix: `trees/${rev}/`, retire,
+        consumeUploadId: uploadId, consumeGarbage: { prefix: `uploads/${uploadId}/`, dueAt: T0 },
+      });
+      const results = await Promise.all([merge(`a${i}`), merge(`b${i}`)]);
+      assert.equal(results.filter((r) => r.ok).length, 1, `round ${i}: ${JSON.stringify(results)}`);
+      assert.deepEqual(results.find((r) => !r.ok), { ok: false, reason: 'upload-gone' });
+      const winner = results[0]!.ok ? `a${i}` : `b${i}`;
+      assert.equal((await c.getSourceMap(id('w1', 'app', version)))?.revisionId, winner);
+      assert.deepEqual((await c.listFiles(winner)).map((f) => f.sha256), [winner]);
+    }
+    await c.close();
+  });
+
+  test(`${name}: settings: the first value stored wins, also when two nodes store at once`, async () => {
+    const c = await create();
+    const values = await Promise.all([c.ensureSetting('pepper', 'one'), c.ensureSetting('pepper', 'two')]);
+    assert.equal(values[0], values[1]);
+    assert.equal(await c.ensureSetting('pepper', 'three'), values[0]);
+    assert.equal(await c.ensureSetting('other', 'x'), 'x');
     await c.close();
   });
 }

@@ -30,24 +30,25 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   v0.close();
 
   const c = new SqliteCatalog(file);
-  assert.deepEqual(JSON.parse((await c.listSourceMapsJson('w', 'app', '{}')).toString()), [{
-    declaration: {}, appId: 'app', version: '1.0', env: 'prod', createAt: 1700000000, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'],
-  }]);
+  assert.deepEqual(await c.listSourceMaps('w', 'app'), { stamp: '0', rows: [{
+    workspace: 'w', appId: 'app', version: '1.0', env: 'prod', revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2,
+    sha256: 'ab', warnings: ['bad map'], treeVersion: 0,
+  }] });
   assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.revisionId, 'r1');
-  const parts = await c.listPartsJson('w', 'u1');
-  assert.deepEqual(JSON.parse(parts.parts.toString()), [
-    { chunkIndex: 0, size: 6, md5: 'm0', sha256: 's0', uploadedAt: 8 }, { chunkIndex: 1, size: 5, md5: 'm1', sha256: 's1', uploadedAt: 7 },
+  assert.deepEqual(await c.listParts('w', 'u1'), [
+    { chunkIndex: 0, size: 6, md5: 'm0', sha256: 's0', uploadedAt: 8, blobKey: 'k0' }, { chunkIndex: 1, size: 5, md5: 'm1', sha256: 's1', uploadedAt: 7, blobKey: 'k1' },
   ]);
   assert.deepEqual(await c.listApiKeys(), [{ keyHash: 'h', workspace: 'w', source: 'cli', createdAt: 3, lastUsedAt: null }]);
   assert.deepEqual(await c.putPart('w', 'u1', { chunkIndex: 2, size: 1, md5: 'm', sha256: 's', uploadedAt: 9, blobKey: 'k2' }, 2), { ok: true }, 'the foreign key to uploads still holds');
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 2);
+  assert.equal(check.pragma('user_version', { simple: true }), 3);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
-  assert.equal(JSON.parse((await again.listSourceMapsJson('w', 'app', '{}')).toString()).length, 1, 'opening a migrated file again changes nothing');
+  const listing = await again.listSourceMaps('w', 'app');
+  assert.equal(listing !== 'unchanged' && listing.rows.length, 1, 'opening a migrated file again changes nothing');
   await again.close();
 });
 
@@ -57,4 +58,26 @@ test('SqliteCatalog: refuses a catalog file written by a newer mapvault', async 
   future.pragma('user_version = 99');
   future.close();
   assert.throws(() => new SqliteCatalog(file), /schema version 99.*upgrade mapvault/);
+});
+
+test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_version and settings added, the JSON columns dropped', async () => {
+  const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
+  const v1 = new Database(file);
+  v1.exec(await readFile(new URL('./fixtures/schema-v1.sql', import.meta.url), 'utf8'));
+  v1.prepare(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
+              VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`).run();
+  v1.prepare(`INSERT INTO list_versions VALUES ('w', 'app', 4)`).run();
+  v1.close();
+
+  const c = new SqliteCatalog(file);
+  const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
+  assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), { stamp: '4', rows: [{ ...ident, revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'], treeVersion: 0 }] });
+  assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+  assert.equal((await c.getSourceMap(ident))?.treeVersion, 1);
+  assert.equal(await c.ensureSetting('s', 'v'), 'v');
+  await c.close();
+  const check = new Database(file, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
+  check.close();
 });

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnServer, type ServerProcess } from '../helpers/process.ts';
 import { KEY_A } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
+import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
 
 async function post(s: ServerProcess, path: string, body: unknown) {
   const res = await fetch(s.api + path, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -54,8 +55,10 @@ test('kill -9 while a part is being received: after restart the part is absent a
   req.on('error', () => {});
   req.write(head);
   req.write(randomBytes(2_000_000));
-  await waitFor('the part to start landing in scratch', async () => {
-    for (const f of await list(join(dataDir, 'tmp'))) if ((await stat(join(dataDir, 'tmp', f))).size > 0) return f;
+  // Each server process has its own scratch dir under tmp/.
+  const scratchFiles = async () => (await list(join(dataDir, 'tmp'))).flatMap((d) => [join(dataDir, 'tmp', d)]);
+  const deadScratch = await waitFor('the part to start landing in scratch', async () => {
+    for (const d of await scratchFiles()) for (const f of await list(d)) if ((await stat(join(d, f))).size > 0) return d;
     return undefined;
   });
   await s.kill9();
@@ -63,7 +66,8 @@ test('kill -9 while a part is being received: after restart the part is absent a
 
   s = await spawnServer(dataDir);
   try {
-    assert.deepEqual(await list(join(dataDir, 'tmp')), [], 'scratch is wiped at startup');
+    assert.ok(!(await scratchFiles()).includes(deadScratch), 'the dead process\'s scratch is wiped at startup');
+    for (const d of await scratchFiles()) assert.deepEqual(await list(d), [], 'only the new process\'s empty scratch dir is left');
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200);
     assert.deepEqual(parts.body.content.chunkIndexs, []);
@@ -106,13 +110,19 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   await s.kill9();
   assert.equal(await merging, 'killed', 'the merge did not get to answer');
 
-  s = await spawnServer(dataDir);
+  s = await spawnServer(dataDir, { MAPVAULT_RETIRED_GRACE: '0' });
   try {
     const tree = await post(s, '/file_tree', id);
     assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/old.js.map']);
     const file = await fetch(`${s.api}/file?appId=crash&version=m&env=prod&path=static/js/old.js.map`, { headers: { 'DF-API-KEY': KEY_A } });
     assert.equal(((await file.json()) as any).sources[0], 'old.ts');
-    assert.deepEqual(await list(join(dataDir, 'blobs', 'trees')), [oldRevision], 'the staging tree was collected at startup');
+    // Startup collects only due garbage (another node could be writing that prefix): the staging
+    // tree is queued, due STAGING_TIMEOUT after the merge began, and collected then.
+    const stagingRevision = (await list(join(dataDir, 'blobs', 'trees'))).find((r) => r !== oldRevision);
+    const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+    const queued = await catalog.dueGarbage(Date.now() + 7 * 3_600_000, 1000);
+    await catalog.close();
+    assert.ok(queued.some((g) => g.prefix === `trees/${stagingRevision}/`), 'the staging tree is queued for collection');
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200, 'the task survived');
     assert.equal(parts.body.content.chunkIndexs.length, Math.ceil(newZip.length / MiB));
@@ -123,13 +133,13 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
 
     // kill -9 right after the merge answered: the new tree is there after restart.
     await s.kill9();
-    s = await spawnServer(dataDir);
+    s = await spawnServer(dataDir, { MAPVAULT_RETIRED_GRACE: '0' });
     const after = await post(s, '/file_tree', id);
     assert.equal(after.body.content.files.length, 3000);
     assert.equal((await post(s, '/part_list', { uploadId })).status, 404, 'the task was consumed');
     const trees = await waitFor('the replaced tree to be collected', async () => {
       const t = await list(join(dataDir, 'blobs', 'trees'));
-      return t.length === 1 ? t : undefined;
+      return t.filter((r) => r !== stagingRevision).length === 1 ? t.filter((r) => r !== stagingRevision) : undefined;
     });
     assert.notEqual(trees[0], oldRevision);
   } finally {

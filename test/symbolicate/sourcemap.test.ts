@@ -44,7 +44,7 @@ test('lookup edge cases: equal columns, 1-field segments, empty lines, names', (
   const json = JSON.stringify(encodedMap(presortedDecodedMap({ version: 3, sources: ['a.ts', 'b.ts'], names: ['foo', 'bar'], mappings })));
   assertSameAsTraceMapping(json, 4, 30);
   const ix = parse(json);
-  assert.deepEqual(ix.lookup(1, 6), { sourceIndex: 0, line: 2, column: 3, nameIndex: 0 }); // first of the equal columns
+  assert.deepEqual(ix.lookup(1, 6), { generatedColumn: 6, sourceIndex: 0, line: 2, column: 3, nameIndex: 0 }); // first of the equal columns
   assert.equal(ix.lookup(1, 1), null); // 1-field segment
   assert.equal(ix.lookup(2, 5), null); // empty line
   assert.equal(ix.lookup(9, 1), null); // past the last line

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { declaration, ok, okRaw, RawJson } from '../envelope.ts';
 import { appIdSchema, identityBody, identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
+import { fileKind } from '../../symbolicate/java/mapping-file.ts';
+import type { SourceMapRecord } from '../../catalog/catalog.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   map: 'application/json; charset=utf-8',
@@ -20,14 +22,15 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   app.get<{ Querystring: { appId: string } }>('/list', {
     schema: { querystring: { type: 'object', required: ['appId'], properties: { appId: appIdSchema } } },
   }, async (req, reply) => {
-    const list = await sourcemaps.listJson(req.workspace, req.query.appId, JSON.stringify(declaration(req.workspace)));
+    const declarationJson = JSON.stringify(declaration(req.workspace));
+    const list = await sourcemaps.list(req.workspace, req.query.appId, declarationJson, (rows) => renderList(rows, declarationJson));
     return okRaw(req, reply, new RawJson(list));
   });
 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
     const { sourcemap, files } = await sourcemaps.fileTree(toIdentity(req.workspace, req.body));
     const { appId, version, env } = sourcemap;
-    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })) });
+    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, kind: fileKind(f.path) })) });
   });
 
   app.get<{ Querystring: IdentityInput & { path: string } }>('/file', {
@@ -67,4 +70,16 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
     await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content);
     return ok(req, reply, true);
   });
+}
+
+/**
+ * The `list` answer's content, as UTF-8 JSON: one template per row, strings through
+ * JSON.stringify. Kept by SourceMapService until the app changes, so it is built once per change.
+ */
+function renderList(rows: SourceMapRecord[], declarationJson: string): Buffer {
+  const entries = rows.map((r) =>
+    `{"declaration":${declarationJson},"appId":${JSON.stringify(r.appId)},"version":${JSON.stringify(r.version)},"env":${JSON.stringify(r.env)},` +
+    `"createAt":${Math.floor(r.createdAt / 1000)},"size":${r.size},"fileCount":${r.fileCount},"mapCount":${r.mapCount},` +
+    `"sha256":${JSON.stringify(r.sha256)},"warnings":${JSON.stringify(r.warnings)}}`);
+  return Buffer.from(`[${entries.join(',')}]`);
 }

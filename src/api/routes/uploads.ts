@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
-import { declaration, ok, okRaw, RawJson } from '../envelope.ts';
+import { declaration, ok } from '../envelope.ts';
 import { identityProperties, toIdentity, uploadIdBody, uploadIdSchema } from '../schemas.ts';
 import { ApiError } from '../../errors.ts';
 import type { UploadService } from '../../uploads/upload-service.ts';
@@ -41,9 +41,10 @@ export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<vo
   const partList = async (req: FastifyRequest, reply: FastifyReply, uploadId: string) => {
     const { task, parts } = await uploads.listParts(req.workspace, uploadId);
     const { appId, version, env, needCover, expiresAt } = task;
-    return okRaw(req, reply, {
-      chunkIndexs: new RawJson(parts.chunkIndexs), declaration: declaration(req.workspace), uploadId,
-      parts: new RawJson(parts.parts), appId, version, env, needCover, expiresAt,
+    return ok(req, reply, {
+      chunkIndexs: parts.map((p) => p.chunkIndex), declaration: declaration(req.workspace), uploadId,
+      parts: parts.map(({ chunkIndex, size, md5, sha256, uploadedAt }) => ({ chunkIndex, size, md5, sha256, uploadedAt })),
+      appId, version, env, needCover, expiresAt,
     });
   };
   app.post<{ Body: { uploadId: string } }>('/part_list', { schema: { body: uploadIdBody } },

@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-/** The line coverage `npm test` had when the gate was set; raise it as coverage grows, never lower it. */
-const COVERAGE_MIN_LINES = 90;
+/**
+ * The floor for line coverage of src/ (measured 94.0 % when set, on 2026-12-01; the half point
+ * below absorbs run-to-run variance). Raise it as coverage grows, never lower it.
+ */
+const COVERAGE_MIN_LINES = 93.5;
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {

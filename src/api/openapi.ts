@@ -40,6 +40,17 @@ const frame: Schema = {
     reason: str, detail: str,
   },
 };
+const javaOriginal = obj({ class: str, method: str, line: nullable('integer'), sourceFile: str });
+/** A Java/Kotlin frame (platform "android", or a stack recognized as one), retraced with mapping.txt. */
+const javaFrame: Schema = {
+  type: 'object',
+  required: ['raw', 'class', 'method', 'line', 'sourceFile', 'resolved', 'originalClass', 'chain'],
+  properties: {
+    raw: str, class: str, method: str, line: nullable('integer'), sourceFile: str, resolved: { type: 'boolean' },
+    originalClass: nullable('string'), chain: { type: ['array', 'null'], items: javaOriginal },
+    alternatives: { type: 'array', items: { type: 'array', items: javaOriginal } }, reason: str, detail: str,
+  },
+};
 const health = obj({
   status: { type: 'string', enum: ['ok', 'unavailable'] }, version: str,
   checks: obj({ catalog: str, blobStore: str }),
@@ -67,7 +78,9 @@ const CONTENT: Record<string, Schema> = {
     limits: { type: 'object', additionalProperties: int },
   }),
   'GET /apps': { type: 'array', items: obj({ appId: str, sourcemapCount: int, size: int, latestCreateAt: int }) },
-  'POST /parse_stack': obj({ stack: str, frames: { type: 'array', items: frame }, truncated: { type: 'boolean', const: true } }, ['stack', 'frames']),
+  'POST /parse_stack': obj({
+    stack: str, frames: { type: 'array', items: { anyOf: [frame, javaFrame] } }, truncated: { type: 'boolean', const: true },
+  }, ['stack', 'frames']),
 };
 const ALIASES: Record<string, string> = {
   'GET /part_list': 'POST /part_list',

@@ -49,7 +49,8 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
   }
   if (o.json) {
     // `path` beside the server's raw `source`: the same project path the text output shows.
-    const frames = result.frames.map((f) => (f.source === null ? f : { ...f, path: projectPath(f.source) }));
+    // (Java frames have no `source`: their original classes are in `chain`.)
+    const frames = result.frames.map((f) => (typeof f.source === 'string' ? { ...f, path: projectPath(f.source) } : f));
     log(JSON.stringify({ ...result, frames }, null, 2));
   } else {
     const withContext = o.context ?? process.stdout.isTTY === true;

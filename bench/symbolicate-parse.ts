@@ -163,6 +163,7 @@ await w.terminate();
 const tree: TreeSource = {
   id: 'bench',
   listFiles: async () => ['app.js.map'],
+  fileInfo: async (p) => (p === 'app.js.map' ? { size: bytes.length, sha256: '' } : null),
   readFile: async (p) => (p === 'app.js.map' ? bytes : null),
 };
 const stack = `Error: x\n    at f (https://cdn.example.com/app.js:1:100)`;

@@ -23,7 +23,11 @@ export interface Config {
   /** Per-workspace quotas in bytes; 0 = unlimited. */
   quotaUploadBytes: number;
   quotaStoredBytes: number;
-  symbolicate: { cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number };
+  symbolicate: {
+    cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number;
+    /** Cold map loads, all requests together (docs/RELIABILITY.md, "Resolver"). */
+    parseBudgetBytes: number; maxColdParses: number; parseQueueMs: number; parserHeapMb: number; parseTimeoutMs: number;
+  };
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
   /** The built web console; null = build/console beside the sources (what `npm install` builds). */
@@ -166,6 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFrames: get('MAPVAULT_MAX_FRAMES', positive(parseInteger), 1000),
       // A map bigger than the whole cache could never be kept; refusing it also bounds memory.
       maxMapBytes: get('MAPVAULT_MAX_MAP_BYTES', positive(parseBytes), 256 * MiB),
+      parseBudgetBytes: get('MAPVAULT_PARSE_BUDGET_BYTES', positive(parseBytes), 64 * MiB),
+      maxColdParses: get('MAPVAULT_MAX_COLD_PARSES', positive(parseInteger), 4),
+      parseQueueMs: get('MAPVAULT_PARSE_QUEUE', timer, 2000),
+      parserHeapMb: Math.ceil(get('MAPVAULT_PARSER_HEAP', positive(parseBytes), 1024 * MiB) / MiB),
+      parseTimeoutMs: get('MAPVAULT_PARSE_TIMEOUT', positive(timer), 60_000),
     },
     consoleDir: get('MAPVAULT_CONSOLE_DIR', (v) => resolve(v), null),
     logLevel: get('LOG_LEVEL', oneOf(LOG_LEVELS), 'info'),

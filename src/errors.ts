@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
+  | 'Server.Busy'
   | 'Catalog.Unavailable'
   | 'Server.Internal'
   | 'Server.Unavailable';
@@ -56,6 +57,7 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.Encrypted': 422,
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
+  'Server.Busy': 503,
   'Catalog.Unavailable': 503,
   'Server.Internal': 500,
   'Server.Unavailable': 503,

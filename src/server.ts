@@ -27,6 +27,7 @@ import { StackResolver } from './symbolicate/index.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
+import { buildTreeIndexes } from './symbolicate/index/build.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -99,18 +100,25 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
   const resolver = new StackResolver({
     cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
+    parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
+    parseQueueMs: config.symbolicate.parseQueueMs, parserHeapMb: config.symbolicate.parserHeapMb, parseTimeoutMs: config.symbolicate.parseTimeoutMs,
   });
   // A replaced, deleted or edited tree drops its parsed maps from the cache.
   const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);
   const collectSoon = () => void sweeper.kick();
+  // Each merged map gets its binary lookup index beside it (symbolicate/index/).
+  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
+    blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
+  });
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
     maxParts: config.maxParts, archiveLimits: config.archive, quotas, locker, lockTimeoutMs: config.lockTimeoutMs, onTreeRetired, collectSoon,
+    postProcess: indexMaps,
   });
   const sourcemaps = new SourceMapService({
     catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, locker, lockTimeoutMs: config.lockTimeoutMs, quotas, onTreeRetired, collectSoon,
     maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
-    listCacheBytes: config.listCacheBytes,
+    listCacheBytes: config.listCacheBytes, postProcess: indexMaps,
   });
 
   const routes: Mapvault['routes'] = [];

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerInject } from './inject.ts';
 import { registerManage } from './manage.ts';
 import { registerSymbolicate } from './symbolicate.ts';
 import { registerUpload } from './upload.ts';
@@ -8,4 +9,5 @@ export function registerClientCommands(program: Command): void {
   registerUpload(program);
   registerSymbolicate(program);
   registerManage(program);
+  registerInject(program);
 }

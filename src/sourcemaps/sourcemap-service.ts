@@ -9,6 +9,7 @@ import { newRevisionId } from '../util/ids.ts';
 import { retiredTree, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
 import { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
+import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 
 export interface SourceMapServiceOptions {
@@ -26,13 +27,18 @@ export interface SourceMapServiceOptions {
   maxResolveFileBytes: number;
   /** Memory for cached `list` answers. */
   listCacheBytes: number;
+  /** Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts). */
+  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
 export interface StoredTree {
   id: string;
   listFiles(): Promise<string[]>;
+  fileInfo(path: string): Promise<{ size: number; sha256: string } | null>;
   readFile(path: string): Promise<Buffer | null>;
+  readIndex(mapPath: string): Promise<Buffer | null>;
+  writeIndex(mapPath: string, index: Uint8Array): Promise<void>;
   /** Android: a file's sha256, and the mapping lookup index stored beside it at merge (symbolicate/java). */
   fileSha256(path: string): Promise<string | null>;
   readMappingIndex(path: string): Promise<Buffer | null>;
@@ -105,6 +111,20 @@ export class SourceMapService {
     return {
       id: treeId(sm),
       listFiles: () => (files ??= this.o.catalog.listFiles(sm.revisionId).then((fs) => fs.map((f) => f.path))),
+      fileInfo: (path) => this.o.catalog.getFile(sm.revisionId, path),
+      // The lookup index beside each map (symbolicate/index/): built at merge, rebuilt lazily.
+      readIndex: async (mapPath) => {
+        const body = await this.o.blobs.get(prefix + indexBlobPath(mapPath));
+        if (!body) return null;
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
+      writeIndex: async (mapPath, index) => {
+        // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
+        if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
+        await this.o.blobs.put(prefix + indexBlobPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+      },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
         if (!record) return null;
@@ -154,6 +174,8 @@ export class SourceMapService {
       const stored = await this.o.blobs.put(treePrefix(sm.revisionId) + path, Readable.from([bytes]));
       const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, { path, size: stored.size, sha256: stored.sha256 }, path.endsWith('.map'));
       if (!ok) throw new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again');
+      // The index is checked against the map's sha256 when read, so a stale one is never used.
+      await this.o.postProcess?.(treePrefix(sm.revisionId), [{ path, size: stored.size, sha256: stored.sha256 }]);
       this.o.onTreeRetired(treeId(sm));
     });
   }

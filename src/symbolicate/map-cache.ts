@@ -7,8 +7,9 @@
  * - Keys are `${treeId}\u0000${path}`; invalidateTree(treeId) drops that tree's entries and
  *   forgets its in-flight loads, so a load that started before the invalidation is not stored.
  * - Concurrent getOrLoad calls for the same cold key share one promise (one parse).
- * - Only hits are cached: null and values marked `transient` ("no map here", with the reason)
- *   are shared with concurrent callers but not stored (misses live for one request only).
+ * - null and values marked `transient` are shared with concurrent callers but not stored. The
+ *   resolver stores its misses ("no map here", "unusable map", with the reason) as ordinary
+ *   entries, so a revision pays for each miss once, not on every request.
  */
 import { ByteLru } from '../util/byte-lru.ts';
 

@@ -7,13 +7,16 @@ import { parseFrameLine, renderV8Frame } from './frames.ts';
 import type { ParsedFrame } from './frames.ts';
 import { DEFAULT_STACK_LIMITS, checkStackLimits } from './limits.ts';
 import type { StackLimits } from './limits.ts';
-import { findSourceMappingURL, resolveMapRef, suffixMatch, urlPath } from './locate.ts';
+import { SuffixIndex, findSourceMappingURL, resolveMapRef, urlPath } from './locate.ts';
+import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
-import { InvalidSourceMapError, SourceMapIndex, packSourceMap } from './sourcemap.ts';
+import { InvalidSourceMapError } from './sourcemap.ts';
+import { makeIndexFile } from './index/make.ts';
+import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
-import { loadFunctionNames, originalFunctionFields } from './names/frame-names.ts';
-import type { FunctionNames } from './names/frame-names.ts';
-import type { FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import type { FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import { MODULE_SCOPE } from './names/index.ts';
+import type { OriginalFunctionSource } from './names/frame-names.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -24,49 +27,98 @@ export interface StackResolverOptions {
   maxFrames?: number;
   /** Max stack size; larger → ApiError 'Stack.TooLarge'. Default 1 MiB. */
   maxStackBytes?: number;
-  /** Maps of at least this many bytes are parsed in a worker thread. Default 2 MiB. */
+  /** Maps of at least this many bytes are parsed in a worker thread. Default 64 KiB. */
   workerThresholdBytes?: number;
   /** Worker threads for parsing. Default: 1 on ≤ 2 cores, else 2. */
   workers?: number;
+  /** Bytes of maps and scripts read and parsed at once, all requests together. Default 64 MiB. */
+  parseBudgetBytes?: number;
+  /** Cold parses at once. Default 4. */
+  maxColdParses?: number;
+  /** How long a cold load waits for room before 503 Server.Busy. Default 2 s. */
+  parseQueueMs?: number;
+  /** Heap (MiB) and deadline (ms) of each parser worker. */
+  parserHeapMb?: number;
+  parseTimeoutMs?: number;
 }
 
-export const DEFAULT_WORKER_THRESHOLD_BYTES = 2 * 1024 * 1024;
+/**
+ * 64 KiB: JSON.parse of the worst 64 KiB (deeply nested arrays, ~350 ns/byte on a loaded core)
+ * stays near 20 ms on the serving thread; anything bigger goes to a worker with resourceLimits.
+ */
+export const DEFAULT_WORKER_THRESHOLD_BYTES = 64 * 1024;
+const MiB = 1024 * 1024;
+/** Frames being located at once within one request. */
+const LOCATE_CONCURRENCY = 8;
 
 /** A cache entry: the parsed map and how to name it in details. */
 interface CachedMap {
-  index: SourceMapIndex;
+  /** The map's lookup index, with the enclosing-function ranges of its generated script. */
+  index: IndexedMap;
   /** The map's tree path, or `<js path> (inline sourceMappingURL)`. */
   label: string;
   cost: number;
-  /** Function ranges of the generated script, for `originalFunction`. */
-  functions: FunctionNames;
 }
 
-/** Why no map was found; shared with concurrent requests, never cached. */
+/** The `originalFunction*` fields of a frame (API.md), from the ranges stored in the index. */
+function originalFunctionFields(index: IndexedMap, line: number, column: number): {
+  originalFunction: string | null; originalFunctionSource: OriginalFunctionSource; originalFunctionDetail?: string;
+} {
+  const meta = index.functionMeta ?? { source: 'script-missing' as const };
+  if (meta.source !== 'scopes' && meta.source !== 'script') {
+    return { originalFunction: null, originalFunctionSource: meta.source, ...(meta.problem ? { originalFunctionDetail: meta.problem } : {}) };
+  }
+  return { originalFunction: index.enclosingFunction(line, column) ?? MODULE_SCOPE, originalFunctionSource: meta.source };
+}
+
+/** Why no map was found or why it is unusable: remembered for the revision, like hits. */
 interface Missing {
   missing: string;
-  cost: 0;
-  transient: true;
+  cost: number;
+  /** What was looked for, and the stored files that come closest (when no map was found). */
+  tried?: string[];
+  closest?: string[];
 }
 
-type Located = CachedMap | Missing;
+const missing = (why: string, tried?: string[], closest?: string[]): Missing => ({
+  missing: why, cost: 256 + why.length * 2 + JSON.stringify([tried, closest]).length * 2,
+  ...(tried ? { tried } : {}), ...(closest ? { closest } : {}),
+});
 
-const missing = (why: string): Missing => ({ missing: why, cost: 0, transient: true });
+/** Paths under node_modules are third-party code. */
+const NODE_MODULES = /(^|[/\\])node_modules[/\\]/;
 
-/** Per-request memo: misses and the file listing live only this long. */
+/** How the map of one script path is found, remembered per revision (misses included). */
+type Decision =
+  | { map: string; how: MatchKind; cost: number; script?: string }
+  | { inline: string; how: MatchKind; cost: number }
+  | Missing;
+
+type MatchKind = NonNullable<FrameMatch['by']>;
+
+/** What the per-revision cache holds. */
+type Entry = CachedMap | Missing | Decision | { suffix: SuffixIndex; cost: number };
+
+type Located = (CachedMap & { how: MatchKind; mapPath: string }) | (Missing & { how?: MatchKind; mapPath?: string });
+
+/** Per-request memo: each distinct script path is located once per request. */
 interface Scope {
   tree: TreeSource;
   located: Map<string, Promise<Located>>;
-  files?: Promise<string[]>;
 }
 
 export class StackResolver {
   readonly limits: StackLimits;
+  readonly admission: ParseAdmission;
   private readonly contextLines: number;
   private readonly workerThreshold: number;
-  private readonly cache: MapCache<Located>;
+  private readonly cache: MapCache<Entry>;
   private readonly pool: MapParserPool;
   private parses = 0;
+  private indexReads = 0;
+  /** When the current slice of synchronous work began, and the shared yield (see breathe). */
+  private sliceStart = performance.now();
+  private pause: Promise<void> | null = null;
 
   constructor(opts: StackResolverOptions = {}) {
     this.limits = {
@@ -76,7 +128,15 @@ export class StackResolver {
     this.contextLines = opts.contextLines ?? 5;
     this.workerThreshold = opts.workerThresholdBytes ?? DEFAULT_WORKER_THRESHOLD_BYTES;
     this.cache = new MapCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.pool = new MapParserPool(opts.workers);
+    this.pool = new MapParserPool(opts.workers, undefined, {
+      ...(opts.parserHeapMb ? { heapMb: opts.parserHeapMb } : {}),
+      ...(opts.parseTimeoutMs ? { jobTimeoutMs: opts.parseTimeoutMs } : {}),
+    });
+    this.admission = new ParseAdmission({
+      budgetBytes: opts.parseBudgetBytes ?? 64 * MiB,
+      maxConcurrent: opts.maxColdParses ?? 4,
+      queueMs: opts.parseQueueMs ?? 2000,
+    });
   }
 
   /**
@@ -113,7 +173,17 @@ export class StackResolver {
     }
 
     const scope: Scope | null = tree ? { tree, located: new Map() } : null;
-    const results = await Promise.all(parsed.map(({ frame }) => this.resolveFrame(scope, frame)));
+    // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
+    // frames started at once would all run between two turns of the event loop.
+    const results: FrameResult[] = new Array(parsed.length);
+    let next = 0;
+    const runner = async () => {
+      while (next < parsed.length) {
+        const k = next++;
+        results[k] = await this.resolveFrame(scope, parsed[k]!.frame);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOCATE_CONCURRENCY, parsed.length) }, runner));
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
       const { at, frame } = parsed[k]!;
@@ -142,11 +212,28 @@ export class StackResolver {
     this.cache.clear();
   }
 
-  stats(): { entries: number; bytes: number; parses: number; hits: number } {
-    return { entries: this.cache.size, bytes: this.cache.bytes, parses: this.parses, hits: this.cache.hits };
+  stats(): { entries: number; bytes: number; parses: number; indexReads: number; hits: number } {
+    return { entries: this.cache.size, bytes: this.cache.bytes, parses: this.parses, indexReads: this.indexReads, hits: this.cache.hits };
+  }
+
+  /**
+   * Catalog lookups (SQLite) are synchronous, so 1 000 frames resolved through already-settled
+   * promises would run in one macrotask. Every frame and locate step calls this: once 5 ms of the
+   * current slice are used, all callers wait for one shared setImmediate, so each turn of the
+   * event loop gives resolution one slice, whatever the number of requests and runners.
+   */
+  private async breathe(): Promise<void> {
+    if (performance.now() - this.sliceStart < 5) return;
+    this.pause ??= new Promise<void>((resolve) => setImmediate(() => {
+      this.pause = null;
+      this.sliceStart = performance.now();
+      resolve();
+    }));
+    await this.pause;
   }
 
   private async resolveFrame(scope: Scope | null, f: ParsedFrame): Promise<FrameResult> {
+    await this.breathe();
     const base: FrameResult = {
       raw: f.raw,
       functionName: f.functionName,
@@ -158,17 +245,24 @@ export class StackResolver {
       originalLine: null,
       originalColumn: null,
       name: null,
+      inApp: !(f.url && NODE_MODULES.test(f.url)),
+      match: { by: null, map: null },
     };
     if (!f.span) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
     const path = urlPath(f.url!);
     if (path === null) return { ...base, reason: 'NoSourceMap', detail: `no file path in URL ${f.url}` };
     if (!scope) {
-      return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${path}.map)` };
+      const tried = [`${path}.map`];
+      return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${tried[0]})`, match: { by: null, map: null, tried, closest: [] } };
     }
     let located = scope.located.get(path);
-    if (!located) scope.located.set(path, (located = this.locate(scope, path)));
+    if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
     const loc = await located;
-    if ('missing' in loc) return { ...base, reason: 'NoSourceMap', detail: loc.missing };
+    const match: FrameMatch = { by: loc.how ?? null, map: loc.mapPath ?? null };
+    if ('missing' in loc) {
+      if (loc.tried) Object.assign(match, { tried: loc.tried, closest: loc.closest ?? [] });
+      return { ...base, reason: 'NoSourceMap', detail: loc.missing, match };
+    }
 
     const { index, label } = loc;
     const m = index.lookup(f.line!, f.column!);
@@ -178,7 +272,7 @@ export class StackResolver {
         f.line! > index.lineCount
           ? `${label} maps ${index.lineCount} generated line(s); line ${f.line} is past the end`
           : `${label} has no mapping for line ${f.line}, column ${f.column}`;
-      return { ...base, reason: 'NoMapping', detail };
+      return { ...base, reason: 'NoMapping', detail, match };
     }
     const context = index.context(m.sourceIndex, m.line, this.contextLines);
     return {
@@ -188,87 +282,177 @@ export class StackResolver {
       originalLine: m.line,
       originalColumn: m.column,
       name: index.name(m.nameIndex),
+      inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
+      match,
       ...(context ? { context } : {}),
-      ...originalFunctionFields(loc.functions, f.line!, f.column!),
+      ...originalFunctionFields(index, f.line!, f.column!),
     };
   }
 
-  /**
-   * Finds the map for a URL path: `<path>.map`, else the stored `<path>`'s sourceMappingURL,
-   * else the tree's `.map` with the longest common path suffix. The first map that exists
-   * decides: if it is unusable (bad JSON…), the frame is NoSourceMap with that reason.
-   */
-  private async locate(scope: Scope, path: string): Promise<Located> {
-    const { tree } = scope;
-    const exact = `${path}.map`;
-    const tried = [exact];
+  /** The map for a URL path: the remembered decision for this revision, then the map it names. */
+  private async locate(tree: TreeSource, path: string): Promise<Located> {
     try {
-      const direct = await this.loadMap(tree, exact);
-      if (direct) return direct;
-
-      // Cached under the script's key too, so warm requests skip re-reading the script. When the
-      // comment names a separate .map, both keys hold the same map and each is charged its full
-      // cost: conservative (the byte budget is never exceeded), and such layouts are rare.
-      const viaJs = await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000js`), async () => {
-        const js = await tree.readFile(path);
-        if (!js) return missing(`a sourceMappingURL comment in ${path} (not stored)`);
-        const ref = findSourceMappingURL(js.toString('utf8'));
-        if (!ref) return missing(`a sourceMappingURL comment in ${path} (none found)`);
-        const target = resolveMapRef(path, ref);
-        if (!target) return missing(`the sourceMappingURL of ${path} (${ref.slice(0, 200)}, unusable)`);
-        if (target.kind === 'inline') {
-          const label = `${path} (inline sourceMappingURL)`;
-          const index = await this.parseBytes(target.bytes).catch((e: Error) => {
-            throw new InvalidSourceMapError(`${label}: ${e.message}`);
-          });
-          const functions = await loadFunctionNames(target.bytes, index, async () => js);
-          return { index, label, cost: index.cost + functions.cost, functions };
-        }
-        const note = missing(`${target.path} (named by the sourceMappingURL of ${path})`);
-        return target.path === exact ? note : ((await this.loadMap(tree, target.path, path)) ?? note);
-      });
-      if (viaJs && !('missing' in viaJs)) return viaJs;
-      tried.push(viaJs?.missing ?? `a sourceMappingURL comment in ${path}`);
-
-      scope.files ??= tree.listFiles();
-      const files = await scope.files;
-      const candidate = suffixMatch(exact, files.filter((f) => f !== exact));
-      tried.push(`a .map file whose path ends with ${exact.slice(exact.lastIndexOf('/') + 1)}`);
-      if (candidate) {
-        const bySuffix = await this.loadMap(tree, candidate);
-        if (bySuffix) return bySuffix;
-      }
+      const decision = (await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000locate`), () => this.decide(tree, path))) as Decision;
+      if ('missing' in decision) return decision;
+      const loaded = 'map' in decision ? await this.loadMap(tree, decision.map, decision.script) : await this.loadInline(tree, decision.inline, null);
+      const mapPath = 'map' in decision ? decision.map : decision.inline;
+      if (!loaded) return { ...missing(`${mapPath} is no longer stored`), how: decision.how, mapPath };
+      return { ...loaded, how: decision.how, mapPath };
     } catch (e) {
       if (e instanceof InvalidSourceMapError) return missing(e.message);
       throw e;
     }
-    return missing(`no sourcemap found for ${path}: looked for ${tried.join(', then ')}`);
   }
 
-  /** The parsed map at a tree path (cached), null if absent; InvalidSourceMapError if unusable. */
-  private async loadMap(tree: TreeSource, path: string, scriptPath = path.replace(/\.map$/, '')): Promise<CachedMap | null> {
-    const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
-      const bytes = await tree.readFile(path);
-      if (!bytes) return null;
-      const index = await this.parseBytes(bytes).catch((e: Error) => {
-        throw new InvalidSourceMapError(`${path} is not a usable sourcemap: ${e.message}`);
+  /**
+   * Which map serves a URL path: `<path>.map`, else the stored `<path>`'s sourceMappingURL, else
+   * the tree's `.map` with the longest common path suffix (SuffixIndex, built once per revision).
+   * The first map that exists decides: if it is unusable (bad JSON…), the frame is NoSourceMap
+   * with that reason. Only the catalog is asked whether files exist; the script is read (its tail
+   * searched) at most once per revision.
+   */
+  private async decide(tree: TreeSource, path: string): Promise<Decision> {
+    await this.breathe();
+    const exact = `${path}.map`;
+    const tried = [exact];
+    if ((await tree.fileInfo(exact)) !== null) return { map: exact, how: 'path', cost: 128 + exact.length * 2 };
+
+    const jsSize = (await tree.fileInfo(path))?.size ?? null;
+    if (jsSize === null) tried.push(`a sourceMappingURL comment in ${path} (not stored)`);
+    else {
+      const via = await this.admission.run(jsSize, jsSize >= this.workerThreshold, async (): Promise<Decision | string> => {
+        const js = await tree.readFile(path);
+        if (!js) return `a sourceMappingURL comment in ${path} (not stored)`;
+        const ref = findSourceMappingURL(js);
+        if (!ref) return `a sourceMappingURL comment in ${path} (none found)`;
+        const target = resolveMapRef(path, ref);
+        if (!target) return `the sourceMappingURL of ${path} (${ref.slice(0, 200)}, unusable)`;
+        if (target.kind === 'inline') {
+          // Parsed now, with the bytes already held: cached under the script's own key.
+          await this.loadInline(tree, path, { js, bytes: target.bytes });
+          return { inline: path, how: 'sourceMappingURL', cost: 128 + path.length * 2 };
+        }
+        const note = `${target.path} (named by the sourceMappingURL of ${path})`;
+        if (target.path === exact || (await tree.fileInfo(target.path)) === null) return note;
+        return { map: target.path, script: path, how: 'sourceMappingURL', cost: 128 + (target.path.length + path.length) * 2 };
       });
-      const functions = await loadFunctionNames(bytes, index, () => (scriptPath === path ? Promise.resolve(null) : tree.readFile(scriptPath)));
-      return { index, label: path, cost: index.cost + functions.cost, functions };
-    });
-    return found && !('missing' in found) ? found : null;
+      if (typeof via !== 'string') return via;
+      tried.push(via);
+    }
+
+    await this.breathe();
+    const suffix = (await this.cache.getOrLoad(cacheKey(tree.id, '\u0000suffix-index'), async () => {
+      const index = new SuffixIndex(await tree.listFiles());
+      return { suffix: index, cost: 256 + index.chars };
+    })) as { suffix: SuffixIndex };
+    const candidate = suffix.suffix.match(exact);
+    tried.push(`a .map file whose path ends with ${exact.slice(exact.lastIndexOf('/') + 1)}`);
+    if (candidate && candidate !== exact) return { map: candidate, how: 'suffix', cost: 128 + candidate.length * 2 };
+    return missing(`no sourcemap found for ${path}: looked for ${tried.join(', then ')}`, tried, suffix.suffix.closest(path));
   }
 
-  private async parseBytes(bytes: Uint8Array): Promise<SourceMapIndex> {
-    this.parses++;
-    if (bytes.byteLength >= this.workerThreshold && !this.pool.unavailable) {
+  /**
+   * The parsed map at a tree path (cached), null if absent; a Missing (remembered for the
+   * revision) if unusable. Reading and parsing hold the map's bytes of the admission budget.
+   */
+  private async loadMap(tree: TreeSource, path: string, scriptPath = path.replace(/\.map$/, '')): Promise<CachedMap | Missing | null> {
+    const found = await this.cache.getOrLoad(cacheKey(tree.id, path), async () => {
+      await this.breathe();
+      const info = await tree.fileInfo(path);
+      if (info === null) return null;
+      const { size, sha256 } = info;
+      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256));
+      if (stored) return { index: stored, label: path, cost: stored.cost };
+      // No usable index: rebuild it from the map and its generated script (for function names).
+      const scriptSize = scriptPath === path ? 0 : ((await tree.fileInfo(scriptPath))?.size ?? 0);
+      const weight = size + scriptSize;
+      return this.admission.run(weight, weight >= this.workerThreshold, async () => {
+        const bytes = await tree.readFile(path);
+        if (!bytes) return null;
+        const script = scriptSize > 0 ? await tree.readFile(scriptPath) : null;
+        try {
+          const file = await this.indexBytes(bytes, script, sha256);
+          const index = readIndex(file);
+          // Missing or from another format version: keep the rebuilt one for the next restart.
+          await tree.writeIndex?.(path, file).catch(() => {});
+          return { index, label: path, cost: index.cost };
+        } catch (e) {
+          if (e instanceof InvalidSourceMapError) return missing(`${path} is not a usable sourcemap: ${e.message}`);
+          throw e;
+        }
+      });
+    });
+    return found as CachedMap | Missing | null;
+  }
+
+  /** The map's stored lookup index (built at merge), or null when absent, torn or outdated. */
+  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<IndexedMap | null> {
+    const file = await tree.readIndex?.(path);
+    // Built from other bytes (the map was overwritten since): rebuilt by the caller.
+    if (!file || indexMapSha256(file) !== sha256) return null;
+    try {
+      const index = readIndex(file);
+      this.indexReads++;
+      return index;
+    } catch (e) {
+      if (e instanceof IndexFormatError) return null; // rebuilt from the map by the caller
+      throw e;
+    }
+  }
+
+  /**
+   * The inline map of a script (cached under the script's key); `js` and `bytes` (the script and
+   * its decoded map) when already in hand.
+   */
+  private async loadInline(tree: TreeSource, jsPath: string, inHand: { js: Buffer; bytes: Buffer } | null): Promise<CachedMap | Missing | null> {
+    const label = `${jsPath} (inline sourceMappingURL)`;
+    const parse = async (js: Buffer, data: Buffer): Promise<CachedMap | Missing> => {
       try {
-        return new SourceMapIndex(await this.pool.parse(bytes));
+        const index = readIndex(await this.indexBytes(data, js));
+        return { index, label, cost: index.cost };
+      } catch (e) {
+        if (e instanceof InvalidSourceMapError) return missing(`${label}: ${e.message}`);
+        throw e;
+      }
+    };
+    const found = await this.cache.getOrLoad(cacheKey(tree.id, `${jsPath}\u0000js`), async () => {
+      if (inHand) return parse(inHand.js, inHand.bytes); // the caller holds the admission for these bytes
+      const size = (await tree.fileInfo(jsPath))?.size ?? null;
+      if (size === null) return null;
+      return this.admission.run(size, size >= this.workerThreshold, async () => {
+        const js = await tree.readFile(jsPath);
+        const ref = js && findSourceMappingURL(js);
+        const target = ref ? resolveMapRef(jsPath, ref) : null;
+        return js && target?.kind === 'inline' ? parse(js, target.bytes) : missing(`${label} is gone`);
+      });
+    });
+    return found as CachedMap | Missing | null;
+  }
+
+  /**
+   * Map bytes (and its generated script, for function names) → lookup index file
+   * (index/make.ts), in a worker when either is at least the threshold.
+   */
+  private async indexBytes(bytes: Uint8Array, script: Uint8Array | null = null, sha256 = ''): Promise<Uint8Array> {
+    this.parses++;
+    if (bytes.byteLength + (script?.byteLength ?? 0) >= this.workerThreshold && !this.pool.unavailable) {
+      try {
+        return await this.pool.parse(bytes, script, sha256);
       } catch (e) {
         if (!(e instanceof WorkerUnavailableError)) throw e;
         // Workers cannot start in this process: parse inline rather than fail.
       }
     }
-    return new SourceMapIndex(packSourceMap(bytes));
+    return makeIndexFile(bytes, script, sha256);
+  }
+
+  /**
+   * Builds the lookup index of a map at merge time (bounded like any cold parse: admission bytes
+   * and slot, a worker with resourceLimits), waiting for room as long as `waitMs`. Throws
+   * InvalidSourceMapError for maps that cannot be indexed.
+   */
+  async buildIndex(bytes: Uint8Array, sha256: string, script: Uint8Array | null = null, waitMs = 10 * 60_000): Promise<Uint8Array> {
+    const weight = bytes.byteLength + (script?.byteLength ?? 0);
+    return this.admission.run(weight, weight >= this.workerThreshold, () => this.indexBytes(bytes, script, sha256), waitMs);
   }
 }

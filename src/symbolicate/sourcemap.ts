@@ -7,15 +7,17 @@
  * bench/symbolicate-parse.ts). So the mappings are decoded (in a worker for big maps) straight
  * into a few typed arrays that are transferred with zero copy and queried in place: plain maps by
  * decodePacked, a port of trace-mapping's own VLQ decoder that skips its array-per-segment form
- * (the slow, garbage-heavy part of a cold parse); index maps through trace-mapping's AnyMap, then
- * packed. The lookup is trace-mapping's `originalPositionFor` with its default
+ * (the slow, garbage-heavy part of a cold parse); index maps by flattenSections, which follows
+ * trace-mapping's AnyMap rules but keeps only the generated lines that have segments (AnyMap
+ * allocates an array per line up to each section's offset: a 150-byte map with an offset at line
+ * 200 000 000 exhausted the heap). Every allocation here is bounded by the map's bytes, never by
+ * a number written inside it (docs/RELIABILITY.md, "Resolver: work bounded by bytes"). The lookup is trace-mapping's `originalPositionFor` with its default
  * GREATEST_LOWER_BOUND bias, re-implemented over the flat arrays
  * (test/symbolicate/sourcemap.test.ts checks them against each other position by position).
  * Bonus: 20 bytes per segment instead of ~94 (measured, 30 MB map: 61 MB packed vs ~200 MB of
  * decoded arrays), and the cost is known exactly.
  */
-import { AnyMap, decodedMappings } from '@jridgewell/trace-mapping';
-import type { SectionedSourceMapInput } from '@jridgewell/trace-mapping';
+import { TraceMap, decodedMappings } from '@jridgewell/trace-mapping';
 
 /**
  * The fields of one packed segment, at these offsets from its start (named as trace-mapping's
@@ -33,8 +35,13 @@ export const SEGMENT_SIZE = 5;
 export interface PackedMap {
   /** SEGMENT_SIZE ints per segment: COLUMN, SOURCES_INDEX, SOURCE_LINE, SOURCE_COLUMN, NAMES_INDEX (-1 = none). */
   segs: Int32Array;
-  /** Segments of generated line i (0-based) are [lineStarts[i], lineStarts[i + 1]). */
+  /**
+   * Segments of line entry i are [lineStarts[i], lineStarts[i + 1]). Entry i is generated line i
+   * (0-based) when `lineNumbers` is null (plain maps: one entry per line, as the `;`s say), else
+   * generated line lineNumbers[i] (index maps: only lines with segments, ascending).
+   */
   lineStarts: Uint32Array;
+  lineNumbers: Uint32Array | null;
   /** UTF-8 of all strings: sources, then sourcesContent, then names. */
   strings: Uint8Array;
   /** [start, end) byte offsets into `strings` per string; -1 = null. */
@@ -46,6 +53,8 @@ export interface PackedMap {
    */
   contentLines: Uint32Array;
   contentLineFirst: Uint32Array;
+  /** One byte per source: 1 when the map's `ignoreList` (or `x_google_ignoreList`) names it. */
+  ignored: Uint8Array;
   nSources: number;
   nNames: number;
 }
@@ -70,22 +79,139 @@ export function joinSource(root: unknown, source: unknown): string | null {
   return root.endsWith('/') || source.startsWith('/') ? root + source : `${root}/${source}`;
 }
 
-/** Sources and contents in the order AnyMap flattens sections, so source indexes line up. */
-function collectSources(map: Json, sources: (string | null)[], contents: (string | null)[]): void {
-  if (Array.isArray(map.sections)) {
-    for (const section of map.sections as Json[]) {
-      const inner = typeof section.map === 'string' ? (JSON.parse(section.map) as Json) : (section.map as Json);
-      if (!inner || typeof inner !== 'object') throw new InvalidSourceMapError('index map section without a map');
-      collectSources(inner, sources, contents);
-    }
-    return;
-  }
+function addSources(map: Json, sources: (string | null)[], contents: (string | null)[], names: (string | null)[], ignored: number[]): void {
   if (!Array.isArray(map.sources)) throw new InvalidSourceMapError('"sources" is not an array');
+  const first = ignored.length;
+  for (let i = 0; i < map.sources.length; i++) ignored.push(0);
+  const list = Array.isArray(map.ignoreList) ? map.ignoreList : Array.isArray(map.x_google_ignoreList) ? map.x_google_ignoreList : [];
+  for (const i of list as unknown[]) if (Number.isInteger(i) && (i as number) >= 0 && (i as number) < map.sources.length) ignored[first + (i as number)] = 1;
+  if (map.names != null && !Array.isArray(map.names)) throw new InvalidSourceMapError('"names" is not an array');
   const sc = Array.isArray(map.sourcesContent) ? (map.sourcesContent as unknown[]) : [];
   map.sources.forEach((s, i) => {
     sources.push(joinSource(map.sourceRoot, s));
     contents.push(typeof sc[i] === 'string' ? (sc[i] as string) : null);
   });
+  for (const n of (map.names as unknown[] | undefined) ?? []) names.push(typeof n === 'string' ? n : null);
+}
+
+/** Index maps nest at most this deep (the spec allows 1; trace-mapping recurses without limit). */
+const MAX_SECTION_DEPTH = 8;
+/** Generated positions are int32/uint32 in the packed arrays; offsets past this are refused. */
+const MAX_OFFSET = 0x7fffffff;
+
+/** Segments of an index map as they are flattened: sparse lines, appended in ascending order. */
+class SparseLines {
+  segs = new Int32Array(5 * 64);
+  n = 0;
+  lineNumbers: number[] = [];
+  lineStarts: number[] = [];
+  unsorted = new Set<number>();
+
+  push(line: number, column: number, src: number, oLine: number, oCol: number, name: number): void {
+    const last = this.lineNumbers.length - 1;
+    if (last < 0 || this.lineNumbers[last]! < line) {
+      this.lineNumbers.push(line);
+      this.lineStarts.push(this.n);
+    } else if (this.n > this.lineStarts[last]! && this.segs[(this.n - 1) * SEGMENT_SIZE + COLUMN]! > column) {
+      this.unsorted.add(last); // a later section's negative VLQ column; trace-mapping leaves it unsorted
+    }
+    if ((this.n + 1) * SEGMENT_SIZE > this.segs.length) {
+      const grown = new Int32Array(this.segs.length * 2);
+      grown.set(this.segs);
+      this.segs = grown;
+    }
+    const o = this.n++ * SEGMENT_SIZE;
+    this.segs[o + COLUMN] = column;
+    this.segs[o + SOURCES_INDEX] = src;
+    this.segs[o + SOURCE_LINE] = oLine;
+    this.segs[o + SOURCE_COLUMN] = oCol;
+    this.segs[o + NAMES_INDEX] = name;
+  }
+}
+
+function sectionOffset(section: Json): { line: number; column: number } {
+  const off = section.offset as Json | undefined;
+  const ok = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_OFFSET;
+  if (!off || typeof off !== 'object' || !ok(off.line) || !ok(off.column)) {
+    throw new InvalidSourceMapError('an index map section has no valid "offset" {line, column} (non-negative integers below 2^31)');
+  }
+  return { line: off.line, column: off.column };
+}
+
+/**
+ * trace-mapping's FlattenMap (recurse + addSection), over sparse lines: same stop rule (a section
+ * ends where the next one starts), same source/name index shifts, same column offset on a
+ * section's first line only. Sections must be in order (the spec requires it; AnyMap would
+ * silently mis-sort them), nesting is capped, and nothing is allocated per skipped line.
+ */
+function flattenSections(
+  map: Json, out: SparseLines, sources: (string | null)[], contents: (string | null)[], names: (string | null)[], ignored: number[],
+  lineOffset: number, columnOffset: number, stopLine: number, stopColumn: number, depth: number,
+): void {
+  if (depth > MAX_SECTION_DEPTH) throw new InvalidSourceMapError(`index map sections nest deeper than ${MAX_SECTION_DEPTH} levels`);
+  const sections = map.sections as unknown[];
+  let prev: { line: number; column: number } | null = null;
+  for (let i = 0; i < sections.length; i++) {
+    const section = sections[i] as Json;
+    if (!section || typeof section !== 'object') throw new InvalidSourceMapError('an index map section is not an object');
+    const offset = sectionOffset(section);
+    if (prev && (offset.line < prev.line || (offset.line === prev.line && offset.column < prev.column))) {
+      throw new InvalidSourceMapError('index map sections are not in order of their offsets');
+    }
+    prev = offset;
+    let sl = stopLine;
+    let sc = stopColumn;
+    if (i + 1 < sections.length) {
+      const next = sectionOffset(sections[i + 1] as Json);
+      sl = Math.min(stopLine, lineOffset + next.line);
+      if (sl === stopLine) sc = Math.min(stopColumn, columnOffset + next.column);
+      else if (sl < stopLine) sc = columnOffset + next.column;
+    }
+    const raw = section.map;
+    let inner: Json;
+    try {
+      inner = typeof raw === 'string' ? (JSON.parse(raw) as Json) : (raw as Json);
+    } catch (e) {
+      throw new InvalidSourceMapError(`an index map section's map is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!inner || typeof inner !== 'object') throw new InvalidSourceMapError('index map section without a map');
+    const lo = lineOffset + offset.line;
+    const co = columnOffset + offset.column;
+    if (lo > MAX_OFFSET || co > MAX_OFFSET) throw new InvalidSourceMapError('an index map section starts past line or column 2^31');
+    if (Array.isArray(inner.sections)) {
+      flattenSections(inner, out, sources, contents, names, ignored, lo, co, sl, sc, depth + 1);
+      continue;
+    }
+    if (typeof inner.mappings !== 'string') throw new InvalidSourceMapError('an index map section\'s map has no "mappings"');
+    const sourcesOffset = sources.length;
+    const namesOffset = names.length;
+    addSources(inner, sources, contents, names, ignored);
+    const { segs, lineStarts } = decodeMappings(inner.mappings);
+    const lines = lineStarts.length - 1;
+    eachLine: for (let l = 0; l < lines; l++) {
+      const lineI = lo + l;
+      if (lineI > sl || lineI > MAX_OFFSET) break;
+      const cOffset = l === 0 ? co : 0;
+      for (let k = lineStarts[l]!; k < lineStarts[l + 1]!; k++) {
+        const o = k * SEGMENT_SIZE;
+        const column = cOffset + segs[o + COLUMN]!;
+        if (lineI === sl && column >= sc) break eachLine;
+        const src = segs[o + SOURCES_INDEX]!;
+        if (src < 0) out.push(lineI, column, -1, -1, -1, -1);
+        else {
+          const name = segs[o + NAMES_INDEX]!;
+          out.push(lineI, column, sourcesOffset + src, segs[o + SOURCE_LINE]!, segs[o + SOURCE_COLUMN]!, name < 0 ? -1 : namesOffset + name);
+        }
+      }
+    }
+  }
+}
+
+/** Decodes one "mappings" string into dense per-line packed segments (bytes-bounded). */
+function decodeMappings(mappings: string): { segs: Int32Array; lineStarts: Uint32Array } {
+  if (Buffer.byteLength(mappings) === mappings.length) return decodePacked(mappings);
+  // Non-ASCII junk in "mappings": trace-mapping's own decoder (per-char lookup), then packed.
+  return packDecoded(decodedMappings(new TraceMap({ version: 3, sources: [], names: [], mappings })));
 }
 
 function stripPrefix(text: string): string {
@@ -219,29 +345,29 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
   }
   const sources: (string | null)[] = [];
   const contents: (string | null)[] = [];
-  let names: readonly unknown[];
+  const names: (string | null)[] = [];
+  const ignored: number[] = [];
   let segs: Int32Array;
   let lineStarts: Uint32Array;
+  let lineNumbers: Uint32Array | null = null;
   try {
-    collectSources(json, sources, contents);
-    if (typeof json.mappings === 'string' && !Array.isArray(json.sections) && Buffer.byteLength(json.mappings) === json.mappings.length) {
-      // Plain map: decode the VLQ straight into the packed arrays (see decodePacked).
-      if (json.names != null && !Array.isArray(json.names)) throw new InvalidSourceMapError('"names" is not an array');
-      names = (json.names as unknown[] | undefined) ?? [];
-      ({ segs, lineStarts } = decodePacked(json.mappings));
+    if (Array.isArray(json.sections)) {
+      const out = new SparseLines();
+      flattenSections(json, out, sources, contents, names, ignored, 0, 0, Infinity, Infinity, 0);
+      for (const i of out.unsorted) sortSegments(out.segs, out.lineStarts[i]!, out.lineStarts[i + 1] ?? out.n);
+      segs = out.segs.slice(0, out.n * SEGMENT_SIZE);
+      lineNumbers = Uint32Array.from(out.lineNumbers);
+      lineStarts = Uint32Array.from([...out.lineStarts, out.n]);
     } else {
-      // Index map (trace-mapping's AnyMap flattens the sections), or non-ASCII junk in "mappings".
-      const tm = AnyMap(json as unknown as SectionedSourceMapInput);
-      names = tm.names;
-      if (tm.sources.length !== sources.length) throw new Error('source count mismatch');
-      ({ segs, lineStarts } = packDecoded(decodedMappings(tm)));
+      addSources(json, sources, contents, names, ignored);
+      ({ segs, lineStarts } = decodeMappings(json.mappings as string));
     }
   } catch (e) {
     if (e instanceof InvalidSourceMapError) throw e;
     throw new InvalidSourceMapError(`unreadable sourcemap: ${(e as Error).message}`);
   }
 
-  const all = [...sources, ...contents, ...names.map((x) => (typeof x === 'string' ? x : null))];
+  const all = [...sources, ...contents, ...names];
   let total = 0;
   for (const s of all) if (s !== null) total += Buffer.byteLength(s);
   // A fresh ArrayBuffer (not Buffer's shared pool) so it can be transferred.
@@ -280,11 +406,12 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) contentLines[li++] = nl + 1;
   }
   contentLineFirst[nSources] = li;
-  return { segs, lineStarts, strings, offsets, contentLines, contentLineFirst, nSources, nNames: names.length };
+  return { segs, lineStarts, lineNumbers, strings, offsets, contentLines, contentLineFirst, ignored: Uint8Array.from(ignored), nSources, nNames: names.length };
 }
 
 export function transferList(p: PackedMap): ArrayBuffer[] {
-  return [p.segs.buffer, p.lineStarts.buffer, p.strings.buffer, p.offsets.buffer, p.contentLines.buffer, p.contentLineFirst.buffer] as ArrayBuffer[];
+  const arrays = [p.segs, p.lineStarts, p.lineNumbers, p.strings, p.offsets, p.contentLines, p.contentLineFirst, p.ignored];
+  return [...new Set(arrays.filter((a) => a !== null).map((a) => a.buffer as ArrayBuffer))];
 }
 
 export interface Mapping {
@@ -313,20 +440,50 @@ function clip(s: string): string {
   return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
+/** Innermost enclosing function of a generated position (index/reader.ts implements it). */
+export interface FunctionLookup {
+  /** 0-based generated line and column. */
+  enclosing(line: number, column: number): string | null;
+  readonly count: number;
+}
+
 /** A packed map plus the queries the resolver needs. */
 export class SourceMapIndex {
   private readonly buf: Buffer;
   /** Bytes held by this map (typed arrays + a small constant): the cache's cost unit. */
   readonly cost: number;
 
-  constructor(private readonly p: PackedMap) {
+  constructor(
+    protected readonly p: PackedMap,
+    /** Function ranges of the minified script (from the lookup index), when known. */
+    readonly functions: FunctionLookup | null = null,
+    /** Bytes held, when `p` is a set of views into one buffer (the index file). */
+    cost?: number,
+  ) {
     this.buf = Buffer.from(p.strings.buffer, p.strings.byteOffset, p.strings.byteLength);
-    this.cost = p.segs.byteLength + p.lineStarts.byteLength + p.strings.byteLength + p.offsets.byteLength +
-      p.contentLines.byteLength + p.contentLineFirst.byteLength + 1024;
+    this.cost = cost ?? p.segs.byteLength + p.lineStarts.byteLength + (p.lineNumbers?.byteLength ?? 0) + p.strings.byteLength +
+      p.offsets.byteLength + p.contentLines.byteLength + p.contentLineFirst.byteLength + p.ignored.byteLength + 1024;
   }
 
+  /** Generated lines the map covers (the last mapped line, for index maps). */
   get lineCount(): number {
-    return this.p.lineStarts.length - 1;
+    const { lineNumbers, lineStarts } = this.p;
+    if (!lineNumbers) return lineStarts.length - 1;
+    return lineNumbers.length === 0 ? 0 : lineNumbers[lineNumbers.length - 1]! + 1;
+  }
+
+  /** The line entry of 0-based generated line `l` (see PackedMap.lineStarts), or -1. */
+  protected entry(l: number): number {
+    const { lineNumbers, lineStarts } = this.p;
+    if (!lineNumbers) return l >= 0 && l < lineStarts.length - 1 ? l : -1;
+    let lo = 0;
+    let hi = lineNumbers.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (lineNumbers[mid]! < l) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < lineNumbers.length && lineNumbers[lo] === l ? lo : -1;
   }
 
   private str(i: number): string | null {
@@ -336,6 +493,16 @@ export class SourceMapIndex {
 
   source(i: number): string | null {
     return i >= 0 && i < this.p.nSources ? this.str(i) : null;
+  }
+
+  /** Whether source i is on the map's ignore list (third-party code). */
+  ignored(i: number): boolean {
+    return i >= 0 && i < this.p.nSources && this.p.ignored[i] === 1;
+  }
+
+  /** Original name of the function enclosing a 1-based generated position, when ranges are known. */
+  enclosingFunction(line: number, column: number): string | null {
+    return this.functions ? this.functions.enclosing(line - 1, Math.max(0, column - 1)) : null;
   }
 
   name(i: number): string | null {
@@ -349,19 +516,21 @@ export class SourceMapIndex {
    */
   lookup(line: number, column: number): Mapping | null {
     const { segs, lineStarts } = this.p;
-    const l = line - 1;
+    const l = this.entry(line - 1);
     const c = Math.max(0, column - 1); // a column 0 from a sloppy reporter means the line start
-    if (l < 0 || l >= lineStarts.length - 1) return null;
-    let lo = lineStarts[l]!;
-    let hi = lineStarts[l + 1]!;
+    if (l < 0) return null;
+    const nSegs = segs.length / 5;
+    let lo = Math.min(lineStarts[l]!, nSegs); // clamped: an index file's tables are not walked when read
+    let hi = Math.min(Math.max(lineStarts[l + 1]!, lo), nSegs);
     const begin = lo;
+    const hi0 = hi;
     while (lo < hi) {
       // first segment with generated column >= c
       const mid = (lo + hi) >>> 1;
       if (segs[mid * SEGMENT_SIZE + COLUMN]! < c) lo = mid + 1;
       else hi = mid;
     }
-    const idx = lo < lineStarts[l + 1]! && segs[lo * SEGMENT_SIZE + COLUMN] === c ? lo : lo - 1;
+    const idx = lo < hi0 && segs[lo * SEGMENT_SIZE + COLUMN] === c ? lo : lo - 1;
     if (idx < begin) return null;
     const o = idx * SEGMENT_SIZE;
     if (segs[o + SOURCES_INDEX]! < 0) return null; // 1-field segment: generated code with no original

@@ -7,8 +7,14 @@ export interface TreeSource {
   /** Stable id of this immutable-ish tree revision, used as cache namespace. */
   id: string;
   listFiles(): Promise<string[]>;
+  /** Size and SHA-256 (hex) of a stored file, null if absent (the catalog's answer: no blob is read). */
+  fileInfo(path: string): Promise<{ size: number; sha256: string } | null>;
   /** null if absent. */
   readFile(path: string): Promise<Buffer | null>;
+  /** The stored lookup index of a map (index/layout.ts), null if none. Optional: without it, maps are parsed. */
+  readIndex?(mapPath: string): Promise<Uint8Array | null>;
+  /** Stores a (re)built lookup index beside its map. Optional. */
+  writeIndex?(mapPath: string, index: Uint8Array): Promise<void>;
 }
 
 export interface FrameInput {
@@ -26,6 +32,19 @@ export interface ResolveInput {
 
 export type UnresolvedReason = 'NoSourceMap' | 'NoMapping' | 'BadFrame';
 
+/**
+ * How a frame's map was found (API.md §8): `by` says which rule found it (null: none did), `map`
+ * is the map's tree path (or the script, for an inline map). When nothing was found, `tried`
+ * lists what was looked for and `closest` the stored files that come nearest (same file-name stem,
+ * longest common path suffix first), so "uploaded but not applied" is answered by the API.
+ */
+export interface FrameMatch {
+  by: 'debugId' | 'path' | 'sourceMappingURL' | 'suffix' | null;
+  map: string | null;
+  tried?: string[];
+  closest?: string[];
+}
+
 export interface FrameResult {
   /** The frame's line as received (without its line terminator). */
   raw: string;
@@ -42,6 +61,12 @@ export interface FrameResult {
   /** 1-based. */
   originalColumn: number | null;
   name: string | null;
+  /**
+   * False for third-party code: the original source is on the map's `ignoreList` (or
+   * `x_google_ignoreList`) or under `node_modules` (for unresolved frames: the URL is).
+   */
+  inApp: boolean;
+  match: FrameMatch;
   context?: SourceContext;
   /**
    * Resolved frames: the original name of the function the frame is in (`Cart.subtotal`,

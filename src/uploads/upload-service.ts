@@ -31,6 +31,11 @@ export interface UploadServiceOptions {
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
   collectSoon: () => void;
+  /**
+   * Runs on the extracted staging tree before it is published (the lookup indexes of its maps,
+   * symbolicate/index/build.ts); returns warnings for the merge summary.
+   */
+  postProcess?: (stagingPrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
 }
 
 export interface MergeResult {
@@ -158,6 +163,10 @@ export class UploadService {
         await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
         try {
           const extracted = await this.extract(task, zipPath, staging, existing);
+          if (this.o.postProcess) {
+            const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
+            extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
+          }
           const sourcemap = {
             ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
             fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -202,6 +211,7 @@ export class UploadService {
 
   private async extract(task: UploadTask, zipPath: string, staging: string, existing: SourceMapRecord | null) {
     const warnings: string[] = [];
+    const brokenMaps = new Set<string>();
     let mapCount = 0;
     let written = 0;
     const quota = await this.o.quotas.storedHeadroom(task.workspace, existing?.size ?? 0);
@@ -223,8 +233,10 @@ export class UploadService {
       written += stored.size;
       if (check) {
         const problem = check.result();
-        if (problem) warnings.push(`${path}: ${problem}`);
-        else mapCount++;
+        if (problem) {
+          warnings.push(`${path}: ${problem}`);
+          brokenMaps.add(path);
+        } else mapCount++;
       }
       if (mapping) {
         const built = mapping.finish();
@@ -237,7 +249,7 @@ export class UploadService {
       }
       return stored;
     });
-    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings };
+    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
 

@@ -5,6 +5,7 @@
  * and compares each resolved frame's originalFunction with the oracle's name for its original
  * position. Shared by the accuracy test and bench/names.ts.
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,16 +38,21 @@ export interface TreeOptions {
 export function distTree(opts: TreeOptions = {}): TreeSource {
   const root = join(FIXTURE_DIR, 'dist');
   const omit = opts.omit ?? (() => false);
+  const readTreeFile = async (path: string) => {
+    if (omit(path)) return null;
+    const bytes = await readFile(join(root, path)).catch(() => null);
+    if (!bytes || !opts.withoutSourcesContent || !path.endsWith('.map')) return bytes;
+    const { sourcesContent: _, ...map } = JSON.parse(bytes.toString('utf8'));
+    return Buffer.from(JSON.stringify(map));
+  };
   return {
     id: `real-bundles${Math.random()}`,
     listFiles: async () => (await walk(root)).map((f) => relative(root, f)).filter((p) => !omit(p)),
-    readFile: async (path) => {
-      if (omit(path)) return null;
-      const bytes = await readFile(join(root, path)).catch(() => null);
-      if (!bytes || !opts.withoutSourcesContent || !path.endsWith('.map')) return bytes;
-      const { sourcesContent: _, ...map } = JSON.parse(bytes.toString('utf8'));
-      return Buffer.from(JSON.stringify(map));
+    fileInfo: async (path) => {
+      const bytes = await readTreeFile(path);
+      return bytes && { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
     },
+    readFile: readTreeFile,
   };
 }
 

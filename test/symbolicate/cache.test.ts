@@ -9,9 +9,10 @@ import type { Fixture } from './fixtures.ts';
 
 let fx: Fixture;
 let stack: string;
+let stackAll: string;
 before(async () => {
   fx = await buildFixture();
-  stack = await stackOf(fx.app, 'runSync');
+  stack = stackAll = await stackOf(fx.app, 'runSync');
 });
 after(() => fx.cleanup());
 
@@ -84,6 +85,9 @@ test('concurrent requests for a cold map parse it once', async () => {
 });
 
 test('byte bound: a budget for one map keeps one map', async () => {
+  // Only the bundle's frames: misses for other files (node internals) would be cached too, and
+  // their order of arrival would decide which entry is evicted first.
+  const stack = stackAll.split('\n').filter((l) => !/^\s+at /.test(l) || l.includes(fx.app.url)).join('\n');
   const probe = new StackResolver();
   await probe.resolve(appTree('p'), { stack });
   const oneMap = probe.stats().bytes;
@@ -94,7 +98,9 @@ test('byte bound: a budget for one map keeps one map', async () => {
   const t2 = appTree('b');
   await r.resolve(t1, { stack });
   await r.resolve(t2, { stack }); // evicts tree a's map
-  assert.deepEqual([r.stats().entries, r.stats().bytes, r.stats().parses], [1, oneMap, 2]);
+  // One map kept (plus the small remembered locate decisions, a few hundred bytes each).
+  assert.equal(r.stats().parses, 2);
+  assert.ok(r.stats().bytes >= oneMap && r.stats().bytes < oneMap + 4096, `${r.stats().bytes} vs ${oneMap}`);
   await r.resolve(t1, { stack }); // parsed again
   assert.equal(r.stats().parses, 3);
   assert.ok(r.stats().bytes <= Math.floor(oneMap * 1.5));

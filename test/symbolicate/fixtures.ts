@@ -3,6 +3,7 @@
  * independent resolver (source-map@0.6) to check results against.
  */
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -172,6 +173,10 @@ export class MemTree implements TreeSource {
   async listFiles(): Promise<string[]> {
     this.listCalls++;
     return [...this.files.keys()].sort();
+  }
+  async fileInfo(path: string): Promise<{ size: number; sha256: string } | null> {
+    const f = this.files.get(path);
+    return f ? { size: f.length, sha256: createHash('sha256').update(f).digest('hex') } : null;
   }
   async readFile(path: string): Promise<Buffer | null> {
     this.reads.push(path);

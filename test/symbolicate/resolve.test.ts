@@ -276,12 +276,22 @@ test('reasons: NoSourceMap names the path looked for, NoMapping, BadFrame; outpu
     originalLine: null,
     originalColumn: null,
     name: null,
+    inApp: true,
+    match: {
+      by: null,
+      map: null,
+      tried: ['static/js/missing.js.map', 'a sourceMappingURL comment in static/js/missing.js (not stored)', 'a .map file whose path ends with missing.js.map'],
+      closest: [],
+    },
     reason: 'NoSourceMap',
     detail: missing!.detail,
   });
   assert.match(missing!.detail!, /static\/js\/missing\.js\.map/);
   assert.match(missing!.detail!, /sourceMappingURL comment in static\/js\/missing\.js \(not stored\)/);
   assert.equal(nomap!.reason, 'NoMapping');
+  assert.deepEqual(nomap!.match, { by: 'path', map: 'static/js/app.js.map' });
+  assert.deepEqual(broken!.match, { by: 'path', map: 'static/js/broken.js.map' }); // found, but unusable
+  assert.deepEqual(badf!.match, { by: null, map: null });
   assert.match(nomap!.detail!, /static\/js\/app\.js\.map.*line 9999/);
   assert.equal(broken!.reason, 'NoSourceMap');
   assert.match(broken!.detail!, /static\/js\/broken\.js\.map is not a usable sourcemap/);
@@ -318,4 +328,43 @@ test('limits: frame cap truncates, byte cap and bad input throw ApiError', async
   assert.throws(() => checkStackLimits({ frames: [{ url: 'a', line: 0, column: 1 }] }), (e: unknown) => paramInvalid(e) && /frames\[0\]\.line/.test((e as Error).message));
   assert.throws(() => checkStackLimits({ stack: 'x'.repeat(1024 * 1024 + 1) }), (e: unknown) => e instanceof ApiError && e.errorCode === 'Stack.TooLarge');
   checkStackLimits({ stack: 'x'.repeat(1024 * 1024) });
+});
+
+test('match says how each map was found; inApp is false for ignore-listed and node_modules sources', async () => {
+  const tiny = (sources: string[], extra = {}) => JSON.stringify({ version: 3, sources, names: [], mappings: 'AAAA,CCAA', ...extra });
+  const t = new MemTree('match', {
+    'static/js/direct.js.map': tiny(['src/a.ts', 'webpack://app/node_modules/lib/x.js']),
+    'static/js/named.js': 'x()\n//# sourceMappingURL=maps/named.map\n',
+    'static/js/maps/named.map': tiny(['src/named.ts', 'vendor/react.js'], { ignoreList: [1] }),
+    'static/js/inline.js': `x()\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(tiny(['src/inline.ts', 'lib.js'], { x_google_ignoreList: [1] })).toString('base64')}\n`,
+    'dist/js/moved.js.map': tiny(['src/moved.ts']),
+    'build/v2/main.9c1b.js.map': tiny(['src/main.ts']),
+    'other/main.1111.js': 'x()',
+  });
+  const r = new StackResolver();
+  const frames = [
+    { url: `${CDN}/static/js/direct.js`, line: 1, column: 1 },
+    { url: `${CDN}/static/js/direct.js`, line: 1, column: 2 },
+    { url: `${CDN}/static/js/named.js`, line: 1, column: 1 },
+    { url: `${CDN}/static/js/named.js`, line: 1, column: 2 },
+    { url: `${CDN}/static/js/inline.js`, line: 1, column: 2 },
+    { url: `${CDN}/elsewhere/js/moved.js`, line: 1, column: 1 },
+    { url: `${CDN}/build/v2/main.3f2a.js`, line: 1, column: 1 },
+    { url: `${CDN}/node_modules/pkg/index.js`, line: 1, column: 1 },
+  ];
+  const res = (await r.resolve(t, { frames })).frames;
+  assert.deepEqual(res.map((f) => [f.match.by, f.match.map, f.inApp, f.source]), [
+    ['path', 'static/js/direct.js.map', true, 'src/a.ts'],
+    ['path', 'static/js/direct.js.map', false, 'webpack://app/node_modules/lib/x.js'],
+    ['sourceMappingURL', 'static/js/maps/named.map', true, 'src/named.ts'],
+    ['sourceMappingURL', 'static/js/maps/named.map', false, 'vendor/react.js'],
+    ['sourceMappingURL', 'static/js/inline.js', false, 'lib.js'],
+    ['suffix', 'dist/js/moved.js.map', true, 'src/moved.ts'],
+    [null, null, true, null],
+    [null, null, false, null],
+  ]);
+  // Uploaded but not applied: the closest stored names say why (a different content hash).
+  assert.deepEqual(res[6]!.match.closest, ['build/v2/main.9c1b.js.map', 'other/main.1111.js']);
+  assert.equal(res[6]!.match.tried!.length, 3);
+  await r.close();
 });

@@ -92,3 +92,57 @@ test('invalid sourcemaps throw InvalidSourceMapError; BOM and XSSI prefix accept
   assert.equal(parse(`\ufeff${ok}`).source(0), 'a.ts');
   assert.equal(parse(`)]}'\n${ok}`).source(0), 'a.ts');
 });
+
+test('index maps: random sections (column offsets, shared lines, nesting, string maps) flatten exactly like AnyMap', () => {
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const plain = (k: number) => {
+    const mappings: SourceMapSegment[][] = Array.from({ length: 1 + rnd(4) }, () => {
+      let col = 0;
+      return Array.from({ length: rnd(6) }, () => {
+        col += 1 + rnd(7);
+        const kind = rnd(3);
+        return kind === 0 ? [col] : kind === 1 ? [col, rnd(2), rnd(9), rnd(9)] : [col, rnd(2), rnd(9), rnd(9), rnd(2)];
+      }) as SourceMapSegment[];
+    });
+    return encodedMap(presortedDecodedMap({ version: 3, sources: [`s${k}a.ts`, `s${k}b.ts`], names: [`n${k}x`, `n${k}y`], mappings }));
+  };
+  for (let t = 0; t < 150; t++) {
+    let line = 0;
+    let column = 0;
+    const sections = Array.from({ length: 1 + rnd(4) }, (_, k) => {
+      if (rnd(2)) line += rnd(3); // sometimes the same line as the previous section
+      column = rnd(2) ? column + rnd(20) : rnd(20);
+      if (k > 0 && line === 0 && column === 0) column = 1;
+      const map = rnd(5) === 0
+        ? { version: 3, sections: [{ offset: { line: 0, column: 0 }, map: plain(k) }, { offset: { line: 1, column: 3 }, map: plain(k + 10) }] }
+        : plain(k);
+      // (A nested index map given as a string trips AnyMap itself, so strings only for plain ones.)
+      return { offset: { line, column }, map: rnd(4) === 0 && !('sections' in map) ? JSON.stringify(map) : map };
+    });
+    // Sections must be in order: sort, as a valid index map would be.
+    sections.sort((a, b) => a.offset.line - b.offset.line || a.offset.column - b.offset.column);
+    assertSameAsTraceMapping(JSON.stringify({ version: 3, sections }), line + 4, 80);
+  }
+});
+
+test('index maps: a section at line 200 000 000 costs its bytes, not its offset', () => {
+  const tiny = (s: string) => ({ version: 3, sources: [s], names: [], mappings: 'AAAA' });
+  const json = JSON.stringify({ version: 3, sections: [{ offset: { line: 0, column: 0 }, map: tiny('a.ts') }, { offset: { line: 200_000_000, column: 7 }, map: tiny('b.ts') }] });
+  const ix = parse(json);
+  assert.ok(ix.cost < 4096, `cost ${ix.cost}`);
+  assert.equal(ix.lineCount, 200_000_001);
+  assert.deepEqual(ix.lookup(200_000_001, 8), { generatedColumn: 8, sourceIndex: 1, line: 1, column: 1, nameIndex: -1 });
+  assert.equal(ix.lookup(200_000_001, 7), null);
+  assert.equal(ix.lookup(100_000_000, 1), null);
+  assert.deepEqual(ix.lookup(1, 1), { generatedColumn: 1, sourceIndex: 0, line: 1, column: 1, nameIndex: -1 });
+  for (const bad of [
+    { line: 1e300, column: 0 }, { line: -1, column: 0 }, { line: 2 ** 32, column: 0 }, { line: 0, column: 2 ** 31 }, { line: 1.5, column: 0 }, {},
+  ]) {
+    assert.throws(() => parse({ version: 3, sections: [{ offset: bad, map: tiny('a.ts') }] }), InvalidSourceMapError, JSON.stringify(bad));
+  }
+  let nested: unknown = tiny('deep.ts');
+  for (let i = 0; i < 20; i++) nested = { version: 3, sections: [{ offset: { line: 1, column: 0 }, map: nested }] };
+  assert.throws(() => parse(nested), /nest deeper/);
+  assert.throws(() => parse({ version: 3, sections: [{ offset: { line: 5, column: 0 }, map: tiny('a.ts') }, { offset: { line: 1, column: 0 }, map: tiny('b.ts') }] }), /not in order/);
+});

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../envelope.ts';
+import { isApiError } from '../../errors.ts';
 import { identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { checkStackLimits, type FrameInput, type StackResolver } from '../../symbolicate/index.ts';
@@ -45,8 +46,14 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     }
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
-    const result = await deps.resolver.resolve(tree, input);
-    metrics.framesResolved(result.frames);
-    return ok(req, reply, result);
+    try {
+      const result = await deps.resolver.resolve(tree, input);
+      metrics.framesResolved(result.frames);
+      return ok(req, reply, result);
+    } catch (e) {
+      // Cold-load budget exhausted (503): tell the client when to come back.
+      if (isApiError(e) && e.errorCode === 'Server.Busy') reply.header('retry-after', String(deps.resolver.admission.retryAfterSeconds));
+      throw e;
+    }
   });
 }

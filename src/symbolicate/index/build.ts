@@ -1,0 +1,54 @@
+/**
+ * Building the lookup indexes of a stored tree's maps, at merge (and upload_file_content) time:
+ * one map at a time, each read from the blob store, parsed and written in a parser worker under
+ * the resolver's admission (bytes-bounded, resourceLimits), the index stored beside the map.
+ * A map that cannot be indexed gets no index (and a warning): resolution then reports why, per frame.
+ */
+import { Readable } from 'node:stream';
+import type { BlobStore } from '../../storage/blob-store.ts';
+import { InvalidSourceMapError } from '../sourcemap.ts';
+import { indexBlobPath } from './layout.ts';
+
+export interface IndexBuildOptions {
+  blobs: BlobStore;
+  /** The tree's blob prefix (staging or live), ending in `/`. */
+  prefix: string;
+  files: ReadonlyArray<{ path: string; size: number; sha256: string }>;
+  /** Map bytes (+ its generated script, for function names) → index file (StackResolver.buildIndex). */
+  build(bytes: Uint8Array, sha256: string, script: Uint8Array | null): Promise<Uint8Array>;
+  /** Maps larger than this are not indexed (nor resolved: MAPVAULT_MAX_MAP_BYTES). */
+  maxMapBytes: number;
+}
+
+/** Indexes every `.map` among `files`; returns one warning per map that could not be indexed. */
+export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> {
+  const warnings: string[] = [];
+  const stored = new Set(o.files.map((f) => f.path));
+  const read = async (path: string): Promise<Buffer | null> => {
+    const body = await o.blobs.get(o.prefix + path);
+    if (!body) return null;
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  for (const f of o.files) {
+    if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
+    const key = o.prefix + indexBlobPath(f.path);
+    const bytes = await read(f.path);
+    if (!bytes) continue;
+    // The generated script beside the map (`x.js.map` → `x.js`), for its function names.
+    const scriptPath = f.path.slice(0, -'.map'.length);
+    const script = stored.has(scriptPath) ? await read(scriptPath) : null;
+    let index: Uint8Array;
+    try {
+      index = await o.build(bytes, f.sha256, script);
+    } catch (e) {
+      if (!(e instanceof InvalidSourceMapError)) throw e;
+      await o.blobs.delete(key); // no stale index of earlier bytes may stay behind
+      warnings.push(`${f.path}: not indexed for resolution: ${e.message}`);
+      continue;
+    }
+    await o.blobs.put(key, Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+  }
+  return warnings;
+}

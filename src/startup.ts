@@ -6,7 +6,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { CatalogConfigError } from './catalog/open-catalog.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, StartupError as ConfigStartupError, loadConfig, type Config } from './config.ts';
+import { lockDataDir } from './storage/data-dir-lock.ts';
 import { createMapvault } from './server.ts';
 import { VERSION } from './version.ts';
 
@@ -69,7 +70,9 @@ const describeErrno = (err: unknown): string => {
 
 /** The one line a start-up failure prints (after `mapvault: `). */
 export function startupMessage(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof StartupError || err instanceof CatalogConfigError) return err.message;
+  if (err instanceof ConfigError || err instanceof StartupError || err instanceof CatalogConfigError || err instanceof ConfigStartupError) {
+    return err.message;
+  }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'SQLITE_CANTOPEN' || e?.code === 'SQLITE_READONLY') return `the catalog in MAPVAULT_DATA_DIR cannot be opened (${e.code})`;
   return e?.message ?? String(err);
@@ -88,6 +91,8 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     config = loadConfig(env);
     await probeListen(config);
     await prepareDataDir(config.dataDir);
+    // Before anything else: a second server on this directory must not recover or sync keys under the first.
+    lockDataDir(config.dataDir);
   } catch (err) {
     return fail(err);
   }

@@ -42,7 +42,11 @@ describe('PgCatalog', { skip: svc.skip }, () => {
       sha256: 'ab', warnings: ['bad map'], treeVersion: 0,
     }] });
     assert.deepEqual((await c.listParts('w', 'u1')).map((p) => p.blobKey), ['k0']);
-    assert.equal(await c.upsertFile({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+    const written = await c.upsertFile({
+      identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' },
+      isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+    });
+    assert.deepEqual(written, { ok: true });
     assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.treeVersion, 1, 'the new column works');
     assert.equal(await c.ensureSetting('s', 'v'), 'v', 'the new table works');
     await c.close();

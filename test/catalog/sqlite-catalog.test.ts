@@ -43,12 +43,19 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
   const listing = await again.listSourceMaps('w', 'app');
   assert.equal(listing !== 'unchanged' && listing.rows.length, 1, 'opening a migrated file again changes nothing');
+  const file1 = { path: 'x.js', size: 1, sha256: 'h', blobKey: 'trees/r1/.mapvault-files/k/x.js' };
+  const written = await again.upsertFile({
+    identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: file1, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true }, 'v2 → v3 added files.blob_key');
+  assert.deepEqual(await again.getFile('r1', 'x.js'), file1);
+  assert.equal(await again.beginMerge('w', 'u1', 2, 10), 'ok', 'v2 → v3 added uploads.merging_until');
   await again.close();
 });
 
@@ -72,12 +79,15 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   const c = new SqliteCatalog(file);
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
   assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), { stamp: '4', rows: [{ ...ident, revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'], treeVersion: 0 }] });
-  assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+  const written = await c.upsertFile({
+    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' }, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true });
   assert.equal((await c.getSourceMap(ident))?.treeVersion, 1);
   assert.equal(await c.ensureSetting('s', 'v'), 'v');
   await c.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
   assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
   check.close();
 });

@@ -166,8 +166,13 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
   return { result, lines, outline };
 }
 
+/** Chains of each decoded member group (the index reader keeps the group's array while it is used). */
+const chainsOfGroup = new WeakMap<MemberEntry[], MemberEntry[][]>();
+
 /** Consecutive member lines sharing an obfuscated range are one inline chain (innermost first). */
 function chains(entries: MemberEntry[]): MemberEntry[][] {
+  const kept = chainsOfGroup.get(entries);
+  if (kept) return kept;
   const out: MemberEntry[][] = [];
   let cur: MemberEntry[] = [];
   for (const e of entries) {
@@ -179,6 +184,7 @@ function chains(entries: MemberEntry[]): MemberEntry[][] {
     }
   }
   if (cur.length) out.push(cur);
+  chainsOfGroup.set(entries, out);
   return out;
 }
 

@@ -62,9 +62,9 @@ test('symbolicate prints the resolved stack (source:line:column), with source li
   assert.match(ctx.stdout, /src\/cart\/subtotal\.ts:5:\d+\)?\n +\| throw new RangeError\('negative price: ' \+ item\);\n/);
 });
 
-test('symbolicate with an unknown version: frames stay as they were, the reason is given', async () => {
+test('symbolicate with an unknown version: frames stay as they were, the reason is given, exit 2', async () => {
   const r = await runCli(['symbolicate', ...args('0.0.0'), '--json'], { input: stack });
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   const out = JSON.parse(r.stdout) as { frames: { resolved: boolean; reason?: string }[] };
   assert.ok(out.frames.length > 0 && out.frames.every((f) => !f.resolved && f.reason), r.stdout);
 });

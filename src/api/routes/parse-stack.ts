@@ -7,6 +7,7 @@ import { checkStackLimits, type FrameInput, type StackResolver } from '../../sym
 import type { JavaResolver } from '../../symbolicate/java/java-resolver.ts';
 import { looksLikeJavaStack } from '../../symbolicate/java/stack.ts';
 import { ApiError } from '../../errors.ts';
+import { metrics } from '../../metrics/metrics.ts';
 
 /** Stack resolution against the stored tree (API.md §8). */
 export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; resolver: StackResolver; java: JavaResolver }) {
@@ -46,7 +47,9 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
     try {
-      return ok(req, reply, await deps.resolver.resolve(tree, input));
+      const result = await deps.resolver.resolve(tree, input);
+      metrics.framesResolved(result.frames);
+      return ok(req, reply, result);
     } catch (e) {
       // Cold-load budget exhausted (503): tell the client when to come back.
       if (isApiError(e) && e.errorCode === 'Server.Busy') reply.header('retry-after', String(deps.resolver.admission.retryAfterSeconds));

@@ -93,6 +93,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reservations_workspace ON reservations (workspace);
   `,
+  // 3 → 4: when each API key was last used (mapvault keys list).
+  `
+  ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type {
-  AppSummary, Catalog, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
+  AppSummary, Catalog, DebugIdHit, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
 } from './catalog.ts';
 
 const SCHEMA = `
@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS files (
   sha256 TEXT NOT NULL,
   PRIMARY KEY (revision_id, path)
 ) WITHOUT ROWID;
+-- Debug IDs of the files of live revisions (a revision's rows leave when it is replaced or deleted).
+CREATE TABLE IF NOT EXISTS debug_ids (
+  revision_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  workspace TEXT NOT NULL,
+  debug_id TEXT NOT NULL,
+  PRIMARY KEY (revision_id, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS debug_ids_lookup ON debug_ids (workspace, debug_id);
 CREATE TABLE IF NOT EXISTS garbage (
   prefix TEXT PRIMARY KEY,
   due_at INTEGER NOT NULL,
@@ -77,9 +86,9 @@ CREATE TABLE IF NOT EXISTS settings (
 /**
  * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which ordered the list index by
  * created_at alone; 1 had STORED generated columns with each row's answer JSON (list_entry,
- * list_entry_tail), and no tree_version and no settings.
+ * list_entry_tail), and no tree_version and no settings; 2 had no debug_ids (created by SCHEMA).
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
 const PART_COLUMNS = 'upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key';
 
@@ -117,6 +126,9 @@ interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
   need_cover: number; created_at: number; expires_at: number;
 }
+
+interface FileRow { path: string; size: number; sha256: string; debug_id: string | null }
+const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.debug_id ? { debugId: r.debug_id } : {}) });
 
 const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
   workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
@@ -187,11 +199,18 @@ export class SqliteCatalog implements Catalog {
       bumpListVersion: p(`INSERT INTO list_versions (workspace, app_id, version) VALUES (@workspace, @appId, 1)
                           ON CONFLICT (workspace, app_id) DO UPDATE SET version = version + 1`),
       insertFile: p('INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)'),
+      insertDebugId: p('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES (?, ?, ?, ?)'),
+      deleteDebugId: p('DELETE FROM debug_ids WHERE revision_id = ? AND path = ?'),
+      deleteDebugIds: p('DELETE FROM debug_ids WHERE revision_id = ?'),
+      findDebugId: p(`SELECT s.*, d.path AS debug_path FROM debug_ids d JOIN sourcemaps s ON s.revision_id = d.revision_id
+                      WHERE d.workspace = ? AND d.debug_id = ? ORDER BY s.created_at DESC, s.revision_id DESC LIMIT ?`),
       upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`),
       deleteFiles: p('DELETE FROM files WHERE revision_id = ?'),
-      listFiles: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? ORDER BY path'),
-      getFile: p('SELECT path, size, sha256 FROM files WHERE revision_id = ? AND path = ?'),
+      listFiles: p(`SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
+                    LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? ORDER BY f.path`),
+      getFile: p(`SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
+                  LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? AND f.path = ?`),
       revisionTotals: p(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM files WHERE revision_id = ?`),
       updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap,
                          tree_version = tree_version + 1
@@ -309,12 +328,19 @@ export class SqliteCatalog implements Catalog {
         }
         if (req.consumeGarbage) this.enqueue(req.consumeGarbage);
       }
-      for (const f of req.files) this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256);
+      for (const f of req.files) {
+        this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256);
+        if (f.debugId) this.stmt.insertDebugId.run(sm.revisionId, f.path, sm.workspace, f.debugId);
+      }
       this.stmt.upsertSourceMap.run({ ...sm, warnings: JSON.stringify(sm.warnings) });
       this.stmt.bumpListVersion.run(sm);
       this.stmt.removeGarbage.run(req.stagingPrefix);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
-      if (existing) this.enqueue(req.retire(existing.revision_id));
+      // Its debug IDs go now: a lookup finds only live trees.
+      if (existing) {
+        this.enqueue(req.retire(existing.revision_id));
+        if (existing.revision_id !== sm.revisionId) this.stmt.deleteDebugIds.run(existing.revision_id);
+      }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     })();
   }
@@ -324,6 +350,7 @@ export class SqliteCatalog implements Catalog {
       const existing = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
       if (!existing) return null;
       this.stmt.deleteSourceMap.run(identity);
+      this.stmt.deleteDebugIds.run(existing.revision_id);
       this.stmt.bumpListVersion.run(identity);
       this.enqueue(garbage(existing.revision_id));
       return toSourceMap(existing);
@@ -331,11 +358,17 @@ export class SqliteCatalog implements Catalog {
   }
 
   async listFiles(revisionId: string) {
-    return this.stmt.listFiles.all(revisionId) as FileRecord[];
+    return (this.stmt.listFiles.all(revisionId) as FileRow[]).map(toFile);
   }
 
   async getFile(revisionId: string, path: string) {
-    return (this.stmt.getFile.get(revisionId, path) as FileRecord | undefined) ?? null;
+    const row = this.stmt.getFile.get(revisionId, path) as FileRow | undefined;
+    return row ? toFile(row) : null;
+  }
+
+  async findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]> {
+    const rows = this.stmt.findDebugId.all(workspace, debugId, limit) as Array<SourceMapRow & { debug_path: string }>;
+    return rows.map((r) => ({ sourcemap: toSourceMap(r), path: r.debug_path }));
   }
 
   async upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean) {
@@ -344,6 +377,8 @@ export class SqliteCatalog implements Catalog {
       if (!current || current.revision_id !== revisionId) return false;
       const existed = this.stmt.getFile.get(revisionId, file.path) !== undefined;
       this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256);
+      this.stmt.deleteDebugId.run(revisionId, file.path);
+      if (file.debugId) this.stmt.insertDebugId.run(revisionId, file.path, identity.workspace, file.debugId);
       const totals = this.stmt.revisionTotals.get(revisionId) as { n: number; bytes: number };
       this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: isMap && !existed ? 1 : 0 });
       this.stmt.bumpListVersion.run(identity);
@@ -378,7 +413,10 @@ export class SqliteCatalog implements Catalog {
   async removeGarbage(prefix: string) {
     this.db.transaction(() => {
       const row = this.stmt.garbageRevision.get(prefix) as { revision_id: string | null } | undefined;
-      if (row?.revision_id) this.stmt.deleteFiles.run(row.revision_id);
+      if (row?.revision_id) {
+        this.stmt.deleteFiles.run(row.revision_id);
+        this.stmt.deleteDebugIds.run(row.revision_id);
+      }
       this.stmt.removeGarbage.run(prefix);
     })();
   }

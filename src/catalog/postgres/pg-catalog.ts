@@ -1,7 +1,7 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type PublishRequest, type PublishResult,
+  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type PublishRequest, type PublishResult,
   type SourceMapListing, type SourceMapRecord, type UploadTask,
 } from '../catalog.ts';
 import { migrate } from './schema.ts';
@@ -14,6 +14,10 @@ interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
   need_cover: boolean; created_at: number; expires_at: number;
 }
+interface FileRow { path: string; size: number; sha256: string; debug_id: string | null }
+const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.debug_id ? { debugId: r.debug_id } : {}) });
+const FILE_SELECT = `SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
+                     LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;
 interface PartRow { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }
 
 const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
@@ -244,6 +248,11 @@ export class PgCatalog implements Catalog {
         await c.query(`INSERT INTO files (revision_id, path, size, sha256)
                        SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])`,
         [sm.revisionId, req.files.map((f) => f.path), req.files.map((f) => f.size), req.files.map((f) => f.sha256)]);
+        const withIds = req.files.filter((f) => f.debugId);
+        if (withIds.length > 0) {
+          await c.query(`INSERT INTO debug_ids (revision_id, path, workspace, debug_id) SELECT $1, p, $2, d FROM unnest($3::text[], $4::text[]) AS t (p, d)`,
+            [sm.revisionId, sm.workspace, withIds.map((f) => f.path), withIds.map((f) => f.debugId)]);
+        }
       }
       await c.query(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -254,7 +263,11 @@ export class PgCatalog implements Catalog {
       await bumpListVersion(c, sm);
       await c.query('DELETE FROM garbage WHERE prefix = $1', [req.stagingPrefix]);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
-      if (existing) await enqueue((sql, p) => c.query(sql, p), [req.retire(existing.revision_id)]);
+      // Its debug IDs go now: a lookup finds only live trees.
+      if (existing) {
+        await enqueue((sql, p) => c.query(sql, p), [req.retire(existing.revision_id)]);
+        await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND revision_id <> $2', [existing.revision_id, sm.revisionId]);
+      }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     });
   }
@@ -264,6 +277,7 @@ export class PgCatalog implements Catalog {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
       const removed = (await c.query<SourceMapRow>(`DELETE FROM sourcemaps WHERE ${IDENTITY_WHERE} RETURNING *`, identityParams(identity))).rows[0];
       if (!removed) return null;
+      await c.query('DELETE FROM debug_ids WHERE revision_id = $1', [removed.revision_id]);
       await bumpListVersion(c, identity);
       await enqueue((sql, p) => c.query(sql, p), [garbage(removed.revision_id)]);
       return toSourceMap(removed);
@@ -271,11 +285,19 @@ export class PgCatalog implements Catalog {
   }
 
   async listFiles(revisionId: string) {
-    return (await this.q<FileRecord>('SELECT path, size, sha256 FROM files WHERE revision_id = $1 ORDER BY path', [revisionId])).rows;
+    return (await this.q<FileRow>(`${FILE_SELECT} WHERE f.revision_id = $1 ORDER BY f.path`, [revisionId])).rows.map(toFile);
   }
 
   async getFile(revisionId: string, path: string) {
-    return (await this.q<FileRecord>('SELECT path, size, sha256 FROM files WHERE revision_id = $1 AND path = $2', [revisionId, path])).rows[0] ?? null;
+    const row = (await this.q<FileRow>(`${FILE_SELECT} WHERE f.revision_id = $1 AND f.path = $2`, [revisionId, path])).rows[0];
+    return row ? toFile(row) : null;
+  }
+
+  async findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]> {
+    const r = await this.q<SourceMapRow & { debug_path: string }>(`SELECT s.*, d.path AS debug_path FROM debug_ids d
+      JOIN sourcemaps s ON s.revision_id = d.revision_id
+      WHERE d.workspace = $1 AND d.debug_id = $2 ORDER BY s.created_at DESC, s.revision_id DESC LIMIT $3`, [workspace, debugId, limit]);
+    return r.rows.map((row) => ({ sourcemap: toSourceMap(row), path: row.debug_path }));
   }
 
   async upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean) {
@@ -287,6 +309,11 @@ export class PgCatalog implements Catalog {
       await c.query(`INSERT INTO files (revision_id, path, size, sha256) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`,
       [revisionId, file.path, file.size, file.sha256]);
+      await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND path = $2', [revisionId, file.path]);
+      if (file.debugId) {
+        await c.query('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES ($1, $2, $3, $4)',
+          [revisionId, file.path, identity.workspace, file.debugId]);
+      }
       await c.query(`UPDATE sourcemaps SET (size, file_count) = (SELECT coalesce(sum(size), 0), count(*) FROM files WHERE revision_id = $1),
                        map_count = map_count + $2, tree_version = tree_version + 1
                      WHERE revision_id = $1`, [revisionId, isMap && !existed ? 1 : 0]);
@@ -326,7 +353,8 @@ export class PgCatalog implements Catalog {
   }
 
   async removeGarbage(prefix: string) {
-    await this.q(`WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id)
+    await this.q(`WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id),
+                       ids AS (DELETE FROM debug_ids WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL))
                   DELETE FROM files WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL)`, [prefix]);
   }
 

@@ -11,6 +11,8 @@ import { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
+import { SourceMapCheck } from './map-check.ts';
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -172,7 +174,9 @@ export class SourceMapService {
       if ((await this.o.quotas.storedHeadroom(identity.workspace, 0)) < bytes.length) throw Quotas.storedExceeded();
       if (!sm) sm = await this.createEmpty(identity);
       const stored = await this.o.blobs.put(treePrefix(sm.revisionId) + path, Readable.from([bytes]));
-      const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, { path, size: stored.size, sha256: stored.sha256 }, path.endsWith('.map'));
+      const debugId = await fileDebugId(path, bytes);
+      const file = { path, size: stored.size, sha256: stored.sha256, ...(debugId ? { debugId } : {}) };
+      const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, file, path.endsWith('.map'));
       if (!ok) throw new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again');
       // The index is checked against the map's sha256 when read, so a stale one is never used.
       await this.o.postProcess?.(treePrefix(sm.revisionId), [{ path, size: stored.size, sha256: stored.sha256 }]);
@@ -192,6 +196,23 @@ export class SourceMapService {
     if (!published.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
     return sourcemap;
   }
+}
+
+/**
+ * The debug ID a single uploaded file carries, as the merge reads it: a map's `debugId`/`debug_id`
+ * (checked in slices, yielding between them, so 10 MiB of JSON never holds the event loop), a
+ * script's `//# debugId=` among its last lines.
+ */
+async function fileDebugId(path: string, bytes: Buffer): Promise<string | null> {
+  if (isScriptPath(path)) return scriptDebugId(bytes);
+  if (!path.endsWith('.map')) return null;
+  const check = new SourceMapCheck();
+  for (let at = 0; at < bytes.length; at += 256 * 1024) {
+    check.write(bytes.subarray(at, at + 256 * 1024));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (check.result() !== null) return null;
+  return mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') });
 }
 
 function notFound(i: Identity): ApiError {

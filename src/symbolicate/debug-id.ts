@@ -38,3 +38,67 @@ export function debugIdFromContent(content: Uint8Array | string): string {
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
+
+/** Tail lines a script's `//# debugId=` is looked for in (findTailComment's limit, with room). */
+const TAIL_LINES_KEPT = 20;
+/** Bytes kept of each tail line: a `//# debugId=` line is about 50; longer lines are code or other comments. */
+const LINE_HEAD_BYTES = 256;
+
+/**
+ * The debug ID of a script fed in chunks as it streams to storage, in constant memory: keeps the
+ * first bytes of each of the last lines (CRLF, LF and a lone CR end a line, as findTailComment
+ * reads them), so a megabyte inline sourceMappingURL after the comment costs nothing.
+ */
+export class ScriptDebugIdReader {
+  private readonly lines: Buffer[] = [];
+  private current: Buffer[] = [];
+  private currentBytes = 0;
+  private afterCr = false;
+
+  write(chunk: Buffer): void {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (b !== 10 && b !== 13) continue;
+      if (b === 10 && this.afterCr && i === start && this.currentBytes === 0) {
+        // The LF of a CRLF whose CR ended the line already.
+        this.afterCr = false;
+        start = i + 1;
+        continue;
+      }
+      this.keep(chunk.subarray(start, i));
+      this.endLine();
+      this.afterCr = b === 13;
+      start = i + 1;
+    }
+    if (start < chunk.length) {
+      this.keep(chunk.subarray(start));
+      this.afterCr = false;
+    }
+  }
+
+  /** The script's debug ID, once every chunk was written. */
+  debugId(): string | null {
+    const tail = [...this.lines, Buffer.concat(this.current)];
+    return scriptDebugId(Buffer.concat(tail.flatMap((l, i) => (i === 0 ? [l] : [Buffer.from('\n'), l]))));
+  }
+
+  private keep(part: Buffer): void {
+    const room = LINE_HEAD_BYTES - this.currentBytes;
+    if (room <= 0 || part.length === 0) return;
+    // Copied: the chunk's memory is the stream's.
+    const kept = Buffer.from(part.subarray(0, room));
+    this.current.push(kept);
+    this.currentBytes += kept.length;
+  }
+
+  private endLine(): void {
+    this.lines.push(Buffer.concat(this.current));
+    if (this.lines.length > TAIL_LINES_KEPT) this.lines.shift();
+    this.current = [];
+    this.currentBytes = 0;
+  }
+}
+
+/** Whether a stored file is a script whose tail may carry `//# debugId=`. */
+export const isScriptPath = (path: string): boolean => /\.(m|c)?js$/i.test(path);

@@ -12,6 +12,10 @@ import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
+import type { DebugIdFinder } from '../symbolicate/types.ts';
+
+/** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
+const DEBUG_ID_HITS = 16;
 import { SourceMapCheck } from './map-check.ts';
 
 export interface SourceMapServiceOptions {
@@ -107,7 +111,25 @@ export class SourceMapService {
   /** The tree the resolver reads, or null when no sourcemap is stored for the identity. */
   async tree(identity: Identity): Promise<StoredTree | null> {
     const sm = await this.o.catalog.getSourceMap(identity);
-    if (!sm) return null;
+    return sm ? this.treeOf(sm) : null;
+  }
+
+  /**
+   * The workspace's debug-ID index as the resolver asks it (Catalog.findDebugId): each stored file
+   * carrying the ID, in the tree of its sourcemap, newest first.
+   */
+  debugIdFinder(workspace: string): DebugIdFinder {
+    return {
+      find: async (debugId) => (await this.o.catalog.findDebugId(workspace, debugId, DEBUG_ID_HITS)).map((hit) => ({
+        tree: this.treeOf(hit.sourcemap),
+        path: hit.path,
+        identity: { appId: hit.sourcemap.appId, version: hit.sourcemap.version, env: hit.sourcemap.env },
+      })),
+    };
+  }
+
+  private treeOf(sm: SourceMapRecord): StoredTree {
+    const identity: Identity = { workspace: sm.workspace, appId: sm.appId, version: sm.version, env: sm.env };
     const prefix = treePrefix(sm.revisionId);
     let files: Promise<string[]> | undefined;
     return {

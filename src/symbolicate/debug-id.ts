@@ -5,7 +5,7 @@
  * deterministically from the map's content. Pure functions, no I/O (the CLI uses them too).
  */
 import { createHash } from 'node:crypto';
-import { findTailComment } from './locate.ts';
+import { findTailComment, urlPath } from './locate.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -102,3 +102,28 @@ export class ScriptDebugIdReader {
 
 /** Whether a stored file is a script whose tail may carry `//# debugId=`. */
 export const isScriptPath = (path: string): boolean => /\.(m|c)?js$/i.test(path);
+
+/**
+ * The debug IDs a request gave per script URL, looked up by a frame's URL: the very URL first,
+ * else the one entry whose URL has the same path (host, query and fragment ignored, as the path
+ * rules read URLs); two such entries with different IDs name none.
+ */
+export class DebugIdsByUrl {
+  private readonly byUrl = new Map<string, string>();
+  private readonly byPath = new Map<string, string | null>();
+
+  constructor(entries: Record<string, string>) {
+    for (const [url, id] of Object.entries(entries)) {
+      this.byUrl.set(url, id);
+      const path = urlPath(url);
+      if (path === null) continue;
+      const seen = this.byPath.get(path);
+      this.byPath.set(path, seen === undefined || seen === id ? id : null);
+    }
+  }
+
+  /** The frame's debug ID; `path` is urlPath(url), already computed by the caller. */
+  get(url: string, path: string | null): string | null {
+    return this.byUrl.get(url) ?? (path === null ? null : (this.byPath.get(path) ?? null));
+  }
+}

@@ -57,19 +57,22 @@ export class ScriptDebugIdReader {
 
   write(chunk: Buffer): void {
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
+    // The next LF and CR at or after `start`, each searched again only once passed (linear per chunk).
+    let lf = chunk.indexOf(10);
+    let cr = chunk.indexOf(13);
+    while (lf >= 0 || cr >= 0) {
+      const i = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
       const b = chunk[i]!;
-      if (b !== 10 && b !== 13) continue;
       if (b === 10 && this.afterCr && i === start && this.currentBytes === 0) {
-        // The LF of a CRLF whose CR ended the line already.
-        this.afterCr = false;
-        start = i + 1;
-        continue;
+        this.afterCr = false; // the LF of a CRLF whose CR ended the line already
+      } else {
+        this.keep(chunk.subarray(start, i));
+        this.endLine();
+        this.afterCr = b === 13;
       }
-      this.keep(chunk.subarray(start, i));
-      this.endLine();
-      this.afterCr = b === 13;
       start = i + 1;
+      if (lf === i) lf = chunk.indexOf(10, start);
+      if (cr === i) cr = chunk.indexOf(13, start);
     }
     if (start < chunk.length) {
       this.keep(chunk.subarray(start));

@@ -1,7 +1,7 @@
 /**
  * Runs every bench in turn (each in its own process) and prints one combined table at the end.
  *
- *   npm run bench -- [--runs N] [--quick] [--only upload,resolve,cold,catalog,cli,java]
+ *   npm run bench -- [--runs N] [--quick] [--only upload,resolve,cold,catalog,cli,java,scale]
  *
  * Arguments other than --only are passed to each bench. The combined table (markdown) is also
  * written to .bench-work/mv/results/all.md, with the machine's description.
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ROOT, TABLE_HEADER, WORK, formatRow, type Row } from './lib.ts';
 
 const BENCHES: Record<string, string> = {
-  upload: 'upload.ts', resolve: 'resolve.ts', cold: 'resolve-cold.ts', catalog: 'catalog.ts', cli: 'cli.ts', java: 'java-retrace.ts',
+  upload: 'upload.ts', resolve: 'resolve.ts', cold: 'resolve-cold.ts', catalog: 'catalog.ts', cli: 'cli.ts', java: 'java-retrace.ts', scale: 'scale-out.ts',
 };
 const args = process.argv.slice(2);
 const onlyIdx = args.findIndex((a) => a === '--only' || a.startsWith('--only='));

@@ -100,7 +100,9 @@ try {
   if (!touched) throw new Error('seed: 1.99.99 missing');
   let touches = 0;
   const touch = async () => {
-    if (!(await catalog.upsertFile(touched, touched.revisionId, { path: 'bench-touch.js', size: ++touches, sha256: 'x' }, false))) throw new Error('touch failed');
+    const file = { path: 'bench-touch.js', size: ++touches, sha256: 'x' };
+    const written = await catalog.upsertFile({ identity: touched, revisionId: touched.revisionId, file, isMap: false, stagingPrefix: 'bench/', retire: () => ({ prefix: 'bench/', dueAt: 0 }) });
+    if (!written.ok) throw new Error('touch failed');
   };
   const bigList = {
     sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'big')),

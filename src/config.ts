@@ -1,10 +1,13 @@
 import { resolve } from 'node:path';
+import { parseS3Url, type S3Location } from './storage/s3/s3-url.ts';
 
 /** Everything the server can be told from the environment (see README "Configuration"). */
 export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** MAPVAULT_BLOB_URL: blobs in S3 (shared by several nodes); null keeps them under the data dir. */
+  blobs: S3Location | null;
   /** Keys given in MAPVAULT_API_KEYS: key → workspace. */
   apiKeys: Map<string, string>;
   /** Unfinished upload tasks expire after this many milliseconds. */
@@ -28,6 +31,15 @@ export interface Config {
     /** Cold map loads, all requests together (docs/RELIABILITY.md, "Resolver"). */
     parseBudgetBytes: number; maxColdParses: number; parseQueueMs: number; parserHeapMb: number; parseTimeoutMs: number;
   };
+  /** Merges running at once; more wait up to mergeQueueMs for a slot, then get 503 with Retry-After. */
+  maxMerges: number;
+  mergeQueueMs: number;
+  /** A running merge's lease on its task; renewed while it runs, so one that died frees the task this long after. */
+  mergeLeaseMs: number;
+  /** HTTP: whole-request deadline, idle time allowed while a body is arriving, open connections. */
+  requestTimeoutMs: number;
+  bodyIdleTimeoutMs: number;
+  maxConnections: number;
   /** `list` answers kept in memory (validated against the catalog on every request); 0 disables. */
   listCacheBytes: number;
   /** The built web console; null = build/console beside the sources (what `npm install` builds). */
@@ -42,6 +54,17 @@ export interface Config {
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * A configuration or service problem found at start: `mapvault serve` prints its message as one
+ * line (which names the variable) and exits 1, instead of a stack trace.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
 
 /** Parses durations like `24h`, `30m`, `15s`, `500ms` or plain milliseconds. */
 export function parseDuration(text: string, name: string): number {
@@ -79,6 +102,14 @@ export function parseApiKeys(text: string): Map<string, string> {
   return keys;
 }
 
+function parseBlobUrl(text: string, name: string): S3Location {
+  try {
+    return parseS3Url(text);
+  } catch (err) {
+    throw new StartupError(`${name}: ${(err as Error).message}`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const get = <T>(name: string, parse: (v: string, n: string) => T, fallback: T): T => {
     const v = env[name];
@@ -88,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: get('PORT', parseInteger, 8800),
     host: get('HOST', (v) => v, '127.0.0.1'),
     dataDir: resolve(get('MAPVAULT_DATA_DIR', (v) => v, './data')),
+    blobs: get('MAPVAULT_BLOB_URL', parseBlobUrl, null),
     apiKeys: get('MAPVAULT_API_KEYS', parseApiKeys, new Map()),
     uploadTtlMs: get('MAPVAULT_UPLOAD_TTL', parseDuration, 24 * 3_600_000),
     sweepIntervalMs: get('MAPVAULT_SWEEP_INTERVAL', parseDuration, 60_000),
@@ -105,6 +137,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     quotaUploadBytes: get('MAPVAULT_QUOTA_UPLOAD_BYTES', parseBytes, 0),
     quotaStoredBytes: get('MAPVAULT_QUOTA_STORED_BYTES', parseBytes, 0),
     listCacheBytes: get('MAPVAULT_LIST_CACHE_BYTES', parseBytes, 32 * MiB),
+    maxMerges: get('MAPVAULT_MAX_MERGES', parseInteger, 2),
+    mergeQueueMs: get('MAPVAULT_MERGE_QUEUE_TIMEOUT', parseDuration, 30_000),
+    mergeLeaseMs: get('MAPVAULT_MERGE_LEASE', parseDuration, 60_000),
+    requestTimeoutMs: get('MAPVAULT_REQUEST_TIMEOUT', parseDuration, 15 * 60_000),
+    bodyIdleTimeoutMs: get('MAPVAULT_BODY_IDLE_TIMEOUT', parseDuration, 30_000),
+    maxConnections: get('MAPVAULT_MAX_CONNECTIONS', parseInteger, 1024),
     symbolicate: {
       cacheBytes: get('MAPVAULT_MAP_CACHE_BYTES', parseBytes, 256 * MiB),
       maxStackBytes: get('MAPVAULT_MAX_STACK_BYTES', parseBytes, 1 * MiB),

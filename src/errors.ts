@@ -27,8 +27,10 @@ export type ErrorCode =
   | 'Archive.Encrypted'
   | 'Archive.DuplicatePath'
   | 'Stack.TooLarge'
+  | 'Storage.Full'
   | 'Server.Busy'
   | 'Catalog.Unavailable'
+  | 'Storage.Unavailable'
   | 'Server.Internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -56,8 +58,11 @@ const STATUS: Record<ErrorCode, number> = {
   'Archive.Encrypted': 422,
   'Archive.DuplicatePath': 422,
   'Stack.TooLarge': 413,
+  'Storage.Full': 507,
   'Server.Busy': 503,
   'Catalog.Unavailable': 503,
+  /** The blob store (S3) cannot be reached; sent with Retry-After, nothing was changed. */
+  'Storage.Unavailable': 503,
   'Server.Internal': 500,
 };
 
@@ -68,6 +73,8 @@ export class ApiError extends Error {
     message: string,
     /** Optional machine-readable detail, sent as the envelope's `content`. */
     readonly content: unknown = null,
+    /** Sent as `Retry-After` (seconds) with 503 and 429 answers. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';

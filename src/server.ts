@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import type { Config } from './config.ts';
+import { StartupError, type Config } from './config.ts';
 import type { Catalog } from './catalog/catalog.ts';
 import { openCatalog } from './catalog/open-catalog.ts';
 import type { Locker } from './locking/locker.ts';
@@ -14,6 +14,8 @@ import { UploadService } from './uploads/upload-service.ts';
 import { Quotas } from './uploads/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
+import { Admission } from './util/admission.ts';
+import { ApiError } from './errors.ts';
 import { newTraceId } from './util/ids.ts';
 import { MemoryLocker } from './locking/memory-locker.ts';
 import { registerErrorHandling } from './api/errors.ts';
@@ -58,6 +60,17 @@ export interface Mapvault {
   close(): Promise<void>;
 }
 
+/** MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), else the data dir; the SDK loads only when used. */
+async function openBlobStore(config: Config): Promise<BlobStore> {
+  if (!config.blobs) return FsBlobStore.open(join(config.dataDir, 'blobs'));
+  const { S3BlobStore } = await import('./storage/s3/s3-blob-store.ts');
+  try {
+    return await S3BlobStore.open(config.blobs);
+  } catch (err) {
+    throw new StartupError(`MAPVAULT_BLOB_URL: ${(err as Error).message}`);
+  }
+}
+
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
 export async function createMapvault(config: Config, opts: ServerOptions = {}): Promise<Mapvault> {
   const now = opts.now ?? Date.now;
@@ -66,7 +79,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
     : await openCatalog(config);
   const { catalog, locker } = opened;
-  const blobs = opts.blobs ?? (await FsBlobStore.open(join(config.dataDir, 'blobs')));
+  const blobs = opts.blobs ?? (await openBlobStore(config));
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
   const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());
@@ -84,11 +97,15 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     // Our own onResponse hook writes the one line per request.
     logController: new LogController({ requestIdLogLabel: 'traceId', disableRequestLogging: true }),
     bodyLimit: config.maxJsonBytes,
+    // A request must be received whole within this; stalled bodies are also cut by the idle timeout below.
+    requestTimeout: config.requestTimeoutMs,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
   const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
-  const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes });
+  const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes }, now);
+  const merges = new Admission(Math.max(1, config.maxMerges), config.mergeQueueMs, () => new ApiError(
+    'Server.Busy', `${config.maxMerges} merges are running and none finished within ${config.mergeQueueMs} ms; retry later`, null, 5));
   const resolver = new StackResolver({
     cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
     parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
@@ -104,6 +121,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
     maxParts: config.maxParts, archiveLimits: config.archive, quotas, locker, lockTimeoutMs: config.lockTimeoutMs, onTreeRetired, collectSoon,
+    merges, mergeLeaseMs: config.mergeLeaseMs,
     postProcess: indexMaps,
   });
   const sourcemaps = new SourceMapService({
@@ -122,6 +140,18 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   // One log line per request, with its traceId (the logger's request label); never headers, so never keys.
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
+    // A body that stops arriving frees its connection (Node destroys a socket whose timeout nobody
+    // handles); once the body is in, the socket may sit quietly while a long merge runs.
+    if (!req.raw.complete) {
+      req.raw.socket.setTimeout(config.bodyIdleTimeoutMs);
+      req.raw.once('end', () => req.raw.socket?.setTimeout(0));
+    }
+  });
+  // Same for an answer the client stops reading (a large GET /file): the work is done, so a socket
+  // that stays idle this long only holds a file descriptor. Node sets keep-alive's own timeout after.
+  app.addHook('onSend', async (req, reply) => {
+    reply.raw.once('timeout', () => reply.raw.destroy());
+    req.raw.socket?.setTimeout(config.bodyIdleTimeoutMs);
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
@@ -158,6 +188,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
+      // Beyond this many open connections new ones are refused, before the process runs out of file descriptors.
+      app.server.maxConnections = config.maxConnections;
       sweeper.start();
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;

@@ -4,7 +4,7 @@ import { ApiError, type ErrorCode } from '../errors.ts';
 import { SizeLimitExceededError } from '../storage/write-file.ts';
 import { CatalogUnavailableError } from '../catalog/catalog.ts';
 
-/** Seconds a client is told to wait when the catalog is unreachable (a restart takes a few). */
+/** Seconds a client is told to wait when the catalog or the blob store is unreachable (a restart takes a few). */
 export const CATALOG_RETRY_AFTER_S = 5;
 
 /** Framework and library errors, translated into our stable codes. */
@@ -23,8 +23,18 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_MP_PREMATURE_CLOSE: 'Param.Invalid',
 };
 
+/** A full disk or quota, wherever it is hit (blob store, scratch, SQLite): nothing was published. */
+const STORAGE_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
 export function toApiError(err: FastifyError | Error): ApiError {
   if (err instanceof ApiError) return err;
+  if (STORAGE_FULL.has((err as NodeJS.ErrnoException).code ?? '')) {
+    return new ApiError('Storage.Full', 'the server has no storage space left; nothing was stored. Try again later', null, 60);
+  }
+  // Out of file descriptors: an overload that passes, not a bug.
+  if (['EMFILE', 'ENFILE'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+    return new ApiError('Server.Busy', 'the server is out of file descriptors; retry shortly', null, 5);
+  }
   if (err instanceof CatalogUnavailableError) {
     return new ApiError('Catalog.Unavailable', `the catalog database cannot be reached; nothing was lost, retry in ${CATALOG_RETRY_AFTER_S} s`);
   }
@@ -51,7 +61,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else req.log.info({ errorCode: apiError.errorCode, reason: apiError.message }, 'request refused');
     // A refused upload is not read to its end: closing stops the client instead of draining it.
     if (apiError.status === 413 || !req.raw.complete) reply.header('connection', 'close');
-    if (apiError.errorCode === 'Catalog.Unavailable') reply.header('retry-after', String(CATALOG_RETRY_AFTER_S));
+    // A refusal with its own retry time (busy), or the catalog or blob store briefly away: the same request can be sent again.
+    if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', String(apiError.retryAfterSeconds));
+    else if (apiError.status === 503) reply.header('retry-after', String(CATALOG_RETRY_AFTER_S));
     return reply.code(apiError.status).send(envelope(req, apiError.status, apiError.content, apiError.errorCode, apiError.message));
   });
   app.setNotFoundHandler((req, reply) => {

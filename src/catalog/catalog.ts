@@ -37,6 +37,11 @@ export interface FileRecord {
   size: number;
   sha256: string;
   /**
+   * Where the bytes are when not at `trees/<revisionId>/<path>`: a file written on its own
+   * (upload_file_content) gets a fresh key, so a reader holding the old row still reads the old bytes.
+   */
+  blobKey?: string;
+  /**
    * The file's debug ID (a map's `debugId`/`debug_id`, a script's `//# debugId=` comment), as a
    * lower-case UUID; absent when it has none. Indexed per workspace (Catalog.findDebugId).
    */
@@ -87,6 +92,46 @@ export interface PublishRequest {
   stagingPrefix: string;
   /** The garbage entry for a replaced revision (due later, so readers in flight finish first). */
   retire: (revisionId: string) => GarbageEntry;
+  /** A stored-bytes reservation (reserveStored) that this publish consumes, in the same transaction. */
+  reservationId?: string;
+}
+
+/** One file written into a live revision (upload_file_content): the row is switched to a new blob key. */
+export interface FileWrite {
+  identity: Identity;
+  revisionId: string;
+  file: FileRecord;
+  isMap: boolean;
+  /** The staging garbage entry queued before the blob was written, cancelled by this write. */
+  stagingPrefix: string;
+  /** The garbage entry for the replaced file's blob (due later, so readers in flight finish first). */
+  retire: (old: FileRecord) => GarbageEntry;
+  reservationId?: string;
+}
+
+export type FileWriteResult =
+  | { ok: true }
+  /** `replaced`: the revision is no longer live. `path-conflict`: `path` is a file where a directory is needed, or the reverse. */
+  | { ok: false; reason: 'replaced' }
+  | { ok: false; reason: 'path-conflict'; path: string };
+
+export type PutPartResult =
+  | { ok: true; replacedBlobKey?: string }
+  /** `gone`: cancelled, merged or expired. `merging`: a merge of the task is running. `quota`: over `uploadQuota`. */
+  | { ok: false; reason: 'gone' | 'merging' | 'quota' };
+
+/** Stored bytes promised to a write in progress, so concurrent writers cannot together exceed a quota. */
+export interface StoredReservation {
+  workspace: string;
+  reservationId: string;
+  /** Added to what the reservation already holds. */
+  bytes: number;
+  limit: number;
+  /** Bytes of the sourcemap (or file) this write replaces: freed when it publishes. */
+  credit: number;
+  now: number;
+  /** A writer that dies leaves its reservation; it stops counting at this time (or at startup recovery). */
+  expiresAt: number;
 }
 
 export type PublishResult =
@@ -94,6 +139,7 @@ export type PublishResult =
   | { ok: false; reason: 'exists' | 'upload-gone' };
 
 export interface GarbageEntry {
+  /** A blob prefix (ending in `/`), or one blob key (a file replaced by upload_file_content). */
   prefix: string;
   dueAt: number;
   /** Set for a sourcemap tree: its file rows are forgotten together with the entry. */
@@ -142,8 +188,22 @@ export interface Catalog {
   createUpload(task: UploadTask): Promise<void>;
   getUpload(workspace: string, uploadId: string, now: number): Promise<UploadTask | null>;
   countOpenUploads(identity: Identity, now: number): Promise<number>;
-  /** Upserts a part; not ok if the task no longer exists (cancelled, merged or expired). */
-  putPart(workspace: string, uploadId: string, part: PartRecord, now: number): Promise<{ ok: boolean; replacedBlobKey?: string }>;
+  /**
+   * Upserts a part; refused if the task no longer exists, is being merged, or if the workspace's parts
+   * would then exceed `uploadQuota` bytes (0 = no quota), all decided in one transaction.
+   */
+  putPart(workspace: string, uploadId: string, part: PartRecord, now: number, uploadQuota?: number): Promise<PutPartResult>;
+  /**
+   * Marks the task as being merged until `until` (a lease, so a merge that died cannot block it for
+   * ever): parts are refused meanwhile. `busy` if another merge holds it, `gone` if the task ended.
+   */
+  beginMerge(workspace: string, uploadId: string, now: number, until: number): Promise<'ok' | 'gone' | 'busy'>;
+  /** Ends the mark of a merge that failed (a published merge consumes its task). */
+  endMerge(workspace: string, uploadId: string): Promise<void>;
+  /** Extends a running merge's lease on its task and its stored reservation (if any) to `until`. */
+  renewLeases(workspace: string, uploadId: string, reservationId: string, until: number): Promise<void>;
+  /** Forgets merge leases and stored reservations that ended by `dueBy` (housekeeping: ended ones no longer count). */
+  releaseLeases(dueBy: number): Promise<void>;
   /** The task's parts, ascending by chunkIndex; none for another workspace's task. */
   listParts(workspace: string, uploadId: string): Promise<PartRecord[]>;
   /** Deletes the task and its parts and queues `garbage`; false if it did not exist. */
@@ -166,10 +226,11 @@ export interface Catalog {
   listFiles(revisionId: string): Promise<FileRecord[]>;
   getFile(revisionId: string, path: string): Promise<FileRecord | null>;
   /**
-   * Adds or replaces one file of a live revision and updates the sourcemap's totals; the file's
-   * debug ID (or its absence) replaces the one the path had.
+   * Adds or replaces one file of a live revision and updates the sourcemap's totals, in one
+   * transaction; the replaced file's blob is queued with `retire`. The file's debug ID (or its
+   * absence) replaces the one the path had.
    */
-  upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean): Promise<boolean>;
+  upsertFile(write: FileWrite): Promise<FileWriteResult>;
 
   /**
    * Debug IDs (issue #12 §2): the files of the workspace's live sourcemaps that carry `debugId`,
@@ -183,6 +244,13 @@ export interface Catalog {
   listApps(workspace: string): Promise<AppSummary[]>;
 
   usage(workspace: string): Promise<WorkspaceUsage>;
+  /**
+   * Atomically: grows the reservation by `bytes` if the workspace's stored bytes, minus `credit`,
+   * plus every live reservation (this one included) stay within `limit`; false (and no change) if not.
+   */
+  reserveStored(r: StoredReservation): Promise<boolean>;
+  /** Idempotent. */
+  releaseReservation(reservationId: string): Promise<void>;
 
   /**
    * Settings shared by every node on this catalog (the API-key pepper when no secret is

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type {
-  AppSummary, Catalog, DebugIdHit, FileRecord, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult, SourceMapListing, SourceMapRecord, UploadTask,
+  AppSummary, Catalog, DebugIdHit, FileRecord, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
+  PutPartResult, SourceMapListing, SourceMapRecord, StoredReservation, UploadTask,
 } from './catalog.ts';
 
 const SCHEMA = `
@@ -18,7 +19,9 @@ CREATE TABLE IF NOT EXISTS uploads (
   env TEXT NOT NULL,
   need_cover INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  -- While > now, a merge of the task is running (a lease: a merge that died cannot hold it for ever).
+  merging_until INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS uploads_identity ON uploads (workspace, app_id, version, env);
 CREATE INDEX IF NOT EXISTS uploads_expiry ON uploads (expires_at);
@@ -61,6 +64,8 @@ CREATE TABLE IF NOT EXISTS files (
   path TEXT NOT NULL,
   size INTEGER NOT NULL,
   sha256 TEXT NOT NULL,
+  -- NULL: the bytes are at trees/<revision_id>/<path>. Set for a file written alone (upload_file_content).
+  blob_key TEXT,
   PRIMARY KEY (revision_id, path)
 ) WITHOUT ROWID;
 -- Debug IDs of the files of live revisions (a revision's rows leave when it is replaced or deleted).
@@ -72,6 +77,13 @@ CREATE TABLE IF NOT EXISTS debug_ids (
   PRIMARY KEY (revision_id, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS debug_ids_lookup ON debug_ids (workspace, debug_id);
+-- Stored bytes promised to writes in progress (quota), counted until released or expired.
+CREATE TABLE IF NOT EXISTS reservations (
+  reservation_id TEXT PRIMARY KEY,
+  workspace TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS garbage (
   prefix TEXT PRIMARY KEY,
   due_at INTEGER NOT NULL,
@@ -86,9 +98,10 @@ CREATE TABLE IF NOT EXISTS settings (
 /**
  * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which ordered the list index by
  * created_at alone; 1 had STORED generated columns with each row's answer JSON (list_entry,
- * list_entry_tail), and no tree_version and no settings; 2 had no debug_ids (created by SCHEMA).
+ * list_entry_tail), and no tree_version and no settings; 2 had no uploads.merging_until, files.blob_key nor
+ * reservations; 3 had no debug_ids (created by SCHEMA).
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
 const PART_COLUMNS = 'upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key';
 
@@ -99,7 +112,8 @@ function applySchema(db: Database.Database, file: string) {
     throw new Error(`the catalog ${file} has schema version ${version}; this mapvault knows up to ${SCHEMA_VERSION}: upgrade mapvault`);
   }
   db.transaction(() => {
-    const fromV0 = version === 0 && db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sourcemaps'").get() !== undefined;
+    const existed = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sourcemaps'").get() !== undefined;
+    const fromV0 = version === 0 && existed;
     if (fromV0) {
       // The list index changed and v1's generated columns came in with a rebuild, so the two tables are rebuilt around their rows.
       db.exec('DROP INDEX IF EXISTS sourcemaps_newest; ALTER TABLE sourcemaps RENAME TO sourcemaps_v0; ALTER TABLE parts RENAME TO parts_v0;');
@@ -114,6 +128,9 @@ function applySchema(db: Database.Database, file: string) {
       db.exec(`INSERT INTO sourcemaps (${SOURCEMAP_COLUMNS}) SELECT ${SOURCEMAP_COLUMNS} FROM sourcemaps_v0; DROP TABLE sourcemaps_v0;
                INSERT INTO parts (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM parts_v0; DROP TABLE parts_v0;`);
     }
+    if (existed && version < 3) {
+      db.exec('ALTER TABLE uploads ADD COLUMN merging_until INTEGER NOT NULL DEFAULT 0; ALTER TABLE files ADD COLUMN blob_key TEXT;');
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }
@@ -122,13 +139,14 @@ interface SourceMapRow {
   workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
   size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
 }
+interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id: string | null }
+const toFile = (r: FileRow): FileRecord => ({
+  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
+});
 interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
   need_cover: number; created_at: number; expires_at: number;
 }
-
-interface FileRow { path: string; size: number; sha256: string; debug_id: string | null }
-const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.debug_id ? { debugId: r.debug_id } : {}) });
 
 const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
   workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
@@ -147,7 +165,9 @@ export class SqliteCatalog implements Catalog {
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    // FULL: a commit is on disk before it returns (NORMAL could lose the last commits on power loss),
+    // so an acknowledged upload survives one; blobs are fsynced before the commit that publishes them.
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     try {
@@ -169,12 +189,16 @@ export class SqliteCatalog implements Catalog {
                        VALUES (@uploadId, @workspace, @appId, @version, @env, @needCover, @createdAt, @expiresAt)`),
       getUpload: p('SELECT * FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?'),
       countOpen: p(`SELECT count(*) AS n FROM uploads WHERE ${identityWhere} AND expires_at > @now`),
-      uploadExists: p('SELECT 1 FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?'),
+      uploadLease: p('SELECT merging_until FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?').pluck(),
+      setMergeLease: p('UPDATE uploads SET merging_until = ? WHERE upload_id = ? AND workspace = ?'),
+      renewMergeLease: p('UPDATE uploads SET merging_until = ? WHERE upload_id = ? AND workspace = ? AND merging_until > 0'),
+      renewReservation: p('UPDATE reservations SET expires_at = ? WHERE reservation_id = ?'),
+      releaseMergeLeases: p('UPDATE uploads SET merging_until = 0 WHERE merging_until > 0 AND merging_until <= ?'),
       upsertPart: p(`INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key)
                      VALUES (@uploadId, @chunkIndex, @size, @md5, @sha256, @uploadedAt, @blobKey)
                      ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
                        sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`),
-      partBlobKey: p('SELECT blob_key FROM parts WHERE upload_id = ? AND chunk_index = ?'),
+      partBlobKey: p('SELECT blob_key, size FROM parts WHERE upload_id = ? AND chunk_index = ?'),
       listParts: p(`SELECT json_group_array(json_array(chunk_index, size, md5, sha256, uploaded_at, blob_key))
                     FROM (SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
                           WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index)`).pluck(),
@@ -198,19 +222,22 @@ export class SqliteCatalog implements Catalog {
       listVersion: p('SELECT version FROM list_versions WHERE workspace = ? AND app_id = ?').pluck(),
       bumpListVersion: p(`INSERT INTO list_versions (workspace, app_id, version) VALUES (@workspace, @appId, 1)
                           ON CONFLICT (workspace, app_id) DO UPDATE SET version = version + 1`),
-      insertFile: p('INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)'),
+      insertFile: p('INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES (?, ?, ?, ?, ?)'),
+      upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key`),
+      deleteFiles: p('DELETE FROM files WHERE revision_id = ?'),
+      // Each file with its debug ID; getFile's plain row is enough where the ID does not matter.
+      listFiles: p(`SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                    LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? ORDER BY f.path`),
+      getFile: p(`SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                  LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? AND f.path = ?`),
+      // '/' is 0x2F and '0' 0x30: every path under the directory `?` sorts between `?/` and `?0`.
+      fileUnder: p('SELECT path FROM files WHERE revision_id = ? AND path > ? AND path < ? ORDER BY path LIMIT 1').pluck(),
       insertDebugId: p('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES (?, ?, ?, ?)'),
       deleteDebugId: p('DELETE FROM debug_ids WHERE revision_id = ? AND path = ?'),
       deleteDebugIds: p('DELETE FROM debug_ids WHERE revision_id = ?'),
       findDebugId: p(`SELECT s.*, d.path AS debug_path FROM debug_ids d JOIN sourcemaps s ON s.revision_id = d.revision_id
                       WHERE d.workspace = ? AND d.debug_id = ? ORDER BY s.created_at DESC, s.revision_id DESC LIMIT ?`),
-      upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`),
-      deleteFiles: p('DELETE FROM files WHERE revision_id = ?'),
-      listFiles: p(`SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
-                    LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? ORDER BY f.path`),
-      getFile: p(`SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
-                  LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? AND f.path = ?`),
       revisionTotals: p(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM files WHERE revision_id = ?`),
       updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap,
                          tree_version = tree_version + 1
@@ -219,6 +246,11 @@ export class SqliteCatalog implements Catalog {
                     FROM sourcemaps WHERE workspace = ? GROUP BY app_id ORDER BY app_id`),
       usageUploads: p(`SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`),
       usageStored: p('SELECT coalesce(sum(size), 0) AS n FROM sourcemaps WHERE workspace = ?'),
+      reservedStored: p('SELECT coalesce(sum(bytes), 0) FROM reservations WHERE workspace = ? AND expires_at > ?').pluck(),
+      reserve: p(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES (@reservationId, @workspace, @bytes, @expiresAt)
+                  ON CONFLICT (reservation_id) DO UPDATE SET bytes = bytes + excluded.bytes, expires_at = excluded.expires_at`),
+      deleteReservation: p('DELETE FROM reservations WHERE reservation_id = ?'),
+      releaseReservations: p('DELETE FROM reservations WHERE expires_at <= ?'),
       enqueueGarbage: p(`INSERT INTO garbage (prefix, due_at, revision_id) VALUES (@prefix, @dueAt, @revisionId)
                          ON CONFLICT (prefix) DO UPDATE SET due_at = min(due_at, excluded.due_at)`),
       dueGarbage: p('SELECT prefix, due_at, revision_id FROM garbage WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
@@ -264,12 +296,46 @@ export class SqliteCatalog implements Catalog {
     return (this.stmt.countOpen.get({ ...identity, now }) as { n: number }).n;
   }
 
-  async putPart(workspace: string, uploadId: string, part: PartRecord, now: number) {
-    return this.db.transaction(() => {
-      if (!this.stmt.uploadExists.get(uploadId, workspace, now)) return { ok: false };
-      const previous = this.stmt.partBlobKey.get(uploadId, part.chunkIndex) as { blob_key: string } | undefined;
+  async putPart(workspace: string, uploadId: string, part: PartRecord, now: number, uploadQuota = 0) {
+    return this.db.transaction((): PutPartResult => {
+      const lease = this.stmt.uploadLease.get(uploadId, workspace, now) as number | undefined;
+      if (lease === undefined) return { ok: false, reason: 'gone' };
+      if (lease > now) return { ok: false, reason: 'merging' };
+      const previous = this.stmt.partBlobKey.get(uploadId, part.chunkIndex) as { blob_key: string; size: number } | undefined;
+      if (uploadQuota > 0) {
+        const pending = (this.stmt.usageUploads.get(workspace) as { n: number }).n - (previous?.size ?? 0);
+        if (pending + part.size > uploadQuota) return { ok: false, reason: 'quota' };
+      }
       this.stmt.upsertPart.run({ uploadId, ...part });
       return previous && previous.blob_key !== part.blobKey ? { ok: true, replacedBlobKey: previous.blob_key } : { ok: true };
+    })();
+  }
+
+  async beginMerge(workspace: string, uploadId: string, now: number, until: number) {
+    return this.db.transaction(() => {
+      const lease = this.stmt.uploadLease.get(uploadId, workspace, now) as number | undefined;
+      if (lease === undefined) return 'gone' as const;
+      if (lease > now) return 'busy' as const;
+      this.stmt.setMergeLease.run(until, uploadId, workspace);
+      return 'ok' as const;
+    })();
+  }
+
+  async endMerge(workspace: string, uploadId: string) {
+    this.stmt.setMergeLease.run(0, uploadId, workspace);
+  }
+
+  async renewLeases(workspace: string, uploadId: string, reservationId: string, until: number) {
+    this.db.transaction(() => {
+      this.stmt.renewMergeLease.run(until, uploadId, workspace);
+      this.stmt.renewReservation.run(until, reservationId);
+    })();
+  }
+
+  async releaseLeases(dueBy: number) {
+    this.db.transaction(() => {
+      this.stmt.releaseMergeLeases.run(dueBy);
+      this.stmt.releaseReservations.run(dueBy);
     })();
   }
 
@@ -329,12 +395,13 @@ export class SqliteCatalog implements Catalog {
         if (req.consumeGarbage) this.enqueue(req.consumeGarbage);
       }
       for (const f of req.files) {
-        this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256);
+        this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256, f.blobKey ?? null);
         if (f.debugId) this.stmt.insertDebugId.run(sm.revisionId, f.path, sm.workspace, f.debugId);
       }
       this.stmt.upsertSourceMap.run({ ...sm, warnings: JSON.stringify(sm.warnings) });
       this.stmt.bumpListVersion.run(sm);
       this.stmt.removeGarbage.run(req.stagingPrefix);
+      if (req.reservationId !== undefined) this.stmt.deleteReservation.run(req.reservationId);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
       // Its debug IDs go now: a lookup finds only live trees.
       if (existing) {
@@ -371,18 +438,30 @@ export class SqliteCatalog implements Catalog {
     return rows.map((r) => ({ sourcemap: toSourceMap(r), path: r.debug_path }));
   }
 
-  async upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean) {
-    return this.db.transaction(() => {
+  async upsertFile(w: FileWrite) {
+    const { identity, revisionId, file } = w;
+    return this.db.transaction((): FileWriteResult => {
       const current = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
-      if (!current || current.revision_id !== revisionId) return false;
-      const existed = this.stmt.getFile.get(revisionId, file.path) !== undefined;
-      this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256);
+      if (!current || current.revision_id !== revisionId) return { ok: false, reason: 'replaced' };
+      // A tree is a tree: `a` cannot be a file while `a/b` is one, whichever came first.
+      const under = this.stmt.fileUnder.get(revisionId, `${file.path}/`, `${file.path}0`) as string | undefined;
+      if (under !== undefined) return { ok: false, reason: 'path-conflict', path: under };
+      const segments = file.path.split('/');
+      for (let i = 1; i < segments.length; i++) {
+        const ancestor = segments.slice(0, i).join('/');
+        if (this.stmt.getFile.get(revisionId, ancestor)) return { ok: false, reason: 'path-conflict', path: ancestor };
+      }
+      const old = this.stmt.getFile.get(revisionId, file.path) as FileRow | undefined;
+      this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256, file.blobKey ?? null);
       this.stmt.deleteDebugId.run(revisionId, file.path);
       if (file.debugId) this.stmt.insertDebugId.run(revisionId, file.path, identity.workspace, file.debugId);
       const totals = this.stmt.revisionTotals.get(revisionId) as { n: number; bytes: number };
-      this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: isMap && !existed ? 1 : 0 });
+      this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: w.isMap && !old ? 1 : 0 });
       this.stmt.bumpListVersion.run(identity);
-      return true;
+      this.stmt.removeGarbage.run(w.stagingPrefix);
+      if (old) this.enqueue(w.retire(toFile(old)));
+      if (w.reservationId !== undefined) this.stmt.deleteReservation.run(w.reservationId);
+      return { ok: true };
     })();
   }
 
@@ -395,6 +474,20 @@ export class SqliteCatalog implements Catalog {
       uploadBytes: (this.stmt.usageUploads.get(workspace) as { n: number }).n,
       storedBytes: (this.stmt.usageStored.get(workspace) as { n: number }).n,
     };
+  }
+
+  async reserveStored(r: StoredReservation) {
+    return this.db.transaction(() => {
+      const stored = (this.stmt.usageStored.get(r.workspace) as { n: number }).n;
+      const reserved = this.stmt.reservedStored.get(r.workspace, r.now) as number;
+      if (stored - r.credit + reserved + r.bytes > r.limit) return false;
+      this.stmt.reserve.run({ reservationId: r.reservationId, workspace: r.workspace, bytes: r.bytes, expiresAt: r.expiresAt });
+      return true;
+    })();
+  }
+
+  async releaseReservation(reservationId: string) {
+    this.stmt.deleteReservation.run(reservationId);
   }
 
   private enqueue(entry: GarbageEntry) {

@@ -1,15 +1,21 @@
 import type { Command } from 'commander';
 
 /** The server stack (Fastify, SQLite…) is loaded only by these commands, so client commands start fast. */
-const loadServer = async () => ({ ...(await import('../config.ts')), ...(await import('../server.ts')) });
+const loadServer = async () => ({
+  ...(await import('../config.ts')), ...(await import('../server.ts')), ...(await import('../storage/data-dir-lock.ts')),
+});
 
-/** A catalog that cannot be opened ends the process with its one-line reason, not a stack trace. */
+/**
+ * A bad setting or a service that cannot be used at start (catalog, blob store) ends the process
+ * with its one-line reason naming the variable, not a stack trace.
+ */
 async function orExit<T>(start: () => Promise<T>): Promise<T> {
   const { CatalogConfigError } = await import('../catalog/open-catalog.ts');
+  const { StartupError } = await import('../config.ts');
   try {
     return await start();
   } catch (err) {
-    if (!(err instanceof CatalogConfigError)) throw err;
+    if (!(err instanceof CatalogConfigError) && !(err instanceof StartupError)) throw err;
     process.stderr.write(`mapvault: ${err.message}\n`);
     process.exit(1);
   }
@@ -21,8 +27,10 @@ export function registerServerCommands(program: Command): void {
     .command('serve')
     .description('start the server (configuration from the environment; see README)')
     .action(async () => {
-      const { loadConfig, createMapvault } = await loadServer();
-      const config = loadConfig();
+      const { loadConfig, createMapvault, lockDataDir } = await loadServer();
+      const config = await orExit(async () => loadConfig());
+      // Before anything else: a second server on this directory must not recover or sync keys under the first.
+      lockDataDir(config.dataDir);
       const mv = await orExit(() => createMapvault(config));
       const url = await mv.listen();
       // Only here, not in createMapvault: test servers should not each start a parser thread.
@@ -49,7 +57,7 @@ export function registerServerCommands(program: Command): void {
         throw new Error('--workspace must be 1-128 characters [A-Za-z0-9_.-]');
       }
       const { loadConfig, createMapvault } = await loadServer();
-      const config = loadConfig();
+      const config = await orExit(async () => loadConfig());
       const mv = await orExit(() => createMapvault(config, { logger: false, announce: () => {} }));
       try {
         const key = await mv.keys.create(opts.workspace);

@@ -48,16 +48,24 @@ export class PgAdvisoryLocker implements Locker {
       aborted.dispose();
     }
     const held = client;
+    // A checked-out client has no pool listener: without ours, its connection dying while the lock is
+    // held (PostgreSQL restarted, backend terminated) would be an unhandled 'error' that ends the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => void (lost ??= err);
+    held.on('error', onError);
     let released = false;
     return {
       unlock: async () => {
         if (released) return;
         released = true;
         try {
+          if (lost) throw lost;
           await held.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+          held.off('error', onError);
           held.release();
         } catch (err) {
           // The session is gone, and its locks with it: drop the connection instead of reusing it.
+          held.off('error', onError);
           held.release(err as Error);
         }
       },

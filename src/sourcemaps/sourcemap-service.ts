@@ -1,22 +1,33 @@
 import { Readable } from 'node:stream';
-import { treeId, type AppSummary, type Catalog, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
-import { newRevisionId } from '../util/ids.ts';
-import { retiredTree, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
-import { Quotas } from '../uploads/quotas.ts';
+import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
+import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
+import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
+import { SourceMapCheck } from './map-check.ts';
 
 /** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
 const DEBUG_ID_HITS = 16;
-import { SourceMapCheck } from './map-check.ts';
+
+/** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
+const STAGING_TIMEOUT_MS = 6 * 3_600_000;
+
+/** Where a file's bytes are: its own key if it was written alone, else its place in the merged tree. */
+export const fileBlobKey = (revisionId: string, f: FileRecord): string => f.blobKey ?? treePrefix(revisionId) + f.path;
+/** The prefix a single-file key lives under, `trees/<revision>/.mapvault-files/<random>/`. */
+const singleFilePrefix = (key: string): string => `${key.split('/').slice(0, 4).join('/')}/`;
+/** A replaced file's blob, collected once readers that already resolved it have finished. */
+const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry =>
+  ({ prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt });
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -99,10 +110,11 @@ export class SourceMapService {
   async readFile(identity: Identity, path: string): Promise<{ body: Readable; size: number }> {
     const sm = await this.get(identity);
     const normalized = normalizeRelativePath(path);
-    const body = await this.o.blobs.get(treePrefix(sm.revisionId) + normalized);
-    const stat = body && (await this.o.catalog.getFile(sm.revisionId, normalized));
+    // The row first, then the blob it names: a file's blob is never rewritten in place, so the size
+    // sent as Content-Length is the size of these very bytes, whatever overwrite lands meanwhile.
+    const stat = await this.o.catalog.getFile(sm.revisionId, normalized);
+    const body = stat && (await this.o.blobs.get(fileBlobKey(sm.revisionId, stat)));
     if (!body || !stat) {
-      body?.destroy();
       throw new ApiError('File.NotFound', `no file "${normalized}" in the sourcemap of appId "${identity.appId}", version "${identity.version}", env "${identity.env}"`);
     }
     return { body, size: stat.size };
@@ -155,7 +167,7 @@ export class SourceMapService {
         if (record.size > this.o.maxResolveFileBytes) {
           throw new InvalidSourceMapError(`${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`);
         }
-        const body = await this.o.blobs.get(prefix + path);
+        const body = await this.o.blobs.get(fileBlobKey(sm.revisionId, record));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -172,6 +184,7 @@ export class SourceMapService {
     };
   }
 
+
   async delete(identity: Identity): Promise<void> {
     await underIdentityLock(this.o, identity, async () => {
       const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
@@ -182,41 +195,73 @@ export class SourceMapService {
   }
 
   /**
-   * Creates or overwrites one file of the stored tree (creating an empty sourcemap first if needed).
-   * The file itself is replaced atomically by the blob store; the totals in the same step as its row.
+   * Creates or overwrites one file of the stored tree. Same rule as merges: the bytes go to a new
+   * key first (queued as staging garbage, with stored bytes reserved), then one catalog transaction
+   * points the file row at them (or publishes a new sourcemap holding just this file) and retires
+   * the old blob after the grace period. A failure or a crash before that transaction leaves
+   * everything as it was: no half-written file, no empty sourcemap.
    */
+  private async copyBlob(from: string, to: string): Promise<void> {
+    const body = await this.o.blobs.get(from);
+    if (body) await this.o.blobs.put(to, body);
+  }
+
   async putFile(identity: Identity, filename: string, content: string): Promise<void> {
     const path = normalizeRelativePath(filename);
+    refuseReservedPath(path);
     const bytes = Buffer.from(content, 'utf8');
     if (bytes.length > this.o.maxFileBytes) {
       throw new ApiError('Request.TooLarge', `file content is ${bytes.length} bytes; at most ${this.o.maxFileBytes} (10 MiB) per file`);
     }
     await underIdentityLock(this.o, identity, async () => {
-      let sm = await this.o.catalog.getSourceMap(identity);
-      if ((await this.o.quotas.storedHeadroom(identity.workspace, 0)) < bytes.length) throw Quotas.storedExceeded();
-      if (!sm) sm = await this.createEmpty(identity);
-      const stored = await this.o.blobs.put(treePrefix(sm.revisionId) + path, Readable.from([bytes]));
-      const debugId = await fileDebugId(path, bytes);
-      const file = { path, size: stored.size, sha256: stored.sha256, ...(debugId ? { debugId } : {}) };
-      const ok = await this.o.catalog.upsertFile(identity, sm.revisionId, file, path.endsWith('.map'));
-      if (!ok) throw new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again');
-      // The index is checked against the map's sha256 when read, so a stale one is never used.
-      await this.o.postProcess?.(treePrefix(sm.revisionId), [{ path, size: stored.size, sha256: stored.sha256 }]);
-      this.o.onTreeRetired(treeId(sm));
+      const sm = await this.o.catalog.getSourceMap(identity);
+      const revisionId = sm?.revisionId ?? newRevisionId();
+      const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
+      const key = sm ? `${treePrefix(revisionId)}${SINGLE_FILES_SEGMENT}/${randomAlphanumeric(16)}/${path}` : treePrefix(revisionId) + path;
+      const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
+      const reservationId = randomAlphanumeric(16);
+      await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
+      try {
+        await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, ...(sm ? {} : { revisionId }) });
+        const stored = await this.o.blobs.put(key, Readable.from([bytes]));
+        const debugId = await fileDebugId(path, bytes);
+        const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}), ...(debugId ? { debugId } : {}) };
+        const isMap = path.endsWith('.map');
+        // Before the publishing transaction, beside the bytes (under the staging prefix).
+        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
+        if (sm) {
+          const written = await this.o.catalog.upsertFile({
+            identity, revisionId, file, isMap, stagingPrefix: staging, reservationId,
+            retire: (f) => retiredFile(revisionId, f, this.o.now() + this.o.retiredGraceMs),
+          });
+          if (!written.ok) {
+            throw written.reason === 'replaced'
+              ? new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again')
+              : new ApiError('Archive.DuplicatePath', `"${path}" collides with "${written.path}" in the stored tree: one path cannot be both a file and a directory`, { path, conflictsWith: written.path });
+          }
+          this.o.onTreeRetired(treeId(sm));
+          if (old) this.o.collectSoon();
+          // The resolver looks for a map's index at the tree's own place: copy it there. Best effort
+          // once committed: an index carries its map's sha256, so a stale one is only rebuilt.
+          await this.copyBlob(staging + indexBlobPath(path), treePrefix(revisionId) + indexBlobPath(path)).catch(() => {});
+        } else {
+          const result = await this.o.catalog.publishSourceMap({
+            sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },
+            files: [file], replace: false, stagingPrefix: staging, reservationId,
+            retire: (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs),
+          });
+          if (!result.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
+        }
+      } catch (err) {
+        // When the catalog dropped out the write may have committed: the staging entry decides later.
+        if (!(err instanceof CatalogUnavailableError)) {
+          await this.o.blobs.deletePrefix(staging);
+          await this.o.catalog.removeGarbage(staging);
+          await this.o.quotas.release(reservationId);
+        }
+        throw err;
+      }
     });
-  }
-
-  private async createEmpty(identity: Identity): Promise<SourceMapRecord> {
-    const revisionId = newRevisionId();
-    const sourcemap: SourceMapRecord = {
-      ...identity, revisionId, createdAt: this.o.now(), size: 0, sha256: '', fileCount: 0, mapCount: 0, warnings: [], treeVersion: 0,
-    };
-    const published = await this.o.catalog.publishSourceMap({
-      sourcemap, files: [], replace: false, stagingPrefix: treePrefix(revisionId),
-      retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
-    });
-    if (!published.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
-    return sourcemap;
   }
 }
 

@@ -5,12 +5,23 @@ import type { Readable } from 'node:stream';
 import { assertValidKey, type BlobStore } from './blob-store.ts';
 import { writeStreamToFile } from './write-file.ts';
 
+/** fsync of a file or a directory (a directory opened read-only can be fsynced on Linux and macOS). */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 const isAbsent = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 
 /**
  * BlobStore on a local directory. Atomicity comes from writing to `<root>/.tmp/` (same
- * filesystem) and renaming into place. Files are not fsynced: a killed process loses nothing
- * that was acknowledged (the page cache survives it); only a power loss could.
+ * filesystem) and renaming into place. Durability: the file is fsynced before the rename and its
+ * directory (and any directory the put created) after it, so when `put`/`putFile` resolve the
+ * object survives a power loss, and the catalog transaction that publishes it can follow.
  */
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
@@ -39,19 +50,30 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, body: Readable, opts: { maxBytes?: number } = {}) {
     const target = this.path(key);
     const tmp = this.tempPath();
-    const written = await writeStreamToFile(body, tmp, { ...opts, md5: false });
+    const written = await writeStreamToFile(body, tmp, { ...opts, md5: false, sync: true });
     await this.moveIntoPlace(tmp, target);
     return { size: written.size, sha256: written.sha256 };
   }
 
   async putFile(key: string, localPath: string): Promise<void> {
+    try {
+      await syncPath(localPath);
+    } catch (err) {
+      await rm(localPath, { force: true });
+      throw err;
+    }
     await this.moveIntoPlace(localPath, this.path(key));
   }
 
   private async moveIntoPlace(from: string, target: string): Promise<void> {
     try {
-      await mkdir(dirname(target), { recursive: true });
+      const created = await mkdir(dirname(target), { recursive: true });
       await rename(from, target);
+      // The new entry, and the entries of the directories mkdir just made, down from the first one's parent.
+      for (let dir = dirname(target); ; dir = dirname(dir)) {
+        await syncPath(dir);
+        if (created === undefined || dir === dirname(created) || dir === this.root) break;
+      }
     } catch (err) {
       await rm(from, { force: true });
       throw err;

@@ -27,7 +27,7 @@ export class SizeLimitExceededError extends Error {
 export async function writeStreamToFile(
   body: Readable | NodeJS.ReadableStream,
   path: string,
-  opts: { maxBytes?: number; md5?: boolean } = {},
+  opts: { maxBytes?: number; md5?: boolean; sync?: boolean } = {},
 ): Promise<WrittenFile> {
   const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
   const sha256 = createHash('sha256');
@@ -44,7 +44,8 @@ export async function writeStreamToFile(
     },
   });
   try {
-    await pipeline(body, meter, createWriteStream(path, { flags: 'wx' }));
+    // `flush`: fsync before close, so `sync` callers know the bytes are on disk when this resolves.
+    await pipeline(body, meter, createWriteStream(path, { flags: 'wx', flush: opts.sync === true }));
   } catch (err) {
     await rm(path, { force: true });
     throw err;

@@ -46,12 +46,16 @@ export class Sweeper {
    */
   async sweep(now: number): Promise<{ expired: string[]; collected: string[] }> {
     const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: `uploads/${id}/`, dueAt: now }));
+    // Merge leases and quota reservations that ran out (their process died without ending them).
+    await this.o.catalog.releaseLeases(now);
     if (expired.length) this.o.log.info({ expired: expired.length }, 'expired upload tasks');
     const collected: string[] = [];
     for (;;) {
       const due = await this.o.catalog.dueGarbage(now, 100);
       for (const g of due) {
-        await this.o.blobs.deletePrefix(g.prefix);
+        // A prefix ends in '/'; anything else is one blob (a file replaced by upload_file_content).
+        if (g.prefix.endsWith('/')) await this.o.blobs.deletePrefix(g.prefix);
+        else await this.o.blobs.delete(g.prefix);
         await this.o.catalog.removeGarbage(g.prefix);
         collected.push(g.prefix);
       }

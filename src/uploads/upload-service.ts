@@ -2,6 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
+import { PutBatch } from '../storage/put-batch.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
@@ -11,7 +12,8 @@ import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/de
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
-import { Quotas } from './quotas.ts';
+import type { Quotas } from './quotas.ts';
+import type { Admission } from '../util/admission.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -27,6 +29,13 @@ export interface UploadServiceOptions {
   locker: Locker;
   /** How long a merge or delete waits for another one of the same identity before 409 Merge.InProgress. */
   lockTimeoutMs: number;
+  /** Caps how many merges run at once (MAPVAULT_MAX_MERGES); the rest queue briefly, then get 503. */
+  merges: Admission;
+  /**
+   * A running merge's lease on its task (and its quota reservation) lasts this long and is renewed
+   * a third of the way through, so one that died with its process frees the task soon after.
+   */
+  mergeLeaseMs: number;
   /** Called with the treeId of a tree replaced or removed, so this node's caches of it are dropped. */
   onTreeRetired: (revisionId: string) => void;
   /** Asks the collector to delete garbage that just became due. */
@@ -57,6 +66,18 @@ export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`
 /** A replaced or deleted tree, collected once readers that already resolved it have finished. */
 export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
 const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
+/**
+ * First path segment reserved for files written one at a time into a tree (upload_file_content),
+ * at `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
+ */
+export const SINGLE_FILES_SEGMENT = '.mapvault-files';
+export function refuseReservedPath(path: string): void {
+  if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {
+    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, { path });
+  }
+}
+/** Stored-bytes reservations of a merge grow by at least this much, so a 10 000-file tree is not 10 000 transactions. */
+const RESERVATION_STEP = 16 * 1024 * 1024;
 
 /** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
 export async function underIdentityLock<T>(
@@ -113,17 +134,18 @@ export class UploadService {
           throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
         }
       }
-      await this.o.quotas.checkUpload(workspace, part.file.size);
       const blobKey = `${uploadPrefix(task.uploadId)}${String(part.chunkIndex).padStart(6, '0')}-${randomAlphanumeric(8)}`;
       await this.o.blobs.putFile(blobKey, part.localPath);
       const record: PartRecord = {
         chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
         uploadedAt: this.o.now(), blobKey,
       };
-      const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now());
+      // The task's state and the quota are decided in the transaction that attaches the part.
+      const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now(), this.o.quotas.uploadBytes);
       if (!put.ok) {
-        // The task was cancelled or expired while the part was arriving: do not leave the bytes behind.
         await this.o.blobs.delete(blobKey);
+        if (put.reason === 'quota') throw this.o.quotas.uploadExceeded(part.file.size);
+        if (put.reason === 'merging') throw mergeInProgress(task.uploadId);
         throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
       }
       if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
@@ -146,58 +168,85 @@ export class UploadService {
 
   async merge(workspace: string, uploadId: string, chunkIndexs?: number[], signal?: AbortSignal): Promise<MergeResult> {
     const first = await this.getTask(workspace, uploadId);
-    return underIdentityLock(this.o, first, async () => {
+    return this.o.merges.run(() => underIdentityLock(this.o, first, async () => {
       // Re-read under the lock: a merge of the same task that just finished consumed it.
       const task = await this.getTask(workspace, uploadId);
-      const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
-      const existing = await this.o.catalog.getSourceMap(task);
-      if (existing && !task.needCover) throw alreadyExists(task);
-
-      const zipPath = this.o.scratch.newPath('.zip');
+      // From here parts of the task are refused (409) until the merge publishes or fails.
+      const leaseUntil = () => this.o.now() + this.o.mergeLeaseMs;
+      const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), leaseUntil());
+      if (lease === 'busy') throw mergeInProgress(uploadId);
+      if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
       const revisionId = newRevisionId();
-      const staging = treePrefix(revisionId);
+      const renewal = setInterval(() => {
+        this.o.catalog.renewLeases(workspace, uploadId, revisionId, leaseUntil()).catch(() => {});
+      }, Math.max(1, Math.floor(this.o.mergeLeaseMs / 3)));
       try {
-        const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
-        // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
-        await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
-        try {
-          const extracted = await this.extract(task, zipPath, staging, existing);
-          if (this.o.postProcess) {
-            const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
-            extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
-          }
-          const sourcemap = {
-            ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
-            fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
-          };
-          const published = await this.o.catalog.publishSourceMap({
-            sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
-            consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
-            stagingPrefix: staging,
-            retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
-          });
-          if (!published.ok) {
-            throw published.reason === 'exists'
-              ? alreadyExists(task)
-              : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
-          }
-          if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
-          this.o.collectSoon();
-          const { appId, version, env } = task;
-          return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
-        } catch (err) {
-          // When the catalog dropped out, the publish may have committed: the staging entry (removed
-          // by a commit, due later otherwise) decides, never this process.
-          if (!(err instanceof CatalogUnavailableError)) {
-            await this.o.blobs.deletePrefix(staging);
-            await this.o.catalog.removeGarbage(staging);
-          }
-          throw err;
-        }
+        return await this.mergeLeased(task, uploadId, revisionId, chunkIndexs);
+      } catch (err) {
+        if (!(err instanceof CatalogUnavailableError)) await this.o.catalog.endMerge(workspace, uploadId);
+        throw err;
       } finally {
-        await this.o.scratch.remove(zipPath);
+        clearInterval(renewal);
       }
-    }, signal);
+    }, signal));
+  }
+
+  private async mergeLeased(task: UploadTask, uploadId: string, revisionId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
+    const { workspace } = task;
+    const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
+    // Refused before the parts are copied to scratch: 10 000 parts could be 100 GiB on disk for an
+    // archive that extraction would refuse anyway.
+    const total = parts.reduce((n, p) => n + p.size, 0);
+    if (total > maxArchiveBytes(this.o.archiveLimits)) {
+      throw new ApiError('Archive.TooLarge', `the parts add up to ${total} bytes, more than any archive within the limits (${this.o.archiveLimits.maxTotalBytes} bytes uncompressed, ${this.o.archiveLimits.maxEntries} entries) can be`, { limit: maxArchiveBytes(this.o.archiveLimits), actual: total });
+    }
+    const existing = await this.o.catalog.getSourceMap(task);
+    if (existing && !task.needCover) throw alreadyExists(task);
+
+    const zipPath = this.o.scratch.newPath('.zip');
+    const staging = treePrefix(revisionId);
+    try {
+      const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
+      // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
+      await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
+      try {
+        const extracted = await this.extract(task, zipPath, revisionId, existing);
+        if (this.o.postProcess) {
+          const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
+          extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
+        }
+        const sourcemap = {
+          ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
+          fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
+        };
+        const published = await this.o.catalog.publishSourceMap({
+          sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
+          consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
+          stagingPrefix: staging, reservationId: revisionId,
+          retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
+        });
+        if (!published.ok) {
+          throw published.reason === 'exists'
+            ? alreadyExists(task)
+            : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
+        }
+        if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
+        this.o.collectSoon();
+        const { appId, version, env } = task;
+        return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
+      } catch (err) {
+        // When the catalog dropped out, the publish may have committed: the staging entry (removed
+        // by a commit, due later otherwise) decides, never this process.
+        if (!(err instanceof CatalogUnavailableError)) {
+          await this.o.blobs.deletePrefix(staging);
+          await this.o.catalog.removeGarbage(staging);
+          await this.o.quotas.release(revisionId);
+        }
+        throw err;
+      }
+    } finally {
+      await this.o.scratch.remove(zipPath);
+    }
   }
 
   private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
@@ -208,16 +257,31 @@ export class UploadService {
     }
   }
 
-  private async extract(task: UploadTask, zipPath: string, staging: string, existing: SourceMapRecord | null) {
+  private async extract(task: UploadTask, zipPath: string, revisionId: string, existing: SourceMapRecord | null) {
+    const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     const brokenMaps = new Set<string>();
     // Debug IDs of maps and scripts, read as they stream (indexed by the catalog with the files).
     const debugIds = new Map<string, string>();
     let mapCount = 0;
     let written = 0;
-    const quota = await this.o.quotas.storedHeadroom(task.workspace, existing?.size ?? 0);
+    let reserved = 0;
+    // Stored bytes are reserved (reservation id = the revision) before they are written, so concurrent merges cannot overshoot the quota.
+    const reserve = async (need: number) => {
+      const credit = existing?.size ?? 0;
+      try {
+        await this.o.quotas.reserveStored(task.workspace, revisionId, Math.max(need, RESERVATION_STEP), credit, this.o.mergeLeaseMs);
+        reserved += Math.max(need, RESERVATION_STEP);
+      } catch {
+        await this.o.quotas.reserveStored(task.workspace, revisionId, need, credit, this.o.mergeLeaseMs);
+        reserved += need;
+      }
+    };
+    // Files are written several at a time (on S3 each is a round trip); all are durable before publishing.
+    const batch = new PutBatch(this.o.blobs);
     const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
-      if (written + declaredSize > quota) throw Quotas.storedExceeded();
+      refuseReservedPath(path);
+      if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
@@ -232,7 +296,7 @@ export class UploadService {
         },
       });
       (body as Readable).once('error', (err) => tee.destroy(err));
-      const stored = await this.o.blobs.put(staging + path, (body as Readable).pipe(tee));
+      const stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
       written += stored.size;
       if (check) {
         const problem = check.result();
@@ -257,7 +321,11 @@ export class UploadService {
         }
       }
       return stored;
+    }).catch(async (err) => {
+      await batch.settle(); // so no write lands after the caller removes the staging tree
+      throw err;
     });
+    await batch.flush();
     const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
@@ -267,11 +335,24 @@ function identityOf(i: Identity): Identity {
   return { workspace: i.workspace, appId: i.appId, version: i.version, env: i.env };
 }
 
+function mergeInProgress(uploadId: string): ApiError {
+  return new ApiError('Merge.InProgress', `upload task ${uploadId} is being merged; parts can no longer be sent to it. If the merge fails, send the part again`);
+}
+
 function alreadyExists(i: Identity): ApiError {
   return new ApiError(
     'SourceMap.AlreadyExists',
     `a sourcemap for appId "${i.appId}", version "${i.version}", env "${i.env}" already exists; start the upload with needCover: true to replace it`,
   );
+}
+
+/**
+ * The largest zip that can hold at most `maxTotalBytes` of files in `maxEntries` entries, with room
+ * for deflate's worst-case growth (< 1 %) and 8 KiB of headers, names and extra fields per entry
+ * (real tools write under 200 bytes).
+ */
+function maxArchiveBytes(limits: ArchiveLimits): number {
+  return Math.ceil(limits.maxTotalBytes * 1.01) + limits.maxEntries * 8192 + 65_536;
 }
 
 /** The parts to merge must be exactly 0..n-1: the requested ones when given, else all uploaded. */

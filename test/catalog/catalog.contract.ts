@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Catalog, SourceMapListing, SourceMapRecord, UploadTask } from '../../src/catalog/catalog.ts';
+import type { Catalog, FileRecord, FileWrite, SourceMapListing, SourceMapRecord, UploadTask } from '../../src/catalog/catalog.ts';
 
 const T0 = 1_700_000_000_000;
 const id = (workspace: string, appId = 'app', version = '1', env = 'prod') => ({ workspace, appId, version, env });
@@ -12,6 +12,9 @@ const sourcemap = (revisionId: string, over: Partial<SourceMapRecord> = {}): Sou
 });
 const part = (chunkIndex: number, blobKey = `b${chunkIndex}`) => ({ chunkIndex, size: 5, md5: 'm', sha256: 's', uploadedAt: T0, blobKey });
 const retire = (rev: string) => ({ prefix: `trees/${rev}/`, dueAt: T0 + 50, revisionId: rev });
+const write = (identity: ReturnType<typeof id>, revisionId: string, file: FileRecord, isMap = false, over: Partial<FileWrite> = {}): FileWrite => ({
+  identity, revisionId, file, isMap, stagingPrefix: `trees/${revisionId}/.mapvault-files/s/`, retire: (old) => ({ prefix: old.blobKey ?? `trees/${revisionId}/${old.path}`, dueAt: T0 + 50 }), ...over,
+});
 const rowsOf = (listing: SourceMapListing | 'unchanged') => {
   assert.notEqual(listing, 'unchanged');
   return (listing as SourceMapListing).rows;
@@ -65,8 +68,8 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => [p.chunkIndex, p.blobKey]), [[0, 'b0'], [2, 'b2-new'], [10, 'b10']]);
     assert.deepEqual(await c.listParts('w2', 'u1'), [], 'other workspace sees no parts');
     assert.deepEqual((await c.listParts('w1', 'u1'))[1], { ...part(2, 'b2-new') }, 'every field round-trips');
-    assert.deepEqual(await c.putPart('w2', 'u1', part(3), T0), { ok: false });
-    assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 1000), { ok: false }, 'expired');
+    assert.deepEqual(await c.putPart('w2', 'u1', part(3), T0), { ok: false, reason: 'gone' });
+    assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 1000), { ok: false, reason: 'gone' }, 'expired');
     assert.equal((await c.usage('w1')).uploadBytes, 15);
     assert.equal(await c.deleteUpload('w2', 'u1', { prefix: 'uploads/u1/', dueAt: T0 }), false);
     assert.equal(await c.deleteUpload('w1', 'u1', { prefix: 'uploads/u1/', dueAt: T0 }), true);
@@ -140,9 +143,9 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
 
     // Single-file writes add, replace and remove a path's debug ID.
     const v1 = id('w1', 'app', '1');
-    assert.equal(await c.upsertFile(v1, 'r1', { path: 'js/extra.js.map', size: 1, sha256: 'e', debugId: B }, true), true);
+    assert.deepEqual(await c.upsertFile(write(v1, 'r1', { path: 'js/extra.js.map', size: 1, sha256: 'e', debugId: B }, true)), { ok: true });
     assert.deepEqual((await c.findDebugId('w1', B, 10)).map((h) => h.path), ['js/extra.js.map']);
-    assert.equal(await c.upsertFile(v1, 'r1', { path: 'js/app.js', size: 1, sha256: 's2' }, false), true);
+    assert.deepEqual(await c.upsertFile(write(v1, 'r1', { path: 'js/app.js', size: 1, sha256: 's2' })), { ok: true });
     assert.deepEqual((await c.findDebugId('w1', A, 10)).map((h) => h.path), ['other/dir/app.js.map', 'js/app.js.map'], 'rewritten without an ID: its entry is gone');
     assert.deepEqual(await c.getFile('r1', 'js/app.js'), { path: 'js/app.js', size: 1, sha256: 's2' });
 
@@ -172,10 +175,10 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual(await list('w1', 'other'), []);
 
     const ident = id('w1', 'app', 'a');
-    assert.equal(await c.upsertFile(ident, 'ra', { path: 'x.map', size: 3, sha256: 'h' }, true), true);
-    assert.equal(await c.upsertFile(ident, 'ra', { path: 'x.map', size: 7, sha256: 'h2' }, true), true);
-    assert.equal(await c.upsertFile(ident, 'ra', { path: 'y.js', size: 1, sha256: 'h3' }, false), true);
-    assert.equal(await c.upsertFile(ident, 'rb', { path: 'z', size: 1, sha256: 'h' }, false), false, 'not the live revision');
+    assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'x.map', size: 3, sha256: 'h' }, true)), { ok: true });
+    assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'x.map', size: 7, sha256: 'h2' }, true)), { ok: true });
+    assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'y.js', size: 1, sha256: 'h3' })), { ok: true });
+    assert.deepEqual(await c.upsertFile(write(ident, 'rb', { path: 'z', size: 1, sha256: 'h' })), { ok: false, reason: 'replaced' }, 'not the live revision');
     const sm = await c.getSourceMap(ident);
     assert.deepEqual([sm?.size, sm?.fileCount, sm?.mapCount], [8, 2, 2]);
     assert.equal(sm?.treeVersion, 3, 'every single-file write counts');
@@ -210,7 +213,7 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.publishSourceMap({ sourcemap: sourcemap('r3', { treeVersion: 7 }), files: [], replace: true, stagingPrefix: 'trees/r3/', retire });
     await changed('replace');
     assert.equal((await c.getSourceMap(id('w1')))?.treeVersion, 0, 'a published revision starts at treeVersion 0');
-    assert.equal(await c.upsertFile(id('w1'), 'r3', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+    assert.deepEqual(await c.upsertFile(write(id('w1'), 'r3', { path: 'a.js', size: 1, sha256: 'h' })), { ok: true });
     await changed('upsertFile');
     await c.publishSourceMap({ sourcemap: sourcemap('o1', { appId: 'other' }), files: [], replace: false, stagingPrefix: 'trees/o1/', retire });
     await c.publishSourceMap({ sourcemap: sourcemap('x1', { workspace: 'w2' }), files: [], replace: false, stagingPrefix: 'trees/x1/', retire });
@@ -245,6 +248,95 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
       .map(([env, version]) => ({ version, env }));
     assert.deepEqual(listed.map(({ version, env }) => ({ version, env })), [{ version: '0', env: 'prod' }, ...expected]);
     assert.deepEqual(listed.find((s) => s.version === 'tab\there')?.warnings, ['w "tab\there"']);
+    await c.close();
+  });
+
+  test(`${name}: a task being merged refuses parts and a second merge until the merge ends or its lease runs out`, async () => {
+    const c = await create();
+    await c.createUpload(task('u1'));
+    assert.deepEqual(await c.putPart('w1', 'u1', part(0), T0), { ok: true });
+    assert.equal(await c.beginMerge('w2', 'u1', T0, T0 + 100), 'gone', 'other workspace');
+    assert.equal(await c.beginMerge('w1', 'nope', T0, T0 + 100), 'gone');
+    assert.equal(await c.beginMerge('w1', 'u1', T0, T0 + 100), 'ok');
+    assert.equal(await c.beginMerge('w1', 'u1', T0 + 1, T0 + 200), 'busy');
+    assert.deepEqual(await c.putPart('w1', 'u1', part(0, 'b0-new'), T0 + 1), { ok: false, reason: 'merging' });
+    assert.deepEqual((await c.listParts('w1', 'u1')).map((p) => p.blobKey), ['b0'], 'the refused part changed nothing');
+    await c.endMerge('w1', 'u1');
+    assert.deepEqual(await c.putPart('w1', 'u1', part(1), T0 + 2), { ok: true }, 'a failed merge gives the task back');
+    assert.equal(await c.beginMerge('w1', 'u1', T0 + 3, T0 + 100), 'ok');
+    assert.deepEqual(await c.putPart('w1', 'u1', part(2), T0 + 100), { ok: true }, 'the lease has run out');
+    assert.equal(await c.beginMerge('w1', 'u1', T0 + 101, T0 + 200), 'ok');
+    await c.renewLeases('w1', 'u1', 'res', T0 + 900);
+    assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 500), { ok: false, reason: 'merging' }, 'a renewed lease holds');
+    await c.releaseLeases(T0 + 900);
+    assert.deepEqual(await c.putPart('w1', 'u1', part(3), T0 + 600), { ok: true }, 'released once ended');
+    await c.close();
+  });
+
+  test(`${name}: putPart enforces the upload quota in its transaction, counting a re-sent part once`, async () => {
+    const c = await create();
+    await c.createUpload(task('u1'));
+    await c.createUpload(task('u2'));
+    await c.createUpload(task('x1', 'w2'));
+    assert.deepEqual(await c.putPart('w1', 'u1', part(0), T0, 12), { ok: true });
+    assert.deepEqual(await c.putPart('w1', 'u2', part(0), T0, 12), { ok: true });
+    assert.deepEqual(await c.putPart('w1', 'u2', part(1), T0, 12), { ok: false, reason: 'quota' }, '15 > 12');
+    assert.deepEqual(await c.putPart('w1', 'u2', part(0, 'again'), T0, 12), { ok: true, replacedBlobKey: 'b0' }, 'replacing a part frees its bytes');
+    assert.deepEqual(await c.putPart('w2', 'x1', part(0), T0, 12), { ok: true }, 'other workspaces have their own');
+    assert.deepEqual(await c.putPart('w1', 'u2', part(1), T0, 0), { ok: true }, '0 = no quota');
+    await c.close();
+  });
+
+  test(`${name}: stored reservations are atomic, credited, consumed by publish/upsertFile, released, and expire`, async () => {
+    const c = await create();
+    const r = (reservationId: string, bytes: number, over = {}) => ({ workspace: 'w1', reservationId, bytes, limit: 100, credit: 0, now: T0, expiresAt: T0 + 1000, ...over });
+    assert.equal(await c.reserveStored(r('a', 60)), true);
+    assert.equal(await c.reserveStored(r('b', 50)), false, '60 + 50 > 100');
+    assert.equal(await c.reserveStored(r('b', 40)), true);
+    assert.equal(await c.reserveStored(r('a', 1)), false, 'growing a reservation counts what it holds');
+    assert.equal(await c.reserveStored(r('x', 100, { workspace: 'w2' })), true, 'other workspaces have their own');
+    assert.equal(await c.reserveStored(r('c', 10, { now: T0 + 1000, expiresAt: T0 + 2000 })), true, 'expired reservations stop counting');
+    await c.releaseReservation('c');
+    await c.releaseReservation('b');
+    // Publishing consumes the reservation: the stored bytes now count instead.
+    await c.publishSourceMap({ sourcemap: sourcemap('r1', { size: 60 }), files: [], replace: false, stagingPrefix: 'trees/r1/', retire, reservationId: 'a' });
+    assert.equal(await c.reserveStored(r('d', 41)), false, '60 stored + 41 > 100');
+    assert.equal(await c.reserveStored(r('d', 80, { credit: 60 })), true, 'a write replacing the 60 stored bytes is credited them');
+    await c.releaseReservation('d');
+    assert.equal(await c.reserveStored(r('e', 40)), true);
+    assert.deepEqual(await c.upsertFile(write(id('w1'), 'r1', { path: 'f.js', size: 40, sha256: 'h' }, false, { reservationId: 'e' })), { ok: true });
+    // The tree now holds just f.js (40 bytes: upsertFile recomputes the totals) and the reservation is gone.
+    assert.equal(await c.reserveStored(r('f', 61)), false);
+    assert.equal(await c.reserveStored(r('f', 60)), true, 'the file\'s reservation was consumed, not counted twice');
+    assert.equal(await c.reserveStored(r('g', 1, { expiresAt: T0 + 10 })), false, 'still over');
+    await c.renewLeases('w1', 'none', 'f', T0 + 5);
+    assert.equal(await c.reserveStored(r('g', 60, { now: T0 + 6 })), true, 'a reservation whose lease was cut short stops counting');
+    await c.close();
+  });
+
+  test(`${name}: upsertFile points the row at a new blob key, retires the old one, cancels its staging entry, refuses file/directory clashes`, async () => {
+    const c = await create();
+    await c.publishSourceMap({
+      sourcemap: sourcemap('r1', { size: 10, fileCount: 1 }), files: [{ path: 'static/app.js.map', size: 10, sha256: 'm' }], replace: false, stagingPrefix: 'trees/r1/', retire,
+    });
+    const ident = id('w1');
+    await c.enqueueGarbage({ prefix: 'trees/r1/.mapvault-files/k1/', dueAt: T0 + 999 });
+    const first = write(ident, 'r1', { path: 'static/app.js.map', size: 4, sha256: 'n', blobKey: 'trees/r1/.mapvault-files/k1/static/app.js.map' }, true,
+      { stagingPrefix: 'trees/r1/.mapvault-files/k1/' });
+    assert.deepEqual(await c.upsertFile(first), { ok: true });
+    assert.deepEqual(await c.getFile('r1', 'static/app.js.map'), first.file);
+    assert.deepEqual(await c.dueGarbage(T0 + 10_000, 10), [{ prefix: 'trees/r1/static/app.js.map', dueAt: T0 + 50 }],
+      'the merged blob is retired (after the grace), the staging entry cancelled');
+    const second = write(ident, 'r1', { path: 'static/app.js.map', size: 5, sha256: 'o', blobKey: 'trees/r1/.mapvault-files/k2/static/app.js.map' }, true);
+    assert.deepEqual(await c.upsertFile(second), { ok: true });
+    assert.ok((await c.dueGarbage(T0 + 10_000, 10)).some((g) => g.prefix === first.file.blobKey), 'a replaced single file is retired too');
+    const sm = await c.getSourceMap(ident);
+    assert.deepEqual([sm?.size, sm?.fileCount, sm?.mapCount], [5, 1, 1]);
+    assert.deepEqual(await c.upsertFile(write(ident, 'r1', { path: 'static', size: 1, sha256: 'x' })), { ok: false, reason: 'path-conflict', path: 'static/app.js.map' });
+    assert.deepEqual(await c.upsertFile(write(ident, 'r1', { path: 'static/app.js.map/x', size: 1, sha256: 'x' })), { ok: false, reason: 'path-conflict', path: 'static/app.js.map' });
+    assert.deepEqual(await c.upsertFile(write(ident, 'r1', { path: 'static/app', size: 1, sha256: 'x' })), { ok: true }, 'a sibling with a common prefix is fine');
+    assert.deepEqual(await c.upsertFile(write(ident, 'r1', { path: 'static.js', size: 1, sha256: 'x' })), { ok: true });
+    assert.deepEqual((await c.listFiles('r1')).map((f) => f.path), ['static.js', 'static/app', 'static/app.js.map']);
     await c.close();
   });
 

@@ -42,15 +42,19 @@ describe('PgCatalog', { skip: svc.skip }, () => {
       sha256: 'ab', warnings: ['bad map'], treeVersion: 0,
     }] });
     assert.deepEqual((await c.listParts('w', 'u1')).map((p) => p.blobKey), ['k0']);
-    assert.equal(await c.upsertFile({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+    const written = await c.upsertFile({
+      identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' },
+      isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+    });
+    assert.deepEqual(written, { ok: true });
     assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.treeVersion, 1, 'the new column works');
     assert.equal(await c.ensureSetting('s', 'v'), 'v', 'the new table works');
     await c.close();
   });
 
-  test('PgCatalog: a database at schema version 2 gets the debug ID index, rows intact', async () => {
+  test('PgCatalog: a database at schema version 3 gets the debug ID index, rows intact', async () => {
     const url = await dbs.create();
-    await (await PgCatalog.open(url, { schemaVersion: 2 })).close();
+    await (await PgCatalog.open(url, { schemaVersion: 3 })).close();
     await sql(url, `INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '[]', 0)`);
     await sql(url, `INSERT INTO files VALUES ('r1', 'a.js.map', 4, 'h')`);
     const c = await PgCatalog.open(url);
@@ -58,7 +62,11 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 4, sha256: 'h' }]);
     const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
     const debugId = '12345678-1234-4234-8234-123456789abc';
-    assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'j', debugId }, false), true);
+    const written = await c.upsertFile({
+      identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId }, isMap: false,
+      stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+    });
+    assert.deepEqual(written, { ok: true });
     assert.deepEqual((await c.findDebugId('w', debugId, 5)).map((h) => [h.sourcemap.revisionId, h.path]), [['r1', 'a.js']]);
     await c.close();
   });

@@ -41,12 +41,19 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
   const listing = await again.listSourceMaps('w', 'app');
   assert.equal(listing !== 'unchanged' && listing.rows.length, 1, 'opening a migrated file again changes nothing');
+  const file1 = { path: 'x.js', size: 1, sha256: 'h', blobKey: 'trees/r1/.mapvault-files/k/x.js' };
+  const written = await again.upsertFile({
+    identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: file1, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true }, 'v2 → v3 added files.blob_key');
+  assert.deepEqual(await again.getFile('r1', 'x.js'), file1);
+  assert.equal(await again.beginMerge('w', 'u1', 2, 10), 'ok', 'v2 → v3 added uploads.merging_until');
   await again.close();
 });
 
@@ -70,34 +77,41 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   const c = new SqliteCatalog(file);
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
   assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), { stamp: '4', rows: [{ ...ident, revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'], treeVersion: 0 }] });
-  assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'h' }, false), true);
+  const written = await c.upsertFile({
+    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' }, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true });
   assert.equal((await c.getSourceMap(ident))?.treeVersion, 1);
   assert.equal(await c.ensureSetting('s', 'v'), 'v');
   await c.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
   assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
   check.close();
 });
 
-test('SqliteCatalog: a catalog file of schema v2 gets the debug ID index, rows intact', async () => {
+test('SqliteCatalog: a catalog file of schema v3 gets the debug ID index, rows intact', async () => {
   const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
   const sm = { ...ident, revisionId: 'r1', createdAt: 1, size: 1, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [] };
   const a = new SqliteCatalog(file);
   await a.publishSourceMap({ sourcemap: sm, files: [{ path: 'a.js.map', size: 1, sha256: 'h' }], replace: false, stagingPrefix: 'trees/r1/', retire: (r) => ({ prefix: r, dueAt: 0 }) });
   await a.close();
-  const v2 = new Database(file); // what schema v2 was: no debug_ids
-  v2.exec('DROP TABLE debug_ids; PRAGMA user_version = 2;');
-  v2.close();
+  const v3 = new Database(file); // what schema v3 was: no debug_ids
+  v3.exec('DROP TABLE debug_ids; PRAGMA user_version = 3;');
+  v3.close();
 
   const c = new SqliteCatalog(file);
   assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 1, sha256: 'h' }]);
   const id = '12345678-1234-4234-8234-123456789abc';
-  assert.equal(await c.upsertFile(ident, 'r1', { path: 'a.js', size: 1, sha256: 'j', debugId: id }, false), true);
+  const written = await c.upsertFile({
+    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId: id }, isMap: false,
+    stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true });
   assert.deepEqual((await c.findDebugId('w', id, 5)).map((h) => h.path), ['a.js']);
   await c.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
   check.close();
 });

@@ -86,4 +86,23 @@ describe('PgAdvisoryLocker', { skip: svc.skip }, () => {
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     await (await waiting).unlock();
   });
+
+  test('PgAdvisoryLocker: the held connection dying (backend terminated) does not end the process; unlock still settles', async () => {
+    const pool = new pg.Pool({ connectionString: svc.value, max: 2 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    const locker = new PgAdvisoryLocker(pool);
+    const held = await locker.lock('terminated', { timeoutMs: 1000 });
+    const admin = new pg.Client({ connectionString: svc.value });
+    await admin.connect();
+    // Ends every other session holding that advisory lock, as a PostgreSQL restart would.
+    await admin.query(`SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.pid <> pg_backend_pid()
+        AND l.objid = (hashtextextended('terminated', 0) & 4294967295)::bigint::oid`);
+    await admin.end();
+    await new Promise((r) => setTimeout(r, 200)); // the 'error' event arrives; without a listener the process would exit here
+    await held.unlock();
+    // The lock went with the session: another holder gets it at once.
+    await (await locker.lock('terminated', { timeoutMs: 1000 })).unlock();
+  });
 });

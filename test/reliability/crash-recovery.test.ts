@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -83,7 +83,9 @@ test('kill -9 while a part is being received: after restart the part is absent a
 test('kill -9 in the middle of an overwriting merge: the old tree is whole, the task survives, the merge can be re-run', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-crash-merge-'));
   const id = { appId: 'crash', version: 'm', env: 'prod' };
-  let s = await spawnServer(dataDir);
+  // The killed merge's lease on its task ends this long after its last renewal.
+  const lease = { MAPVAULT_MERGE_LEASE: '1s' };
+  let s = await spawnServer(dataDir, lease);
   const oldZip = await zipEntries({ 'static/js/old.js.map': '{"version":3,"sources":["old.ts"],"names":[],"mappings":""}' });
   const first = (await post(s, '/multipart_upload_init', id)).body.content.uploadId;
   await sendPart(s, first, 0, oldZip);
@@ -127,7 +129,11 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
     assert.equal(parts.status, 200, 'the task survived');
     assert.equal(parts.body.content.chunkIndexs.length, Math.ceil(newZip.length / MiB));
 
-    const merged = await post(s, '/part_merge', { uploadId });
+    // The killed merge's lease on the task ends within MAPVAULT_MERGE_LEASE; until then: 409 Merge.InProgress.
+    const merged = await waitFor('the killed merge\'s lease to end', async () => {
+      const r = await post(s, '/part_merge', { uploadId });
+      return r.status === 409 && r.body.errorCode === 'Merge.InProgress' ? undefined : r;
+    });
     assert.equal(merged.status, 200, JSON.stringify(merged.body));
     assert.equal(merged.body.content.fileCount, 3000);
 
@@ -145,4 +151,67 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   } finally {
     await s.kill9();
   }
+});
+
+test('kill -9 during upload_file_content overwrites: after restart the row and the bytes agree, and no blob is left unaccounted for', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-crash-file-'));
+  const id = { appId: 'crash', version: 'f' };
+  const contents = ['small', 'B'.repeat(400_000), 'C'.repeat(150_000)];
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  let s = await spawnServer(dataDir);
+  try {
+    assert.equal((await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[0] })).status, 200);
+    // Each round: overwrites in flight from several clients, a kill -9 at a varying moment, then a restart.
+    for (let round = 0; round < 5; round++) {
+      let stop = false;
+      const writers = [0, 1, 2, 3].map(async (w) => {
+        for (let i = w; !stop; i++) {
+          await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[i % contents.length] }).catch(() => (stop = true));
+        }
+      });
+      await sleep(150 + round * 70);
+      await s.kill9();
+      stop = true;
+      await Promise.all(writers);
+      s = await spawnServer(dataDir);
+      const tree = await post(s, '/file_tree', id);
+      assert.equal(tree.status, 200);
+      const [row] = tree.body.content.files;
+      const res = await fetch(`${s.api}/file?appId=crash&version=f&path=static/app.js`, { headers: { 'DF-API-KEY': KEY_A } });
+      const body = await res.text();
+      assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(body));
+      assert.ok(contents.includes(body), `round ${round}: a whole version of the file`);
+      assert.deepEqual([row.size, row.sha256], [Buffer.byteLength(body), sha(body)], `round ${round}: the row describes the bytes`);
+      // Every single-file blob but the live one (staging of killed writes, replaced ones) is queued as garbage.
+      const [rev] = await list(join(dataDir, 'blobs', 'trees'));
+      const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
+      const live = (await catalog.getFile(rev!, 'static/app.js'))?.blobKey ?? '';
+      const queued = new Set((await catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000)).map((g) => g.prefix));
+      await catalog.close();
+      for (const dir of await list(join(dataDir, 'blobs', 'trees', rev!, '.mapvault-files'))) {
+        const prefix = `trees/${rev}/.mapvault-files/${dir}/`;
+        assert.ok(live.startsWith(prefix) || queued.has(prefix), `round ${round}: ${prefix} is neither live nor queued`);
+      }
+    }
+  } finally {
+    await s.kill9();
+  }
+});
+
+test('a second server on the same data dir is refused up front and touches nothing', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-twice-'));
+  const first = await spawnServer(dataDir);
+  try {
+    // Work in progress of the first server: a part arriving in scratch.
+    await writeFile(join(dataDir, 'tmp', 'in-flight.part'), 'half a part');
+    await assert.rejects(spawnServer(dataDir, { MAPVAULT_API_KEYS: 'other-key=somewhere' }), /another mapvault server is using/);
+    assert.ok((await list(join(dataDir, 'tmp'))).includes('in-flight.part'), 'no startup recovery ran (it removes loose scratch files)');
+    const init = await post(first, '/multipart_upload_init', { appId: 'twice' });
+    assert.equal(init.status, 200, 'the first server\'s keys were not re-synced away');
+  } finally {
+    await first.kill9();
+  }
+  // kill -9 leaves no stale lock: the next server starts.
+  const next = await spawnServer(dataDir);
+  await next.kill9();
 });

@@ -5,7 +5,7 @@ import { identityProperties, toIdentity, uploadIdBody, uploadIdSchema } from '..
 import { ApiError } from '../../errors.ts';
 import type { UploadService } from '../../uploads/upload-service.ts';
 import type { ScratchDir } from '../../storage/scratch.ts';
-import { writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
+import { SizeLimitExceededError, writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
 import { isUploadIdShape } from '../../util/ids.ts';
 
 interface Deps {
@@ -113,8 +113,20 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
     return { uploadId, chunkIndex, file: file.written, localPath: file.localPath, md5, sha256 };
   } catch (err) {
     if (file) await deps.scratch.remove(file.localPath);
-    throw err;
+    throw malformedMultipart(err);
   }
+}
+
+/**
+ * The multipart parser (busboy) reports a body it cannot read (no boundary, cut short, garbage)
+ * with plain Errors; those are the client's fault. Our own errors, the framework's coded ones
+ * (limits) and system errors (a full disk) keep their meaning.
+ */
+function malformedMultipart(err: unknown): unknown {
+  const e = err as Error & { code?: string; syscall?: string };
+  if (!(e instanceof Error) || e instanceof ApiError || e instanceof SizeLimitExceededError || e.syscall !== undefined) return err;
+  if (e.code !== undefined && e.code !== 'FST_INVALID_MULTIPART_CONTENT_TYPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') return err;
+  return new ApiError('Param.Invalid', `malformed multipart/form-data body: ${e.message}; send fields uploadId, chunkIndex and file "files" with a boundary`);
 }
 
 function invalid(field: string, what: string): ApiError {

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type PublishRequest, type PublishResult,
-  type SourceMapListing, type SourceMapRecord, type UploadTask,
+  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
+  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type SourceMapRecord, type StoredReservation, type UploadTask,
 } from '../catalog.ts';
 import { migrate } from './schema.ts';
 
@@ -14,10 +14,6 @@ interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
   need_cover: boolean; created_at: number; expires_at: number;
 }
-interface FileRow { path: string; size: number; sha256: string; debug_id: string | null }
-const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.debug_id ? { debugId: r.debug_id } : {}) });
-const FILE_SELECT = `SELECT f.path, f.size, f.sha256, d.debug_id FROM files f
-                     LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;
 interface PartRow { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }
 
 const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
@@ -42,6 +38,15 @@ const identityParams = (i: Identity) => [i.workspace, i.appId, i.version, i.env]
  */
 const IDENTITY_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x6d76}, hashtext($1))`;
 const identityLockKey = (i: Identity) => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
+/** Serializes the quota decisions of one workspace (READ COMMITTED would let two see the same total). */
+const QUOTA_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x7175}, hashtext($1))`;
+interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id?: string | null }
+const toFile = (r: FileRow): FileRecord => ({
+  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
+});
+/** A file row with its debug ID. */
+const FILE_SELECT = `SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                     LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;
 
 // BIGINT columns hold Unix milliseconds and byte counts, all below 2^53: plain numbers.
 const types = {
@@ -172,21 +177,53 @@ export class PgCatalog implements Catalog {
     return Number(r.rows[0]!.n);
   }
 
-  async putPart(workspace: string, uploadId: string, part: PartRecord, now: number) {
-    return this.tx(async (c) => {
+  async putPart(workspace: string, uploadId: string, part: PartRecord, now: number, uploadQuota = 0) {
+    return this.tx(async (c): Promise<PutPartResult> => {
+      if (uploadQuota > 0) await c.query(QUOTA_XACT_LOCK, [`upload:${workspace}`]);
       // The task row stays locked until commit: a cancel, expiry or merge of the task waits for this
       // part (and then removes it with the task), and two parts of one index cannot both miss the other.
-      const task = await c.query('SELECT 1 FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR NO KEY UPDATE',
-        [uploadId, workspace, now]);
-      if (task.rowCount === 0) throw new Rollback({ ok: false });
-      const previous = (await c.query<{ blob_key: string }>('SELECT blob_key FROM parts WHERE upload_id = $1 AND chunk_index = $2',
+      const task = (await c.query<{ merging_until: number }>('SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR NO KEY UPDATE',
+        [uploadId, workspace, now])).rows[0];
+      if (!task) throw new Rollback<PutPartResult>({ ok: false, reason: 'gone' });
+      if (task.merging_until > now) throw new Rollback<PutPartResult>({ ok: false, reason: 'merging' });
+      const previous = (await c.query<{ blob_key: string; size: number }>('SELECT blob_key, size FROM parts WHERE upload_id = $1 AND chunk_index = $2',
         [uploadId, part.chunkIndex])).rows[0];
+      if (uploadQuota > 0) {
+        const pending = (await c.query<{ n: number }>(`SELECT coalesce(sum(p.size), 0)::bigint AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
+                                                      WHERE u.workspace = $1`, [workspace])).rows[0]!.n - (previous?.size ?? 0);
+        if (pending + part.size > uploadQuota) throw new Rollback<PutPartResult>({ ok: false, reason: 'quota' });
+      }
       await c.query(`INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key) VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
                        sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`,
       [uploadId, part.chunkIndex, part.size, part.md5, part.sha256, part.uploadedAt, part.blobKey]);
       return previous && previous.blob_key !== part.blobKey ? { ok: true, replacedBlobKey: previous.blob_key } : { ok: true };
     });
+  }
+
+  async beginMerge(workspace: string, uploadId: string, now: number, until: number) {
+    return this.tx(async (c) => {
+      const task = (await c.query<{ merging_until: number }>('SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR UPDATE',
+        [uploadId, workspace, now])).rows[0];
+      if (!task) return 'gone' as const;
+      if (task.merging_until > now) return 'busy' as const;
+      await c.query('UPDATE uploads SET merging_until = $1 WHERE upload_id = $2', [until, uploadId]);
+      return 'ok' as const;
+    });
+  }
+
+  async endMerge(workspace: string, uploadId: string) {
+    await this.q('UPDATE uploads SET merging_until = 0 WHERE upload_id = $1 AND workspace = $2', [uploadId, workspace]);
+  }
+
+  async renewLeases(workspace: string, uploadId: string, reservationId: string, until: number) {
+    await this.q(`WITH t AS (UPDATE uploads SET merging_until = $1 WHERE upload_id = $2 AND workspace = $3 AND merging_until > 0)
+                  UPDATE reservations SET expires_at = $1 WHERE reservation_id = $4`, [until, uploadId, workspace, reservationId]);
+  }
+
+  async releaseLeases(dueBy: number) {
+    await this.q(`WITH t AS (UPDATE uploads SET merging_until = 0 WHERE merging_until > 0 AND merging_until <= $1)
+                  DELETE FROM reservations WHERE expires_at <= $1`, [dueBy]);
   }
 
   async listParts(workspace: string, uploadId: string) {
@@ -245,9 +282,9 @@ export class PgCatalog implements Catalog {
         if (req.consumeGarbage) await enqueue((sql, p) => c.query(sql, p), [req.consumeGarbage]);
       }
       if (req.files.length > 0) {
-        await c.query(`INSERT INTO files (revision_id, path, size, sha256)
-                       SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])`,
-        [sm.revisionId, req.files.map((f) => f.path), req.files.map((f) => f.size), req.files.map((f) => f.sha256)]);
+        await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key)
+                       SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])`,
+        [sm.revisionId, req.files.map((f) => f.path), req.files.map((f) => f.size), req.files.map((f) => f.sha256), req.files.map((f) => f.blobKey ?? null)]);
         const withIds = req.files.filter((f) => f.debugId);
         if (withIds.length > 0) {
           await c.query(`INSERT INTO debug_ids (revision_id, path, workspace, debug_id) SELECT $1, p, $2, d FROM unnest($3::text[], $4::text[]) AS t (p, d)`,
@@ -262,6 +299,7 @@ export class PgCatalog implements Catalog {
       [...identityParams(sm), sm.revisionId, sm.createdAt, sm.size, sm.sha256, sm.fileCount, sm.mapCount, JSON.stringify(sm.warnings)]);
       await bumpListVersion(c, sm);
       await c.query('DELETE FROM garbage WHERE prefix = $1', [req.stagingPrefix]);
+      if (req.reservationId !== undefined) await c.query('DELETE FROM reservations WHERE reservation_id = $1', [req.reservationId]);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
       // Its debug IDs go now: a lookup finds only live trees.
       if (existing) {
@@ -300,15 +338,23 @@ export class PgCatalog implements Catalog {
     return r.rows.map((row) => ({ sourcemap: toSourceMap(row), path: row.debug_path }));
   }
 
-  async upsertFile(identity: Identity, revisionId: string, file: FileRecord, isMap: boolean) {
-    return this.tx(async (c) => {
+  async upsertFile(w: FileWrite) {
+    const { identity, revisionId, file } = w;
+    return this.tx(async (c): Promise<FileWriteResult> => {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
       const current = (await c.query<{ revision_id: string }>(`SELECT revision_id FROM sourcemaps WHERE ${IDENTITY_WHERE}`, identityParams(identity))).rows[0];
-      if (!current || current.revision_id !== revisionId) return false;
-      const existed = (await c.query('SELECT 1 FROM files WHERE revision_id = $1 AND path = $2', [revisionId, file.path])).rowCount! > 0;
-      await c.query(`INSERT INTO files (revision_id, path, size, sha256) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256`,
-      [revisionId, file.path, file.size, file.sha256]);
+      if (!current || current.revision_id !== revisionId) return { ok: false, reason: 'replaced' };
+      // A tree is a tree: `a` cannot be a file while `a/b` is one, whichever came first ('/' < '0' in byte order).
+      const segments = file.path.split('/');
+      const ancestors = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+      const clash = (await c.query<{ path: string }>(`SELECT path FROM files WHERE revision_id = $1
+                         AND ((path > $2 AND path < $3) OR path = ANY($4::text[])) ORDER BY path LIMIT 1`,
+      [revisionId, `${file.path}/`, `${file.path}0`, ancestors])).rows[0];
+      if (clash) return { ok: false, reason: 'path-conflict', path: clash.path };
+      const old = (await c.query<FileRow>('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = $1 AND path = $2', [revisionId, file.path])).rows[0];
+      await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key`,
+      [revisionId, file.path, file.size, file.sha256, file.blobKey ?? null]);
       await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND path = $2', [revisionId, file.path]);
       if (file.debugId) {
         await c.query('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES ($1, $2, $3, $4)',
@@ -316,9 +362,12 @@ export class PgCatalog implements Catalog {
       }
       await c.query(`UPDATE sourcemaps SET (size, file_count) = (SELECT coalesce(sum(size), 0), count(*) FROM files WHERE revision_id = $1),
                        map_count = map_count + $2, tree_version = tree_version + 1
-                     WHERE revision_id = $1`, [revisionId, isMap && !existed ? 1 : 0]);
+                     WHERE revision_id = $1`, [revisionId, w.isMap && !old ? 1 : 0]);
       await bumpListVersion(c, identity);
-      return true;
+      await c.query('DELETE FROM garbage WHERE prefix = $1', [w.stagingPrefix]);
+      if (old) await enqueue((sql, p) => c.query(sql, p), [w.retire(toFile(old))]);
+      if (w.reservationId !== undefined) await c.query('DELETE FROM reservations WHERE reservation_id = $1', [w.reservationId]);
+      return { ok: true };
     });
   }
 
@@ -334,6 +383,24 @@ export class PgCatalog implements Catalog {
         (SELECT coalesce(sum(p.size), 0)::bigint FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = $1) AS upload_bytes,
         (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1) AS stored_bytes`, [workspace]);
     return { uploadBytes: r.rows[0]!.upload_bytes, storedBytes: r.rows[0]!.stored_bytes };
+  }
+
+  async reserveStored(r: StoredReservation) {
+    return this.tx(async (c) => {
+      await c.query(QUOTA_XACT_LOCK, [`stored:${r.workspace}`]);
+      const used = (await c.query<{ n: number }>(`SELECT
+          (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1)
+          + (SELECT coalesce(sum(bytes), 0)::bigint FROM reservations WHERE workspace = $1 AND expires_at > $2) AS n`, [r.workspace, r.now])).rows[0]!.n;
+      if (used - r.credit + r.bytes > r.limit) return false;
+      await c.query(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (reservation_id) DO UPDATE SET bytes = reservations.bytes + excluded.bytes, expires_at = excluded.expires_at`,
+      [r.reservationId, r.workspace, r.bytes, r.expiresAt]);
+      return true;
+    });
+  }
+
+  async releaseReservation(reservationId: string) {
+    await this.q('DELETE FROM reservations WHERE reservation_id = $1', [reservationId]);
   }
 
   async ensureSetting(name: string, value: string) {

@@ -81,7 +81,19 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
-  // 2 → 3: debug IDs of the files of live revisions, looked up per workspace (issue #12 §2).
+  // 2 → 3: merge leases on tasks, blob keys of files written alone, stored-bytes reservations (quotas).
+  `
+  ALTER TABLE uploads ADD COLUMN merging_until BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE files ADD COLUMN blob_key TEXT;
+  CREATE TABLE reservations (
+    reservation_id TEXT PRIMARY KEY,
+    workspace TEXT COLLATE "C" NOT NULL,
+    bytes BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX reservations_workspace ON reservations (workspace);
+  `,
+  // 3 → 4: debug IDs of the files of live revisions, looked up per workspace (issue #12 §2).
   `
   CREATE TABLE debug_ids (
     revision_id TEXT COLLATE "C" NOT NULL,

@@ -176,6 +176,16 @@ export interface WorkspaceUsage {
   storedBytes: number;
 }
 
+export interface ApiKeyRecord {
+  keyHash: string;
+  workspace: string;
+  /** Who made it: `env` (MAPVAULT_API_KEYS), `cli` (`mapvault keys create/rotate`), `first-start`. */
+  source: string;
+  createdAt: number;
+  /** ms since the epoch, recorded at most about once a minute; null if never used. */
+  lastUsedAt: number | null;
+}
+
 export interface Catalog {
   // API keys (only hashes are stored).
   putApiKey(key: { keyHash: string; workspace: string; source: string; createdAt: number }): Promise<void>;
@@ -183,6 +193,12 @@ export interface Catalog {
   pruneApiKeys(source: string, keep: string[]): Promise<void>;
   findApiKey(keyHash: string): Promise<{ keyHash: string; workspace: string } | null>;
   countApiKeys(): Promise<number>;
+  /** Every key's record (hash, never the key), oldest first; for `mapvault keys list`. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Deletes one key; false if it did not exist. */
+  deleteApiKey(keyHash: string): Promise<boolean>;
+  /** Records that a key was used at `at` (callers throttle this). */
+  touchApiKey(keyHash: string, at: number): Promise<void>;
 
   // Upload tasks and parts.
   createUpload(task: UploadTask): Promise<void>;

@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
   key_hash TEXT PRIMARY KEY,
   workspace TEXT NOT NULL,
   source TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
@@ -99,9 +100,9 @@ CREATE TABLE IF NOT EXISTS settings (
  * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which ordered the list index by
  * created_at alone; 1 had STORED generated columns with each row's answer JSON (list_entry,
  * list_entry_tail), and no tree_version and no settings; 2 had no uploads.merging_until, files.blob_key nor
- * reservations; 3 had no debug_ids (created by SCHEMA).
+ * reservations; 3 had no api_keys.last_used_at; 4 had no debug_ids (created by SCHEMA).
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
 const PART_COLUMNS = 'upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key';
 
@@ -124,6 +125,8 @@ function applySchema(db: Database.Database, file: string) {
       db.exec(`ALTER TABLE sourcemaps ADD COLUMN tree_version INTEGER NOT NULL DEFAULT 0;
                ALTER TABLE sourcemaps DROP COLUMN list_entry_tail; ALTER TABLE parts DROP COLUMN list_entry;`);
     }
+    const keyColumns = db.prepare('SELECT name FROM pragma_table_info(?)').all('api_keys') as Array<{ name: string }>;
+    if (!keyColumns.some((c) => c.name === 'last_used_at')) db.exec('ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER');
     if (fromV0) {
       db.exec(`INSERT INTO sourcemaps (${SOURCEMAP_COLUMNS}) SELECT ${SOURCEMAP_COLUMNS} FROM sourcemaps_v0; DROP TABLE sourcemaps_v0;
                INSERT INTO parts (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM parts_v0; DROP TABLE parts_v0;`);
@@ -185,6 +188,8 @@ export class SqliteCatalog implements Catalog {
       deleteKey: p('DELETE FROM api_keys WHERE key_hash = ?'),
       findKey: p('SELECT key_hash, workspace FROM api_keys WHERE key_hash = ?'),
       countKeys: p('SELECT count(*) AS n FROM api_keys'),
+      listKeys: p('SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash'),
+      touchKey: p('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE key_hash = ?'),
       insertUpload: p(`INSERT INTO uploads (upload_id, workspace, app_id, version, env, need_cover, created_at, expires_at)
                        VALUES (@uploadId, @workspace, @appId, @version, @env, @needCover, @createdAt, @expiresAt)`),
       getUpload: p('SELECT * FROM uploads WHERE upload_id = ? AND workspace = ? AND expires_at > ?'),
@@ -281,6 +286,19 @@ export class SqliteCatalog implements Catalog {
 
   async countApiKeys() {
     return (this.stmt.countKeys.get() as { n: number }).n;
+  }
+
+  async listApiKeys() {
+    const rows = this.stmt.listKeys.all() as Array<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>;
+    return rows.map((r) => ({ keyHash: r.key_hash, workspace: r.workspace, source: r.source, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
+  }
+
+  async deleteApiKey(keyHash: string) {
+    return this.stmt.deleteKey.run(keyHash).changes > 0;
+  }
+
+  async touchApiKey(keyHash: string, at: number) {
+    this.stmt.touchKey.run(at, keyHash);
   }
 
   async createUpload(task: UploadTask) {

@@ -3,16 +3,22 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { FrameResult, ResolveResult } from '../symbolicate/types.ts';
 import { normalizeDebugId } from '../symbolicate/debug-id.ts';
-import { action, addConnectionOptions, CliError, log, makeClient, requireConnection, withEnv, type ConnectionOptions } from './common.ts';
+import {
+  action, addConnectionOptions, CliError, identity, log, makeClient, plural, requireConnection, withEnv, type ConnectionOptions,
+} from './common.ts';
 
 interface SymbolicateOptions extends ConnectionOptions {
   file?: string;
   json: boolean;
   context?: boolean;
+  strict: boolean;
   explain: boolean;
   debugId: string[];
   platform?: 'web' | 'android';
 }
+
+/** Exit status when frames did not resolve (none, or with --strict any): distinct from 1, a failure to ask. */
+export const EXIT_UNRESOLVED = 2;
 
 /** The answer's shape is the server's own (API.md §8); other Guance-compatible servers send the same fields. */
 export type Frame = FrameResult;
@@ -27,8 +33,9 @@ export function registerSymbolicate(program: Command): void {
     .option('--no-context', 'do not show source lines')
     .option('--debug-id <url=uuid>', "a script URL's debug ID, as the browser SDK reported it (repeatable): its frames are resolved through it first",
       (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--explain', "under each frame, how its map was found, or what was looked for and the closest stored files", false)
-    .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']));
+    .option('--explain', 'under each frame, how its map was found, or what was looked for and the closest stored files', false)
+    .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']))
+    .option('--strict', `exit ${2} when any frame did not resolve (by default only when none did)`, false);
   withEnv(cmd).action(action(symbolicate));
 }
 
@@ -48,15 +55,46 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
     await client.close();
   }
   if (o.json) {
-    log(JSON.stringify(result, null, 2));
-    return;
+    // `path` beside the server's raw `source`: the same project path the text output shows.
+    // (Java frames have no `source`: their original classes are in `chain`.)
+    const frames = result.frames.map((f) => (typeof f.source === 'string' ? { ...f, path: projectPath(f.source) } : f));
+    log(JSON.stringify({ ...result, frames }, null, 2));
+  } else {
+    const withContext = o.context ?? process.stdout.isTTY === true;
+    process.stdout.write(render(stack, result, withContext, o.explain));
   }
-  const withContext = o.context ?? process.stdout.isTTY === true;
-  process.stdout.write(render(stack, result, withContext, o.explain));
-  if (process.stderr.isTTY) {
-    const resolved = result.frames.filter((f) => f.resolved).length;
-    process.stderr.write(`resolved ${resolved} of ${result.frames.length} frames\n`);
+  const resolved = result.frames.filter((f) => f.resolved).length;
+  const total = result.frames.length;
+  if (total === 0) throw new CliError('no stack frames found in the input (expected lines like "    at fn (https://host/app.js:1:2)")', EXIT_UNRESOLVED);
+  if (resolved === 0) {
+    throw new CliError(`none of the ${plural(total, 'frame')} resolved for ${identity(conn)}; see the "not resolved" reasons`, EXIT_UNRESOLVED);
   }
+  if (o.strict && resolved < total) throw new CliError(`${total - resolved} of ${plural(total, 'frame')} did not resolve (--strict)`, EXIT_UNRESOLVED);
+  if (process.stderr.isTTY) process.stderr.write(`resolved ${resolved} of ${plural(total, 'frame')}\n`);
+}
+
+/**
+ * A resolved `source` as a project path (documented in docs/CLI.md): a `webpack://<name>/` or
+ * `webpack:///` prefix, then leading `./` and `../` segments (the map's place in the build) are
+ * removed, and `.`/`..` inside are resolved: `webpack://shop/./src/a.ts`, `../../src/a.ts` and
+ * `./src/a.ts` all read `src/a.ts`. Other URLs (`https:`, `file:`) and absolute paths are kept.
+ */
+export function projectPath(source: string): string {
+  let p = source.replace(/^webpack:\/\/[^/]*\//, '');
+  if (/^[a-z][a-z0-9+.-]*:/i.test(p) || p.startsWith('/')) return p;
+  const out: string[] = [];
+  for (const seg of p.split('/')) {
+    if (seg === '.' || seg === '') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  p = out.join('/');
+  return p === '' ? source : p;
+}
+
+/** Why a frame did not resolve, in words (the server's detail when it gives one). */
+function notResolved(f: Frame): string {
+  return `# not resolved: ${f.detail ? `${f.detail}` : (f.reason ?? 'unknown reason')}`;
 }
 
 /** `--debug-id url=uuid` values → parse_stack's `debugIds` (the URL may itself contain `=`: the ID is after the last one). */
@@ -88,29 +126,27 @@ async function readStack(file: string | undefined): Promise<string> {
 }
 
 /**
- * The server's rewritten stack (each resolved frame now reads `source:line:column`), with the
- * original source line under resolved frames and the reason under unresolved ones when asked.
+ * The server's rewritten stack (each resolved frame now reads `path:line:column`, the source as a
+ * project path), each unresolved frame followed on its line by `# not resolved: <why>`, and, with
+ * context, the original source line under resolved frames.
  */
 export function render(input: string, r: ParseStackContent, withContext: boolean, explain = false): string {
   const inLines = input.split(/\r?\n/), outLines = r.stack.split(/\r?\n/);
-  const stack = r.stack.endsWith('\n') ? r.stack : `${r.stack}\n`;
-  if (!withContext && !explain) return stack;
   if (inLines.length !== outLines.length) {
+    const stack = r.stack.endsWith('\n') ? r.stack : `${r.stack}\n`;
     // Lines were added or removed (Java inlining): the explanations follow the stack, one block per frame.
-    if (!explain) return stack;
-    return stack + r.frames.flatMap((f) => [`  ${f.raw.trim()}`, ...explainFrame(f)]).map((l) => `${l}\n`).join('');
+    return explain ? stack + r.frames.flatMap((f) => [`  ${f.raw.trim()}`, ...explainFrame(f)]).map((l) => `${l}\n`).join('') : stack;
   }
   const out: string[] = [];
   let k = 0;
   inLines.forEach((line, i) => {
-    out.push(outLines[i]!);
     const f = r.frames[k];
-    if (!f || f.raw.replace(/\r$/, '') !== line) return;
+    if (!f || f.raw.replace(/\r$/, '') !== line) return void out.push(outLines[i]!);
     k++;
-    if (withContext) {
-      if (f.resolved && f.context) out.push(`        | ${f.context.line.trim()}`);
-      else if (!f.resolved) out.push(`        (not resolved: ${f.reason ?? 'unknown'})`); // --json has the detail
-    }
+    if (!f.resolved) return void out.push(`${outLines[i]!}  ${notResolved(f)}`, ...(explain ? explainFrame(f) : []));
+    const at = `${f.source}:${f.originalLine}:${f.originalColumn}`;
+    out.push(f.source == null ? outLines[i]! : outLines[i]!.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
+    if (withContext && f.context) out.push(`        | ${f.context.line.trim()}`);
     if (explain) out.push(...explainFrame(f));
   });
   const text = out.join('\n');
@@ -118,14 +154,13 @@ export function render(input: string, r: ParseStackContent, withContext: boolean
 }
 
 /**
- * `--explain`: how the frame's map was found (`match`, API.md §8), or why none was: the reason,
- * what was looked for, and the stored files that come closest.
+ * `--explain`: how the frame's map was found (`match`, API.md §8), or, when none was, what was
+ * looked for and the stored files that come closest (the reason is already on the frame's line).
  */
 export function explainFrame(f: Frame): string[] {
   const pad = '        ';
   const m = (f as Partial<Frame>).match;
-  if (!m) return f.resolved ? [] : [`${pad}not resolved: ${f.reason ?? 'unknown'}${f.detail ? ` (${f.detail})` : ''}`];
-  const id = m.debugId ? ` (debug ID ${m.debugId})` : '';
+  if (!m) return []; // Java frames: their mapping is the identity's mapping.txt
   if (m.by !== null && m.map !== null) {
     const how = {
       debugId: `its debug ID ${m.debugId ?? ''}`.trimEnd(),
@@ -135,12 +170,11 @@ export function explainFrame(f: Frame): string[] {
     }[m.by];
     const from = m.from ? `, stored for appId "${m.from.appId}" version "${m.from.version}" env "${m.from.env}"` : '';
     const unused = m.by !== 'debugId' && m.debugId ? ` (its debug ID ${m.debugId} led to no stored map)` : '';
-    const lines = [`${pad}map: ${m.map}, found by ${how}${from}${unused}`];
-    if (!f.resolved) lines.push(`${pad}not resolved: ${f.reason ?? 'unknown'}${f.detail ? ` (${f.detail})` : ''}`);
-    return lines;
+    return [`${pad}map: ${m.map}, found by ${how}${from}${unused}`];
   }
-  const lines = [`${pad}no map${id}: ${f.detail ?? f.reason ?? 'unknown'}`];
-  if (m.tried?.length) lines.push(`${pad}looked for: ${m.tried.join('; then ')}`);
-  if (m.tried) lines.push(`${pad}closest stored files: ${m.closest?.length ? m.closest.join(', ') : 'none with the same file name'}`);
-  return lines;
+  if (!m.tried) return [];
+  return [
+    `${pad}looked for: ${m.tried.join('; then ')}`,
+    `${pad}closest stored files: ${m.closest?.length ? m.closest.join(', ') : 'none with the same file name'}`,
+  ];
 }

@@ -14,6 +14,7 @@ import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import type { Quotas } from './quotas.ts';
 import type { Admission } from '../util/admission.ts';
+import { metrics } from '../metrics/metrics.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -149,6 +150,7 @@ export class UploadService {
         throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
       }
       if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
+      metrics.uploadAccepted(record.size);
       return record;
     } finally {
       await this.o.scratch.remove(part.localPath);

@@ -42,6 +42,25 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
+  test(`${name}: API keys listed with their last use, touched, deleted`, async () => {
+    const c = await create();
+    await c.putApiKey({ keyHash: 'h2', workspace: 'w2', source: 'cli', createdAt: T0 + 1 });
+    await c.putApiKey({ keyHash: 'h1', workspace: 'w1', source: 'env', createdAt: T0 });
+    assert.deepEqual(await c.listApiKeys(), [
+      { keyHash: 'h1', workspace: 'w1', source: 'env', createdAt: T0, lastUsedAt: null },
+      { keyHash: 'h2', workspace: 'w2', source: 'cli', createdAt: T0 + 1, lastUsedAt: null },
+    ]);
+    await c.touchApiKey('h2', T0 + 50);
+    await c.touchApiKey('h2', T0 + 20); // a late, older touch never moves it back
+    await c.touchApiKey('nope', T0);
+    assert.equal((await c.listApiKeys())[1]!.lastUsedAt, T0 + 50);
+    assert.equal(await c.deleteApiKey('h1'), true);
+    assert.equal(await c.deleteApiKey('h1'), false);
+    assert.equal(await c.findApiKey('h1'), null);
+    assert.deepEqual((await c.listApiKeys()).map((k) => k.keyHash), ['h2']);
+    await c.close();
+  });
+
   test(`${name}: upload tasks are scoped by workspace and expire`, async () => {
     const c = await create();
     await c.createUpload(task('u1'));

@@ -52,9 +52,9 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     await c.close();
   });
 
-  test('PgCatalog: a database at schema version 3 gets the debug ID index, rows intact', async () => {
+  test('PgCatalog: a database at schema version 4 gets the debug ID index, rows intact', async () => {
     const url = await dbs.create();
-    await (await PgCatalog.open(url, { schemaVersion: 3 })).close();
+    await (await PgCatalog.open(url, { schemaVersion: 4 })).close();
     await sql(url, `INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '[]', 0)`);
     await sql(url, `INSERT INTO files VALUES ('r1', 'a.js.map', 4, 'h')`);
     const c = await PgCatalog.open(url);

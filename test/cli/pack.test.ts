@@ -88,18 +88,19 @@ test('state files are keyed by endpoint, identity, zip sha256 and part size', ()
   }
 });
 
-test('render: the rewritten stack, with context and reasons when asked', () => {
+test('render: the rewritten stack with project paths, reasons on unresolved frames, context when asked', () => {
   const input = 'Error: x\n    at a (https://h/app.js:1:10)\n    at b (https://h/other.js:1:5)\n';
   const result = {
-    stack: 'Error: x\n    at a (src/a.ts:3:7)\n    at b (https://h/other.js:1:5)\n',
+    stack: 'Error: x\n    at a (../../src/a.ts:3:7)\n    at b (https://h/other.js:1:5)\n',
     frames: [
-      { raw: '    at a (https://h/app.js:1:10)', resolved: true, context: { pre: [], line: '  boom();', post: [] } },
-      { raw: '    at b (https://h/other.js:1:5)', resolved: false, reason: 'NoSourceMap' },
+      { raw: '    at a (https://h/app.js:1:10)', resolved: true, source: '../../src/a.ts', originalLine: 3, originalColumn: 7, context: { pre: [], line: '  boom();', post: [] } },
+      { raw: '    at b (https://h/other.js:1:5)', resolved: false, reason: 'NoSourceMap', detail: 'no map at other.js.map' },
     ],
   } as unknown as Parameters<typeof render>[1];
-  assert.equal(render(input, result, false), result.stack);
+  assert.equal(render(input, result, false),
+    'Error: x\n    at a (src/a.ts:3:7)\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
   assert.equal(render(input, result, true),
-    'Error: x\n    at a (src/a.ts:3:7)\n        | boom();\n    at b (https://h/other.js:1:5)\n        (not resolved: NoSourceMap)\n');
+    'Error: x\n    at a (src/a.ts:3:7)\n        | boom();\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
 });
 
 test('checks: scripts and maps whose debug IDs disagree, in a directory and in a zip', async () => {

@@ -16,7 +16,8 @@ before(async () => {
 after(() => s.close());
 
 const api = (appId: string, key = KEY_A) => ['--endpoint', s.url, '--api-key', key, '--app-id', appId];
-const conn = (appId: string, key = KEY_A) => [...api(appId, key), '--state-dir', stateDir];
+// Most uploads here leave version or env empty on purpose (the identity rules are what they test).
+const conn = (appId: string, key = KEY_A) => [...api(appId, key), '--state-dir', stateDir, '--allow-empty-version'];
 const paths = async (id: { appId: string; version?: string; env?: string }) =>
   (await s.post('/file_tree', id)).body.content.files.map((f: { path: string }) => f.path);
 const oneLine = (stderr: string) => {
@@ -47,7 +48,7 @@ test('configured from DF_* variables; --include adds scripts; --strip-prefix map
   assert.match(r.stdout, /packed 2 files \(1 sourcemap,/);
   assert.deepEqual(await paths({ appId: 'envapp', version: '2', env: 'staging' }), ['static/js/app.js', 'static/js/app.js.map']);
   // A flag beats the environment.
-  const flag = await runCli(['upload', app.dist, '--app-id', 'flagapp', '--state-dir', stateDir], {
+  const flag = await runCli(['upload', app.dist, '--app-id', 'flagapp', '--state-dir', stateDir, '--allow-empty-version'], {
     env: { MAPVAULT_ENDPOINT: s.url, DF_API_KEY: KEY_A, DF_APP_ID: 'envapp', DF_VERSION: '3' },
   });
   assert.equal(flag.code, 0, flag.stderr);
@@ -80,7 +81,7 @@ test('a missing directory, an unreachable endpoint, missing options: one line ea
   assert.match(oneLine(missing.stderr), /nope: no such directory or file$/);
 
   const port = await closedPort();
-  const down = await runCli(['upload', app.dist, '--endpoint', `http://127.0.0.1:${port}`, '--api-key', KEY_A, '--app-id', 'x', '--retries', '0', '--state-dir', stateDir]);
+  const down = await runCli(['upload', app.dist, '--endpoint', `http://127.0.0.1:${port}`, '--api-key', KEY_A, '--app-id', 'x', '--retries', '0', '--state-dir', stateDir, '--allow-empty-version']);
   assert.equal(down.code, 1);
   assert.match(oneLine(down.stderr), new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED.*\\) — check --endpoint`));
 

@@ -7,6 +7,7 @@ import { checkStackLimits, type FrameInput, type StackResolver } from '../../sym
 import { JavaResolver } from '../../symbolicate/java/java-resolver.ts';
 import { looksLikeJavaStack } from '../../symbolicate/java/stack.ts';
 import { ApiError } from '../../errors.ts';
+import { metrics } from '../../metrics/metrics.ts';
 import { normalizeDebugId } from '../../symbolicate/debug-id.ts';
 
 /** Script URLs with debug IDs per request (a page loads at most a few hundred scripts). */
@@ -90,7 +91,9 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
     try {
-      return ok(req, reply, await deps.resolver.resolve(tree, input, deps.sourcemaps.debugIdFinder(req.workspace)));
+      const result = await deps.resolver.resolve(tree, input, deps.sourcemaps.debugIdFinder(req.workspace));
+      metrics.framesResolved(result.frames);
+      return ok(req, reply, result);
     } catch (e) {
       // Cold-load budget exhausted (503): tell the client when to come back.
       if (isApiError(e) && e.errorCode === 'Server.Busy') reply.header('retry-after', String(deps.resolver.admission.retryAfterSeconds));

@@ -161,6 +161,21 @@ export class PgCatalog implements Catalog {
     return Number((await this.q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).rows[0]!.n);
   }
 
+  async listApiKeys() {
+    const rows = (await this.q<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>(
+      'SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash COLLATE "C"',
+    )).rows;
+    return rows.map((r) => ({ keyHash: r.key_hash, workspace: r.workspace, source: r.source, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
+  }
+
+  async deleteApiKey(keyHash: string) {
+    return ((await this.q('DELETE FROM api_keys WHERE key_hash = $1', [keyHash])).rowCount ?? 0) > 0;
+  }
+
+  async touchApiKey(keyHash: string, at: number) {
+    await this.q('UPDATE api_keys SET last_used_at = GREATEST(coalesce(last_used_at, 0), $1) WHERE key_hash = $2', [at, keyHash]);
+  }
+
   async createUpload(t: UploadTask) {
     await this.q(`INSERT INTO uploads (upload_id, workspace, app_id, version, env, need_cover, created_at, expires_at)
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,

@@ -93,7 +93,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reservations_workspace ON reservations (workspace);
   `,
-  // 3 → 4: debug IDs of the files of live revisions, looked up per workspace (issue #12 §2).
+  // 3 → 4: when each API key was last used (mapvault keys list).
+  `
+  ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+  `,
+  // 4 → 5: debug IDs of the files of live revisions, looked up per workspace (issue #12 §2).
   `
   CREATE TABLE debug_ids (
     revision_id TEXT COLLATE "C" NOT NULL,

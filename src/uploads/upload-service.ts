@@ -8,6 +8,7 @@ import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/debug-id.ts';
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
@@ -262,6 +263,8 @@ export class UploadService {
     const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     const brokenMaps = new Set<string>();
+    // Debug IDs of maps and scripts, read as they stream (indexed by the catalog with the files).
+    const debugIds = new Map<string, string>();
     let mapCount = 0;
     let written = 0;
     let reserved = 0;
@@ -285,9 +288,11 @@ export class UploadService {
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
       const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          script?.write(chunk);
           mapping?.write(chunk);
           done(null, chunk);
         },
@@ -300,8 +305,14 @@ export class UploadService {
         if (problem) {
           warnings.push(`${path}: ${problem}`);
           brokenMaps.add(path);
-        } else mapCount++;
+        } else {
+          mapCount++;
+          const id = mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') });
+          if (id) debugIds.set(path, id);
+        }
       }
+      const scriptId = script?.debugId();
+      if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
         const built = mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
@@ -317,7 +328,8 @@ export class UploadService {
       throw err;
     });
     await batch.flush();
-    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
+    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
 

@@ -215,8 +215,10 @@ export class SqliteCatalog implements Catalog {
       // one call, instead of one JS string per text value (better-sqlite3 pays ~1 µs each). SQLite
       // never flattens an ordered subquery into an aggregate, so the array keeps the index order.
       // See docs/BENCHMARKS.md, target 5.
-      listSourceMaps: p(`SELECT json_group_array(json_array(workspace, app_id, version, env, revision_id, created_at, size, sha256,
-                                 file_count, map_count, json(warnings), tree_version))
+      // workspace and app_id are the query's own arguments, and `warnings` stays a JSON text (nearly
+      // always '[]'): asking SQLite to re-parse it with json() doubled the query's cost.
+      listSourceMaps: p(`SELECT json_group_array(json_array(version, env, revision_id, created_at, size, sha256,
+                                 file_count, map_count, warnings, tree_version))
                          FROM (SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC)`).pluck(),
       upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                           VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
@@ -391,11 +393,12 @@ export class SqliteCatalog implements Catalog {
       const stamp = String((this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0);
       if (stamp === unlessStamp) return 'unchanged';
       const rows = JSON.parse(this.stmt.listSourceMaps.get(workspace, appId) as string) as Array<[
-        string, string, string, string, string, number, number, string, number, number, string[], number]>;
+        string, string, string, number, number, string, number, number, string, number]>;
       return {
         stamp,
-        rows: rows.map(([workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
-          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion,
+        rows: rows.map(([version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
+          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount,
+          warnings: warnings === '[]' ? [] : (JSON.parse(warnings) as string[]), treeVersion,
         })),
       };
     })();

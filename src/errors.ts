@@ -31,7 +31,8 @@ export type ErrorCode =
   | 'Server.Busy'
   | 'Catalog.Unavailable'
   | 'Storage.Unavailable'
-  | 'Server.Internal';
+  | 'Server.Internal'
+  | 'Server.Unavailable';
 
 const STATUS: Record<ErrorCode, number> = {
   'ft.InvalidAPIKey': 403,
@@ -64,6 +65,7 @@ const STATUS: Record<ErrorCode, number> = {
   /** The blob store (S3) cannot be reached; sent with Retry-After, nothing was changed. */
   'Storage.Unavailable': 503,
   'Server.Internal': 500,
+  'Server.Unavailable': 503,
 };
 
 export class ApiError extends Error {

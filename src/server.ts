@@ -26,6 +26,10 @@ import { parseStackRoutes } from './api/routes/parse-stack.ts';
 import { appRoutes } from './api/routes/apps.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { StackResolver } from './symbolicate/index.ts';
+import { JavaResolver } from './symbolicate/java/java-resolver.ts';
+import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
+import { registerOpenApi } from './api/openapi.ts';
+import { opsRoutes } from './api/routes/ops.ts';
 import { buildTreeIndexes } from './symbolicate/index/build.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
@@ -55,9 +59,15 @@ export interface Mapvault {
   sourcemaps: SourceMapService;
   sweeper: Sweeper;
   resolver: StackResolver;
+  /** Android: Java stacks against stored ProGuard/R8 mappings (symbolicate/java). */
+  java: JavaResolver;
   /** Starts listening; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `deadlineMs` (then cuts their
+   * connections), and closes storage. Without a deadline, waits for every request.
+   */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 /** MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), else the data dir; the SDK loads only when used. */
@@ -78,14 +88,16 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const opened = opts.catalog
     ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
     : await openCatalog(config);
-  const { catalog, locker } = opened;
-  const blobs = opts.blobs ?? (await openBlobStore(config));
+  const { locker } = opened;
+  const catalog = countStorageErrors(opened.catalog, 'catalog');
+  const blobs = countStorageErrors(opts.blobs ?? (await openBlobStore(config)), 'blobs');
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
   const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());
   if ((await catalog.countApiKeys()) === 0) {
     const key = await keys.create('default', 'first-start', now());
-    (opts.announce ?? ((t) => process.stdout.write(t)))(
+    // To the terminal (stderr), never into the JSON log stream on stdout, which is often shipped elsewhere.
+    (opts.announce ?? ((t) => process.stderr.write(t)))(
       `\nmapvault: no API key existed, so one was created for workspace "default".\n` +
       `It is shown only this once; store it now:\n\n    DF-API-KEY: ${key}\n\n`,
     );
@@ -111,8 +123,12 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
     parseQueueMs: config.symbolicate.parseQueueMs, parserHeapMb: config.symbolicate.parserHeapMb, parseTimeoutMs: config.symbolicate.parseTimeoutMs,
   });
-  // A replaced, deleted or edited tree drops its parsed maps from the cache.
-  const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);
+  const java = new JavaResolver(config.symbolicate.javaCacheBytes);
+  // A replaced, deleted or edited tree drops its parsed maps (and Java mapping index) from the caches.
+  const onTreeRetired = (rev: string) => {
+    resolver.invalidateTree(rev);
+    java.invalidateTree(rev);
+  };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
   const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
@@ -156,18 +172,20 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
+  registerRequestMetrics(app);
+  metrics.watchMapCache(() => resolver.stats());
   // Only JSON and multipart bodies exist in this API; anything else is refused with 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   registerAuth(app, keys, config.rateLimitPerMinute, now);
   await app.register(multipart, { throwFileSizeLimit: true });
+  await registerOpenApi(app, API_PREFIX);
 
-  app.get('/healthz', { config: { public: true } }, async (req, reply) =>
-    reply.send({ code: 200, content: { status: 'ok' }, errorCode: '', message: '', success: true, traceId: req.id }));
+  await opsRoutes(app, { catalog, blobs });
   await app.register(async (api) => {
     await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
     await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
-    await parseStackRoutes(api, { sourcemaps, resolver });
+    await parseStackRoutes(api, { sourcemaps, resolver, java });
     await appRoutes(api, {
       sourcemaps,
       limits: {
@@ -185,7 +203,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await sweeper.sweep(now());
 
   return {
-    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
+    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver, java,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       // Beyond this many open connections new ones are refused, before the process runs out of file descriptors.
@@ -195,8 +213,15 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
     },
-    async close() {
-      await app.close();
+    async close(deadlineMs?: number) {
+      // Fastify closes idle keep-alive connections at once and answers 503 on busy ones; a request
+      // still running at the deadline (a stalled upload, say) has its connection cut.
+      const cut = deadlineMs === undefined ? undefined : setTimeout(() => app.server.closeAllConnections(), deadlineMs);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await sweeper.stop();
       await resolver.close();
       await locker.close();

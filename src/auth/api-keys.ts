@@ -1,7 +1,24 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Catalog } from '../catalog/catalog.ts';
+import type { ApiKeyRecord, Catalog } from '../catalog/catalog.ts';
+
+/** How a key is named in `keys list/revoke/rotate`: the start of its stored hash (the key itself is never stored). */
+export const KEY_ID_LENGTH = 12;
+/** A key's last use is written at most this often per key, so authentication stays a read. */
+const TOUCH_EVERY_MS = 60_000;
+
+export interface KeyInfo extends Omit<ApiKeyRecord, 'keyHash'> {
+  id: string;
+}
+
+/** A key command that cannot be done as asked (unknown or ambiguous id, an env-configured key). */
+export class KeyCommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyCommandError';
+  }
+}
 
 /**
  * API keys are stored as HMAC-SHA256(pepper, key). Every node must use the same pepper, or a key
@@ -15,6 +32,9 @@ import type { Catalog } from '../catalog/catalog.ts';
  * 3. One node (SQLite): `<data>/pepper`, created on first start, as before.
  */
 export class ApiKeys {
+  /** keyHash → when its last use was written. */
+  private readonly touched = new Map<string, number>();
+
   private constructor(private readonly catalog: Catalog, private readonly pepper: Buffer) {}
 
   static async open(catalog: Catalog, opts: { dataDir: string; secret?: string; sharedCatalog: boolean }): Promise<ApiKeys> {
@@ -56,7 +76,50 @@ export class ApiKeys {
     const found = await this.catalog.findApiKey(hash.toString('hex'));
     if (found === null) return null;
     const stored = Buffer.from(found.keyHash, 'hex');
-    return stored.length === hash.length && timingSafeEqual(stored, hash) ? found.workspace : null;
+    if (stored.length !== hash.length || !timingSafeEqual(stored, hash)) return null;
+    this.noteUse(found.keyHash);
+    return found.workspace;
+  }
+
+  private noteUse(keyHash: string, now = Date.now()): void {
+    if (now - (this.touched.get(keyHash) ?? 0) < TOUCH_EVERY_MS) return;
+    if (this.touched.size > 10_000) this.touched.clear();
+    this.touched.set(keyHash, now);
+    // Best effort: a failed write of the last-use time must not fail the request.
+    this.catalog.touchApiKey(keyHash, now).catch(() => {});
+  }
+
+  /** Every key, named by id (the start of its hash). */
+  async list(): Promise<KeyInfo[]> {
+    return (await this.catalog.listApiKeys()).map(({ keyHash, ...rest }) => ({ id: keyHash.slice(0, KEY_ID_LENGTH), ...rest }));
+  }
+
+  /** Deletes the key named `id` (a prefix of at least 6 characters of its id); returns it. */
+  async revoke(id: string): Promise<KeyInfo> {
+    const { record, info } = await this.find(id);
+    await this.catalog.deleteApiKey(record.keyHash);
+    return info;
+  }
+
+  /** Replaces the key named `id` by a new key of the same workspace: the new key works before the old one stops. */
+  async rotate(id: string, now = Date.now()): Promise<{ key: string; old: KeyInfo }> {
+    const { record, info } = await this.find(id);
+    const key = await this.create(record.workspace, 'cli', now);
+    await this.catalog.deleteApiKey(record.keyHash);
+    return { key, old: info };
+  }
+
+  private async find(id: string): Promise<{ record: ApiKeyRecord; info: KeyInfo }> {
+    if (!/^[0-9a-f]{6,64}$/.test(id)) throw new KeyCommandError(`"${id}" is not a key id (the ID column of \`mapvault keys list\`)`);
+    const matches = (await this.catalog.listApiKeys()).filter((k) => k.keyHash.startsWith(id));
+    if (matches.length === 0) throw new KeyCommandError(`no key has id ${id}`);
+    if (matches.length > 1) throw new KeyCommandError(`${matches.length} keys have ids starting with ${id}; give more characters`);
+    const record = matches[0]!;
+    if (record.source === 'env') {
+      throw new KeyCommandError(`key ${id} comes from MAPVAULT_API_KEYS: remove it there and restart the server`);
+    }
+    const { keyHash, ...rest } = record;
+    return { record, info: { id: keyHash.slice(0, KEY_ID_LENGTH), ...rest } };
   }
 
   /** Creates a new random key for `workspace`; the plain key is returned once and never stored. */

@@ -77,10 +77,19 @@ export interface ClientOptions {
   userAgent?: string;
 }
 
+/**
+ * Errors that mean "nothing listens there" (or the name does not exist). Before the server has
+ * answered once they fail at once, so a wrong or down endpoint is one quick line; after that they
+ * are retried, since the server was up and is probably restarting.
+ */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECTTIMEOUT']);
+
 export class Client {
   readonly origin: string;
   readonly base: string;
   private transport: Promise<Transport> | undefined;
+  /** Whether any request to this endpoint got an HTTP answer. */
+  private reached = false;
 
   constructor(private readonly opts: ClientOptions) {
     const url = normalizeEndpoint(opts.endpoint);
@@ -102,7 +111,9 @@ export class Client {
       } catch (err) {
         opts.onAttemptFailed?.();
         if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-        const retriable = err instanceof NetworkError || (err instanceof ApiError && err.retriable);
+        const retriable = err instanceof NetworkError
+          ? this.reached || !UNREACHABLE.has(err.code)
+          : err instanceof ApiError && err.retriable;
         if (!retriable || attempt >= retries) throw err;
         // Jitter (half the cap plus a random half) keeps N parallel part uploads from retrying in lockstep.
         const cap = Math.min(30_000, base * 2 ** attempt);
@@ -139,6 +150,7 @@ export class Client {
       if (opts.signal?.aborted) throw err;
       throw networkError(path, this.origin, err);
     }
+    this.reached = true;
     const { text } = res;
     const traceId = headerValue(res.headers['x-trace-id']);
     let env: Partial<Envelope<T>> | undefined;
@@ -200,6 +212,9 @@ function networkError(path: string, origin: string, err: unknown): NetworkError 
 
 interface RawResponse { status: number; headers: IncomingHttpHeaders; text: string }
 interface SendOptions { method: string; headers: Record<string, string>; body?: Readable | Buffer; signal?: AbortSignal; idleMs: number }
+
+/** A host that drops connection attempts silently is given up on after this long (the OS would wait minutes). */
+const CONNECT_TIMEOUT_MS = 10_000;
 interface Transport {
   send(url: URL, o: SendOptions): Promise<RawResponse>;
   close(): Promise<void>;
@@ -230,6 +245,11 @@ async function makeTransport(): Promise<Transport> {
       const agent = agents[url.protocol as 'http:'];
       const req = (url.protocol === 'https:' ? https : http).request(url, { method: o.method, headers: o.headers, agent, signal: o.signal });
       req.setTimeout(o.idleMs, () => req.destroy(Object.assign(new Error(`no answer for ${o.idleMs / 1000}s`), { code: 'ETIMEDOUT' })));
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ECONNECTTIMEOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+      });
       req.on('error', reject);
       req.on('response', (res) => {
         let text = '';

@@ -1,6 +1,6 @@
 /** What every client command shares: options that fall back to the environment, errors, output. */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command, type Option } from 'commander';
+import { VERSION } from '../version.ts';
 import { ApiError, Client, NetworkError } from './client.ts';
 
 /** The variables the public Guance upload scripts read; MAPVAULT_* equivalents take precedence. */
@@ -115,15 +115,10 @@ export function requireConnection(o: ConnectionOptions): Connection {
   };
 }
 
-let pkgVersion = '0';
-try {
-  pkgVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-} catch { /* only cosmetic */ }
-
 export function makeClient(c: Connection, retries: number | undefined): Client {
   try {
     return new Client({
-      endpoint: c.endpoint, apiKey: c.apiKey, retries, userAgent: `mapvault-cli/${pkgVersion}`,
+      endpoint: c.endpoint, apiKey: c.apiKey, retries, userAgent: `mapvault-cli/${VERSION}`,
       onRetry: ({ path, attempt, retries: max, delayMs, error }) =>
         warn(`${oneLine(error instanceof ApiError || error instanceof NetworkError ? error.message : String(error))}; retry ${attempt}/${max} of ${path.replace(/^\//, '')} in ${(delayMs / 1000).toFixed(1)}s`),
     });

@@ -36,6 +36,22 @@ interface UploadOptions extends ConnectionOptions {
   checksum: 'sha256' | 'md5';
   cancelOnError: boolean;
   progress: boolean;
+  allowEmptyVersion: boolean;
+}
+
+/**
+ * A mistyped DF_VERSION must not give a green job whose stacks never resolve: an empty version or
+ * env is refused unless asked for (as sentry-cli requires a release, datadog-ci a release version).
+ */
+function requireVersion(conn: Connection, allowEmpty: boolean): void {
+  if (allowEmpty) return;
+  const missing = [
+    ...(conn.version ? [] : ['--version (or MAPVAULT_VERSION / DF_VERSION)']),
+    ...(conn.env ? [] : ['--env (or MAPVAULT_ENV / DF_ENV)']),
+  ];
+  if (missing.length > 0) {
+    throw new CliError(`missing ${missing.join(' and ')}: stacks are resolved against the exact appId, version and env; pass --allow-empty-version to upload with an empty one on purpose`);
+  }
 }
 
 interface InitContent { uploadId?: string; existsSameFile?: boolean; existsOldTask?: boolean }
@@ -57,12 +73,14 @@ export function registerUpload(program: Command): void {
     .option('--state-dir <dir>', 'where resume state is kept', defaultStateDir())
     .addOption(new Option('--checksum <algo>', 'part checksum sent to the server').choices(['sha256', 'md5']).default('sha256'))
     .option('--cancel-on-error', 'on failure or Ctrl-C, cancel the server-side task instead of keeping it resumable', false)
-    .option('--no-progress', 'plain log lines instead of a progress bar, even on a terminal');
+    .option('--no-progress', 'plain log lines instead of a progress bar, even on a terminal')
+    .option('--allow-empty-version', 'upload even when --version or --env is empty (stacks then resolve only when sent with the same empty values)', false);
   withEnv(cmd).action(action(upload));
 }
 
 async function upload(source: string, o: UploadOptions, cmd: Command): Promise<void> {
   const conn = requireConnection(o);
+  requireVersion(conn, o.allowEmptyVersion);
   const client = makeClient(conn, o.retries);
   const ac = new AbortController();
   // First Ctrl-C stops cleanly (task kept, or cancelled with --cancel-on-error); a second one exits at once.

@@ -19,9 +19,21 @@
  */
 import { TraceMap, decodedMappings } from '@jridgewell/trace-mapping';
 
+/**
+ * The fields of one packed segment, at these offsets from its start (named as trace-mapping's
+ * sourcemap-segment.ts does). Every field but COLUMN is -1 when the segment does not have it.
+ */
+export const COLUMN = 0;
+export const SOURCES_INDEX = 1;
+export const SOURCE_LINE = 2;
+export const SOURCE_COLUMN = 3;
+export const NAMES_INDEX = 4;
+/** Ints per segment in `PackedMap.segs`. */
+export const SEGMENT_SIZE = 5;
+
 /** Plain data, structured-cloneable; the typed arrays' buffers are transferable. */
 export interface PackedMap {
-  /** 5 ints per segment: generated column, source index, original line, original column, name index (-1 = none). */
+  /** SEGMENT_SIZE ints per segment: COLUMN, SOURCES_INDEX, SOURCE_LINE, SOURCE_COLUMN, NAMES_INDEX (-1 = none). */
   segs: Int32Array;
   /**
    * Segments of line entry i are [lineStarts[i], lineStarts[i + 1]). Entry i is generated line i
@@ -100,20 +112,20 @@ class SparseLines {
     if (last < 0 || this.lineNumbers[last]! < line) {
       this.lineNumbers.push(line);
       this.lineStarts.push(this.n);
-    } else if (this.n > this.lineStarts[last]! && this.segs[(this.n - 1) * 5]! > column) {
+    } else if (this.n > this.lineStarts[last]! && this.segs[(this.n - 1) * SEGMENT_SIZE + COLUMN]! > column) {
       this.unsorted.add(last); // a later section's negative VLQ column; trace-mapping leaves it unsorted
     }
-    if ((this.n + 1) * 5 > this.segs.length) {
+    if ((this.n + 1) * SEGMENT_SIZE > this.segs.length) {
       const grown = new Int32Array(this.segs.length * 2);
       grown.set(this.segs);
       this.segs = grown;
     }
-    const o = this.n++ * 5;
-    this.segs[o] = column;
-    this.segs[o + 1] = src;
-    this.segs[o + 2] = oLine;
-    this.segs[o + 3] = oCol;
-    this.segs[o + 4] = name;
+    const o = this.n++ * SEGMENT_SIZE;
+    this.segs[o + COLUMN] = column;
+    this.segs[o + SOURCES_INDEX] = src;
+    this.segs[o + SOURCE_LINE] = oLine;
+    this.segs[o + SOURCE_COLUMN] = oCol;
+    this.segs[o + NAMES_INDEX] = name;
   }
 }
 
@@ -176,17 +188,20 @@ function flattenSections(
     addSources(inner, sources, contents, names, ignored);
     const { segs, lineStarts } = decodeMappings(inner.mappings);
     const lines = lineStarts.length - 1;
-    section: for (let l = 0; l < lines; l++) {
+    eachLine: for (let l = 0; l < lines; l++) {
       const lineI = lo + l;
       if (lineI > sl || lineI > MAX_OFFSET) break;
       const cOffset = l === 0 ? co : 0;
       for (let k = lineStarts[l]!; k < lineStarts[l + 1]!; k++) {
-        const o = k * 5;
-        const column = cOffset + segs[o]!;
-        if (lineI === sl && column >= sc) break section;
-        const src = segs[o + 1]!;
+        const o = k * SEGMENT_SIZE;
+        const column = cOffset + segs[o + COLUMN]!;
+        if (lineI === sl && column >= sc) break eachLine;
+        const src = segs[o + SOURCES_INDEX]!;
         if (src < 0) out.push(lineI, column, -1, -1, -1, -1);
-        else out.push(lineI, column, sourcesOffset + src, segs[o + 2]!, segs[o + 3]!, segs[o + 4]! < 0 ? -1 : namesOffset + segs[o + 4]!);
+        else {
+          const name = segs[o + NAMES_INDEX]!;
+          out.push(lineI, column, sourcesOffset + src, segs[o + SOURCE_LINE]!, segs[o + SOURCE_COLUMN]!, name < 0 ? -1 : namesOffset + name);
+        }
       }
     }
   }
@@ -209,18 +224,18 @@ function stripPrefix(text: string): string {
 function packDecoded(decoded: ReturnType<typeof decodedMappings>): { segs: Int32Array; lineStarts: Uint32Array } {
   let n = 0;
   for (const line of decoded) n += line.length;
-  const segs = new Int32Array(n * 5);
+  const segs = new Int32Array(n * SEGMENT_SIZE);
   const lineStarts = new Uint32Array(decoded.length + 1);
   let k = 0;
   for (let i = 0; i < decoded.length; i++) {
-    lineStarts[i] = k / 5;
+    lineStarts[i] = k / SEGMENT_SIZE;
     for (const seg of decoded[i]!) {
-      segs[k] = seg[0];
-      segs[k + 1] = seg.length > 1 ? seg[1]! : -1;
-      segs[k + 2] = seg.length > 1 ? seg[2]! : -1;
-      segs[k + 3] = seg.length > 1 ? seg[3]! : -1;
-      segs[k + 4] = seg.length === 5 ? seg[4]! : -1;
-      k += 5;
+      segs[k + COLUMN] = seg[0];
+      segs[k + SOURCES_INDEX] = seg.length > 1 ? seg[1]! : -1;
+      segs[k + SOURCE_LINE] = seg.length > 1 ? seg[2]! : -1;
+      segs[k + SOURCE_COLUMN] = seg.length > 1 ? seg[3]! : -1;
+      segs[k + NAMES_INDEX] = seg.length === 5 ? seg[4]! : -1;
+      k += SEGMENT_SIZE;
     }
   }
   lineStarts[decoded.length] = n;
@@ -252,7 +267,7 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
       lines++;
     }
   }
-  let segs = new Int32Array(estimate * 5);
+  let segs = new Int32Array(estimate * SEGMENT_SIZE);
   const lineStarts = new Uint32Array(lines + 1);
   let pos = 0;
   let n = 0;
@@ -265,13 +280,14 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
     const first = n;
     let column = 0, last = 0, sorted = true;
     while (pos < semi) {
-      if ((n + 1) * 5 > segs.length) {
+      if ((n + 1) * SEGMENT_SIZE > segs.length) {
         const grown = new Int32Array(segs.length * 2); // only malformed mappings outgrow the estimate
         grown.set(segs);
         segs = grown;
       }
-      const o = n * 5;
-      let field = 0;
+      const o = n * SEGMENT_SIZE;
+      // The VLQ fields come in segment order, so `field` is also the offset of the one being read.
+      let field = COLUMN;
       for (;;) {
         // One VLQ: inlined (a closure over `pos` costs ~1.5x here).
         let value = 0, shift = 0, digit = 0;
@@ -281,22 +297,22 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
           shift += 5;
         } while (digit & 32);
         const v = value & 1 ? -2147483648 | -(value >>> 1) : value >>> 1;
-        if (field === 0) {
+        if (field === COLUMN) {
           column += v;
           if (column < last) sorted = false;
           last = column;
-          segs[o] = column;
-        } else if (field === 1) segs[o + 1] = source += v;
-        else if (field === 2) segs[o + 2] = origLine += v;
-        else if (field === 3) segs[o + 3] = origColumn += v;
-        else segs[o + 4] = name += v;
+          segs[o + COLUMN] = column;
+        } else if (field === SOURCES_INDEX) segs[o + SOURCES_INDEX] = source += v;
+        else if (field === SOURCE_LINE) segs[o + SOURCE_LINE] = origLine += v;
+        else if (field === SOURCE_COLUMN) segs[o + SOURCE_COLUMN] = origColumn += v;
+        else segs[o + NAMES_INDEX] = name += v;
         field++;
-        if (field === 5) break;
+        if (field === SEGMENT_SIZE) break;
         // The codec checks for more fields only after the 1st and the 4th.
-        if ((field === 1 || field === 4) && (pos >= semi || b[pos] === 44)) break;
+        if ((field === SOURCES_INDEX || field === NAMES_INDEX) && (pos >= semi || b[pos] === 44)) break;
       }
-      if (field === 1) segs[o + 1] = segs[o + 2] = segs[o + 3] = segs[o + 4] = -1;
-      else if (field === 4) segs[o + 4] = -1;
+      if (field === SOURCES_INDEX) segs[o + SOURCES_INDEX] = segs[o + SOURCE_LINE] = segs[o + SOURCE_COLUMN] = segs[o + NAMES_INDEX] = -1;
+      else if (field === NAMES_INDEX) segs[o + NAMES_INDEX] = -1;
       n++;
       pos++; // the ',' (or whatever follows the segment, as the codec does)
     }
@@ -305,15 +321,15 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
     pos = semi + 1;
   } while (pos <= len);
   lineStarts[line] = n;
-  return { segs: segs.length === n * 5 ? segs : segs.slice(0, n * 5), lineStarts };
+  return { segs: segs.length === n * SEGMENT_SIZE ? segs : segs.slice(0, n * SEGMENT_SIZE), lineStarts };
 }
 
 /** Stable sort of segments [from, to) by generated column (Array#sort is stable). */
 function sortSegments(segs: Int32Array, from: number, to: number): void {
   const rows: Int32Array[] = [];
-  for (let i = from; i < to; i++) rows.push(segs.slice(i * 5, i * 5 + 5));
-  rows.sort((a, b) => a[0]! - b[0]!);
-  rows.forEach((r, k) => segs.set(r, (from + k) * 5));
+  for (let i = from; i < to; i++) rows.push(segs.slice(i * SEGMENT_SIZE, (i + 1) * SEGMENT_SIZE));
+  rows.sort((a, b) => a[COLUMN]! - b[COLUMN]!);
+  rows.forEach((r, k) => segs.set(r, (from + k) * SEGMENT_SIZE));
 }
 
 /** Parses sourcemap JSON bytes (plain or index map) into packed form. Throws InvalidSourceMapError. */
@@ -339,7 +355,7 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
       const out = new SparseLines();
       flattenSections(json, out, sources, contents, names, ignored, 0, 0, Infinity, Infinity, 0);
       for (const i of out.unsorted) sortSegments(out.segs, out.lineStarts[i]!, out.lineStarts[i + 1] ?? out.n);
-      segs = out.segs.slice(0, out.n * 5);
+      segs = out.segs.slice(0, out.n * SEGMENT_SIZE);
       lineNumbers = Uint32Array.from(out.lineNumbers);
       lineStarts = Uint32Array.from([...out.lineStarts, out.n]);
     } else {
@@ -511,14 +527,17 @@ export class SourceMapIndex {
     while (lo < hi) {
       // first segment with generated column >= c
       const mid = (lo + hi) >>> 1;
-      if (segs[mid * 5]! < c) lo = mid + 1;
+      if (segs[mid * SEGMENT_SIZE + COLUMN]! < c) lo = mid + 1;
       else hi = mid;
     }
-    const idx = lo < hi0 && segs[lo * 5] === c ? lo : lo - 1;
+    const idx = lo < hi0 && segs[lo * SEGMENT_SIZE + COLUMN] === c ? lo : lo - 1;
     if (idx < begin) return null;
-    const o = idx * 5;
-    if (segs[o + 1]! < 0) return null; // 1-field segment: generated code with no original
-    return { generatedColumn: segs[o]! + 1, sourceIndex: segs[o + 1]!, line: segs[o + 2]! + 1, column: segs[o + 3]! + 1, nameIndex: segs[o + 4]! };
+    const o = idx * SEGMENT_SIZE;
+    if (segs[o + SOURCES_INDEX]! < 0) return null; // 1-field segment: generated code with no original
+    return {
+      generatedColumn: segs[o + COLUMN]! + 1, sourceIndex: segs[o + SOURCES_INDEX]!, line: segs[o + SOURCE_LINE]! + 1,
+      column: segs[o + SOURCE_COLUMN]! + 1, nameIndex: segs[o + NAMES_INDEX]!,
+    };
   }
 
   /**

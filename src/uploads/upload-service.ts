@@ -8,12 +8,14 @@ import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/debug-id.ts';
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from './quotas.ts';
 import type { Admission } from '../util/admission.ts';
+import { metrics } from '../metrics/metrics.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -149,6 +151,7 @@ export class UploadService {
         throw new ApiError('Upload.NotFound', `upload task ${part.uploadId} ended while the part was being received`);
       }
       if (put.replacedBlobKey) await this.o.blobs.delete(put.replacedBlobKey);
+      metrics.uploadAccepted(record.size);
       return record;
     } finally {
       await this.o.scratch.remove(part.localPath);
@@ -268,6 +271,8 @@ export class UploadService {
     const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     const brokenMaps = new Set<string>();
+    // Debug IDs of maps and scripts, read as they stream (indexed by the catalog with the files).
+    const debugIds = new Map<string, string>();
     let mapCount = 0;
     let written = 0;
     let reserved = 0;
@@ -291,9 +296,11 @@ export class UploadService {
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
       const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          script?.write(chunk);
           mapping?.write(chunk);
           done(null, chunk);
         },
@@ -306,8 +313,14 @@ export class UploadService {
         if (problem) {
           warnings.push(`${path}: ${problem}`);
           brokenMaps.add(path);
-        } else mapCount++;
+        } else {
+          mapCount++;
+          const id = mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') });
+          if (id) debugIds.set(path, id);
+        }
       }
+      const scriptId = script?.debugId();
+      if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
         const built = mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
@@ -323,7 +336,8 @@ export class UploadService {
       throw err;
     });
     await batch.flush();
-    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
+    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
 

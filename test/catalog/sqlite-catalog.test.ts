@@ -26,6 +26,7 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   v0.prepare(`INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`).run();
   v0.prepare(`INSERT INTO uploads VALUES ('u1', 'w', 'app', '2.0', '', 0, 1, 9e15)`).run();
   v0.prepare(`INSERT INTO parts VALUES ('u1', 1, 5, 'm1', 's1', 7, 'k1'), ('u1', 0, 6, 'm0', 's0', 8, 'k0')`).run();
+  v0.prepare(`INSERT INTO api_keys VALUES ('h', 'w', 'cli', 3)`).run();
   v0.close();
 
   const c = new SqliteCatalog(file);
@@ -37,11 +38,12 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   assert.deepEqual(await c.listParts('w', 'u1'), [
     { chunkIndex: 0, size: 6, md5: 'm0', sha256: 's0', uploadedAt: 8, blobKey: 'k0' }, { chunkIndex: 1, size: 5, md5: 'm1', sha256: 's1', uploadedAt: 7, blobKey: 'k1' },
   ]);
+  assert.deepEqual(await c.listApiKeys(), [{ keyHash: 'h', workspace: 'w', source: 'cli', createdAt: 3, lastUsedAt: null }]);
   assert.deepEqual(await c.putPart('w', 'u1', { chunkIndex: 2, size: 1, md5: 'm', sha256: 's', uploadedAt: 9, blobKey: 'k2' }, 2), { ok: true }, 'the foreign key to uploads still holds');
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
@@ -85,7 +87,33 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   assert.equal(await c.ensureSetting('s', 'v'), 'v');
   await c.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 3);
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
+  check.close();
+});
+
+test('SqliteCatalog: a catalog file of schema v4 gets the debug ID index, rows intact', async () => {
+  const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
+  const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
+  const sm = { ...ident, revisionId: 'r1', createdAt: 1, size: 1, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [] };
+  const a = new SqliteCatalog(file);
+  await a.publishSourceMap({ sourcemap: sm, files: [{ path: 'a.js.map', size: 1, sha256: 'h' }], replace: false, stagingPrefix: 'trees/r1/', retire: (r) => ({ prefix: r, dueAt: 0 }) });
+  await a.close();
+  const v4 = new Database(file); // what schema v4 was: no debug_ids
+  v4.exec('DROP TABLE debug_ids; PRAGMA user_version = 4;');
+  v4.close();
+
+  const c = new SqliteCatalog(file);
+  assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 1, sha256: 'h' }]);
+  const id = '12345678-1234-4234-8234-123456789abc';
+  const written = await c.upsertFile({
+    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId: id }, isMap: false,
+    stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true });
+  assert.deepEqual((await c.findDebugId('w', id, 5)).map((h) => h.path), ['a.js']);
+  await c.close();
+  const check = new Database(file, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   check.close();
 });

@@ -21,7 +21,7 @@ after(async () => {
 
 const PART = ['--part-size-mb', '0.125', '--concurrency', '1'];
 const args = (dir: string, appId: string, stateDir: string, extra: string[] = []) =>
-  ['upload', dir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', appId, '--version', '1', '--state-dir', stateDir, ...PART, ...extra];
+  ['upload', dir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', appId, '--version', '1', '--allow-empty-version', '--state-dir', stateDir, ...PART, ...extra];
 
 const savedUploadId = async (stateDir: string) => {
   const files = (await readdir(stateDir)).filter((f) => f.endsWith('.json'));
@@ -91,7 +91,7 @@ test('an injected 503 on the first part is retried and the upload succeeds', asy
   const stateDir = await mkdtemp(join(tmpdir(), 'mapvault-state-'));
   proxy.seen.length = 0;
   proxy.hook = (r, nth) => (r.path === 'upload_part' && nth === 1 ? { status: 503, errorCode: 'Service.Unavailable' } : 'pass');
-  const r = await runCli(['upload', bigDir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', 'retry', '--state-dir', stateDir, '--part-size-mb', '0.5']);
+  const r = await runCli(['upload', bigDir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', 'retry', '--allow-empty-version', '--state-dir', stateDir, '--part-size-mb', '0.5']);
   assert.equal(r.code, 0, r.stderr);
   const parts = proxy.seen.filter((x) => x.path === 'upload_part').map((x) => x.chunkIndex!);
   const total = Number(/as (\d+) parts/.exec(r.stdout)?.[1]);

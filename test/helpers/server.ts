@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMapvault, API_PREFIX, type Mapvault } from '../../src/server.ts';
+import { OpenApiChecker } from './openapi-check.ts';
 
 export const KEY_A = 'test-key-workspace-a';
 export const KEY_B = 'test-key-workspace-b';
@@ -36,16 +37,22 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
   const mv = await createMapvault(config, { logger: false, now: () => clock.now || Date.now() });
   const url = await mv.listen(0, '127.0.0.1');
   const api = url + API_PREFIX;
+  const openapi = new OpenApiChecker(url);
   const request = async (method: string, path: string, body: unknown, key: string | null | undefined) => {
     const headers: Record<string, string> = {};
     if (key !== null) headers['DF-API-KEY'] = key ?? KEY_A;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(path.startsWith('http') ? path : api + path, {
+    const target = new URL(path.startsWith('http') ? path : api + path);
+    const res = await fetch(target, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
     let parsed: unknown = text;
     try { parsed = JSON.parse(text); } catch { /* raw file */ }
+    // Every JSON answer is checked against the API document the server publishes.
+    if (res.headers.get('content-type')?.startsWith('application/json') && typeof parsed === 'object') {
+      await openapi.check(method, target.pathname, res.status, parsed);
+    }
     return { status: res.status, body: parsed as any, headers: res.headers };
   };
   return {

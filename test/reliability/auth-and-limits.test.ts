@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { startServer, uploadPart, uploadZip, KEY_A, KEY_B } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 
-test('every route except health and the console page refuses missing, wrong and empty keys with 403 ft.InvalidAPIKey', async () => {
+test('every route except health, the operator routes (metrics, API document) and the console page refuses missing, wrong and empty keys with 403 ft.InvalidAPIKey', async () => {
   const s = await startServer();
   try {
     const api = s.mv.routes.filter((r) => !r.public);
     assert.ok(api.length >= 16, `routes: ${api.map((r) => r.url)}`);
     // The web console's page and assets hold no data: every call the page makes carries the key.
-    assert.deepEqual(s.mv.routes.filter((r) => r.public).map((r) => r.url).sort(), ['/', '/console', '/console/', '/console/:file', '/healthz']);
+    assert.deepEqual(s.mv.routes.filter((r) => r.public).map((r) => r.url).sort(), ['/', '/console', '/console/', '/console/:file', '/healthz', '/livez', '/metrics', '/openapi.json']);
     for (const route of api) {
       for (const key of [undefined, 'wrong-key', '']) {
         const headers: Record<string, string> = { 'content-type': 'application/json' };

@@ -82,6 +82,8 @@ test('init racing with merge: every init answer is consistent with the state it 
   assert.deepEqual([after.body.content.existsSameFile, after.body.content.uploadId], [true, '']);
 });
 
+// The task ends before the part has fully arrived, so the check before storing refuses it; the
+// narrower window (ending while the bytes are being stored) is test/reliability/part-race.test.ts.
 test('the expiry sweep running while a late part arrives: the part is refused and leaves no bytes', async () => {
   const t0 = Date.now();
   s.clock.now = t0;

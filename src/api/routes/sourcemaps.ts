@@ -30,7 +30,9 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
     const { sourcemap, files } = await sourcemaps.fileTree(toIdentity(req.workspace, req.body));
     const { appId, version, env } = sourcemap;
-    return ok(req, reply, { appId, version, env, files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, kind: fileKind(f.path) })) });
+    return ok(req, reply, { appId, version, env, files: files.map((f) => ({
+      path: f.path, size: f.size, sha256: f.sha256, kind: fileKind(f.path), ...(f.debugId ? { debugId: f.debugId } : {}),
+    })) });
   });
 
   app.get<{ Querystring: IdentityInput & { path: string } }>('/file', {

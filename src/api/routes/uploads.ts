@@ -7,6 +7,7 @@ import type { UploadService } from '../../uploads/upload-service.ts';
 import type { ScratchDir } from '../../storage/scratch.ts';
 import { SizeLimitExceededError, writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
 import { isUploadIdShape } from '../../util/ids.ts';
+import { metrics } from '../../metrics/metrics.ts';
 import { fileDigester } from '../../util/file-digests.ts';
 
 interface Deps {
@@ -72,7 +73,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<vo
           },
         },
       },
-    }, async (req, reply) => ok(req, reply, await uploads.merge(req.workspace, req.body.uploadId, req.body.chunkIndexs)));
+    }, async (req, reply) => ok(req, reply, await metrics.timeMerge(() => uploads.merge(req.workspace, req.body.uploadId, req.body.chunkIndexs))));
   }
 }
 

@@ -2,7 +2,7 @@
  * Writes the binary lookup index (layout.ts) from a packed map and the script's function ranges.
  * Runs where maps are parsed (a parser worker): one allocation of the exact size, arrays copied in.
  */
-import type { PackedMap } from '../sourcemap.ts';
+import { COLUMN, NAMES_INDEX, SEGMENT_SIZE, SOURCE_COLUMN, SOURCE_LINE, SOURCES_INDEX, type PackedMap } from '../sourcemap.ts';
 import type { FunctionRange } from '../names/function-ranges.ts';
 import type { OriginalFunctionSource } from '../names/frame-names.ts';
 
@@ -110,25 +110,25 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
   for (let i = 0; i < lines; i++) {
     let col = 0;
     for (let k = lineStarts[i]!; k < lineStarts[i + 1]!; k++) {
-      const o = k * 5;
-      const kind = segs[o + 1]! < 0 ? SegmentKind.GENERATED_ONLY : segs[o + 4]! < 0 ? SegmentKind.MAPPED : SegmentKind.NAMED;
+      const o = k * SEGMENT_SIZE;
+      const kind = segs[o + SOURCES_INDEX]! < 0 ? SegmentKind.GENERATED_ONLY : segs[o + NAMES_INDEX]! < 0 ? SegmentKind.MAPPED : SegmentKind.NAMED;
       const first = (k - lineStarts[i]!) % BLOCK_SEGMENTS === 0;
-      if (!first) out.varint(zigzag((segs[o]! - col) | 0) * 4 + kind);
+      if (!first) out.varint(zigzag((segs[o + COLUMN]! - col) | 0) * 4 + kind);
       if (kind !== SegmentKind.GENERATED_ONLY) {
         if (!first) {
-          out.varint(zigzag((segs[o + 1]! - src) | 0));
-          out.varint(zigzag((segs[o + 2]! - oLine) | 0));
-          out.varint(zigzag((segs[o + 3]! - oCol) | 0));
+          out.varint(zigzag((segs[o + SOURCES_INDEX]! - src) | 0));
+          out.varint(zigzag((segs[o + SOURCE_LINE]! - oLine) | 0));
+          out.varint(zigzag((segs[o + SOURCE_COLUMN]! - oCol) | 0));
         }
-        src = segs[o + 1]!;
-        oLine = segs[o + 2]!;
-        oCol = segs[o + 3]!;
+        src = segs[o + SOURCES_INDEX]!;
+        oLine = segs[o + SOURCE_LINE]!;
+        oCol = segs[o + SOURCE_COLUMN]!;
         if (kind === SegmentKind.NAMED) {
-          if (!first) out.varint(zigzag((segs[o + 4]! - name) | 0));
-          name = segs[o + 4]!;
+          if (!first) out.varint(zigzag((segs[o + NAMES_INDEX]! - name) | 0));
+          name = segs[o + NAMES_INDEX]!;
         }
       }
-      col = segs[o]!;
+      col = segs[o + COLUMN]!;
       // A block's first segment lives in BLOCKS, in full; its data starts with the next one.
       if (first) blocks.set([col, out.n, kind, src, oLine, oCol, name], b++ * BLOCK_FIELDS);
     }

@@ -4,7 +4,7 @@ import { isApiError } from '../../errors.ts';
 import { identityProperties, toIdentity, type IdentityInput } from '../schemas.ts';
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { checkStackLimits, type FrameInput, type StackResolver } from '../../symbolicate/index.ts';
-import { JavaResolver } from '../../symbolicate/java/java-resolver.ts';
+import type { JavaResolver } from '../../symbolicate/java/java-resolver.ts';
 import { looksLikeJavaStack } from '../../symbolicate/java/stack.ts';
 import { ApiError } from '../../errors.ts';
 import { metrics } from '../../metrics/metrics.ts';
@@ -35,8 +35,8 @@ function requestDebugIds(debugIds: Record<string, string> | undefined, meta: Deb
 }
 
 /** Stack resolution against the stored tree (API.md §8). */
-export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; resolver: StackResolver }) {
-  const java = new JavaResolver();
+export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; resolver: StackResolver; java: JavaResolver }) {
+  const { java } = deps;
   app.post<{ Body: IdentityInput & { stack?: string; frames?: FrameInput[]; platform?: 'web' | 'android'; debugIds?: Record<string, string>; debug_meta?: DebugMeta } }>('/parse_stack', {
     schema: {
       body: {

@@ -1,7 +1,7 @@
 /**
  * Runs every bench in turn (each in its own process) and prints one combined table at the end.
  *
- *   npm run bench -- [--runs N] [--quick] [--only upload,resolve,cold,catalog,cli,java,scale]
+ *   npm run bench -- [--runs N] [--quick] [--only upload,resolve,cold,catalog,cli,java,scale,console]
  *
  * Arguments other than --only are passed to each bench. The combined table (markdown) is also
  * written to .bench-work/mv/results/all.md, with the machine's description.
@@ -14,6 +14,7 @@ import { ROOT, TABLE_HEADER, WORK, formatRow, type Row } from './lib.ts';
 
 const BENCHES: Record<string, string> = {
   upload: 'upload.ts', resolve: 'resolve.ts', cold: 'resolve-cold.ts', catalog: 'catalog.ts', cli: 'cli.ts', java: 'java-retrace.ts', scale: 'scale-out.ts',
+  console: 'console.ts',
 };
 const args = process.argv.slice(2);
 const onlyIdx = args.findIndex((a) => a === '--only' || a.startsWith('--only='));

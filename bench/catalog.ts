@@ -13,11 +13,12 @@
  * better-sqlite3. Per run: p99 (and p50) over `requests` sequential requests; runs interleaved.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteCatalog } from '../src/catalog/sqlite-catalog.ts';
 import {
-  API_KEY, API_PREFIX, Report, WORKSPACE, httpRequest, interleaved, log, parseArgs, percentile, removeDir, startMapvault, startScript, stats, tempDir,
+  API_KEY, API_PREFIX, Report, WORKSPACE, httpRequest, interleaved, log, parseArgs, percentile, processCpuMs, removeDir, startMapvault, startScript, stats, tempDir,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -64,18 +65,23 @@ const floor = await startScript('floor-catalog-server.ts', [join(dataDir, 'mapva
 const report = new Report('Catalog (target 5)', opts);
 
 async function latencies(
-  base: string, path: string, headers: Record<string, string>, check: (body: any) => void, beforeEach?: () => Promise<void>,
-): Promise<{ p99: number; p50: number }> {
+  pid: number, base: string, path: string, headers: Record<string, string>, check: (body: any) => void, beforeEach?: () => Promise<void>,
+): Promise<{ p99: number; p50: number; cpuMs: number }> {
   const ms: number[] = [];
+  // One keep-alive socket per run: between runs the bench may stay busy in-process for longer than
+  // the server's keep-alive timeout, and a socket the server closed meanwhile would fail the run.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const cpu0 = processCpuMs(pid);
   for (let i = 0; i < requests; i++) {
     await beforeEach?.();
     const t0 = performance.now();
-    const r = await httpRequest(base + path, { headers });
+    const r = await httpRequest(base + path, { headers, agent });
     ms.push(performance.now() - t0);
     if (r.status !== 200) throw new Error(`${base}${path}: HTTP ${r.status} ${r.body.toString().slice(0, 200)}`);
     if (i === 0) check(JSON.parse(r.body.toString()).content);
   }
-  return { p99: percentile(ms, 99), p50: percentile(ms, 50) };
+  agent.destroy();
+  return { p99: percentile(ms, 99), p50: percentile(ms, 50), cpuMs: (processCpuMs(pid) - cpu0) / requests };
 }
 
 try {
@@ -126,12 +132,13 @@ try {
     },
   ];
   for (const c of cases) {
-    const mvRun = () => latencies(mv.api, c.path, { 'DF-API-KEY': API_KEY }, c.check, c.beforeEach);
-    const floorRun = () => latencies(floor.url + API_PREFIX, c.path, {}, c.check, c.beforeEach);
+    const mvRun = () => latencies(mv.pid, mv.api, c.path, { 'DF-API-KEY': API_KEY }, c.check, c.beforeEach);
+    const floorRun = () => latencies(floor.pid, floor.url + API_PREFIX, c.path, {}, c.check, c.beforeEach);
     await mvRun(); await floorRun(); // warm-up round, not counted
     const r = await interleaved(opts.runs, mvRun, floorRun);
     report.absoluteRow(`${c.name}: p99 of ${requests} sequential requests`, 'ms', r.a.map((x) => x.p99), r.b.map((x) => x.p99), 20, '< 20 ms', true);
     report.ratioRow('  p50', 'ms', r.a.map((x) => x.p50), r.b.map((x) => x.p50), null);
+    report.ratioRow('  server CPU time per request (user + system, all threads)', 'ms', r.a.map((x) => x.cpuMs), r.b.map((x) => x.cpuMs), null);
     const sql = Array.from({ length: opts.runs }, c.sql);
     const catalogSql = Array.from({ length: opts.runs }, c.catalogSql);
     report.add({ name: '  reference, the query alone in-process, p99 (mapvault: its catalog read, rows as records; floor column: the rows as objects, better-sqlite3 .all())', unit: 'ms', mapvault: stats(catalogSql), floor: stats(sql), ratio: null, target: '–', met: null });

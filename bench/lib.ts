@@ -201,6 +201,18 @@ export function peakRss(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/**
+ * CPU time (user + system, all threads) a live process has used so far, in ms, from /proc/<pid>/stat
+ * (10 ms ticks). On a shared, noisy machine the CPU a side spends per unit of work is steadier than
+ * its wall time, so the benches report it beside the timings.
+ */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces), counted from field 3: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** Resets VmHWM to the current RSS (Linux ≥ 4.0, needs write access to /proc/pid/clear_refs). */
 export function resetPeakRss(pid: number): boolean {
   try {

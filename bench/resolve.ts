@@ -9,6 +9,11 @@
  * at real mapped positions, from 8 concurrent keep-alive connections, for a fixed window after a
  * warm-up; the same client drives the floor (bench/floor-resolve-server.ts: bare node:http +
  * trace-mapping on the preloaded map, same request and answer shape). Runs are interleaved.
+ *
+ * Client shapes (a target counts as met only when it is met with every one): the load client
+ * JSON-parses 1 answer in 50 (a sampling checker), or every answer (an SDK-like client, which
+ * spends its own CPU on each answer on the same 2 cores). Each row also gives the server's CPU
+ * time per request, steadier than frames/s when the machine is shared.
  * Also printed: trace-mapping's raw originalPositionFor rate in this process, for reference.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import { bigMap, stacksFor } from './fixtures.ts';
 import {
-  API_KEY, MiB, Report, callApi, interleaved, log, parseArgs, removeDir, runScriptJson, startMapvault, startScript, stats, tempDir, uploadZip,
+  API_KEY, MiB, Report, callApi, interleaved, log, parseArgs, processCpuMs, removeDir, runScriptJson, startMapvault, startScript, stats, tempDir, uploadZip,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -27,6 +32,8 @@ const durationMs = opts.quick ? 1500 : 4000;
 const identity = { appId: 'tsbench', version: '1.0.0', env: 'prod' };
 
 interface LoadResult {
+  /** serverCpuMs: CPU time of the server process (all threads) per answered request, warm-up included. */
+  serverCpuMs: number; allRequests: number;
   framesPerSecond: number; requestsPerSecond: number; errors: number; firstError: string;
   sampled: number; sampledFrames: number; sampledResolved: number; p50Ms: number; p99Ms: number;
 }
@@ -57,29 +64,34 @@ try {
     }
   });
 
-  const load = (url: string, headers: Record<string, string>, parseEvery = false) => runScriptJson<LoadResult>('load-client.ts', [JSON.stringify({
-    url, headers, bodiesFile, concurrency: CONCURRENCY, warmupMs, durationMs, framesPerBody: FRAMES, parseEvery,
-  })]).then((r) => {
-    if (r.errors > 0) throw new Error(`load errors against ${url}: ${r.errors} (${r.firstError})`);
-    if (r.sampledResolved !== r.sampledFrames) throw new Error(`${url}: ${r.sampledFrames - r.sampledResolved} sampled frames unresolved`);
-    return r;
-  });
+  const load = (pid: number, url: string, headers: Record<string, string>, parseEvery = false) => {
+    const cpu0 = processCpuMs(pid);
+    return runScriptJson<LoadResult>('load-client.ts', [JSON.stringify({
+      url, headers, bodiesFile, concurrency: CONCURRENCY, warmupMs, durationMs, framesPerBody: FRAMES, parseEvery,
+    })]).then((r) => {
+      if (r.errors > 0) throw new Error(`load errors against ${url}: ${r.errors} (${r.firstError})`);
+      if (r.sampledResolved !== r.sampledFrames) throw new Error(`${url}: ${r.sampledFrames - r.sampledResolved} sampled frames unresolved`);
+      return { ...r, serverCpuMs: (processCpuMs(pid) - cpu0) / r.allRequests };
+    });
+  };
   log(`${opts.runs} runs × (${warmupMs} ms warm-up + ${durationMs} ms) per side, interleaved`);
   const res = await interleaved(opts.runs,
-    () => load(`${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }),
-    () => load(floor.url, {}));
+    () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }),
+    () => load(floor.pid, floor.url, {}));
 
   report.rateRow(`parse_stack warm: frames/s, ${FRAMES}-frame V8 stacks, ${CONCURRENCY} keep-alive clients, 1 answer in 50 parsed`, 'frames/s',
     res.a.map((r) => r.framesPerSecond), res.b.map((r) => r.framesPerSecond), 0.5);
   report.ratioRow('  request latency p99 under that load', 'ms', res.a.map((r) => r.p99Ms), res.b.map((r) => r.p99Ms), null);
+  report.ratioRow('  server CPU time per request (all threads)', 'ms', res.a.map((r) => r.serverCpuMs), res.b.map((r) => r.serverCpuMs), null);
 
   // The SDK-like client shape: the same load, but the client JSON-parses and checks every answer.
   const parsing = await interleaved(opts.runs,
-    () => load(`${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }, true),
-    () => load(floor.url, {}, true));
+    () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }, true),
+    () => load(floor.pid, floor.url, {}, true));
   report.rateRow(`parse_stack warm: frames/s, same load, client parses every answer`, 'frames/s',
     parsing.a.map((r) => r.framesPerSecond), parsing.b.map((r) => r.framesPerSecond), 0.5);
   report.ratioRow('  request latency p99 under that load', 'ms', parsing.a.map((r) => r.p99Ms), parsing.b.map((r) => r.p99Ms), null);
+  report.ratioRow('  server CPU time per request (all threads)', 'ms', parsing.a.map((r) => r.serverCpuMs), parsing.b.map((r) => r.serverCpuMs), null);
 
   // Reference: trace-mapping alone, in this process, on the same positions (no HTTP, no JSON).
   const tm = new TraceMap(readFileSync(bm.map, 'utf8'));

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import {
-  API_KEY, MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, removeDir, run,
+  API_KEY, MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, processCpuMs, removeDir, run,
   startMapvault, startScript, tempDir, uploadZip,
 } from './lib.ts';
 
@@ -42,16 +42,18 @@ const CONCURRENCY = 4;
 const SMALL = opts.quick ? 40 * MiB : 200 * MiB;
 const BIG = opts.quick ? 100 * MiB : 1024 * MiB;
 
-interface Result { totalMs: number; partsMs: number; mergeMs: number; peak: number }
+/** cpuMs: the server's CPU time (all threads) from the first request to the merge's answer. */
+interface Result { totalMs: number; partsMs: number; mergeMs: number; peak: number; cpuMs: number }
 
 async function mapvaultRun(zip: string, size: number, i: number): Promise<Result> {
   const dataDir = await tempDir('mv-upload');
   const mv = await startMapvault(dataDir, { prof: opts.prof });
   try {
+    const cpu0 = processCpuMs(mv.pid);
     const t = await uploadZip(mv.api, zip, size, { appId: 'bench', version: `r${i}`, env: 'bench' }, { partSize: PART, concurrency: CONCURRENCY });
     if (t.merge.fileCount !== 1 || t.merge.size !== size) throw new Error(`unexpected merge result ${JSON.stringify(t.merge)}`);
     const peak = peakRss(mv.pid);
-    return { totalMs: t.totalMs, partsMs: t.partsMs, mergeMs: t.mergeMs, peak };
+    return { totalMs: t.totalMs, partsMs: t.partsMs, mergeMs: t.mergeMs, peak, cpuMs: processCpuMs(mv.pid) - cpu0 };
   } finally {
     await mv.stop();
     if (!opts.keep) await removeDir(dataDir);
@@ -63,6 +65,7 @@ async function floorRun(zip: string, size: number, i: number): Promise<Result> {
   const srv = await startScript('floor-upload-server.ts', [root]);
   try {
     const task = `t${i}`;
+    const cpu0 = processCpuMs(srv.pid);
     const t0 = performance.now();
     await pool(partRanges(size, PART), CONCURRENCY, async ([s, e], idx) => {
       const r = await httpRequest(`${srv.url}/${task}/${idx}`, {
@@ -73,15 +76,28 @@ async function floorRun(zip: string, size: number, i: number): Promise<Result> {
     });
     const t1 = performance.now();
     const dir = join(root, task);
-    await run('sh', ['-c', 'cat part_* > merged.zip && unzip -q -o merged.zip -d out'], { cwd: dir });
+    const unzipCpuMs = await catUnzip(dir);
     const t2 = performance.now();
     if (statSync(join(dir, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22)) throw new Error('floor: wrong extracted size');
     const peak = peakRss(srv.pid);
-    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak };
+    const cpuMs = processCpuMs(srv.pid) - cpu0 + unzipCpuMs;
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak, cpuMs };
   } finally {
     await srv.stop();
     if (!opts.keep) await removeDir(root);
   }
+}
+
+/**
+ * The floor's merge: `cat` + `unzip` in `dir`; returns their CPU time (ms), read from bash's `times`
+ * (children's user and system time), so the floor's CPU column counts its merge too.
+ */
+async function catUnzip(dir: string): Promise<number> {
+  const out = await run('bash', ['-c', 'cat part_* > merged.zip && unzip -q -o merged.zip -d out && times'], { cwd: dir });
+  // `times` prints the shell's user/system times, then its children's: "0m1.234s 0m0.456s".
+  const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(out.trim());
+  if (!m) throw new Error(`no times in: ${out}`);
+  return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
 }
 
 /** The zip split into 10 MiB `chunk_NNNNNN` files, as the Guance shell script does (cached). */
@@ -105,6 +121,7 @@ async function mapvaultCurlRun(zip: string, size: number, i: number): Promise<Re
   const mv = await startMapvault(dataDir, { prof: opts.prof });
   const curl = `curl -sS -f -H "DF-API-KEY: ${API_KEY}"`;
   try {
+    const cpu0 = processCpuMs(mv.pid);
     const t0 = performance.now();
     const init = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"appId":"bench","version":"c${i}","env":"bench"}' ${mv.api}/multipart_upload_init`]));
     const uploadId = init.content.uploadId as string;
@@ -114,7 +131,7 @@ async function mapvaultCurlRun(zip: string, size: number, i: number): Promise<Re
     const merge = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"uploadId":"${uploadId}"}' ${mv.api}/part_merge`]));
     const t2 = performance.now();
     if (!merge.success || merge.content.fileCount !== 1 || merge.content.size !== size) throw new Error(`curl merge: ${JSON.stringify(merge)}`);
-    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(mv.pid) };
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(mv.pid), cpuMs: processCpuMs(mv.pid) - cpu0 };
   } finally {
     await mv.stop();
     if (!opts.keep) await removeDir(dataDir);
@@ -127,14 +144,15 @@ async function floorCurlRun(zip: string, size: number, i: number): Promise<Resul
   const srv = await startScript('floor-upload-server.ts', [root]);
   try {
     const task = `c${i}`;
+    const cpu0 = processCpuMs(srv.pid);
     const t0 = performance.now();
     await run('sh', ['-c', xargsCurl(`curl -sS -f -o /dev/null -T {} ${srv.url}/${task}/$i`)], { cwd: dir });
     const t1 = performance.now();
     const out = join(root, task);
-    await run('sh', ['-c', 'cat part_* > merged.zip && unzip -q -o merged.zip -d out'], { cwd: out });
+    const unzipCpuMs = await catUnzip(out);
     const t2 = performance.now();
     if (statSync(join(out, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22)) throw new Error('floor (curl): wrong extracted size');
-    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(srv.pid) };
+    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(srv.pid), cpuMs: processCpuMs(srv.pid) - cpu0 + unzipCpuMs };
   } finally {
     await srv.stop();
     if (!opts.keep) await removeDir(root);
@@ -176,6 +194,8 @@ report.ratioRow('  of which: parts (mapvault: multipart → part store; floor: r
   s(small.a.map((r) => r.partsMs)), s(small.b.map((r) => r.partsMs)), null);
 report.ratioRow('  of which: merge (mapvault: part_merge; floor: cat + unzip)', 's',
   s(small.a.map((r) => r.mergeMs)), s(small.b.map((r) => r.mergeMs)), null);
+report.ratioRow('  CPU time of the server (all threads; floor: its server + cat + unzip)', 's',
+  s(small.a.map((r) => r.cpuMs)), s(small.b.map((r) => r.cpuMs)), null);
 report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload`, 'MiB',
   mib(small.a.map((r) => r.peak)), mib(small.b.map((r) => r.peak)), 200, '≤ 200 MiB');
 
@@ -187,6 +207,8 @@ report.ratioRow('  of which: parts (curl -F multipart → part store; floor: cur
   s(smallCurl.a.map((r) => r.partsMs)), s(smallCurl.b.map((r) => r.partsMs)), null);
 report.ratioRow('  of which: merge', 's',
   s(smallCurl.a.map((r) => r.mergeMs)), s(smallCurl.b.map((r) => r.mergeMs)), null);
+report.ratioRow('  CPU time of the server (all threads; floor: its server + cat + unzip)', 's',
+  s(smallCurl.a.map((r) => r.cpuMs)), s(smallCurl.b.map((r) => r.cpuMs)), null);
 report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload with curl`, 'MiB',
   mib(smallCurl.a.map((r) => r.peak)), mib(smallCurl.b.map((r) => r.peak)), 200, '≤ 200 MiB');
 

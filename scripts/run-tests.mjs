@@ -5,7 +5,7 @@
 //   --coverage: measure line coverage of src/ (in-process and in every spawned process, through
 //   source maps) with c8, and fail below COVERAGE_MIN_LINES.
 // Every temporary file of the run goes under one directory (TMPDIR, XDG_CACHE_HOME), removed at the end.
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -35,6 +35,8 @@ const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const scratch = mkdtempSync(join(tmpdir(), 'mapvault-test-run-'));
+// Traversable (not listable) by other users: a test's private PostgreSQL runs as `postgres` in a dir below.
+chmodSync(scratch, 0o711);
 const env = { ...process.env, TMPDIR: scratch, XDG_CACHE_HOME: join(scratch, 'cache') };
 const testCommand = [process.execPath, '--import', 'tsx', '--test', '--test-concurrency=2', ...files];
 const command = coverage

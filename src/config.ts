@@ -28,6 +28,8 @@ export interface Config {
   quotaStoredBytes: number;
   symbolicate: {
     cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number;
+    /** Android: loaded mapping indexes (symbolicate/java/java-resolver.ts), bytes. */
+    javaCacheBytes: number;
     /** Cold map loads, all requests together (docs/RELIABILITY.md, "Resolver"). */
     parseBudgetBytes: number; maxColdParses: number; parseQueueMs: number; parserHeapMb: number; parseTimeoutMs: number;
   };
@@ -204,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnections: get('MAPVAULT_MAX_CONNECTIONS', parseInteger, 1024),
     symbolicate: {
       cacheBytes: get('MAPVAULT_MAP_CACHE_BYTES', parseBytes, 256 * MiB),
+      javaCacheBytes: get('MAPVAULT_JAVA_CACHE_BYTES', parseBytes, 128 * MiB),
       maxStackBytes: get('MAPVAULT_MAX_STACK_BYTES', positive(parseBytes), 1 * MiB),
       maxFrames: get('MAPVAULT_MAX_FRAMES', positive(parseInteger), 1000),
       // A map bigger than the whole cache could never be kept; refusing it also bounds memory.

@@ -26,6 +26,7 @@ import { parseStackRoutes } from './api/routes/parse-stack.ts';
 import { appRoutes } from './api/routes/apps.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { StackResolver } from './symbolicate/index.ts';
+import { JavaResolver } from './symbolicate/java/java-resolver.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
@@ -58,6 +59,8 @@ export interface Mapvault {
   sourcemaps: SourceMapService;
   sweeper: Sweeper;
   resolver: StackResolver;
+  /** Android: Java stacks against stored ProGuard/R8 mappings (symbolicate/java). */
+  java: JavaResolver;
   /** Starts listening; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /**
@@ -120,8 +123,12 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
     parseQueueMs: config.symbolicate.parseQueueMs, parserHeapMb: config.symbolicate.parserHeapMb, parseTimeoutMs: config.symbolicate.parseTimeoutMs,
   });
-  // A replaced, deleted or edited tree drops its parsed maps from the cache.
-  const onTreeRetired = (rev: string) => resolver.invalidateTree(rev);
+  const java = new JavaResolver(config.symbolicate.javaCacheBytes);
+  // A replaced, deleted or edited tree drops its parsed maps (and Java mapping index) from the caches.
+  const onTreeRetired = (rev: string) => {
+    resolver.invalidateTree(rev);
+    java.invalidateTree(rev);
+  };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
   const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
@@ -178,7 +185,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await app.register(async (api) => {
     await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
     await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
-    await parseStackRoutes(api, { sourcemaps, resolver });
+    await parseStackRoutes(api, { sourcemaps, resolver, java });
     await appRoutes(api, {
       sourcemaps,
       limits: {
@@ -196,7 +203,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await sweeper.sweep(now());
 
   return {
-    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver,
+    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver, java,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       // Beyond this many open connections new ones are refused, before the process runs out of file descriptors.

@@ -41,6 +41,17 @@ export interface FileRecord {
    * (upload_file_content) gets a fresh key, so a reader holding the old row still reads the old bytes.
    */
   blobKey?: string;
+  /**
+   * The file's debug ID (a map's `debugId`/`debug_id`, a script's `//# debugId=` comment), as a
+   * lower-case UUID; absent when it has none. Indexed per workspace (Catalog.findDebugId).
+   */
+  debugId?: string;
+}
+
+/** A file of a live sourcemap that carries the debug ID looked for (Catalog.findDebugId). */
+export interface DebugIdHit {
+  sourcemap: SourceMapRecord;
+  path: string;
 }
 
 export interface SourceMapRecord extends Identity {
@@ -227,13 +238,23 @@ export interface Catalog {
   publishSourceMap(req: PublishRequest): Promise<PublishResult>;
   /** Deletes the sourcemap and queues its tree for collection; null if absent. */
   deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry): Promise<SourceMapRecord | null>;
+  /** The revision's files by path, each with its debug ID when it has one. */
   listFiles(revisionId: string): Promise<FileRecord[]>;
   getFile(revisionId: string, path: string): Promise<FileRecord | null>;
   /**
    * Adds or replaces one file of a live revision and updates the sourcemap's totals, in one
-   * transaction; the replaced file's blob is queued with `retire`.
+   * transaction; the replaced file's blob is queued with `retire`. The file's debug ID (or its
+   * absence) replaces the one the path had.
    */
   upsertFile(write: FileWrite): Promise<FileWriteResult>;
+
+  /**
+   * Debug IDs (issue #12 §2): the files of the workspace's live sourcemaps that carry `debugId`,
+   * newest sourcemap first (createdAt, then revisionId, descending), at most `limit`. The index is
+   * written with the files (publishSourceMap, upsertFile) and a revision's entries leave in the
+   * same transaction that replaces or deletes it, so a hit always names a live tree.
+   */
+  findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]>;
 
   /** The workspace's apps that have at least one stored sourcemap, ordered by appId (byte order). */
   listApps(workspace: string): Promise<AppSummary[]>;

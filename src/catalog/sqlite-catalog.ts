@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type {
-  AppSummary, Catalog, FileRecord, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
+  AppSummary, Catalog, DebugIdHit, FileRecord, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
   PutPartResult, SourceMapListing, SourceMapRecord, StoredReservation, UploadTask,
 } from './catalog.ts';
 
@@ -69,6 +69,15 @@ CREATE TABLE IF NOT EXISTS files (
   blob_key TEXT,
   PRIMARY KEY (revision_id, path)
 ) WITHOUT ROWID;
+-- Debug IDs of the files of live revisions (a revision's rows leave when it is replaced or deleted).
+CREATE TABLE IF NOT EXISTS debug_ids (
+  revision_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  workspace TEXT NOT NULL,
+  debug_id TEXT NOT NULL,
+  PRIMARY KEY (revision_id, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS debug_ids_lookup ON debug_ids (workspace, debug_id);
 -- Stored bytes promised to writes in progress (quota), counted until released or expired.
 CREATE TABLE IF NOT EXISTS reservations (
   reservation_id TEXT PRIMARY KEY,
@@ -91,9 +100,9 @@ CREATE TABLE IF NOT EXISTS settings (
  * PRAGMA user_version of SCHEMA. 0 is the first release's layout, which ordered the list index by
  * created_at alone; 1 had STORED generated columns with each row's answer JSON (list_entry,
  * list_entry_tail), and no tree_version and no settings; 2 had no uploads.merging_until, files.blob_key nor
- * reservations; 3 had no api_keys.last_used_at.
+ * reservations; 3 had no api_keys.last_used_at; 4 had no debug_ids (created by SCHEMA).
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 const SOURCEMAP_COLUMNS = 'workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings';
 const PART_COLUMNS = 'upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key';
 
@@ -133,8 +142,10 @@ interface SourceMapRow {
   workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
   size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
 }
-interface FileRow { path: string; size: number; sha256: string; blob_key: string | null }
-const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}) });
+interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id: string | null }
+const toFile = (r: FileRow): FileRecord => ({
+  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
+});
 interface UploadRow {
   upload_id: string; workspace: string; app_id: string; version: string; env: string;
   need_cover: number; created_at: number; expires_at: number;
@@ -204,8 +215,10 @@ export class SqliteCatalog implements Catalog {
       // one call, instead of one JS string per text value (better-sqlite3 pays ~1 µs each). SQLite
       // never flattens an ordered subquery into an aggregate, so the array keeps the index order.
       // See docs/BENCHMARKS.md, target 5.
-      listSourceMaps: p(`SELECT json_group_array(json_array(workspace, app_id, version, env, revision_id, created_at, size, sha256,
-                                 file_count, map_count, json(warnings), tree_version))
+      // workspace and app_id are the query's own arguments, and `warnings` stays a JSON text (nearly
+      // always '[]'): asking SQLite to re-parse it with json() doubled the query's cost.
+      listSourceMaps: p(`SELECT json_group_array(json_array(version, env, revision_id, created_at, size, sha256,
+                                 file_count, map_count, warnings, tree_version))
                          FROM (SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC)`).pluck(),
       upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                           VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
@@ -220,10 +233,18 @@ export class SqliteCatalog implements Catalog {
       upsertFile: p(`INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES (?, ?, ?, ?, ?)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key`),
       deleteFiles: p('DELETE FROM files WHERE revision_id = ?'),
-      listFiles: p('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = ? ORDER BY path'),
-      getFile: p('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = ? AND path = ?'),
+      // Each file with its debug ID; getFile's plain row is enough where the ID does not matter.
+      listFiles: p(`SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                    LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? ORDER BY f.path`),
+      getFile: p(`SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                  LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path WHERE f.revision_id = ? AND f.path = ?`),
       // '/' is 0x2F and '0' 0x30: every path under the directory `?` sorts between `?/` and `?0`.
       fileUnder: p('SELECT path FROM files WHERE revision_id = ? AND path > ? AND path < ? ORDER BY path LIMIT 1').pluck(),
+      insertDebugId: p('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES (?, ?, ?, ?)'),
+      deleteDebugId: p('DELETE FROM debug_ids WHERE revision_id = ? AND path = ?'),
+      deleteDebugIds: p('DELETE FROM debug_ids WHERE revision_id = ?'),
+      findDebugId: p(`SELECT s.*, d.path AS debug_path FROM debug_ids d JOIN sourcemaps s ON s.revision_id = d.revision_id
+                      WHERE d.workspace = ? AND d.debug_id = ? ORDER BY s.created_at DESC, s.revision_id DESC LIMIT ?`),
       revisionTotals: p(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM files WHERE revision_id = ?`),
       updateTotals: p(`UPDATE sourcemaps SET size = @size, file_count = @fileCount, map_count = map_count + @addMap,
                          tree_version = tree_version + 1
@@ -372,11 +393,12 @@ export class SqliteCatalog implements Catalog {
       const stamp = String((this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0);
       if (stamp === unlessStamp) return 'unchanged';
       const rows = JSON.parse(this.stmt.listSourceMaps.get(workspace, appId) as string) as Array<[
-        string, string, string, string, string, number, number, string, number, number, string[], number]>;
+        string, string, string, number, number, string, number, number, string, number]>;
       return {
         stamp,
-        rows: rows.map(([workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
-          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion,
+        rows: rows.map(([version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
+          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount,
+          warnings: warnings === '[]' ? [] : (JSON.parse(warnings) as string[]), treeVersion,
         })),
       };
     })();
@@ -393,13 +415,20 @@ export class SqliteCatalog implements Catalog {
         }
         if (req.consumeGarbage) this.enqueue(req.consumeGarbage);
       }
-      for (const f of req.files) this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256, f.blobKey ?? null);
+      for (const f of req.files) {
+        this.stmt.insertFile.run(sm.revisionId, f.path, f.size, f.sha256, f.blobKey ?? null);
+        if (f.debugId) this.stmt.insertDebugId.run(sm.revisionId, f.path, sm.workspace, f.debugId);
+      }
       this.stmt.upsertSourceMap.run({ ...sm, warnings: JSON.stringify(sm.warnings) });
       this.stmt.bumpListVersion.run(sm);
       this.stmt.removeGarbage.run(req.stagingPrefix);
       if (req.reservationId !== undefined) this.stmt.deleteReservation.run(req.reservationId);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
-      if (existing) this.enqueue(req.retire(existing.revision_id));
+      // Its debug IDs go now: a lookup finds only live trees.
+      if (existing) {
+        this.enqueue(req.retire(existing.revision_id));
+        if (existing.revision_id !== sm.revisionId) this.stmt.deleteDebugIds.run(existing.revision_id);
+      }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     })();
   }
@@ -409,6 +438,7 @@ export class SqliteCatalog implements Catalog {
       const existing = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
       if (!existing) return null;
       this.stmt.deleteSourceMap.run(identity);
+      this.stmt.deleteDebugIds.run(existing.revision_id);
       this.stmt.bumpListVersion.run(identity);
       this.enqueue(garbage(existing.revision_id));
       return toSourceMap(existing);
@@ -422,6 +452,11 @@ export class SqliteCatalog implements Catalog {
   async getFile(revisionId: string, path: string) {
     const row = this.stmt.getFile.get(revisionId, path) as FileRow | undefined;
     return row ? toFile(row) : null;
+  }
+
+  async findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]> {
+    const rows = this.stmt.findDebugId.all(workspace, debugId, limit) as Array<SourceMapRow & { debug_path: string }>;
+    return rows.map((r) => ({ sourcemap: toSourceMap(r), path: r.debug_path }));
   }
 
   async upsertFile(w: FileWrite) {
@@ -439,6 +474,8 @@ export class SqliteCatalog implements Catalog {
       }
       const old = this.stmt.getFile.get(revisionId, file.path) as FileRow | undefined;
       this.stmt.upsertFile.run(revisionId, file.path, file.size, file.sha256, file.blobKey ?? null);
+      this.stmt.deleteDebugId.run(revisionId, file.path);
+      if (file.debugId) this.stmt.insertDebugId.run(revisionId, file.path, identity.workspace, file.debugId);
       const totals = this.stmt.revisionTotals.get(revisionId) as { n: number; bytes: number };
       this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: w.isMap && !old ? 1 : 0 });
       this.stmt.bumpListVersion.run(identity);
@@ -490,7 +527,10 @@ export class SqliteCatalog implements Catalog {
   async removeGarbage(prefix: string) {
     this.db.transaction(() => {
       const row = this.stmt.garbageRevision.get(prefix) as { revision_id: string | null } | undefined;
-      if (row?.revision_id) this.stmt.deleteFiles.run(row.revision_id);
+      if (row?.revision_id) {
+        this.stmt.deleteFiles.run(row.revision_id);
+        this.stmt.deleteDebugIds.run(row.revision_id);
+      }
       this.stmt.removeGarbage.run(prefix);
     })();
   }

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import { globMatcher } from './glob.ts';
 
 export interface PackedFile {
@@ -125,11 +126,12 @@ export async function isZipFile(path: string): Promise<boolean> {
   }
 }
 
-/** Why a `.map` file would not be usable, or null: the server's merge-time check, streamed. */
-async function mapFileProblem(path: string): Promise<string | null> {
+/** Why a `.map` file would not be usable (null when it is), and its debug ID: the server's merge-time reading, streamed. */
+async function checkMapFile(path: string): Promise<{ problem: string | null; debugId: string | null }> {
   const check = new SourceMapCheck();
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) check.write(chunk);
-  return check.result();
+  const problem = check.result();
+  return { problem, debugId: problem ? null : mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }) };
 }
 
 /** The last sourceMappingURL comment of a script, or null. */
@@ -159,27 +161,53 @@ function mapTarget(scriptRel: string, url: string): { path: string; rooted: bool
  */
 export async function checkSelection(sel: Selection): Promise<string[]> {
   const warnings: string[] = [];
+  const mapIds = new Map<string, string | null>();
   for (const f of sel.files) {
     if (!f.rel.endsWith('.map')) continue;
-    const problem = await mapFileProblem(f.abs);
+    const { problem, debugId } = await checkMapFile(f.abs);
     if (problem) warnings.push(`${f.rel}: ${problem}`);
+    else mapIds.set(f.rel, debugId);
   }
   const rels = new Set(sel.files.map((f) => f.rel)), names = new Set(sel.files.map((f) => f.name));
+  const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
+  const pairs: DebugIdPair[] = [];
   for (const s of sel.scripts) {
-    const url = sourceMappingURL(await readTail(s.abs));
+    const tail = await readTail(s.abs);
+    const url = sourceMappingURL(tail);
     const target = url && mapTarget(s.rel, url);
     if (target && !(target.rooted ? names : rels).has(target.path)) {
       warnings.push(`${s.rel}: its sourceMappingURL ${url} (${target.path}) is not in the upload`);
     }
+    const mapRel = target ? (target.rooted ? byName.get(target.path) : target.path) : `${s.rel}.map`;
+    if (mapRel !== undefined && mapIds.has(mapRel)) pairs.push({ script: s.rel, scriptId: scriptDebugId(tail), map: mapRel, mapId: mapIds.get(mapRel)! });
   }
-  return warnings;
+  return [...warnings, ...debugIdWarnings(pairs)];
+}
+
+/** A script and the map it names (or `<script>.map`), with the debug ID each carries. */
+interface DebugIdPair { script: string; scriptId: string | null; map: string; mapId: string | null }
+
+/**
+ * Scripts and maps whose debug IDs do not agree (issue #12 §2): the ID the browser SDK reports
+ * comes from the script, the server finds the map by the ID the map carries, so both must have
+ * the same one. `mapvault inject` gives both the same ID before the build is deployed.
+ */
+export function debugIdWarnings(pairs: DebugIdPair[]): string[] {
+  const fix = 'run `mapvault inject` on the build output before deploying it';
+  return pairs.flatMap((p) => {
+    if (p.scriptId === p.mapId) return [];
+    if (p.mapId === null) return [`${p.script}: it has debug ID ${p.scriptId} but its map ${p.map} has none, so frames reported with that ID will not find the map; ${fix}`];
+    if (p.scriptId === null) return [`${p.map}: it has debug ID ${p.mapId} but its script ${p.script} has none, so the browser reports no ID for it; ${fix}`];
+    return [`${p.script}: its debug ID ${p.scriptId} differs from its map ${p.map}'s (${p.mapId}), so frames reported with it will not find the map; ${fix}`];
+  });
 }
 
 /** The same checks for a ready-made zip, reading its entries one at a time. */
 export async function checkZip(path: string): Promise<{ warnings: string[]; entries: number; maps: number }> {
   const warnings: string[] = [];
   const names = new Set<string>();
-  const scripts: { name: string; url: string }[] = [];
+  const scripts: { name: string; url: string | null; debugId: string | null }[] = [];
+  const mapIds = new Map<string, string | null>();
   let maps = 0;
   const zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
   try {
@@ -198,9 +226,9 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
         maps++;
         const problem = check.result();
         if (problem) warnings.push(`${entry.fileName}: ${problem}`);
+        else mapIds.set(entry.fileName, mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }));
       } else {
-        const url = sourceMappingURL(tail.toString('utf8'));
-        if (url) scripts.push({ name: entry.fileName, url });
+        scripts.push({ name: entry.fileName, url: sourceMappingURL(tail.toString('utf8')), debugId: scriptDebugId(tail) });
       }
     }
   } catch (err) {
@@ -208,11 +236,14 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
   } finally {
     zip.close();
   }
+  const pairs: DebugIdPair[] = [];
   for (const s of scripts) {
-    const target = mapTarget(s.name, s.url);
+    const target = s.url ? mapTarget(s.name, s.url) : null;
     if (target && !names.has(target.path)) warnings.push(`${s.name}: its sourceMappingURL ${s.url} (${target.path}) is not in the zip`);
+    const map = s.url ? target?.path : `${s.name}.map`;
+    if (map !== undefined && mapIds.has(map)) pairs.push({ script: s.name, scriptId: s.debugId, map, mapId: mapIds.get(map)! });
   }
-  return { warnings, entries: names.size, maps };
+  return { warnings: [...warnings, ...debugIdWarnings(pairs)], entries: names.size, maps };
 }
 
 /** The comment is at the end; 64 KiB is plenty and keeps big bundles cheap to check. */

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { FrameResult, ResolveResult } from '../symbolicate/types.ts';
+import { normalizeDebugId } from '../symbolicate/debug-id.ts';
 import {
   action, addConnectionOptions, CliError, identity, log, makeClient, plural, requireConnection, withEnv, type ConnectionOptions,
 } from './common.ts';
@@ -11,6 +12,8 @@ interface SymbolicateOptions extends ConnectionOptions {
   json: boolean;
   context?: boolean;
   strict: boolean;
+  explain: boolean;
+  debugId: string[];
   platform?: 'web' | 'android';
 }
 
@@ -28,6 +31,9 @@ export function registerSymbolicate(program: Command): void {
     .option('--json', "print the server's answer (the rewritten stack and every frame) as JSON", false)
     .option('--context', 'show the original source line under each resolved frame (default: on a terminal)')
     .option('--no-context', 'do not show source lines')
+    .option('--debug-id <url=uuid>', "a script URL's debug ID, as the browser SDK reported it (repeatable): its frames are resolved through it first",
+      (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--explain', 'under each frame, how its map was found, or what was looked for and the closest stored files', false)
     .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']))
     .option('--strict', `exit ${2} when any frame did not resolve (by default only when none did)`, false);
   withEnv(cmd).action(action(symbolicate));
@@ -39,7 +45,8 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
   const client = makeClient(conn, o.retries);
   let result: ParseStackContent;
   try {
-    const body: Record<string, string> = { appId: conn.appId, stack };
+    const body: Record<string, unknown> = { appId: conn.appId, stack };
+    if (o.debugId.length) body.debugIds = debugIdsOf(o.debugId);
     if (conn.version) body.version = conn.version;
     if (conn.env) body.env = conn.env;
     if (o.platform) body.platform = o.platform;
@@ -54,7 +61,7 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
     log(JSON.stringify({ ...result, frames }, null, 2));
   } else {
     const withContext = o.context ?? process.stdout.isTTY === true;
-    process.stdout.write(render(stack, result, withContext));
+    process.stdout.write(render(stack, result, withContext, o.explain));
   }
   const resolved = result.frames.filter((f) => f.resolved).length;
   const total = result.frames.length;
@@ -90,6 +97,18 @@ function notResolved(f: Frame): string {
   return `# not resolved: ${f.detail ? `${f.detail}` : (f.reason ?? 'unknown reason')}`;
 }
 
+/** `--debug-id url=uuid` values → parse_stack's `debugIds` (the URL may itself contain `=`: the ID is after the last one). */
+function debugIdsOf(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.lastIndexOf('=');
+    const id = normalizeDebugId(v.slice(eq + 1));
+    if (eq <= 0 || !id) throw new CliError(`--debug-id ${v}: expected <script url>=<uuid>`);
+    out[v.slice(0, eq)] = id;
+  }
+  return out;
+}
+
 async function readStack(file: string | undefined): Promise<string> {
   let text: string;
   if (file) {
@@ -111,20 +130,51 @@ async function readStack(file: string | undefined): Promise<string> {
  * project path), each unresolved frame followed on its line by `# not resolved: <why>`, and, with
  * context, the original source line under resolved frames.
  */
-export function render(input: string, r: ParseStackContent, withContext: boolean): string {
+export function render(input: string, r: ParseStackContent, withContext: boolean, explain = false): string {
   const inLines = input.split(/\r?\n/), outLines = r.stack.split(/\r?\n/);
-  if (inLines.length !== outLines.length) return r.stack.endsWith('\n') ? r.stack : `${r.stack}\n`;
+  if (inLines.length !== outLines.length) {
+    const stack = r.stack.endsWith('\n') ? r.stack : `${r.stack}\n`;
+    // Lines were added or removed (Java inlining): the explanations follow the stack, one block per frame.
+    return explain ? stack + r.frames.flatMap((f) => [`  ${f.raw.trim()}`, ...explainFrame(f)]).map((l) => `${l}\n`).join('') : stack;
+  }
   const out: string[] = [];
   let k = 0;
   inLines.forEach((line, i) => {
     const f = r.frames[k];
     if (!f || f.raw.replace(/\r$/, '') !== line) return void out.push(outLines[i]!);
     k++;
-    if (!f.resolved) return void out.push(`${outLines[i]!}  ${notResolved(f)}`);
+    if (!f.resolved) return void out.push(`${outLines[i]!}  ${notResolved(f)}`, ...(explain ? explainFrame(f) : []));
     const at = `${f.source}:${f.originalLine}:${f.originalColumn}`;
     out.push(f.source == null ? outLines[i]! : outLines[i]!.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
     if (withContext && f.context) out.push(`        | ${f.context.line.trim()}`);
+    if (explain) out.push(...explainFrame(f));
   });
   const text = out.join('\n');
   return text.endsWith('\n') ? text : `${text}\n`;
+}
+
+/**
+ * `--explain`: how the frame's map was found (`match`, API.md §8), or, when none was, what was
+ * looked for and the stored files that come closest (the reason is already on the frame's line).
+ */
+export function explainFrame(f: Frame): string[] {
+  const pad = '        ';
+  const m = (f as Partial<Frame>).match;
+  if (!m) return []; // Java frames: their mapping is the identity's mapping.txt
+  if (m.by !== null && m.map !== null) {
+    const how = {
+      debugId: `its debug ID ${m.debugId ?? ''}`.trimEnd(),
+      path: 'the URL path + .map',
+      sourceMappingURL: "the script's sourceMappingURL",
+      suffix: 'the longest matching path suffix',
+    }[m.by];
+    const from = m.from ? `, stored for appId "${m.from.appId}" version "${m.from.version}" env "${m.from.env}"` : '';
+    const unused = m.by !== 'debugId' && m.debugId ? ` (its debug ID ${m.debugId} led to no stored map)` : '';
+    return [`${pad}map: ${m.map}, found by ${how}${from}${unused}`];
+  }
+  if (!m.tried) return [];
+  return [
+    `${pad}looked for: ${m.tried.join('; then ')}`,
+    `${pad}closest stored files: ${m.closest?.length ? m.closest.join(', ') : 'none with the same file name'}`,
+  ];
 }

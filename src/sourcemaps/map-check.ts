@@ -19,7 +19,10 @@ const enum S {
 }
 const OBJ = 1, ARR = 2;
 const PREFIX = [0x29, 0x5d, 0x7d, 0x27]; // )]}'
-const WATCHED = new Set(['version', 'sections', 'mappings', 'sources']);
+const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id']);
+/** Top-level string fields whose text is kept (bounded): the map's debug ID (debug-id.ts). */
+const TEXT_FIELDS = new Set(['debugId', 'debug_id']);
+const MAX_TEXT = 64;
 const MAX_KEY = 16; // longer top-level keys cannot be one of WATCHED
 const MAX_NUMBER = 1024; // a longer number literal for a watched field counts as not a number
 type Kind = 'object' | 'array' | 'string' | 'number' | 'boolean' | 'null';
@@ -30,7 +33,9 @@ export class SourceMapCheck {
   private error: string | null = null;
   private readonly stack: number[] = [];
   private rootKind: Kind | null = null;
-  private readonly fields = new Map<string, { kind: Kind; number?: number }>();
+  private readonly fields = new Map<string, { kind: Kind; number?: number; text?: string }>();
+  /** The text of the TEXT_FIELDS string being read, else null. */
+  private text: string | null = null;
   private prefixSeen = 0;
   private literal = '';
   private literalAt = 0;
@@ -110,7 +115,7 @@ export class SourceMapCheck {
           if (isSpace(b)) { i++; continue; }
           return this.fail(`unexpected ${describe(b)} after the JSON value`, i);
         case S.String:
-          if (!this.capturingKey) {
+          if (!this.capturingKey && this.text === null) {
             // Fast path: the bulk of a map is its mappings and sourcesContent strings.
             while (i < n) {
               const c = chunk[i]!;
@@ -125,6 +130,7 @@ export class SourceMapCheck {
             if (c === 0x5c) { i++; this.state = S.Escape; continue; }
             if (c < 0x20) return this.fail(`unescaped control character ${describe(c)} in a string`, i);
             if (this.key !== null) this.appendKey(String.fromCharCode(c)); // non-ASCII never matches a watched key
+            else if (this.text !== null) this.appendText(String.fromCharCode(c));
             i++;
             continue;
           }
@@ -136,6 +142,7 @@ export class SourceMapCheck {
             this.unicode = 0;
           } else if (decoded !== undefined) {
             if (this.capturingKey && this.key !== null) this.appendKey(decoded);
+            else if (this.text !== null) this.appendText(decoded);
             this.state = S.String;
           } else {
             return this.fail(`bad escape \\${String.fromCharCode(b)}`, i);
@@ -149,6 +156,7 @@ export class SourceMapCheck {
           this.unicode = this.unicode * 16 + h;
           if (--this.unicodeLeft === 0) {
             if (this.capturingKey && this.key !== null) this.appendKey(String.fromCharCode(this.unicode));
+            else if (this.text !== null) this.appendText(String.fromCharCode(this.unicode));
             this.state = S.String;
           }
           i++;
@@ -196,6 +204,15 @@ export class SourceMapCheck {
     return null;
   }
 
+  /**
+   * The text of a top-level string field among TEXT_FIELDS (`debugId`, `debug_id`), at most
+   * MAX_TEXT characters; null when absent or not a string. Read after result().
+   */
+  stringField(name: 'debugId' | 'debug_id'): string | null {
+    const f = this.fields.get(name);
+    return f?.kind === 'string' ? (f.text ?? null) : null;
+  }
+
   private startValue(b: number, i: number): boolean {
     const kind = valueKind(b);
     if (kind === null) {
@@ -218,6 +235,7 @@ export class SourceMapCheck {
         this.isKey = false;
         this.capturingKey = false;
         this.key = null;
+        this.text = this.field !== null && TEXT_FIELDS.has(this.field) ? '' : null;
         this.state = S.String;
         return true;
       case 0x74: case 0x66: case 0x6e:
@@ -247,7 +265,9 @@ export class SourceMapCheck {
     if (this.field !== null) {
       const f = this.fields.get(this.field);
       if (f?.kind === 'number') f.number = Number(this.number);
+      if (f?.kind === 'string' && this.text !== null) f.text = this.text;
     }
+    this.text = null;
     this.field = null;
     this.state = this.stack.length === 0 ? S.End : S.AfterValue;
   }
@@ -256,6 +276,10 @@ export class SourceMapCheck {
     this.stack.pop();
     this.field = null;
     this.state = this.stack.length === 0 ? S.End : S.AfterValue;
+  }
+
+  private appendText(s: string) {
+    this.text = this.text !== null && this.text.length < MAX_TEXT ? this.text + s : this.text;
   }
 
   private appendKey(s: string) {

@@ -11,6 +11,12 @@ import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
+import type { DebugIdFinder } from '../symbolicate/types.ts';
+import { SourceMapCheck } from './map-check.ts';
+
+/** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
+const DEBUG_ID_HITS = 16;
 
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
@@ -117,7 +123,25 @@ export class SourceMapService {
   /** The tree the resolver reads, or null when no sourcemap is stored for the identity. */
   async tree(identity: Identity): Promise<StoredTree | null> {
     const sm = await this.o.catalog.getSourceMap(identity);
-    if (!sm) return null;
+    return sm ? this.treeOf(sm) : null;
+  }
+
+  /**
+   * The workspace's debug-ID index as the resolver asks it (Catalog.findDebugId): each stored file
+   * carrying the ID, in the tree of its sourcemap, newest first.
+   */
+  debugIdFinder(workspace: string): DebugIdFinder {
+    return {
+      find: async (debugId) => (await this.o.catalog.findDebugId(workspace, debugId, DEBUG_ID_HITS)).map((hit) => ({
+        tree: this.treeOf(hit.sourcemap),
+        path: hit.path,
+        identity: { appId: hit.sourcemap.appId, version: hit.sourcemap.version, env: hit.sourcemap.env },
+      })),
+    };
+  }
+
+  private treeOf(sm: SourceMapRecord): StoredTree {
+    const identity: Identity = { workspace: sm.workspace, appId: sm.appId, version: sm.version, env: sm.env };
     const prefix = treePrefix(sm.revisionId);
     let files: Promise<string[]> | undefined;
     return {
@@ -200,7 +224,8 @@ export class SourceMapService {
       try {
         await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, ...(sm ? {} : { revisionId }) });
         const stored = await this.o.blobs.put(key, Readable.from([bytes]));
-        const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}) };
+        const debugId = await fileDebugId(path, bytes);
+        const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}), ...(debugId ? { debugId } : {}) };
         const isMap = path.endsWith('.map');
         // Before the publishing transaction, beside the bytes (under the staging prefix).
         await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
@@ -238,6 +263,23 @@ export class SourceMapService {
       }
     });
   }
+}
+
+/**
+ * The debug ID a single uploaded file carries, as the merge reads it: a map's `debugId`/`debug_id`
+ * (checked in slices, yielding between them, so 10 MiB of JSON never holds the event loop), a
+ * script's `//# debugId=` among its last lines.
+ */
+async function fileDebugId(path: string, bytes: Buffer): Promise<string | null> {
+  if (isScriptPath(path)) return scriptDebugId(bytes);
+  if (!path.endsWith('.map')) return null;
+  const check = new SourceMapCheck();
+  for (let at = 0; at < bytes.length; at += 256 * 1024) {
+    check.write(bytes.subarray(at, at + 256 * 1024));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (check.result() !== null) return null;
+  return mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') });
 }
 
 function notFound(i: Identity): ApiError {

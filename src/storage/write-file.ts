@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 
 export interface WrittenFile {
   size: number;
+  /** '' when the caller asked for no sha256 (`sha256: false`). */
   sha256: string;
   /** '' when the caller asked for no md5 (`md5: false`). */
   md5: string;
@@ -27,10 +28,11 @@ export class SizeLimitExceededError extends Error {
 export async function writeStreamToFile(
   body: Readable | NodeJS.ReadableStream,
   path: string,
-  opts: { maxBytes?: number; md5?: boolean; sync?: boolean } = {},
+  opts: { maxBytes?: number; md5?: boolean; sha256?: boolean; sync?: boolean } = {},
 ): Promise<WrittenFile> {
   const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
-  const sha256 = createHash('sha256');
+  // Off where the caller hashes the finished file elsewhere (util/file-digests.ts: a worker thread).
+  const sha256 = opts.sha256 === false ? null : createHash('sha256');
   // md5 is the slowest pass here (~2x sha256's cost): only computed where someone reads it (parts).
   const md5 = opts.md5 === false ? null : createHash('md5');
   let size = 0;
@@ -38,7 +40,7 @@ export async function writeStreamToFile(
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
       if (size > maxBytes) return done(new SizeLimitExceededError(maxBytes));
-      sha256.update(chunk);
+      sha256?.update(chunk);
       md5?.update(chunk);
       done(null, chunk);
     },
@@ -50,5 +52,5 @@ export async function writeStreamToFile(
     await rm(path, { force: true });
     throw err;
   }
-  return { size, sha256: sha256.digest('hex'), md5: md5 ? md5.digest('hex') : '' };
+  return { size, sha256: sha256 ? sha256.digest('hex') : '', md5: md5 ? md5.digest('hex') : '' };
 }

@@ -14,7 +14,8 @@ import { InvalidSourceMapError } from './sourcemap.ts';
 import { makeIndexFile } from './index/make.ts';
 import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
-import type { FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import type { DebugIdFinder, FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
+import { DebugIdsByUrl } from './debug-id.ts';
 import { MODULE_SCOPE } from './names/index.ts';
 import type { OriginalFunctionSource } from './names/frame-names.ts';
 
@@ -99,12 +100,23 @@ type MatchKind = NonNullable<FrameMatch['by']>;
 /** What the per-revision cache holds. */
 type Entry = CachedMap | Missing | Decision | { suffix: SuffixIndex; cost: number };
 
-type Located = (CachedMap & { how: MatchKind; mapPath: string }) | (Missing & { how?: MatchKind; mapPath?: string });
+type Located =
+  | (CachedMap & { how: MatchKind; mapPath: string; from?: FrameMatch['from'] })
+  | (Missing & { how?: MatchKind; mapPath?: string });
 
-/** Per-request memo: each distinct script path is located once per request. */
+/** Stored files looked at per debug ID (the newest trees first): one usable map ends the search. */
+const DEBUG_ID_CANDIDATES = 8;
+
+/**
+ * Per-request memo: each distinct script path, and each distinct debug ID, is located once per
+ * request. `tree` is null when nothing is stored for the requested identity (debug IDs may still
+ * find maps of other versions).
+ */
 interface Scope {
-  tree: TreeSource;
+  tree: TreeSource | null;
   located: Map<string, Promise<Located>>;
+  debugIds: DebugIdsByUrl | null;
+  finder: DebugIdFinder | null;
 }
 
 export class StackResolver {
@@ -144,7 +156,7 @@ export class StackResolver {
    * (null = nothing stored: every frame is NoSourceMap). Throws ApiError for invalid or
    * oversized input; TreeSource I/O errors propagate.
    */
-  async resolve(tree: TreeSource | null, input: ResolveInput): Promise<ResolveResult> {
+  async resolve(tree: TreeSource | null, input: ResolveInput, finder: DebugIdFinder | null = null): Promise<ResolveResult> {
     checkStackLimits(input, this.limits);
     const parsed: { at: number; frame: ParsedFrame }[] = [];
     let lines: string[];
@@ -172,7 +184,8 @@ export class StackResolver {
       truncated = frames.length > this.limits.maxFrames;
     }
 
-    const scope: Scope | null = tree ? { tree, located: new Map() } : null;
+    const debugIds = input.debugIds && Object.keys(input.debugIds).length > 0 ? new DebugIdsByUrl(input.debugIds) : null;
+    const scope: Scope = { tree, located: new Map(), debugIds, finder: debugIds ? finder : null };
     // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
     // frames started at once would all run between two turns of the event loop.
     const results: FrameResult[] = new Array(parsed.length);
@@ -232,7 +245,7 @@ export class StackResolver {
     await this.pause;
   }
 
-  private async resolveFrame(scope: Scope | null, f: ParsedFrame): Promise<FrameResult> {
+  private async resolveFrame(scope: Scope, f: ParsedFrame): Promise<FrameResult> {
     await this.breathe();
     const base: FrameResult = {
       raw: f.raw,
@@ -250,15 +263,33 @@ export class StackResolver {
     };
     if (!f.span) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
     const path = urlPath(f.url!);
-    if (path === null) return { ...base, reason: 'NoSourceMap', detail: `no file path in URL ${f.url}` };
-    if (!scope) {
-      const tried = [`${path}.map`];
-      return { ...base, reason: 'NoSourceMap', detail: `no sourcemap is stored for this app/version/env (looked for ${tried[0]})`, match: { by: null, map: null, tried, closest: [] } };
+    const debugId = scope.debugIds?.get(f.url!, path) ?? null;
+    // A debug ID names the map whatever the version or path; when it finds none, the path rules decide.
+    let viaId: Located | null = null;
+    if (debugId !== null) {
+      const key = `\u0000debugId\u0000${debugId}`;
+      let found = scope.located.get(key);
+      if (!found) scope.located.set(key, (found = this.locateByDebugId(scope.finder, debugId)));
+      viaId = await found;
     }
-    let located = scope.located.get(path);
-    if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
-    const loc = await located;
-    const match: FrameMatch = { by: loc.how ?? null, map: loc.mapPath ?? null };
+    const idFields = debugId !== null ? { debugId } : {};
+    let loc: Located;
+    if (viaId && !('missing' in viaId)) loc = viaId;
+    else if (path === null) {
+      return { ...base, reason: 'NoSourceMap', detail: [viaId?.missing, `no file path in URL ${f.url}`].filter(Boolean).join('; '), match: { ...base.match, ...idFields } };
+    } else if (!scope.tree) {
+      const tried = [...(viaId?.tried ?? []), `${path}.map`];
+      const detail = `${viaId ? `${viaId.missing}; ` : ''}no sourcemap is stored for this app/version/env (looked for ${path}.map)`;
+      return { ...base, reason: 'NoSourceMap', detail, match: { by: null, map: null, ...idFields, tried, closest: [] } };
+    } else {
+      let located = scope.located.get(path);
+      if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
+      loc = await located;
+      if (viaId && 'missing' in loc) {
+        loc = { ...loc, missing: `${viaId.missing}; ${loc.missing}`, ...(loc.tried ? { tried: [...(viaId.tried ?? []), ...loc.tried] } : {}) };
+      }
+    }
+    const match: FrameMatch = { by: loc.how ?? null, map: loc.mapPath ?? null, ...idFields, ...('from' in loc && loc.from ? { from: loc.from } : {}) };
     if ('missing' in loc) {
       if (loc.tried) Object.assign(match, { tried: loc.tried, closest: loc.closest ?? [] });
       return { ...base, reason: 'NoSourceMap', detail: loc.missing, match };
@@ -287,6 +318,41 @@ export class StackResolver {
       ...(context ? { context } : {}),
       ...originalFunctionFields(index, f.line!, f.column!),
     };
+  }
+
+  /**
+   * The map a debug ID names: among the stored files carrying it (newest trees first), a map is
+   * loaded as it is; a script's map is found by the path rules in the script's own tree. The first
+   * usable one wins. Missing (with what was tried) when none is stored or none is usable.
+   */
+  private async locateByDebugId(finder: DebugIdFinder | null, debugId: string): Promise<Located> {
+    await this.breathe();
+    const tried = [`debug ID ${debugId}`];
+    const hits = finder ? (await finder.find(debugId)).slice(0, DEBUG_ID_CANDIDATES) : [];
+    if (hits.length === 0) return missing(`no stored file carries debug ID ${debugId}`, tried);
+    // Newest tree first (the finder's order); within a tree, a map carrying the ID before a script's map.
+    const treeRank = new Map<string, number>();
+    for (const h of hits) if (!treeRank.has(h.tree.id)) treeRank.set(h.tree.id, treeRank.size);
+    hits.sort((a, b) => treeRank.get(a.tree.id)! - treeRank.get(b.tree.id)! || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+    const problems: string[] = [];
+    for (const hit of hits) {
+      const where = `${hit.path} (appId ${hit.identity.appId}, version ${hit.identity.version}, env ${hit.identity.env})`;
+      if (hit.path.endsWith('.map')) {
+        try {
+          const loaded = await this.loadMap(hit.tree, hit.path);
+          if (loaded && !('missing' in loaded)) return { ...loaded, how: 'debugId', mapPath: hit.path, from: hit.identity };
+          problems.push(loaded ? loaded.missing : `${where} is no longer stored`);
+        } catch (e) {
+          if (!(e instanceof InvalidSourceMapError)) throw e;
+          problems.push(e.message);
+        }
+      } else {
+        const loc = await this.locate(hit.tree, hit.path);
+        if (!('missing' in loc)) return { ...loc, how: 'debugId', from: hit.identity };
+        problems.push(`the map of ${where}: ${loc.missing}`);
+      }
+    }
+    return missing(`debug ID ${debugId} is carried by stored files, but none leads to a usable map: ${problems.join('; ')}`, tried);
   }
 
   /** The map for a URL path: the remembered decision for this revision, then the map it names. */

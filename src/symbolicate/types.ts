@@ -28,6 +28,24 @@ export interface FrameInput {
 export interface ResolveInput {
   stack?: string;
   frames?: FrameInput[];
+  /**
+   * Script URL → debug ID (lower-case UUID) as the browser SDK reported them: a frame whose URL
+   * (exactly, else by its path) has one is resolved through it first (DebugIdFinder).
+   */
+  debugIds?: Record<string, string>;
+}
+
+/** A stored file carrying a debug ID, in the tree it belongs to (any version of any app of the workspace). */
+export interface DebugIdLocation {
+  tree: TreeSource;
+  /** The file's tree path: a map, or a script whose map is found by the path rules in its tree. */
+  path: string;
+  identity: { appId: string; version: string; env: string };
+}
+
+/** The workspace's debug-ID index (Catalog.findDebugId), newest trees first. */
+export interface DebugIdFinder {
+  find(debugId: string): Promise<DebugIdLocation[]>;
 }
 
 export type UnresolvedReason = 'NoSourceMap' | 'NoMapping' | 'BadFrame';
@@ -41,6 +59,10 @@ export type UnresolvedReason = 'NoSourceMap' | 'NoMapping' | 'BadFrame';
 export interface FrameMatch {
   by: 'debugId' | 'path' | 'sourceMappingURL' | 'suffix' | null;
   map: string | null;
+  /** The frame's debug ID, when the request gave its script one (used or not). */
+  debugId?: string;
+  /** With `by: "debugId"`: the stored sourcemap (app, version, env) the map was found in. */
+  from?: { appId: string; version: string; env: string };
   tried?: string[];
   closest?: string[];
 }

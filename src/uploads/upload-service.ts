@@ -8,9 +8,11 @@ import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/debug-id.ts';
 import { ApiError } from '../errors.ts';
 import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
+import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from './quotas.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
@@ -207,7 +209,11 @@ export class UploadService {
     const zipPath = this.o.scratch.newPath('.zip');
     const staging = treePrefix(revisionId);
     try {
-      const zip = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false });
+      const concatenated = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false, sha256: false });
+      // The archive's sha256 is computed by a worker thread while this one extracts (both read the
+      // scratch zip from the page cache): on 2 cores the hash no longer adds to the merge's time.
+      const archiveDigest = fileDigester.digest(zipPath, ['sha256']);
+      archiveDigest.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
       // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
@@ -216,6 +222,9 @@ export class UploadService {
           const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
         }
+        const digest = await archiveDigest;
+        if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
+        const zip = { size: concatenated.size, sha256: digest.sha256! };
         const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -262,6 +271,8 @@ export class UploadService {
     const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     const brokenMaps = new Set<string>();
+    // Debug IDs of maps and scripts, read as they stream (indexed by the catalog with the files).
+    const debugIds = new Map<string, string>();
     let mapCount = 0;
     let written = 0;
     let reserved = 0;
@@ -285,9 +296,11 @@ export class UploadService {
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
       const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
+          script?.write(chunk);
           mapping?.write(chunk);
           done(null, chunk);
         },
@@ -300,8 +313,14 @@ export class UploadService {
         if (problem) {
           warnings.push(`${path}: ${problem}`);
           brokenMaps.add(path);
-        } else mapCount++;
+        } else {
+          mapCount++;
+          const id = mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') });
+          if (id) debugIds.set(path, id);
+        }
       }
+      const scriptId = script?.debugId();
+      if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
         const built = mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
@@ -317,7 +336,8 @@ export class UploadService {
       throw err;
     });
     await batch.flush();
-    return { files: summary.files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
+    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
 

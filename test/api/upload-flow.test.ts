@@ -222,8 +222,25 @@ test('a .map that is not a sourcemap is a merge warning, not a failure', async (
   const r = await uploadZip(s, await zipEntries({ 'ok.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}', 'bad.js.map': '{not json' }), { appId: 'warn' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.content.mapCount, 1);
-  assert.equal(r.body.content.warnings.length, 1);
+  assert.equal(r.body.content.warnings.length, 2);
   assert.match(r.body.content.warnings[0], /^bad\.js\.map: not valid JSON/);
+  assert.match(r.body.content.warnings[1], /^ok\.js\.map: its generated script ok\.js is not in the upload/);
+});
+
+test('the merge summary says when maps have no generated script beside them (original function names lost), once for all of them', async () => {
+  const map = '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}';
+  const withScripts = await uploadZip(s, await zipEntries({ 'a.js': 'var a=1;\n', 'a.js.map': map, 'b.js': 'var b=2;\n', 'b.js.map': map }), { appId: 'scripts-ok' });
+  assert.deepEqual(withScripts.body.content.warnings, []);
+  const one = await uploadZip(s, await zipEntries({ 'a.js': 'var a=1;\n', 'a.js.map': map, 'js/c.js.map': map }), { appId: 'scripts-one' });
+  assert.deepEqual(one.body.content.warnings, [
+    'js/c.js.map: its generated script js/c.js is not in the upload, so original function names (originalFunction) cannot be recovered; upload the .js files with their maps',
+  ]);
+  const many = await uploadZip(s, await zipEntries(Object.fromEntries(['p', 'q', 'r', 's', 't'].map((n) => [`${n}.js.map`, map]))), { appId: 'scripts-none' });
+  assert.deepEqual(many.body.content.warnings, [
+    '5 maps have no generated script beside them (p.js.map, q.js.map, r.js.map, and 2 more), so original function names (originalFunction) cannot be recovered; upload the .js files with their maps',
+  ]);
+  const broken = await uploadZip(s, await zipEntries({ 'u.js': 'function (', 'u.js.map': map }), { appId: 'scripts-bad' });
+  assert.match(broken.body.content.warnings[0], /^u\.js\.map: original function names \(originalFunction\) cannot be recovered from u\.js: /);
 });
 
 test('maps of any size are checked while they stream (40 MB, beyond what used to be held in memory)', async () => {
@@ -235,5 +252,7 @@ test('maps of any size are checked while they stream (40 MB, beyond what used to
   const r = await uploadZip(s, await zipEntries({ 'big.js.map': good, 'cut.js.map': cut }), { appId: 'bigmaps' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.content.mapCount, 1);
-  assert.deepEqual(r.body.content.warnings, ['cut.js.map: not valid JSON (unexpected end of data)']);
+  assert.equal(r.body.content.warnings[0], 'cut.js.map: not valid JSON (unexpected end of data)');
+  assert.match(r.body.content.warnings[1], /^big\.js\.map: its generated script big\.js is not in the upload/);
+  assert.equal(r.body.content.warnings.length, 2);
 });

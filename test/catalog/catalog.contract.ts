@@ -137,6 +137,50 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
+  test(`${name}: debug IDs are found per workspace in live trees only, newest first, and leave with their revision`, async () => {
+    const c = await create();
+    const A = '0a0a0a0a-0000-4000-8000-00000000000a';
+    const B = '0b0b0b0b-0000-4000-8000-00000000000b';
+    const files = [
+      { path: 'js/app.js', size: 1, sha256: 's', debugId: A }, { path: 'js/app.js.map', size: 2, sha256: 'm', debugId: A },
+      { path: 'js/plain.js', size: 3, sha256: 'p' },
+    ];
+    await c.publishSourceMap({ sourcemap: sourcemap('r1', { version: '1' }), files, replace: false, stagingPrefix: 'trees/r1/', retire });
+    await c.publishSourceMap({ sourcemap: sourcemap('r2', { version: '2', createdAt: T0 + 9 }), files: [{ path: 'other/dir/app.js.map', size: 2, sha256: 'm', debugId: A }], replace: false, stagingPrefix: 'trees/r2/', retire });
+    await c.publishSourceMap({ sourcemap: sourcemap('x1', { workspace: 'w2' }), files: [{ path: 'b.js.map', size: 1, sha256: 'q', debugId: B }], replace: false, stagingPrefix: 'trees/x1/', retire });
+
+    assert.deepEqual(await c.listFiles('r1'), files, 'listFiles carries each file\'s debug ID, none when it has none');
+    assert.deepEqual(await c.getFile('r1', 'js/app.js.map'), files[1]);
+    assert.deepEqual(await c.getFile('r1', 'js/plain.js'), files[2]);
+    const hits = await c.findDebugId('w1', A, 10);
+    assert.deepEqual(hits.map((h) => h.sourcemap.revisionId), ['r2', 'r1', 'r1'], 'newest sourcemap first');
+    assert.deepEqual(hits.slice(1).map((h) => h.path).sort(), ['js/app.js', 'js/app.js.map']);
+    assert.deepEqual(hits[0]!.sourcemap, sourcemap('r2', { version: '2', createdAt: T0 + 9 }), 'the whole sourcemap row comes back');
+    assert.equal((await c.findDebugId('w1', A, 1)).length, 1, 'limited');
+    assert.deepEqual(await c.findDebugId('w1', B, 10), [], 'another workspace\'s debug ID is not found');
+    assert.deepEqual((await c.findDebugId('w2', B, 10)).map((h) => h.path), ['b.js.map']);
+
+    // Single-file writes add, replace and remove a path's debug ID.
+    const v1 = id('w1', 'app', '1');
+    assert.deepEqual(await c.upsertFile(write(v1, 'r1', { path: 'js/extra.js.map', size: 1, sha256: 'e', debugId: B }, true)), { ok: true });
+    assert.deepEqual((await c.findDebugId('w1', B, 10)).map((h) => h.path), ['js/extra.js.map']);
+    assert.deepEqual(await c.upsertFile(write(v1, 'r1', { path: 'js/app.js', size: 1, sha256: 's2' })), { ok: true });
+    assert.deepEqual((await c.findDebugId('w1', A, 10)).map((h) => h.path), ['other/dir/app.js.map', 'js/app.js.map'], 'rewritten without an ID: its entry is gone');
+    assert.deepEqual(await c.getFile('r1', 'js/app.js'), { path: 'js/app.js', size: 1, sha256: 's2' });
+
+    // Replacing a revision drops its entries in the same step; the new one's are there.
+    await c.publishSourceMap({ sourcemap: sourcemap('r3', { version: '1', createdAt: T0 + 1 }), files: [{ path: 'n.js.map', size: 1, sha256: 'n', debugId: B }], replace: true, stagingPrefix: 'trees/r3/', retire });
+    assert.deepEqual((await c.findDebugId('w1', A, 10)).map((h) => h.sourcemap.revisionId), ['r2']);
+    assert.deepEqual((await c.findDebugId('w1', B, 10)).map((h) => [h.sourcemap.revisionId, h.path]), [['r3', 'n.js.map']]);
+    // Deleting drops them too.
+    assert.notEqual(await c.deleteSourceMap(id('w1', 'app', '2'), retire), null);
+    assert.deepEqual(await c.findDebugId('w1', A, 10), []);
+    // Collecting a tree forgets every row of it.
+    await c.removeGarbage('trees/r1/');
+    assert.deepEqual(await c.listFiles('r1'), []);
+    await c.close();
+  });
+
   test(`${name}: list newest first, scoped; delete queues the tree; upsertFile updates totals`, async () => {
     const c = await create();
     for (const [rev, version, at] of [['ra', 'a', T0], ['rb', 'b', T0 + 2], ['rc', 'c', T0 + 1]] as const) {

@@ -52,6 +52,25 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     await c.close();
   });
 
+  test('PgCatalog: a database at schema version 4 gets the debug ID index, rows intact', async () => {
+    const url = await dbs.create();
+    await (await PgCatalog.open(url, { schemaVersion: 4 })).close();
+    await sql(url, `INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '[]', 0)`);
+    await sql(url, `INSERT INTO files VALUES ('r1', 'a.js.map', 4, 'h')`);
+    const c = await PgCatalog.open(url);
+    assert.deepEqual((await sql(url, 'SELECT version FROM mapvault_schema')).rows, [{ version: SCHEMA_VERSION }]);
+    assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 4, sha256: 'h' }]);
+    const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
+    const debugId = '12345678-1234-4234-8234-123456789abc';
+    const written = await c.upsertFile({
+      identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId }, isMap: false,
+      stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+    });
+    assert.deepEqual(written, { ok: true });
+    assert.deepEqual((await c.findDebugId('w', debugId, 5)).map((h) => [h.sourcemap.revisionId, h.path]), [['r1', 'a.js']]);
+    await c.close();
+  });
+
   test('PgCatalog: a failed upgrade leaves the database at its old version', async () => {
     const url = await dbs.create();
     await (await PgCatalog.open(url, { schemaVersion: 1 })).close();

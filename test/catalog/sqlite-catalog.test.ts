@@ -43,7 +43,7 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   await c.close();
 
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 4);
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v0' OR name = 'sourcemaps_newest'").all(), []);
   check.close();
   const again = new SqliteCatalog(file);
@@ -87,7 +87,33 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   assert.equal(await c.ensureSetting('s', 'v'), 'v');
   await c.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 4);
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
+  check.close();
+});
+
+test('SqliteCatalog: a catalog file of schema v4 gets the debug ID index, rows intact', async () => {
+  const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
+  const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
+  const sm = { ...ident, revisionId: 'r1', createdAt: 1, size: 1, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [] };
+  const a = new SqliteCatalog(file);
+  await a.publishSourceMap({ sourcemap: sm, files: [{ path: 'a.js.map', size: 1, sha256: 'h' }], replace: false, stagingPrefix: 'trees/r1/', retire: (r) => ({ prefix: r, dueAt: 0 }) });
+  await a.close();
+  const v4 = new Database(file); // what schema v4 was: no debug_ids
+  v4.exec('DROP TABLE debug_ids; PRAGMA user_version = 4;');
+  v4.close();
+
+  const c = new SqliteCatalog(file);
+  assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 1, sha256: 'h' }]);
+  const id = '12345678-1234-4234-8234-123456789abc';
+  const written = await c.upsertFile({
+    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId: id }, isMap: false,
+    stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+  });
+  assert.deepEqual(written, { ok: true });
+  assert.deepEqual((await c.findDebugId('w', id, 5)).map((h) => h.path), ['a.js']);
+  await c.close();
+  const check = new Database(file, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   check.close();
 });

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yauzl from 'yauzl';
 import { expandBraces, globToRegExp } from '../../src/cli/glob.ts';
-import { checkSelection, packZip, selectFiles, sourceMappingURL } from '../../src/cli/pack.ts';
+import { checkSelection, checkZip, packZip, selectFiles, sourceMappingURL } from '../../src/cli/pack.ts';
+import { zipEntries } from '../helpers/fixtures.ts';
 import { statePath } from '../../src/cli/state.ts';
 import { render } from '../../src/cli/symbolicate.ts';
 
@@ -100,4 +101,26 @@ test('render: the rewritten stack with project paths, reasons on unresolved fram
     'Error: x\n    at a (src/a.ts:3:7)\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
   assert.equal(render(input, result, true),
     'Error: x\n    at a (src/a.ts:3:7)\n        | boom();\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
+});
+
+test('checks: scripts and maps whose debug IDs disagree, in a directory and in a zip', async () => {
+  const A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+  const map = (id?: string) => JSON.stringify({ version: 3, sources: [], mappings: '', ...(id ? { debugId: id } : {}) });
+  const files = {
+    'js/same.js': `s()\n//# debugId=${A}\n//# sourceMappingURL=same.js.map`, 'js/same.js.map': map(A),
+    'js/none.js': 'n()\n//# sourceMappingURL=none.js.map', 'js/none.js.map': map(),
+    'js/script-only.js': `x()\n//# debugId=${A}\n//# sourceMappingURL=maps/script-only.map`, 'js/maps/script-only.map': map(),
+    'js/map-only.js': 'y()\n', 'js/map-only.js.map': map(B), // esbuild's external maps: no sourceMappingURL, `<script>.map`
+    'js/differ.js': `z()\n//# debugId=${A}\n//# sourceMappingURL=differ.js.map`, 'js/differ.js.map': JSON.stringify({ version: 3, sources: [], mappings: '', debug_id: B }),
+  };
+  const expected = [
+    `js/differ.js: its debug ID ${A} differs from its map js/differ.js.map's (${B}), so frames reported with it will not find the map; run \`mapvault inject\` on the build output before deploying it`,
+    `js/map-only.js.map: it has debug ID ${B} but its script js/map-only.js has none, so the browser reports no ID for it; run \`mapvault inject\` on the build output before deploying it`,
+    `js/script-only.js: it has debug ID ${A} but its map js/maps/script-only.map has none, so frames reported with that ID will not find the map; run \`mapvault inject\` on the build output before deploying it`,
+  ];
+  const dir = await tree(files);
+  assert.deepEqual((await checkSelection(await selectFiles(dir, ['**/*.map']))).sort(), expected);
+  const zipPath = join(dir, 'build.zip');
+  await writeFile(zipPath, await zipEntries(files));
+  assert.deepEqual((await checkZip(zipPath)).warnings.sort(), expected);
 });

@@ -68,3 +68,30 @@ test('symbolicate with an unknown version: frames stay as they were, the reason 
   const out = JSON.parse(r.stdout) as { frames: { resolved: boolean; reason?: string }[] };
   assert.ok(out.frames.length > 0 && out.frames.every((f) => !f.resolved && f.reason), r.stdout);
 });
+
+test('symbolicate --explain prints how each frame\'s map was found, or what was looked for and the closest stored files', async () => {
+  const found = await runCli(['symbolicate', ...args(), '--explain', '--no-context'], { input: stack });
+  assert.equal(found.code, 0, found.stderr);
+  assert.match(found.stdout, /subtotal\.ts:5:\d+\)?\n {8}map: static\/js\/app\.js\.map, found by the URL path \+ \.map\n/);
+  assert.doesNotMatch(found.stdout, /\| throw new RangeError/, '--no-context still holds');
+
+  // A renamed bundle: not matched, and the answer names the stored map that was probably meant.
+  const renamed = stack.split('static/js/app.js').join('assets/app.3f2a.js');
+  const missed = await runCli(['symbolicate', ...args(), '--explain'], { input: renamed });
+  assert.equal(missed.code, 2, 'no frame resolved');
+  const lines = missed.stdout.split('\n');
+  const at = lines.findIndex((l) => l.includes('assets/app.3f2a.js:1:'));
+  assert.ok(at >= 0, missed.stdout);
+  assert.match(lines[at]!, /# not resolved: no sourcemap found for assets\/app\.3f2a\.js/);
+  assert.match(lines[at + 1]!, /^ {8}looked for: assets\/app\.3f2a\.js\.map; then /);
+  assert.equal(lines[at + 2], '        closest stored files: static/js/app.js.map');
+
+  // Through a debug ID (given with --debug-id) for an ID nobody stored: the path rules decide, and it says so.
+  const unknown = '00000000-0000-4000-8000-00000000abcd';
+  const viaPath = await runCli(['symbolicate', ...args(), '--explain', '--debug-id', `${URL_JS}=${unknown}`], { input: stack });
+  assert.equal(viaPath.code, 0, viaPath.stderr);
+  assert.match(viaPath.stdout, new RegExp(`\n {8}map: static/js/app\\.js\\.map, found by the URL path \\+ \\.map \\(its debug ID ${unknown} led to no stored map\\)\n`));
+  const bad = await runCli(['symbolicate', ...args(), '--debug-id', 'nope'], { input: stack });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--debug-id nope: expected <script url>=<uuid>/);
+});

@@ -8,6 +8,7 @@ import type { ScratchDir } from '../../storage/scratch.ts';
 import { SizeLimitExceededError, writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
 import { isUploadIdShape } from '../../util/ids.ts';
 import { metrics } from '../../metrics/metrics.ts';
+import { fileDigester } from '../../util/file-digests.ts';
 
 interface Deps {
   uploads: UploadService;
@@ -99,7 +100,8 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
         throw new ApiError('Param.Invalid', `files: unexpected file field "${part.fieldname}"; send the part as file field "files"`, { field: 'files' });
       } else {
         const localPath = deps.scratch.newPath('.part');
-        file = { written: await writeStreamToFile(part.file, localPath, { maxBytes: deps.maxPartBytes }), localPath };
+        // Only moved and counted here; hashed below, off this thread, once every byte is on disk.
+        file = { written: await writeStreamToFile(part.file, localPath, { maxBytes: deps.maxPartBytes, md5: false, sha256: false }), localPath };
       }
     }
     const uploadId = fields.uploadId ?? '';
@@ -111,6 +113,8 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
     if (md5 !== undefined && !/^[0-9a-fA-F]{32}$/.test(md5)) throw invalid('md5', 'must be 32 hex digits');
     if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) throw invalid('sha256', 'must be 64 hex digits');
     if (!file) throw invalid('files', 'the part file is missing');
+    const { md5: partMd5, sha256: partSha256 } = await fileDigester.digest(file.localPath, ['md5', 'sha256']);
+    file.written = { ...file.written, md5: partMd5!, sha256: partSha256! };
     return { uploadId, chunkIndex, file: file.written, localPath: file.localPath, md5, sha256 };
   } catch (err) {
     if (file) await deps.scratch.remove(file.localPath);

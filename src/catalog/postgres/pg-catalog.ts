@@ -1,7 +1,7 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type FileRecord, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
+  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
   type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type SourceMapRecord, type StoredReservation, type UploadTask,
 } from '../catalog.ts';
 import { migrate } from './schema.ts';
@@ -40,8 +40,13 @@ const IDENTITY_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x6d76}, hashtext($1)
 const identityLockKey = (i: Identity) => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
 /** Serializes the quota decisions of one workspace (READ COMMITTED would let two see the same total). */
 const QUOTA_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x7175}, hashtext($1))`;
-interface FileRow { path: string; size: number; sha256: string; blob_key: string | null }
-const toFile = (r: FileRow): FileRecord => ({ path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}) });
+interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id?: string | null }
+const toFile = (r: FileRow): FileRecord => ({
+  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
+});
+/** A file row with its debug ID. */
+const FILE_SELECT = `SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
+                     LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;
 
 // BIGINT columns hold Unix milliseconds and byte counts, all below 2^53: plain numbers.
 const types = {
@@ -295,6 +300,11 @@ export class PgCatalog implements Catalog {
         await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key)
                        SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])`,
         [sm.revisionId, req.files.map((f) => f.path), req.files.map((f) => f.size), req.files.map((f) => f.sha256), req.files.map((f) => f.blobKey ?? null)]);
+        const withIds = req.files.filter((f) => f.debugId);
+        if (withIds.length > 0) {
+          await c.query(`INSERT INTO debug_ids (revision_id, path, workspace, debug_id) SELECT $1, p, $2, d FROM unnest($3::text[], $4::text[]) AS t (p, d)`,
+            [sm.revisionId, sm.workspace, withIds.map((f) => f.path), withIds.map((f) => f.debugId)]);
+        }
       }
       await c.query(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -306,7 +316,11 @@ export class PgCatalog implements Catalog {
       await c.query('DELETE FROM garbage WHERE prefix = $1', [req.stagingPrefix]);
       if (req.reservationId !== undefined) await c.query('DELETE FROM reservations WHERE reservation_id = $1', [req.reservationId]);
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
-      if (existing) await enqueue((sql, p) => c.query(sql, p), [req.retire(existing.revision_id)]);
+      // Its debug IDs go now: a lookup finds only live trees.
+      if (existing) {
+        await enqueue((sql, p) => c.query(sql, p), [req.retire(existing.revision_id)]);
+        await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND revision_id <> $2', [existing.revision_id, sm.revisionId]);
+      }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     });
   }
@@ -316,6 +330,7 @@ export class PgCatalog implements Catalog {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
       const removed = (await c.query<SourceMapRow>(`DELETE FROM sourcemaps WHERE ${IDENTITY_WHERE} RETURNING *`, identityParams(identity))).rows[0];
       if (!removed) return null;
+      await c.query('DELETE FROM debug_ids WHERE revision_id = $1', [removed.revision_id]);
       await bumpListVersion(c, identity);
       await enqueue((sql, p) => c.query(sql, p), [garbage(removed.revision_id)]);
       return toSourceMap(removed);
@@ -323,12 +338,19 @@ export class PgCatalog implements Catalog {
   }
 
   async listFiles(revisionId: string) {
-    return (await this.q<FileRow>('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = $1 ORDER BY path', [revisionId])).rows.map(toFile);
+    return (await this.q<FileRow>(`${FILE_SELECT} WHERE f.revision_id = $1 ORDER BY f.path`, [revisionId])).rows.map(toFile);
   }
 
   async getFile(revisionId: string, path: string) {
-    const row = (await this.q<FileRow>('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = $1 AND path = $2', [revisionId, path])).rows[0];
+    const row = (await this.q<FileRow>(`${FILE_SELECT} WHERE f.revision_id = $1 AND f.path = $2`, [revisionId, path])).rows[0];
     return row ? toFile(row) : null;
+  }
+
+  async findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]> {
+    const r = await this.q<SourceMapRow & { debug_path: string }>(`SELECT s.*, d.path AS debug_path FROM debug_ids d
+      JOIN sourcemaps s ON s.revision_id = d.revision_id
+      WHERE d.workspace = $1 AND d.debug_id = $2 ORDER BY s.created_at DESC, s.revision_id DESC LIMIT $3`, [workspace, debugId, limit]);
+    return r.rows.map((row) => ({ sourcemap: toSourceMap(row), path: row.debug_path }));
   }
 
   async upsertFile(w: FileWrite) {
@@ -348,6 +370,11 @@ export class PgCatalog implements Catalog {
       await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key`,
       [revisionId, file.path, file.size, file.sha256, file.blobKey ?? null]);
+      await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND path = $2', [revisionId, file.path]);
+      if (file.debugId) {
+        await c.query('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES ($1, $2, $3, $4)',
+          [revisionId, file.path, identity.workspace, file.debugId]);
+      }
       await c.query(`UPDATE sourcemaps SET (size, file_count) = (SELECT coalesce(sum(size), 0), count(*) FROM files WHERE revision_id = $1),
                        map_count = map_count + $2, tree_version = tree_version + 1
                      WHERE revision_id = $1`, [revisionId, w.isMap && !old ? 1 : 0]);
@@ -408,7 +435,8 @@ export class PgCatalog implements Catalog {
   }
 
   async removeGarbage(prefix: string) {
-    await this.q(`WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id)
+    await this.q(`WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id),
+                       ids AS (DELETE FROM debug_ids WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL))
                   DELETE FROM files WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL)`, [prefix]);
   }
 

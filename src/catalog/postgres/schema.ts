@@ -97,6 +97,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
   `,
+  // 4 → 5: debug IDs of the files of live revisions, looked up per workspace (issue #12 §2).
+  `
+  CREATE TABLE debug_ids (
+    revision_id TEXT COLLATE "C" NOT NULL,
+    path TEXT COLLATE "C" NOT NULL,
+    workspace TEXT COLLATE "C" NOT NULL,
+    debug_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (revision_id, path)
+  );
+  CREATE INDEX debug_ids_lookup ON debug_ids (workspace, debug_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

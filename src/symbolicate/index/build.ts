@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
 import { InvalidSourceMapError } from '../sourcemap.ts';
 import { indexBlobPath } from './layout.ts';
+import { readIndex } from './reader.ts';
 
 export interface IndexBuildOptions {
   blobs: BlobStore;
@@ -20,7 +21,11 @@ export interface IndexBuildOptions {
   maxMapBytes: number;
 }
 
-/** Indexes every `.map` among `files`; returns one warning per map that could not be indexed. */
+/**
+ * Indexes every `.map` among `files`; returns one warning per map that could not be indexed, and
+ * per map whose original function names cannot be recovered (its generated script is missing or
+ * is not JavaScript, and the map has no `scopes`).
+ */
 export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> {
   const warnings: string[] = [];
   const stored = new Set(o.files.map((f) => f.path));
@@ -31,6 +36,7 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
     for await (const c of body) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
   };
+  const withoutScript: string[] = [];
   for (const f of o.files) {
     if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
     const key = o.prefix + indexBlobPath(f.path);
@@ -49,6 +55,20 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
       continue;
     }
     await o.blobs.put(key, Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+    const names = readIndex(index).functionMeta;
+    if (names?.source === 'script-missing') withoutScript.push(f.path);
+    else if (names && names.source === 'script-unparsable') {
+      warnings.push(`${f.path}: original function names (originalFunction) cannot be recovered from ${scriptPath}: ${names.problem ?? 'it is not JavaScript a parser accepts'}`);
+    }
+  }
+  // One line for all of them: a maps-only upload (the CLI's default) would otherwise warn per chunk.
+  const lost = 'original function names (originalFunction) cannot be recovered; upload the .js files with their maps';
+  if (withoutScript.length === 1) {
+    const [map] = withoutScript;
+    warnings.push(`${map}: its generated script ${map!.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
+  } else if (withoutScript.length > 1) {
+    const shown = withoutScript.slice(0, 3).join(', ') + (withoutScript.length > 3 ? `, and ${withoutScript.length - 3} more` : '');
+    warnings.push(`${withoutScript.length} maps have no generated script beside them (${shown}), so ${lost}`);
   }
   return warnings;
 }

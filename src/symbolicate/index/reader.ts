@@ -128,35 +128,33 @@ export class IndexedMap extends SourceMapIndex {
     return { col: t[o]!, dataAt: t[o + 1]!, kind: t[o + 2]!, src: t[o + 3]!, line: t[o + 4]!, column: t[o + 5]!, name: t[o + 6]! };
   }
 
-  /** Decodes the segment at `pos` into `seg` (deltas on its state); the next position, or -1. */
+  /**
+   * Decodes the segment at `pos` into `seg` (deltas on its state); the next position, or -1.
+   * No closures in here: under tsx (keepNames) every closure created costs a defineProperty, and
+   * this runs for every segment a lookup walks over (docs/BENCHMARKS.md, target 3).
+   */
   private next(seg: Segment, pos: number): number {
     const d = this.data;
-    const read = (): number => {
-      let v = 0;
-      let mul = 1;
-      for (let i = 0; i < 6; i++) {
-        if (pos >= d.length) return -1;
-        const byte = d[pos++]!;
-        v += (byte & 127) * mul;
-        if (byte < 128) return v;
-        mul *= 128;
-      }
-      return -1;
-    };
-    const unzig = (z: number) => (z >>> 1) ^ -(z & 1);
-    const head = read();
+    const head = readVarint(d, pos);
     if (head < 0) return -1;
+    pos = varintEnd;
     seg.kind = head % 4;
     seg.col = (seg.col + unzig(Math.floor(head / 4) >>> 0)) | 0;
     if (seg.kind !== SegmentKind.GENERATED_ONLY) {
-      const a = read(), b = read(), e = read();
-      if (a < 0 || b < 0 || e < 0) return -1;
+      const a = readVarint(d, pos);
+      if (a < 0) return -1;
+      const b = readVarint(d, varintEnd);
+      if (b < 0) return -1;
+      const e = readVarint(d, varintEnd);
+      if (e < 0) return -1;
+      pos = varintEnd;
       seg.src = (seg.src + unzig(a)) | 0;
       seg.line = (seg.line + unzig(b)) | 0;
       seg.column = (seg.column + unzig(e)) | 0;
       if (seg.kind === SegmentKind.NAMED) {
-        const n = read();
+        const n = readVarint(d, pos);
         if (n < 0) return -1;
+        pos = varintEnd;
         seg.name = (seg.name + unzig(n)) | 0;
       }
     }
@@ -168,6 +166,28 @@ export class IndexedMap extends SourceMapIndex {
     return { generatedColumn: s.col + 1, sourceIndex: s.src, line: s.line + 1, column: s.column + 1, nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1 };
   }
 }
+
+/** Where the last readVarint stopped (module state: lookups are synchronous, one at a time). */
+let varintEnd = 0;
+
+/** The unsigned LEB128 value at `pos` (at most 6 bytes), or -1 when cut short; sets varintEnd. */
+function readVarint(d: Uint8Array, pos: number): number {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 6; i++) {
+    if (pos >= d.length) return -1;
+    const byte = d[pos++]!;
+    v += (byte & 127) * mul;
+    if (byte < 128) {
+      varintEnd = pos;
+      return v;
+    }
+    mul *= 128;
+  }
+  return -1;
+}
+
+const unzig = (z: number): number => (z >>> 1) ^ -(z & 1);
 
 /** A decoded segment with the running state it leaves. */
 interface Segment {

@@ -32,13 +32,22 @@ export interface JavaClass {
 }
 
 const MAX_CLASS_MEMO = 4096;
+/**
+ * Decoded classes kept per index, in bytes: at most 16 MiB, and at most 8× the index (a decoded
+ * member line, an object with its strings, takes about 5× its encoded bytes), so `cost` is an upper
+ * bound of what an index holds, fixed when it is created.
+ */
+const MAX_MEMO_BYTES = 16 * 1024 * 1024;
+const DECODED_PER_ENCODED_BYTE = 8;
 
 export class JavaMappingIndex {
   readonly classCount: number;
   readonly mappingSha256: string;
   readonly lineCount: number;
   private readonly tableOff: number;
-  private readonly memo = new Map<string, JavaClass | null>();
+  private readonly memo = new Map<string, { c: JavaClass | null; bytes: number }>();
+  private memoBytes = 0;
+  private readonly memoCap: number;
 
   constructor(private readonly buf: Buffer) {
     const n = buf.length;
@@ -51,11 +60,12 @@ export class JavaMappingIndex {
     this.lineCount = buf.readUInt32LE(f + 20);
     this.mappingSha256 = buf.subarray(f + 24, f + 56).toString('hex');
     if (this.tableOff + this.classCount * 24 !== f) throw new InvalidJavaIndexError('class table does not end at the footer');
+    this.memoCap = Math.min(MAX_MEMO_BYTES, n * DECODED_PER_ENCODED_BYTE);
   }
 
-  /** Bytes held (for cache budgets). */
+  /** Bytes it may hold, for cache budgets: the index itself and its decoded-class memo's cap. */
   get cost(): number {
-    return this.buf.length;
+    return this.buf.length + this.memoCap;
   }
 
   /** The original name of an obfuscated class, or null when the mapping does not name it. */
@@ -66,11 +76,19 @@ export class JavaMappingIndex {
 
   classFor(obf: string): JavaClass | null {
     const hit = this.memo.get(obf);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return hit.c;
     const i = this.find(obf);
     const c = i < 0 ? null : this.loadClass(obf, i);
-    if (this.memo.size >= MAX_CLASS_MEMO) this.memo.delete(this.memo.keys().next().value!);
-    this.memo.set(obf, c);
+    // Its record's bytes, decoded at most once per member group: the most this entry can grow to.
+    const bytes = 256 + (i < 0 ? 0 : this.u32(this.tableOff + i * 24 + 20) * DECODED_PER_ENCODED_BYTE);
+    if (bytes > this.memoCap) return c; // used for this frame, not kept
+    for (const [k, e] of this.memo) {
+      if (this.memo.size < MAX_CLASS_MEMO && this.memoBytes + bytes <= this.memoCap) break;
+      this.memo.delete(k);
+      this.memoBytes -= e.bytes;
+    }
+    this.memo.set(obf, { c, bytes });
+    this.memoBytes += bytes;
     return c;
   }
 

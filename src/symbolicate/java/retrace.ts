@@ -131,21 +131,32 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
 
   let line = f.line;
   if (ctx.outlinePosition !== null && line !== null) {
-    const site = entries.find((e) => e.outlineCallsite && covers(e, line));
+    const site = entries.find((e) => e.outlineCallsite && coversLine(e, line!));
     const mapped = site?.outlineCallsite!.get(ctx.outlinePosition);
     if (mapped !== undefined) line = mapped;
   }
   const candidates: JavaOriginalFrame[][] = [];
   let outline = false;
-  for (const chain of chains(entries)) {
-    if (!covers(chain[0]!, line)) continue;
+  for (const chain of pickChains(chains(entries), line)) {
     if (chain[0]!.outline) outline = true;
     const kept = stripSynthesized(cls, applyRewrite(chain, ctx.exception));
-    const frames = kept.map((e) => originalFrame(cls, e, line, f));
-    candidates.push(frames);
-    if (candidates.length === MAX_ALTERNATIVES) break;
+    const lone = kept.length === 1 ? kept[0]! : null;
+    // R8: a member written without an obfuscated range but with an original span (`m():42:44`)
+    // could be at any line of the span: one candidate per line, while they fit.
+    // A wider span than fits stays one candidate whose line is unknown.
+    const span = lone && !lone.hasObfRange && lone.hasOrigLine && lone.origEnd > lone.origStart ? lone : null;
+    if (span && span.origEnd - span.origStart < MAX_ALTERNATIVES - candidates.length) {
+      for (let n = span.origStart; n <= span.origEnd; n++) candidates.push([{ ...originalFrame(cls, span, null, f), line: n }]);
+    } else if (span) {
+      candidates.push([{ ...originalFrame(cls, span, null, f), line: null }]);
+    } else {
+      candidates.push(kept.map((e) => originalFrame(cls, e, line, f)));
+    }
+    if (candidates.length >= MAX_ALTERNATIVES) break;
   }
   if (candidates.length === 0) {
+    // R8's best effort for a line outside every range, with no base mapping to fall back on: the
+    // class is known, the member at that line is not (the text keeps the obfuscated name and line).
     return fail('NoMapping', `${mapping.label} maps ${cls.original}'s method ${f.method} but no range covers line ${f.line}`, classOnly);
   }
   const result: JavaFrameResult = { ...base, resolved: true, chain: candidates[0]! };
@@ -155,8 +166,13 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
   return { result, lines, outline };
 }
 
+/** Chains of each decoded member group (the index reader keeps the group's array while it is used). */
+const chainsOfGroup = new WeakMap<MemberEntry[], MemberEntry[][]>();
+
 /** Consecutive member lines sharing an obfuscated range are one inline chain (innermost first). */
 function chains(entries: MemberEntry[]): MemberEntry[][] {
+  const kept = chainsOfGroup.get(entries);
+  if (kept) return kept;
   const out: MemberEntry[][] = [];
   let cur: MemberEntry[] = [];
   for (const e of entries) {
@@ -168,13 +184,36 @@ function chains(entries: MemberEntry[]): MemberEntry[][] {
     }
   }
   if (cur.length) out.push(cur);
+  chainsOfGroup.set(entries, out);
   return out;
 }
 
-/** ProGuard's rule: no line in the frame, or no range in the mapping, matches anything. */
-function covers(e: MemberEntry, line: number | null): boolean {
-  if (line === null || line === 0 || !e.hasObfRange || e.obfEnd === 0) return true;
+/** A member written without an obfuscated range (or with `0:0:`): R8's "base mapping". */
+function isBase(e: MemberEntry): boolean {
+  return !e.hasObfRange || (e.obfStart === 0 && e.obfEnd === 0);
+}
+
+/** Whether a member's own obfuscated range holds `line` (base mappings hold none). */
+function coversLine(e: MemberEntry, line: number): boolean {
+  if (isBase(e)) return false;
   return Math.min(e.obfStart, e.obfEnd) <= line && line <= Math.max(e.obfStart, e.obfEnd);
+}
+
+/**
+ * Which chains can be at the frame's position, by R8's rules (ProGuard's ReTrace agrees on every
+ * mapping ProGuard writes, where a name never mixes base and ranged members on one line):
+ * - a line: the chains whose range holds it; if none, the base mappings; if none, nothing (the
+ *   caller's best effort: class only);
+ * - no line (or 0): the base mappings and ranges that hold 0 (`0:65535:` catch-alls) when the name
+ *   has any, else every chain (ambiguous, as ProGuard lists them).
+ */
+function pickChains(all: MemberEntry[][], line: number | null): MemberEntry[][] {
+  if (line !== null && line > 0) {
+    const covering = all.filter((c) => coversLine(c[0]!, line));
+    return covering.length > 0 ? covering : all.filter((c) => isBase(c[0]!));
+  }
+  const base = all.filter((c) => isBase(c[0]!) || coversLine(c[0]!, 0));
+  return base.length > 0 ? base : all;
 }
 
 /**

@@ -134,3 +134,53 @@ test('a newer mapping version is warned about; its newer metadata is ignored', (
   assert.match(r.warnings[0]!, /mapping version 99\.0 is newer than 2\.2/);
   assert.equal(r.stack, '\tat a.B.m(B.java:1)');
 });
+
+test('R8: a member without an obfuscated range and an original span is ambiguous over the span (bounded)', () => {
+  const m = ['com.example.Main -> a:', '    void method1(java.lang.String):42:44 -> a', '    void huge():1:100000 -> b'].join('\n');
+  for (const stack of ['\tat a.a(Unknown Source:1)', '\tat a.a(Unknown Source)']) {
+    const r = retrace(m, stack);
+    assert.deepEqual(r.frames[0]!.alternatives!.map((c) => c.map((o) => `${o.method}:${o.line}`)), [['method1:42'], ['method1:43'], ['method1:44']]);
+    assert.equal(r.stack, '\tat com.example.Main.method1(Main.java:42)\n\t<OR> at com.example.Main.method1(Main.java:43)\n\t<OR> at com.example.Main.method1(Main.java:44)');
+  }
+  // A span wider than the alternatives cap is not expanded: one candidate, line unknown.
+  const wide = retrace(m, '\tat a.b(Unknown Source:7)').frames[0]!;
+  assert.equal(wide.alternatives, undefined);
+  assert.deepEqual(wide.chain, [{ class: 'com.example.Main', method: 'huge', line: null, sourceFile: 'Main.java' }]);
+});
+
+test('R8: a line picks the ranges holding it, else the base mappings, else the class only (best effort)', () => {
+  const m = [
+    'some.Class -> b:',
+    '    1:3:void method2():11:13 -> a',
+    '    4:4:void method2():10:10 -> a',
+    'com.example.Main -> c:',
+    '    1:5:void foo() -> b',
+    '    void bar() -> b',
+  ].join('\n');
+  const r = retrace(m, ['\tat b.a(:27)', '\tat c.b(SourceFile:3)', '\tat c.b(SourceFile:9)'].join('\n'));
+  assert.deepEqual(r.frames.map((f) => f.resolved), [false, true, true]);
+  assert.equal(r.frames[0]!.originalClass, 'some.Class');
+  // Inside foo's range the base member bar is no candidate (ProGuard's ReTrace would list it too).
+  assert.equal(r.frames[1]!.alternatives, undefined);
+  assert.equal(r.stack, ['\tat some.Class.a(Class.java:27)', '\tat com.example.Main.foo(Main.java:3)', '\tat com.example.Main.bar(Main.java:9)'].join('\n'));
+});
+
+test('R8: a frame without a line prefers the base mappings (no range, 0:0, or a range holding 0)', () => {
+  const m = [
+    'com.example.Main -> foo.a:',
+    '    0:0:void method1(java.lang.String):42:42 -> a',
+    '    0:0:void main(java.lang.String[]):28 -> a',
+    '    1:1:void main(java.lang.String[]):153 -> a',
+    '    1:5:void foo() -> b',
+    '    void bar() -> b',
+    '    1:5:void first() -> c',
+    '    6:9:void second() -> c',
+  ].join('\n');
+  const r = retrace(m, ['\tat foo.a.a(Unknown Source)', '\tat foo.a.b(Unknown Source)', '\tat foo.a.c(Unknown Source)'].join('\n'));
+  assert.equal(r.frames[0]!.alternatives, undefined);
+  assert.deepEqual(r.frames[0]!.chain!.map((o) => `${o.method}:${o.line}`), ['method1:42', 'main:28']);
+  assert.deepEqual(r.frames[1]!.chain!.map((o) => `${o.method}:${o.line}`), ['bar:null']);
+  assert.equal(r.frames[1]!.alternatives, undefined);
+  // Without a base mapping every range stays a candidate (as ProGuard's ReTrace lists them).
+  assert.deepEqual(r.frames[2]!.alternatives!.map((c) => c[0]!.method), ['first', 'second']);
+});

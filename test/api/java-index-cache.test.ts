@@ -1,0 +1,75 @@
+/**
+ * The Java mapping-index cache of parse_stack, through real servers: its byte budget is
+ * MAPVAULT_JAVA_CACHE_BYTES; a warm request does not locate or read the mapping again; a retired
+ * tree (deleted, replaced, or edited by a single-file upload) drops its entry; and an index older
+ * than its mapping (sha256 differs) is rebuilt from the mapping.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, uploadZip, type TestServer } from '../helpers/server.ts';
+import { zipEntries } from '../helpers/fixtures.ts';
+
+const dir = join(import.meta.dirname, '../fixtures/java');
+const mapping = readFileSync(join(dir, 'mapping.txt'));
+const stack = readFileSync(join(dir, 'traces.txt'), 'utf8').split('=====\n')[0]!;
+const servers: TestServer[] = [];
+after(async () => { for (const s of servers) await s.close(); });
+
+async function serverWithMapping(env: Record<string, string>, id: { appId: string; version: string; env: string }) {
+  const s = await startServer(env);
+  servers.push(s);
+  const merged = await uploadZip(s, await zipEntries({ [`${id.appId}-${id.env}-${id.version}/mapping.txt`]: mapping }), id);
+  assert.equal(merged.status, 200, JSON.stringify(merged.body));
+  return s;
+}
+
+async function retrace(s: TestServer, id: object, text = stack) {
+  const r = await s.post('/parse_stack', { ...id, stack: text });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.content;
+}
+
+test('warm requests reuse the cached index: the mapping is located and loaded once per tree', async () => {
+  const id = { appId: 'shop', version: '1', env: 'prod' };
+  const s = await serverWithMapping({}, id);
+  const first = await retrace(s, id);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await retrace(s, id), first);
+  const st = s.mv.java.stats();
+  assert.deepEqual([st.loads, st.hits, st.rebuilds, st.entries], [1, 3, 0, 1]);
+  assert.equal(st.maxBytes, 128 * 1024 * 1024);
+  assert.ok(st.bytes > mapping.length / 2, `${st.bytes}`);
+});
+
+test('MAPVAULT_JAVA_CACHE_BYTES bounds the cache: an index over the budget answers but is not kept', async () => {
+  const id = { appId: 'shop', version: '1', env: 'prod' };
+  const s = await serverWithMapping({ MAPVAULT_JAVA_CACHE_BYTES: '4KiB' }, id);
+  const a = await retrace(s, id);
+  const b = await retrace(s, id);
+  assert.deepEqual(a, b);
+  assert.ok(a.frames[0].resolved);
+  const st = s.mv.java.stats();
+  assert.deepEqual([st.maxBytes, st.entries, st.bytes, st.loads], [4096, 0, 0, 2]);
+});
+
+test('a retired tree drops its entry: delete, replace, single-file edit (then the stale index is rebuilt)', async () => {
+  const id = { appId: 'shop', version: '2', env: 'prod' };
+  const s = await serverWithMapping({}, id);
+  await retrace(s, id);
+  assert.equal(s.mv.java.stats().entries, 1);
+
+  // A single-file upload of a changed mapping: the tree's entry goes, and the index stored at
+  // merge (built from the old bytes) fails the sha256 check, so the mapping is indexed again.
+  const edited = mapping.toString('utf8').replace('void lambda$main$0() -> j', 'void lambda$main$0$renamed() -> j');
+  const put = await s.post('/upload_file_content', { ...id, filename: `shop-prod-2/mapping.txt`, content: edited });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  assert.equal(s.mv.java.stats().entries, 0);
+  const after = await retrace(s, id, '\tat com.example.shop.Main.j(SourceFile:11)');
+  assert.equal(after.frames[0].chain[0].method, 'lambda$main$0$renamed');
+  assert.deepEqual([s.mv.java.stats().rebuilds, s.mv.java.stats().entries], [1, 1]);
+
+  const del = await s.post('/delete', id);
+  assert.equal(del.status, 200, JSON.stringify(del.body));
+  assert.equal(s.mv.java.stats().entries, 0);
+});

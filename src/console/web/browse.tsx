@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { api, fetchFile, type FileEntry, type Identity, type SourceMapEntry } from './api.ts';
-import { bytes, dateTime, fileKind, identityLabel, KIND_LABEL, plural } from './format.ts';
+import { bytes, count, dateTime, fileKind, identityLabel, KIND_LABEL, plural } from './format.ts';
 import { href, identityOf, identityParams, navigate } from './route.ts';
 import { CodeView } from './code.tsx';
 import { DeleteButton, Heading, Loading, Pager, Problem, saveBlob, useLoad, useSession } from './ui.tsx';
@@ -30,7 +30,7 @@ export function AppsView() {
             {apps.data.map((a) => (
               <tr key={a.appId}>
                 <th scope="row"><a href={href('app', { app: a.appId })}>{a.appId}</a></th>
-                <td class="num">{a.sourcemapCount.toLocaleString('en')}</td>
+                <td class="num">{count(a.sourcemapCount)}</td>
                 <td class="num">{bytes(a.size)}</td>
                 <td>{dateTime(a.latestCreateAt)}</td>
               </tr>
@@ -101,8 +101,8 @@ function VersionRow({ s, onDeleted }: { s: SourceMapEntry; onDeleted(): void }) 
       <th scope="row"><a href={href('sourcemap', identityParams(id))}>{s.version || <em>(none)</em>}</a></th>
       <td>{s.env || <em>(none)</em>}</td>
       <td>{dateTime(s.createAt)}</td>
-      <td class="num">{s.fileCount.toLocaleString('en')}</td>
-      <td class="num">{s.mapCount.toLocaleString('en')}</td>
+      <td class="num">{count(s.fileCount)}</td>
+      <td class="num">{count(s.mapCount)}</td>
       <td class="num">{bytes(s.size)}</td>
       <td>{s.warnings.length > 0 ? <span class="warn" title={s.warnings.join('\n')}>{plural(s.warnings.length, 'warning')}</span> : '–'}</td>
       <td class="actions">

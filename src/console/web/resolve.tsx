@@ -2,10 +2,15 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, type AppSummary, type Frame, type Identity, type Resolution } from './api.ts';
 import { identityLabel, plural } from './format.ts';
 import { href, identityOf, identityParams, navigate } from './route.ts';
-import { copyText, Heading, Problem, useLoad, useSession } from './ui.tsx';
+import { copyText, Heading, Pager, Problem, useLoad, useSession } from './ui.tsx';
 
 /** Stacks longer than this stay out of the shareable link (browsers cap URL lengths). */
 const MAX_STACK_IN_URL = 8 * 1024;
+/**
+ * Frames shown at once: each resolved frame is ~40 DOM nodes with its source lines, so a 1 000-frame
+ * stack in one go blocks the page for seconds (bench/console.ts); a page of 100 renders well under 1 s.
+ */
+const FRAMES_PER_PAGE = 100;
 
 const REASONS: Record<string, string> = {
   NoSourceMap: 'No usable sourcemap was found for this script.',
@@ -81,11 +86,17 @@ function Results({ result }: { result: Resolution }) {
   const [inAppOnly, setInAppOnly] = useState(false);
   const [oldestFirst, setOldestFirst] = useState(false);
   const [copied, setCopied] = useState<string>('');
+  const [page, setPage] = useState(0);
   const frames = useMemo(() => {
     const numbered = result.frames.map((f, i) => ({ f, n: i + 1 }));
     const kept = inAppOnly ? numbered.filter(({ f }) => !isLibrary(f)) : numbered;
     return oldestFirst ? kept.slice().reverse() : kept;
   }, [result, inAppOnly, oldestFirst]);
+  // A new answer or a changed filter or order starts again at the first page.
+  useEffect(() => setPage(0), [frames]);
+  const pages = Math.max(1, Math.ceil(frames.length / FRAMES_PER_PAGE));
+  const current = Math.min(page, pages - 1);
+  const shown = frames.slice(current * FRAMES_PER_PAGE, (current + 1) * FRAMES_PER_PAGE);
   const resolved = result.frames.filter((f) => f.resolved).length;
   const libraries = result.frames.filter(isLibrary).length;
   return (
@@ -107,8 +118,9 @@ function Results({ result }: { result: Resolution }) {
         <span role="status" class="muted">{copied}</span>
       </fieldset>
       <ol class="frames">
-        {frames.map(({ f, n }) => <FrameView key={n} f={f} n={n} minified={minified} />)}
+        {shown.map(({ f, n }) => <FrameView key={n} f={f} n={n} minified={minified} />)}
       </ol>
+      <Pager page={current} pages={pages} total={frames.length} label="frames" onPage={setPage} />
     </section>
   );
 }

@@ -1,7 +1,7 @@
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { api, ServerError, type Identity, type WhoAmI } from './api.ts';
-import { identityLabel } from './format.ts';
+import { count, identityLabel } from './format.ts';
 
 export interface Session extends WhoAmI {
   signOut(): void;
@@ -105,7 +105,7 @@ export function Pager({ page, pages, total, onPage, label }: { page: number; pag
     <nav class="pager" aria-label={`${label} pages`}>
       <button type="button" onClick={() => onPage(0)} disabled={page === 0}>First</button>
       <button type="button" onClick={() => onPage(page - 1)} disabled={page === 0}>Previous</button>
-      <span role="status">Page {page + 1} of {pages} ({total.toLocaleString('en')} {label})</span>
+      <span role="status">Page {page + 1} of {pages} ({count(total)} {label})</span>
       <button type="button" onClick={() => onPage(page + 1)} disabled={page >= pages - 1}>Next</button>
       <button type="button" onClick={() => onPage(pages - 1)} disabled={page >= pages - 1}>Last</button>
     </nav>

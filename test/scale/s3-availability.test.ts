@@ -136,9 +136,14 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
       const third = await call('POST', '/multipart_upload_init', { ...id, needCover: true });
       unavailable(await sendPart(third.json.content.uploadId, 0, zip), 'upload_part');
       unavailable(await call('POST', '/upload_file_content', { ...id, filename: 'c.js', content: 'c' }), 'upload_file_content');
-      // What lives in the catalog alone still answers, and so does the health check.
+      // What lives in the catalog alone still answers; readiness says the blob store is away, liveness does not.
       assert.equal((await call('POST', '/file_tree', id)).status, 200);
-      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 503);
+      const checks = ((await health.json()) as { content: { checks: { catalog: string; blobStore: string } } }).content.checks;
+      assert.equal(checks.catalog, 'ok');
+      assert.notEqual(checks.blobStore, 'ok');
+      assert.equal((await fetch(`${server.url}/livez`)).status, 200);
 
       await swift.start();
       // The old tree is whole, the task that failed to merge merges now, and new writes work.

@@ -262,7 +262,9 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
 
   test('keyboard only: sign in, open an app and a version, open and dismiss the delete dialog, resolve a stack', async () => {
     const page = await open();
-    await page.keyboard.type(KEY_A); // the key field has focus on load
+    // The key field takes focus once the page has started; typing before that would lose keystrokes.
+    await page.waitForFunction(() => document.activeElement instanceof HTMLInputElement);
+    await page.keyboard.type(KEY_A);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Apps' }).waitFor();
     await tabTo(page, 'shop');

@@ -57,7 +57,8 @@ export async function buildApp(opts: { variant?: string; sourcesContent?: boolea
   return { root, dist };
 }
 
-async function walk(dir: string): Promise<string[]> {
+/** Every file under `dir`, recursively, as paths sorted by name. */
+export async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);

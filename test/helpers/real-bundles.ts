@@ -6,26 +6,17 @@
  * position. Shared by the accuracy test and bench/names.ts.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StackResolver } from '../../src/symbolicate/index.ts';
 import type { TreeSource } from '../../src/symbolicate/index.ts';
+import { walk } from './fixtures.ts';
 import { oracleFunctionName } from './function-oracle.ts';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/real-bundles/', import.meta.url));
 export const BUNDLERS = ['webpack', 'rollup', 'esbuild', 'vite'] as const;
 export const BROWSERS = ['chromium', 'firefox'] as const;
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
-}
 
 export interface TreeOptions {
   /** Leave these tree paths out (e.g. the scripts, to see frames without them). */

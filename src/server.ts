@@ -31,6 +31,7 @@ import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/m
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
 import { buildTreeIndexes } from './symbolicate/index/build.ts';
+import type { StoredFile } from './storage/tree-archive.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -131,7 +132,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
-  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
+  const indexMaps = (prefix: string, files: ReadonlyArray<StoredFile>) => buildTreeIndexes({
     blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
   });
   const uploads = new UploadService({

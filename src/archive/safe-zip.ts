@@ -9,8 +9,14 @@ import { normalizeRelativePath } from './entry-path.ts';
 export interface ArchiveLimits { maxTotalBytes: number; maxEntries: number; maxRatio: number }
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxTotalBytes: 2 * 1024 ** 3, maxEntries: 100_000, maxRatio: 200 };
 export interface ExtractedFile { path: string; size: number; sha256: string }
+/**
+ * Where an entry's bytes are in the archive file: its data (after the local header), how many bytes
+ * are stored, how (0 stored, 8 deflated) and their CRC-32, so a kept archive can serve the entry
+ * by a ranged read (storage/tree-archive.ts).
+ */
+export interface EntryLocation { dataOffset: number; storedSize: number; method: 0 | 8; crc32: number }
 /** Called once per regular file, in central-directory order. Must fully consume `body` (or reject). */
-export type EntrySink = (path: string, body: NodeJS.ReadableStream | Readable, declaredSize: number) => Promise<{ size: number; sha256: string }>;
+export type EntrySink = (path: string, body: NodeJS.ReadableStream | Readable, declaredSize: number, location: EntryLocation) => Promise<{ size: number; sha256: string }>;
 export interface ArchiveSummary { files: ExtractedFile[]; totalBytes: number; entryCount: number }
 
 /** Below this many uncompressed bytes a high ratio is harmless (and common for repetitive text), so it is not checked. */
@@ -177,6 +183,10 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
   return { items, totalBytes };
 }
 
+function readLocalHeader(zip: ZipFile, entry: Entry): Promise<{ fileDataStart: number }> {
+  return new Promise((resolve, reject) => zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => (err ? reject(err) : resolve(header))));
+}
+
 function openEntryStream(zip: ZipFile, entry: Entry): Promise<Readable> {
   return new Promise((resolve, reject) => zip.openReadStream(entry, (err, stream) => (err ? reject(err) : resolve(stream))));
 }
@@ -185,7 +195,11 @@ function openEntryStream(zip: ZipFile, entry: Entry): Promise<Readable> {
 async function extractOne(zip: ZipFile, item: ScannedEntry, limits: ArchiveLimits, running: { total: number }, sink: EntrySink): Promise<ExtractedFile> {
   const label = `Entry ${q(item.name)}`;
   let raw: Readable;
+  let location: EntryLocation;
   try {
+    const { fileDataStart } = await readLocalHeader(zip, item.entry);
+    const e = item.entry;
+    location = { dataOffset: fileDataStart, storedSize: e.compressedSize, method: e.compressionMethod === 8 ? 8 : 0, crc32: e.crc32 };
     raw = await openEntryStream(zip, item.entry);
   } catch (err) {
     throw toArchiveError(err, label);
@@ -224,7 +238,7 @@ async function extractOne(zip: ZipFile, item: ScannedEntry, limits: ArchiveLimit
   body.on('close', () => raw.destroy());
   raw.pipe(body);
   try {
-    const result = await sink(item.path, body, item.size);
+    const result = await sink(item.path, body, item.size, location);
     if (failure) throw failure;
     if (!body.readableEnded) throw new Error(`archive sink resolved without consuming ${q(item.path)}`);
     return { path: item.path, size, sha256: result.sha256 };

@@ -38,7 +38,8 @@ export interface FileRecord {
   sha256: string;
   /**
    * Where the bytes are when not at `trees/<revisionId>/<path>`: a file written on its own
-   * (upload_file_content) gets a fresh key, so a reader holding the old row still reads the old bytes.
+   * (upload_file_content) gets a fresh key, so a reader holding the old row still reads the old bytes;
+   * a merged file's place in the tree's stored archive (storage/tree-archive.ts owns that encoding).
    */
   blobKey?: string;
   /**
@@ -104,8 +105,11 @@ export interface FileWrite {
   isMap: boolean;
   /** The staging garbage entry queued before the blob was written, cancelled by this write. */
   stagingPrefix: string;
-  /** The garbage entry for the replaced file's blob (due later, so readers in flight finish first). */
-  retire: (old: FileRecord) => GarbageEntry;
+  /**
+   * The garbage entry for the replaced file's blob (due later, so readers in flight finish first),
+   * or null when its bytes have no object of their own (a merged file, kept in the tree's archive).
+   */
+  retire: (old: FileRecord) => GarbageEntry | null;
   reservationId?: string;
 }
 

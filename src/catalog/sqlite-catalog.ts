@@ -480,7 +480,8 @@ export class SqliteCatalog implements Catalog {
       this.stmt.updateTotals.run({ revisionId, size: totals.bytes, fileCount: totals.n, addMap: w.isMap && !old ? 1 : 0 });
       this.stmt.bumpListVersion.run(identity);
       this.stmt.removeGarbage.run(w.stagingPrefix);
-      if (old) this.enqueue(w.retire(toFile(old)));
+      const retired = old && w.retire(toFile(old));
+      if (retired) this.enqueue(retired);
       if (w.reservationId !== undefined) this.stmt.deleteReservation.run(w.reservationId);
       return { ok: true };
     })();

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { isInTreeArchive, openTreeFile, readTreeFile, type StoredFile } from '../storage/tree-archive.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
@@ -21,13 +22,14 @@ const DEBUG_ID_HITS = 16;
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-/** Where a file's bytes are: its own key if it was written alone, else its place in the merged tree. */
-export const fileBlobKey = (revisionId: string, f: FileRecord): string => f.blobKey ?? treePrefix(revisionId) + f.path;
 /** The prefix a single-file key lives under, `trees/<revision>/.mapvault-files/<random>/`. */
 const singleFilePrefix = (key: string): string => `${key.split('/').slice(0, 4).join('/')}/`;
-/** A replaced file's blob, collected once readers that already resolved it have finished. */
-const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry =>
-  ({ prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt });
+/**
+ * A replaced file's blob, collected once readers that already resolved it have finished; none for
+ * a file in the tree's archive (its bytes go with the tree).
+ */
+const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry | null =>
+  isInTreeArchive(f) ? null : { prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt };
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -45,7 +47,7 @@ export interface SourceMapServiceOptions {
   /** Memory for cached `list` answers. */
   listCacheBytes: number;
   /** Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts). */
-  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
+  postProcess?: (treePrefix: string, files: ReadonlyArray<StoredFile>) => Promise<string[]>;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
@@ -113,7 +115,7 @@ export class SourceMapService {
     // The row first, then the blob it names: a file's blob is never rewritten in place, so the size
     // sent as Content-Length is the size of these very bytes, whatever overwrite lands meanwhile.
     const stat = await this.o.catalog.getFile(sm.revisionId, normalized);
-    const body = stat && (await this.o.blobs.get(fileBlobKey(sm.revisionId, stat)));
+    const body = stat && (await openTreeFile(this.o.blobs, treePrefix(sm.revisionId), stat));
     if (!body || !stat) {
       throw new ApiError('File.NotFound', `no file "${normalized}" in the sourcemap of appId "${identity.appId}", version "${identity.version}", env "${identity.env}"`);
     }
@@ -167,11 +169,7 @@ export class SourceMapService {
         if (record.size > this.o.maxResolveFileBytes) {
           throw new InvalidSourceMapError(`${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`);
         }
-        const body = await this.o.blobs.get(fileBlobKey(sm.revisionId, record));
-        if (!body) return null;
-        const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(c as Buffer);
-        return Buffer.concat(chunks);
+        return readTreeFile(this.o.blobs, prefix, record);
       },
       fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
       readMappingIndex: async (path) => {

@@ -16,6 +16,11 @@ export interface BlobStore {
   putFile(key: string, localPath: string): Promise<void>;
   /** Streams an object, or null when absent. */
   get(key: string): Promise<Readable | null>;
+  /**
+   * Streams bytes `start`..`endInclusive` of an object (a ranged GET on S3), or null when absent.
+   * The range must lie within the object; callers that read a zip entry know its bounds.
+   */
+  getRange(key: string, start: number, endInclusive: number): Promise<Readable | null>;
   stat(key: string): Promise<{ size: number } | null>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
@@ -33,4 +38,11 @@ export function assertValidKey(key: string, { prefix = false } = {}): void {
   if (prefix && !key.endsWith('/')) throw new Error(`blob prefix must end with "/": ${key}`);
   const ok = body.length > 0 && body.split('/').every((s) => SEGMENT.test(s) && s !== '.' && s !== '..');
   if (!ok) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+}
+
+/** A byte range of `getRange`: whole numbers, not empty, not reversed. */
+export function assertRange(start: number, endInclusive: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endInclusive) || start < 0 || endInclusive < start) {
+    throw new Error(`invalid blob range ${start}..${endInclusive}`);
+  }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertValidKey, type BlobStore } from './blob-store.ts';
+import { assertRange, assertValidKey, type BlobStore } from './blob-store.ts';
 import { writeStreamToFile } from './write-file.ts';
 
 /** fsync of a file or a directory (a directory opened read-only can be fsynced on Linux and macOS). */
@@ -81,6 +81,15 @@ export class FsBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Readable | null> {
+    return this.read(key);
+  }
+
+  async getRange(key: string, start: number, endInclusive: number): Promise<Readable | null> {
+    assertRange(start, endInclusive);
+    return this.read(key, { start, end: endInclusive });
+  }
+
+  private async read(key: string, range?: { start: number; end: number }): Promise<Readable | null> {
     // Open eagerly so "absent" is an answer, not a stream error later; the open handle also keeps
     // reading a replaced or collected object safe until the reader is done.
     let handle;
@@ -94,7 +103,7 @@ export class FsBlobStore implements BlobStore {
       await handle.close();
       return null;
     }
-    return handle.createReadStream();
+    return handle.createReadStream(range);
   }
 
   async stat(key: string) {

@@ -1,8 +1,9 @@
-import { Readable, Transform } from 'node:stream';
-import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { CatalogUnavailableError, treeId, type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
-import { PutBatch } from '../storage/put-batch.ts';
+import { archiveEntryRef, TREE_ARCHIVE_PATH, type StoredFile } from '../storage/tree-archive.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
@@ -46,7 +47,7 @@ export interface UploadServiceOptions {
    * Runs on the extracted staging tree before it is published (the lookup indexes of its maps,
    * symbolicate/index/build.ts); returns warnings for the merge summary.
    */
-  postProcess?: (stagingPrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
+  postProcess?: (stagingPrefix: string, files: ReadonlyArray<StoredFile>) => Promise<string[]>;
 }
 
 export interface MergeResult {
@@ -69,8 +70,9 @@ export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`
 export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
 const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
 /**
- * First path segment reserved for files written one at a time into a tree (upload_file_content),
- * at `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
+ * First path segment reserved for what mapvault itself keeps in a tree: the merged archive
+ * (storage/tree-archive.ts) and files written one at a time (upload_file_content), at
+ * `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
  */
 export const SINGLE_FILES_SEGMENT = '.mapvault-files';
 export function refuseReservedPath(path: string): void {
@@ -218,11 +220,15 @@ export class UploadService {
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
         const extracted = await this.extract(task, zipPath, revisionId, existing);
+        // The digest worker reads the scratch zip: done with it before the store takes the file.
+        const digest = await archiveDigest;
+        // Verified, so kept whole as the tree's one object (on a filesystem a rename, on S3 one
+        // multipart upload); durable before the publish below, like every blob.
+        await this.o.blobs.putFile(staging + TREE_ARCHIVE_PATH, zipPath);
         if (this.o.postProcess) {
           const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
         }
-        const digest = await archiveDigest;
         if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
         const zip = { size: concatenated.size, sha256: digest.sha256! };
         const sourcemap = {
@@ -287,27 +293,28 @@ export class UploadService {
         reserved += need;
       }
     };
-    // Files are written several at a time (on S3 each is a round trip); all are durable before publishing.
-    const batch = new PutBatch(this.o.blobs);
-    const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize) => {
+    // Nothing is written per file: the verified archive itself is stored (one object) once every
+    // entry has passed, and each file row says where its bytes are in it (storage/tree-archive.ts).
+    const locations = new Map<string, string>();
+    const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize, location) => {
       refuseReservedPath(path);
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
-      // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
+      // Maps are checked as they stream, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
       // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
       const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
       const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
-      const tee = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          check?.write(chunk);
-          script?.write(chunk);
-          mapping?.write(chunk);
-          done(null, chunk);
-        },
-      });
-      (body as Readable).once('error', (err) => tee.destroy(err));
-      const stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
-      written += stored.size;
+      const sha256 = createHash('sha256');
+      let size = 0;
+      for await (const chunk of body as Readable) {
+        size += (chunk as Buffer).length;
+        sha256.update(chunk as Buffer);
+        check?.write(chunk as Buffer);
+        script?.write(chunk as Buffer);
+        mapping?.write(chunk as Buffer);
+      }
+      written += size;
+      locations.set(path, archiveEntryRef(location));
       if (check) {
         const problem = check.result();
         if (problem) {
@@ -330,13 +337,9 @@ export class UploadService {
           mapCount++;
         }
       }
-      return stored;
-    }).catch(async (err) => {
-      await batch.settle(); // so no write lands after the caller removes the staging tree
-      throw err;
+      return { size, sha256: sha256.digest('hex') };
     });
-    await batch.flush();
-    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    const files: FileRecord[] = summary.files.map((f) => ({ ...f, blobKey: locations.get(f.path)!, ...(debugIds.has(f.path) ? { debugId: debugIds.get(f.path)! } : {}) }));
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }

@@ -380,7 +380,8 @@ export class PgCatalog implements Catalog {
                      WHERE revision_id = $1`, [revisionId, w.isMap && !old ? 1 : 0]);
       await bumpListVersion(c, identity);
       await c.query('DELETE FROM garbage WHERE prefix = $1', [w.stagingPrefix]);
-      if (old) await enqueue((sql, p) => c.query(sql, p), [w.retire(toFile(old))]);
+      const retired = old && w.retire(toFile(old));
+      if (retired) await enqueue((sql, p) => c.query(sql, p), [retired]);
       if (w.reservationId !== undefined) await c.query('DELETE FROM reservations WHERE reservation_id = $1', [w.reservationId]);
       return { ok: true };
     });

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ApiError } from '../../errors.ts';
-import { assertValidKey, type BlobStore } from '../blob-store.ts';
+import { assertRange, assertValidKey, type BlobStore } from '../blob-store.ts';
 import { SizeLimitExceededError } from '../write-file.ts';
 import type { S3Location } from './s3-url.ts';
 
@@ -153,6 +153,18 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       if (isNotFound(err)) return null;
       this.fail(err, `the read of ${key}`);
+    }
+  }
+
+  async getRange(key: string, start: number, endInclusive: number): Promise<Readable | null> {
+    assertRange(start, endInclusive);
+    const Key = this.objectKey(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${start}-${endInclusive}` }));
+      return res.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      this.fail(err, `the read of ${key} (bytes ${start}-${endInclusive})`);
     }
   }
 

@@ -1,11 +1,12 @@
 /**
  * Building the lookup indexes of a stored tree's maps, at merge (and upload_file_content) time:
- * one map at a time, each read from the blob store, parsed and written in a parser worker under
+ * one map at a time, each read from the blob store (out of the tree's archive for merged files), parsed and written in a parser worker under
  * the resolver's admission (bytes-bounded, resourceLimits), the index stored beside the map.
  * A map that cannot be indexed gets no index (and a warning): resolution then reports why, per frame.
  */
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
+import { readTreeFile, type StoredFile } from '../../storage/tree-archive.ts';
 import { InvalidSourceMapError } from '../sourcemap.ts';
 import { indexBlobPath } from './layout.ts';
 import { readIndex } from './reader.ts';
@@ -14,7 +15,8 @@ export interface IndexBuildOptions {
   blobs: BlobStore;
   /** The tree's blob prefix (staging or live), ending in `/`. */
   prefix: string;
-  files: ReadonlyArray<{ path: string; size: number; sha256: string }>;
+  /** The tree's files as their rows will say (a merged file's bytes are in the tree's archive). */
+  files: ReadonlyArray<StoredFile>;
   /** Map bytes (+ its generated script, for function names) → index file (StackResolver.buildIndex). */
   build(bytes: Uint8Array, sha256: string, script: Uint8Array | null): Promise<Uint8Array>;
   /** Maps larger than this are not indexed (nor resolved: MAPVAULT_MAX_MAP_BYTES). */
@@ -28,23 +30,17 @@ export interface IndexBuildOptions {
  */
 export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> {
   const warnings: string[] = [];
-  const stored = new Set(o.files.map((f) => f.path));
-  const read = async (path: string): Promise<Buffer | null> => {
-    const body = await o.blobs.get(o.prefix + path);
-    if (!body) return null;
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
-  };
+  const stored = new Map(o.files.map((f) => [f.path, f]));
   const withoutScript: string[] = [];
   for (const f of o.files) {
     if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
     const key = o.prefix + indexBlobPath(f.path);
-    const bytes = await read(f.path);
+    const bytes = await readTreeFile(o.blobs, o.prefix, f);
     if (!bytes) continue;
     // The generated script beside the map (`x.js.map` → `x.js`), for its function names.
     const scriptPath = f.path.slice(0, -'.map'.length);
-    const script = stored.has(scriptPath) ? await read(scriptPath) : null;
+    const scriptFile = stored.get(scriptPath);
+    const script = scriptFile ? await readTreeFile(o.blobs, o.prefix, scriptFile) : null;
     let index: Uint8Array;
     try {
       index = await o.build(bytes, f.sha256, script);

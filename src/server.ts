@@ -45,7 +45,7 @@ export interface ServerOptions {
   /** Storage implementations; default to SQLite and the filesystem under the data dir. */
   catalog?: Catalog;
   blobs?: BlobStore;
-  /** With `catalog`: the locks every node sharing it respects (default: in-process). */
+  /** The locks every node sharing the catalog respects (default: in-process, or the PostgreSQL catalog's). */
   locker?: Locker;
 }
 
@@ -89,7 +89,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   const opened = opts.catalog
     ? { catalog: opts.catalog, locker: opts.locker ?? new MemoryLocker(), shared: false }
     : await openCatalog(config);
-  const { locker } = opened;
+  const locker = opts.locker ?? opened.locker;
   const catalog = countStorageErrors(opened.catalog, 'catalog');
   const blobs = countStorageErrors(opts.blobs ?? (await openBlobStore(config)), 'blobs');
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));

@@ -183,12 +183,13 @@ export class SourceMapService {
   }
 
 
-  async delete(identity: Identity): Promise<void> {
+  /** `signal`: the request was abandoned, stop waiting for the identity's lock. */
+  async delete(identity: Identity, signal?: AbortSignal): Promise<void> {
     await underIdentityLock(this.o, identity, async () => {
       const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
       if (!removed) throw notFound(identity);
       this.o.onTreeRetired(treeId(removed));
-    });
+    }, signal);
     this.o.collectSoon();
   }
 
@@ -204,7 +205,7 @@ export class SourceMapService {
     if (body) await this.o.blobs.put(to, body);
   }
 
-  async putFile(identity: Identity, filename: string, content: string): Promise<void> {
+  async putFile(identity: Identity, filename: string, content: string, signal?: AbortSignal): Promise<void> {
     const path = normalizeRelativePath(filename);
     refuseReservedPath(path);
     const bytes = Buffer.from(content, 'utf8');
@@ -259,7 +260,7 @@ export class SourceMapService {
         }
         throw err;
       }
-    });
+    }, signal);
   }
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMapvault, API_PREFIX, type Mapvault } from '../../src/server.ts';
 import { OpenApiChecker } from './openapi-check.ts';
+import type { Locker } from '../../src/locking/locker.ts';
 
 export const KEY_A = 'test-key-workspace-a';
 export const KEY_B = 'test-key-workspace-b';
@@ -25,7 +26,7 @@ export interface TestServer {
  * A real server on a random loopback port, with its own data dir, two workspaces (a, b) and
  * an injectable clock (`clock.now`; real time when left at 0).
  */
-export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; locker?: Locker } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'mapvault-test-')));
   const config = loadConfig({
     MAPVAULT_DATA_DIR: dataDir,
@@ -34,7 +35,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     ...env,
   });
   const clock = { now: 0 };
-  const mv = await createMapvault(config, { logger: false, now: () => clock.now || Date.now() });
+  const mv = await createMapvault(config, { logger: false, now: () => clock.now || Date.now(), locker: opts.locker });
   const url = await mv.listen(0, '127.0.0.1');
   const api = url + API_PREFIX;
   const openapi = new OpenApiChecker(url);

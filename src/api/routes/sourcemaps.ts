@@ -4,6 +4,7 @@ import { appIdSchema, identityBody, identityProperties, toIdentity, type Identit
 import type { SourceMapService } from '../../sourcemaps/sourcemap-service.ts';
 import { fileKind } from '../../symbolicate/java/mapping-file.ts';
 import type { SourceMapRecord } from '../../catalog/catalog.ts';
+import { clientGoneSignal } from '../client-gone.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   map: 'application/json; charset=utf-8',
@@ -53,7 +54,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
   });
 
   app.post<{ Body: IdentityInput }>('/delete', { schema: { body: identityBody } }, async (req, reply) => {
-    await sourcemaps.delete(toIdentity(req.workspace, req.body));
+    await sourcemaps.delete(toIdentity(req.workspace, req.body), clientGoneSignal(reply));
     return ok(req, reply, true);
   });
 
@@ -69,7 +70,7 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
       },
     },
   }, async (req, reply) => {
-    await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content);
+    await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content, clientGoneSignal(reply));
     return ok(req, reply, true);
   });
 }

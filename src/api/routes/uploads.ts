@@ -9,6 +9,7 @@ import { SizeLimitExceededError, writeStreamToFile, type WrittenFile } from '../
 import { isUploadIdShape } from '../../util/ids.ts';
 import { metrics } from '../../metrics/metrics.ts';
 import { fileDigester } from '../../util/file-digests.ts';
+import { clientGoneSignal } from '../client-gone.ts';
 
 interface Deps {
   uploads: UploadService;
@@ -73,7 +74,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: Deps): Promise<vo
           },
         },
       },
-    }, async (req, reply) => ok(req, reply, await metrics.timeMerge(() => uploads.merge(req.workspace, req.body.uploadId, req.body.chunkIndexs))));
+    }, async (req, reply) => ok(req, reply, await metrics.timeMerge(() => uploads.merge(req.workspace, req.body.uploadId, req.body.chunkIndexs, clientGoneSignal(reply)))));
   }
 }
 

@@ -59,6 +59,8 @@ async function services(): Promise<{ pgUrl: string; s3Url: string; aws: Record<s
   if (!env.MAPVAULT_TEST_S3_URL) Object.assign(env, await startService('swift.sh'));
   const aws: Record<string, string> = {};
   for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) if (env[k]) aws[k] = env[k]!;
+  // This process opens the bucket too (the cleanup at the end), with the same credentials.
+  Object.assign(process.env, aws);
   return { pgUrl: env.MAPVAULT_TEST_PG_URL!, s3Url: env.MAPVAULT_TEST_S3_URL!, aws };
 }
 

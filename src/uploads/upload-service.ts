@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CatalogUnavailableError, treeId, type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -209,6 +210,7 @@ export class UploadService {
     if (existing && !task.needCover) throw alreadyExists(task);
 
     const zipPath = this.o.scratch.newPath('.zip');
+    const storeCopy = this.o.scratch.newPath('.zip');
     const staging = treePrefix(revisionId);
     try {
       const concatenated = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false, sha256: false });
@@ -219,12 +221,23 @@ export class UploadService {
       // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
-        const extracted = await this.extract(task, zipPath, revisionId, existing);
-        // The digest worker reads the scratch zip: done with it before the store takes the file.
+        // The archive goes to the store while its entries are checked, so on S3 the upload overlaps
+        // the extraction instead of following it. Until the publish it is staging garbage (queued
+        // above, deleted on any failure once the write has settled), and its bytes are the parts'
+        // bytes, already counted by the upload quota. Through a hard link: the store takes its file
+        // (on a filesystem, a rename) while the extraction and the digest read the original.
+        await link(zipPath, storeCopy);
+        const stored = this.o.blobs.putFile(staging + TREE_ARCHIVE_PATH, storeCopy);
+        let extracted;
+        try {
+          extracted = await this.extract(task, zipPath, revisionId, existing);
+        } catch (err) {
+          await stored.catch(() => {}); // so no write lands after the staging prefix is deleted
+          throw err;
+        }
+        // Durable before the publish below, like every blob.
+        await stored;
         const digest = await archiveDigest;
-        // Verified, so kept whole as the tree's one object (on a filesystem a rename, on S3 one
-        // multipart upload); durable before the publish below, like every blob.
-        await this.o.blobs.putFile(staging + TREE_ARCHIVE_PATH, zipPath);
         if (this.o.postProcess) {
           const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
@@ -262,6 +275,7 @@ export class UploadService {
       }
     } finally {
       await this.o.scratch.remove(zipPath);
+      await this.o.scratch.remove(storeCopy);
     }
   }
 

@@ -46,8 +46,8 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
     const scratch = await readdir(join(fs.dir, 'tmp'), { recursive: true, withFileTypes: true });
     assert.deepEqual(scratch.filter((e) => e.isFile()).map((e) => e.name), [], 'the partial part is gone');
 
-    // A merge whose parts fit but whose concatenation and tree do not: the previous tree stays whole.
-    const big = await zipEntries({ 'b.js': randomBytes(3 * MiB), 'a.js.map': map }, { compress: false });
+    // A merge whose parts fit (5 MiB) but whose concatenation (5 MiB more) does not: the previous tree stays whole.
+    const big = await zipEntries({ 'b.js': randomBytes(5 * MiB), 'a.js.map': map }, { compress: false });
     const replace = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
     assert.equal((await uploadPart(s, replace, 0, big)).status, 200);
     const merged = await s.post('/part_merge', { uploadId: replace });

@@ -10,6 +10,7 @@ import { KEY_A, KEY_B } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { service } from '../helpers/services.ts';
 import { loadConfig } from '../../src/config.ts';
+import { PgCatalog } from '../../src/catalog/postgres/pg-catalog.ts';
 import { createMapvault } from '../../src/server.ts';
 import { call, sendPart, split, startCluster, type Cluster } from './cluster.ts';
 
@@ -147,20 +148,20 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
     assert.equal((await call(a, 'POST', '/part_merge', { uploadId: await uploadParts(a, [a], id, await zipEntries(oldFiles), 1) })).status, 200);
     const oldTree = await treeOf(b, id);
 
-    // A replacement big enough that its merge is still writing when the node dies.
-    const newFiles: Record<string, string> = { 'static/a.js.map': mapFor('src/new.ts') };
+    // A replacement big enough that its merge is still writing when the node dies (the archive,
+    // one object of ~25 MiB, stored while its 1 201 files are checked).
+    const newFiles: Record<string, string | Buffer> = { 'static/a.js.map': mapFor('src/new.ts'), 'static/big.bin': randomBytes(24 * 1024 * 1024) };
     for (let i = 0; i < 1200; i++) newFiles[`static/c/${i}.js`] = randomBytes(300).toString('hex');
     const uploadId = await uploadParts(a, [a, b], { ...id, needCover: true }, await zipEntries(newFiles), 4);
-    const before = new Set<string>();
-    for await (const o of cluster.blobs.list('trees/')) before.add(o.key.split('/')[1]!);
+    const catalog = await PgCatalog.open(cluster.env.MAPVAULT_CATALOG_URL!);
+    const staging = async () => (await catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000)).filter((g) => g.prefix.startsWith('trees/')).map((g) => g.prefix);
+    const before = new Set(await staging());
 
     const merging = call(c, 'POST', '/part_merge', { uploadId }).catch((err: Error) => err);
-    // Wait until the new revision's files are landing in the bucket, then kill the merging node.
-    for (let seen = 0; seen < 100;) {
-      seen = 0;
-      for await (const o of cluster.blobs.list('trees/')) if (!before.has(o.key.split('/')[1]!)) seen++;
-      await sleep(50);
-    }
+    // Wait until the merge has queued its staging tree (it does so right before its first write),
+    // then kill the merging node.
+    while ((await staging()).every((p) => before.has(p))) await sleep(20);
+    await catalog.close();
     await c.kill9();
     assert.ok((await merging) instanceof Error, 'the merge never answered');
 
@@ -181,7 +182,7 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
     assert.equal(again.status, 200, again.text);
     assert.equal(await resolvedSource(a, id), 'src/new.ts');
     const newTree = await treeOf(a, id);
-    assert.equal(newTree.files.length, 1201);
+    assert.equal(newTree.files.length, 1202);
 
     // Once every queued prefix is due (the dead merge's staging tree waits hours, since another node
     // could not tell it from a merge still running), a sweep leaves exactly the published trees.

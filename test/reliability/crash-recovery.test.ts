@@ -11,6 +11,7 @@ import { KEY_A } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
 import { TREE_ARCHIVE_PATH } from '../../src/storage/tree-archive.ts';
+import Database from 'better-sqlite3';
 
 async function post(s: ServerProcess, path: string, body: unknown) {
   const res = await fetch(s.api + path, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -102,13 +103,16 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   for (let i = 0; i * MiB < newZip.length; i++) assert.equal((await sendPart(s, uploadId, i, newZip.subarray(i * MiB, (i + 1) * MiB))).status, 200);
 
   const merging = post(s, '/part_merge', { uploadId }).catch(() => 'killed');
-  await waitFor('the staging tree to be half written', async () => {
-    for (const rev of await list(join(dataDir, 'blobs', 'trees'))) {
-      if (rev === oldRevision) continue;
-      const n = (await list(join(dataDir, 'blobs', 'trees', rev, 'static', 'js'))).length;
-      if (n > 10 && n < 3000) return rev;
+  // The merge queues its staging tree right before it stores anything, then checks the 3 000
+  // entries while the archive is stored: caught in the act once the entry is there.
+  const stagingRevision = await waitFor('the merge to queue its staging tree', async () => {
+    const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare("SELECT revision_id FROM garbage WHERE prefix LIKE 'trees/%' AND revision_id IS NOT NULL").all() as Array<{ revision_id: string }>;
+      return rows.map((r) => r.revision_id).find((rev) => rev !== oldRevision);
+    } finally {
+      db.close();
     }
-    return undefined;
   });
   await s.kill9();
   assert.equal(await merging, 'killed', 'the merge did not get to answer');
@@ -121,7 +125,6 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
     assert.equal(((await file.json()) as any).sources[0], 'old.ts');
     // Startup collects only due garbage (another node could be writing that prefix): the staging
     // tree is queued, due STAGING_TIMEOUT after the merge began, and collected then.
-    const stagingRevision = (await list(join(dataDir, 'blobs', 'trees'))).find((r) => r !== oldRevision);
     const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
     const queued = await catalog.dueGarbage(Date.now() + 7 * 3_600_000, 1000);
     await catalog.close();

@@ -26,14 +26,15 @@ async function slowZip(files = 3000) {
   return zipEntries(entries, { compress: false });
 }
 
-/** Resolves once a merge has started writing a tree other than the ones already there. */
+/**
+ * Resolves once a merge is under way: it has queued its staging tree (right before it stores the
+ * archive and checks its entries), other than the ones already queued.
+ */
 async function mergeWriting(s: TestServer, known: string[] = []) {
   for (;;) {
-    const trees = await readdir(join(s.dataDir, 'blobs', 'trees')).catch(() => [] as string[]);
-    for (const rev of trees) {
-      if (known.includes(rev)) continue;
-      if ((await readdir(join(s.dataDir, 'blobs', 'trees', rev, 'static', 'js')).catch(() => [])).length > 5) return rev;
-    }
+    const queued = await s.mv.catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000);
+    const staging = queued.find((g) => g.revisionId !== undefined && g.prefix.startsWith('trees/') && !known.includes(g.revisionId));
+    if (staging) return staging.revisionId!;
     await sleep(5);
   }
 }

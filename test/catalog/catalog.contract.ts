@@ -197,12 +197,15 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'x.map', size: 3, sha256: 'h' }, true)), { ok: true });
     assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'x.map', size: 7, sha256: 'h2' }, true)), { ok: true });
     assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'y.js', size: 1, sha256: 'h3' })), { ok: true });
+    // A replaced file whose bytes have no object of their own (in the tree's archive): nothing queued.
+    assert.deepEqual(await c.upsertFile(write(ident, 'ra', { path: 'y.js', size: 1, sha256: 'h4' }, false, { retire: () => null })), { ok: true });
+    assert.deepEqual((await c.dueGarbage(T0 + 50, 10)).map((g) => g.prefix), ['trees/ra/x.map'], 'only the replaced x.map is queued');
     assert.deepEqual(await c.upsertFile(write(ident, 'rb', { path: 'z', size: 1, sha256: 'h' })), { ok: false, reason: 'replaced' }, 'not the live revision');
     const sm = await c.getSourceMap(ident);
     assert.deepEqual([sm?.size, sm?.fileCount, sm?.mapCount], [8, 2, 2]);
-    assert.equal(sm?.treeVersion, 3, 'every single-file write counts');
+    assert.equal(sm?.treeVersion, 4, 'every single-file write counts');
     const listed = (await list('w1', 'app')).find((s) => s.version === 'a')!;
-    assert.deepEqual([listed.size, listed.fileCount, listed.mapCount, listed.treeVersion], [8, 2, 2, 3], 'the listing follows file uploads');
+    assert.deepEqual([listed.size, listed.fileCount, listed.mapCount, listed.treeVersion], [8, 2, 2, 4], 'the listing follows file uploads');
     assert.equal((await c.usage('w1')).storedBytes, 8 + 10 + 10);
 
     const removed = await c.deleteSourceMap(ident, (rev) => ({ prefix: `trees/${rev}/`, dueAt: T0, revisionId: rev }));

@@ -16,8 +16,9 @@ import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
 import type { DebugIdFinder, FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 import { DebugIdsByUrl } from './debug-id.ts';
-import { MODULE_SCOPE } from './names/index.ts';
-import type { OriginalFunctionSource } from './names/frame-names.ts';
+import { ANONYMOUS, MODULE_SCOPE } from './names/index.ts';
+import { nameFromCallSite } from './names/frame-names.ts';
+import type { OriginalFunctionFields, UnnamedFunction } from './names/frame-names.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -61,15 +62,27 @@ interface CachedMap {
   cost: number;
 }
 
-/** The `originalFunction*` fields of a frame (API.md), from the ranges stored in the index. */
-function originalFunctionFields(index: IndexedMap, line: number, column: number): {
-  originalFunction: string | null; originalFunctionSource: OriginalFunctionSource; originalFunctionDetail?: string;
-} {
+/**
+ * The `originalFunction*` fields of a frame (API.md) from the ranges stored in the index, or, when
+ * they give no original name, what is known so far: the call site decides (nameFromCallSite).
+ */
+function originalFunctionFields(index: IndexedMap, line: number, column: number): OriginalFunctionFields | UnnamedFunction {
   const meta = index.functionMeta ?? { source: 'script-missing' as const };
   if (meta.source !== 'scopes' && meta.source !== 'script') {
-    return { originalFunction: null, originalFunctionSource: meta.source, ...(meta.problem ? { originalFunctionDetail: meta.problem } : {}) };
+    return { name: null, source: meta.source === 'script-unparsable' ? meta.source : 'script-missing', ...(meta.problem ? { problem: meta.problem } : {}) };
   }
-  return { originalFunction: index.enclosingFunction(line, column) ?? MODULE_SCOPE, originalFunctionSource: meta.source };
+  const fn = index.enclosingFunction(line, column);
+  if (fn && (fn.provisional || fn.name === ANONYMOUS)) return { name: fn.name, from: meta.source };
+  return { originalFunction: fn?.name ?? MODULE_SCOPE, originalFunctionSource: meta.source };
+}
+
+/**
+ * The caller of frame `k`: the next frame outward that has a location (native frames such as
+ * `Array.map (<anonymous>)` have none and are skipped, as Sentry skips frames it cannot process).
+ */
+function callerOf(frames: readonly ParsedFrame[], results: readonly FrameResult[], k: number): FrameResult | null {
+  for (let j = k + 1; j < results.length; j++) if (frames[j]!.span) return results[j]!;
+  return null;
 }
 
 /** Why no map was found or why it is unusable: remembered for the revision, like hits. */
@@ -189,14 +202,25 @@ export class StackResolver {
     // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
     // frames started at once would all run between two turns of the event loop.
     const results: FrameResult[] = new Array(parsed.length);
+    /** Frames whose enclosing function the map cannot name: the caller's call site may (below). */
+    const unnamed = new Map<number, UnnamedFunction>();
     let next = 0;
     const runner = async () => {
       while (next < parsed.length) {
         const k = next++;
-        results[k] = await this.resolveFrame(scope, parsed[k]!.frame);
+        const r = await this.resolveFrame(scope, parsed[k]!.frame);
+        if ('unnamed' in r) {
+          unnamed.set(k, r.unnamed);
+          results[k] = r.result;
+        } else results[k] = r;
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOCATE_CONCURRENCY, parsed.length) }, runner));
+    const frames = parsed.map((p) => p.frame);
+    for (const [k, fn] of unnamed) {
+      const caller = callerOf(frames, results, k);
+      Object.assign(results[k]!, nameFromCallSite(fn, caller?.resolved ? caller.name : null, results[k]!.functionName));
+    }
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
       const { at, frame } = parsed[k]!;
@@ -245,7 +269,7 @@ export class StackResolver {
     await this.pause;
   }
 
-  private async resolveFrame(scope: Scope, f: ParsedFrame): Promise<FrameResult> {
+  private async resolveFrame(scope: Scope, f: ParsedFrame): Promise<FrameResult | { result: FrameResult; unnamed: UnnamedFunction }> {
     await this.breathe();
     const base: FrameResult = {
       raw: f.raw,
@@ -306,7 +330,7 @@ export class StackResolver {
       return { ...base, reason: 'NoMapping', detail, match };
     }
     const context = index.context(m.sourceIndex, m.line, this.contextLines);
-    return {
+    const result: FrameResult = {
       ...base,
       resolved: true,
       source,
@@ -316,8 +340,10 @@ export class StackResolver {
       inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
       match,
       ...(context ? { context } : {}),
-      ...originalFunctionFields(index, f.line!, f.column!),
     };
+    const fn = originalFunctionFields(index, f.line!, f.column!);
+    if ('originalFunction' in fn) return Object.assign(result, fn);
+    return { result, unnamed: fn };
   }
 
   /**

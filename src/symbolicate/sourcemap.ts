@@ -440,10 +440,16 @@ function clip(s: string): string {
   return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
+/** A function's name and whether it is provisional (names/function-ranges.ts FunctionRange). */
+export interface EnclosingFunction {
+  name: string;
+  provisional: boolean;
+}
+
 /** Innermost enclosing function of a generated position (index/reader.ts implements it). */
 export interface FunctionLookup {
   /** 0-based generated line and column. */
-  enclosing(line: number, column: number): string | null;
+  enclosing(line: number, column: number): EnclosingFunction | null;
   readonly count: number;
 }
 
@@ -501,7 +507,7 @@ export class SourceMapIndex {
   }
 
   /** Original name of the function enclosing a 1-based generated position, when ranges are known. */
-  enclosingFunction(line: number, column: number): string | null {
+  enclosingFunction(line: number, column: number): EnclosingFunction | null {
     return this.functions ? this.functions.enclosing(line - 1, Math.max(0, column - 1)) : null;
   }
 

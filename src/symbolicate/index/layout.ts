@@ -37,6 +37,8 @@
  *   LINE_BLOCKS        u32, line entries + 1: blocks of entry i are [b[i], b[i+1])
  *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?}: where the function ranges came from
  *                      (names/: "scopes" or "script"), or why there are none
+ *   FUNCTION_FLAGS     u8 per FUNCTIONS range: 1 = its name is provisional (anonymous, or a minified
+ *                      identifier the map does not name: names/function-ranges.ts), 0 = original
  *
  * Segments (sorted by generated column within a line) are cut into blocks of BLOCK_SEGMENTS; a
  * lookup binary-searches the line's blocks by first column and decodes at most two blocks. Within
@@ -48,7 +50,8 @@
  */
 
 export const MAGIC = 0x5849564d; // "MVIX" read as a little-endian u32
-export const FORMAT_VERSION = 1;
+/** 2: FUNCTION_FLAGS added (version 1 indexes are rebuilt from their maps on first use). */
+export const FORMAT_VERSION = 2;
 export const FLAG_SPARSE_LINES = 1;
 export const SHA_OFFSET = 24;
 export const HEADER_BYTES = 56;
@@ -68,11 +71,12 @@ export const Section = {
   BLOCKS: 11,
   LINE_BLOCKS: 12,
   FUNCTION_META: 13,
+  FUNCTION_FLAGS: 14,
 } as const;
-export const SECTION_COUNT = 14;
+export const SECTION_COUNT = 15;
 
 /** Bytes per element of each section, by id. */
-export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1] as const;
+export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1, 1] as const;
 
 export const BLOCK_SEGMENTS = 16;
 export const BLOCK_FIELDS = 7;

@@ -7,7 +7,7 @@
  * they read, so even a damaged file cannot crash or hang a lookup. Another format version →
  * IndexVersionError; the caller rebuilds the index from the map either way.
  */
-import { SourceMapIndex, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
+import { SourceMapIndex, type EnclosingFunction, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
 import type { FunctionMeta } from './writer.ts';
 import {
   BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind,
@@ -35,6 +35,7 @@ export class FunctionRanges implements FunctionLookup {
     private readonly table: Int32Array,
     names: Uint8Array,
     private readonly nameOffsets: Int32Array,
+    private readonly flags: Uint8Array,
   ) {
     this.names = Buffer.from(names.buffer, names.byteOffset, names.byteLength);
   }
@@ -48,7 +49,7 @@ export class FunctionRanges implements FunctionLookup {
    * it, or the nearest of its ancestors that has not ended yet (ranges nest, so the innermost
    * containing range is always on that chain).
    */
-  enclosing(line: number, column: number): string | null {
+  enclosing(line: number, column: number): EnclosingFunction | null {
     const t = this.table;
     let lo = 0;
     let hi = this.count;
@@ -63,7 +64,8 @@ export class FunctionRanges implements FunctionLookup {
       const o = i * FUNCTION_FIELDS;
       if (line < t[o + 2]! || (line === t[o + 2] && column < t[o + 3]!)) {
         const n = t[o + 5]!;
-        return this.names.toString('utf8', this.nameOffsets[2 * n], this.nameOffsets[2 * n + 1]);
+        const name = this.names.toString('utf8', this.nameOffsets[2 * n], this.nameOffsets[2 * n + 1]);
+        return { name, provisional: this.flags[i] === 1 };
       }
     }
     return null;
@@ -257,6 +259,7 @@ export function readIndex(input: Uint8Array): IndexedMap {
   const functions = i32(Section.FUNCTIONS);
   const fnNames = u8(Section.FUNCTION_NAMES);
   const fnNameOffsets = i32(Section.FUNCTION_NAME_OFFSETS);
+  const fnFlags = u8(Section.FUNCTION_FLAGS);
 
   // O(1) checks only: the table sizes lookups index by. Reading must stay far cheaper than
   // parsing, so values inside the tables are not walked here; every use bounds-checks or clamps
@@ -266,11 +269,13 @@ export function readIndex(input: Uint8Array): IndexedMap {
   if (sparse && lineNumbers.length !== lineStarts.length - 1) fail('line numbers do not match the line table');
   if (offsets.length !== 2 * (2 * nSources + nNames)) fail('string table size');
   if (contentLineFirst.length !== nSources + 1 || ignored.length !== nSources) fail('per-source tables size');
-  if (functions.length % FUNCTION_FIELDS !== 0 || fnNameOffsets.length % 2 !== 0) fail('function table size');
+  if (functions.length % FUNCTION_FIELDS !== 0 || fnNameOffsets.length % 2 !== 0 || fnFlags.length !== functions.length / FUNCTION_FIELDS) {
+    fail('function table size');
+  }
 
   const map: PackedMap = {
     segs: new Int32Array(0), lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
   };
-  const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets) : null;
+  const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets, fnFlags) : null;
   return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks, functionMeta);
 }

@@ -22,7 +22,7 @@ const before = (aL: number, aC: number, bL: number, bC: number) => aL < bL || (a
  * starts), each with its parent. Ranges that are empty, or overlap a sibling without nesting
  * (the seam promises they do not; a bug upstream must not corrupt lookups), are dropped.
  */
-export function functionTable(ranges: readonly FunctionRange[]): { table: Int32Array; names: string[] } {
+export function functionTable(ranges: readonly FunctionRange[]): { table: Int32Array; names: string[]; flags: Uint8Array } {
   const sorted = ranges
     .filter((r) => before(r.startLine, r.startColumn, r.endLine, r.endColumn))
     .slice()
@@ -47,14 +47,16 @@ export function functionTable(ranges: readonly FunctionRange[]): { table: Int32A
     stack.push(kept.length - 1);
   }
   const table = new Int32Array(kept.length * FUNCTION_FIELDS);
+  const flags = new Uint8Array(kept.length);
   const names: string[] = [];
   const nameIds = new Map<string, number>();
   kept.forEach((r, i) => {
     let id = nameIds.get(r.name);
     if (id === undefined) nameIds.set(r.name, (id = names.push(r.name) - 1));
     table.set([r.startLine, r.startColumn, r.endLine, r.endColumn, parents[i]!, id], i * FUNCTION_FIELDS);
+    if (r.provisional) flags[i] = 1;
   });
-  return { table, names };
+  return { table, names, flags };
 }
 
 function packStrings(strings: readonly string[]): { bytes: Uint8Array; offsets: Int32Array } {
@@ -141,7 +143,7 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
  * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
  */
 export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = '', meta: FunctionMeta | null = null): Uint8Array {
-  const { table, names } = functionTable(ranges);
+  const { table, names, flags } = functionTable(ranges);
   const fnNames = packStrings(names);
   const encoded = encodeSegments(map.segs, map.lineStarts);
   const sections: ArrayBufferView[] = [];
@@ -159,6 +161,7 @@ export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = []
   sections[Section.FUNCTIONS] = table;
   sections[Section.FUNCTION_NAMES] = fnNames.bytes;
   sections[Section.FUNCTION_NAME_OFFSETS] = fnNames.offsets;
+  sections[Section.FUNCTION_FLAGS] = flags;
 
   let pos = align8(HEADER_BYTES + 8 * SECTION_COUNT);
   const at: number[] = [];

@@ -39,7 +39,12 @@ export interface ScriptScope {
   header?: Position;
 }
 
-export type ScopeParse = { scopes: ScriptScope[]; problem?: undefined } | { scopes: null; problem: string };
+/**
+ * `declared`: every name the script binds (variables, functions, classes, parameters, imports,
+ * catch parameters). A minifier renames only these; any other identifier (`globalThis`, `window`)
+ * is spelled as in the original.
+ */
+export type ScopeParse = { scopes: ScriptScope[]; declared: Set<string>; problem?: undefined } | { scopes: null; problem: string };
 
 /** The acorn node shape this module reads: everything is looked up by field name. */
 interface AstNode {
@@ -125,9 +130,11 @@ export function collectScopes(text: string): ScopeParse {
   lines = new LineIndex(text);
   const parents = new Map<AstNode, AstNode>();
   const scopes: ScriptScope[] = [];
+  const declared = new Set<string>();
   const stack: AstNode[] = [root];
   while (stack.length > 0) {
     const node = stack.pop()!;
+    collectDeclared(node, declared);
     const name = scopeName(node, parents);
     if (name) {
       const scope: ScriptScope = { start: pos(node.start), end: pos(node.end), name };
@@ -157,7 +164,49 @@ export function collectScopes(text: string): ScopeParse {
   }
   lines = new LineIndex('');
   scopes.sort((a, b) => a.start.line - b.start.line || a.start.column - b.start.column);
-  return { scopes };
+  return { scopes, declared };
+}
+
+/** Adds the names `node` binds directly (patterns add theirs when the walk reaches them). */
+function collectDeclared(node: AstNode, declared: Set<string>): void {
+  const add = (n: unknown): void => {
+    if (isNode(n) && n.type === 'Identifier') declared.add(n.name as string);
+  };
+  switch (node.type) {
+    case 'VariableDeclarator':
+      add(node.id);
+      break;
+    case 'FunctionDeclaration':
+    case 'FunctionExpression':
+    case 'ArrowFunctionExpression':
+      add(node.id);
+      for (const p of node.params as unknown[]) add(p);
+      break;
+    case 'ClassDeclaration':
+    case 'ClassExpression':
+      add(node.id);
+      break;
+    case 'CatchClause':
+      add(node.param);
+      break;
+    case 'ImportSpecifier':
+    case 'ImportDefaultSpecifier':
+    case 'ImportNamespaceSpecifier':
+      add(node.local);
+      break;
+    case 'ArrayPattern':
+      for (const e of node.elements as unknown[]) add(e);
+      break;
+    case 'ObjectPattern':
+      for (const p of node.properties as AstNode[]) add(p.type === 'Property' ? p.value : p);
+      break;
+    case 'AssignmentPattern':
+      add(node.left);
+      break;
+    case 'RestElement':
+      add(node.argument);
+      break;
+  }
 }
 
 /** The name of `node` if it opens a function-like scope, else null. */

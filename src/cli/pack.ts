@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
-import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { MAX_TEXT, SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import { globMatcher } from './glob.ts';
 
@@ -127,11 +127,91 @@ export async function isZipFile(path: string): Promise<boolean> {
 }
 
 /** Why a `.map` file would not be usable (null when it is), and its debug ID: the server's merge-time reading, streamed. */
-async function checkMapFile(path: string): Promise<{ problem: string | null; debugId: string | null }> {
-  const check = new SourceMapCheck();
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) check.write(chunk);
-  const problem = check.result();
-  return { problem, debugId: problem ? null : mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }) };
+interface MapFileCheck {
+  problem: string | null;
+  debugId: string | null;
+  /** The map's `file` (its generated script), null when absent or too long to be one. */
+  file: string | null;
+}
+
+/** Each selected map is read once, however many checks ask. */
+const mapChecks = new WeakMap<PackedFile, Promise<MapFileCheck>>();
+
+function checkMapFile(f: PackedFile): Promise<MapFileCheck> {
+  let checked = mapChecks.get(f);
+  if (!checked) {
+    checked = (async () => {
+      const check = new SourceMapCheck();
+      for await (const chunk of createReadStream(f.abs) as AsyncIterable<Buffer>) check.write(chunk);
+      const problem = check.result();
+      if (problem) return { problem, debugId: null, file: null };
+      const file = check.stringField('file');
+      return {
+        problem,
+        debugId: mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }),
+        file: file && file.length < MAX_TEXT ? file : null,
+      };
+    })();
+    mapChecks.set(f, checked);
+  }
+  return checked;
+}
+
+/** Each script's tail is read once, however many checks ask. */
+const tails = new WeakMap<PackedFile, Promise<string>>();
+
+function scriptTail(f: PackedFile): Promise<string> {
+  let tail = tails.get(f);
+  if (!tail) tails.set(f, (tail = readTail(f.abs)));
+  return tail;
+}
+
+/**
+ * Adds to the selection the generated script of each selected map, so the server can recover
+ * original function names (they need the `.js`): the script beside it (`x.js.map` → `x.js`), else
+ * the one its `file` field names (relative to the map), else one whose sourceMappingURL names the
+ * map. Scripts already selected stay as they are. Returns the maps for which no script was found.
+ */
+export async function addMapScripts(sel: Selection): Promise<{ added: number; withoutScript: string[] }> {
+  const selected = new Set(sel.files.map((f) => f.rel));
+  const scriptByRel = new Map(sel.scripts.map((s) => [s.rel, s]));
+  // Which map each script's sourceMappingURL names (read only when a map needs it).
+  let namedBy: Map<string, PackedFile> | null = null;
+  const byComment = async (mapRel: string): Promise<PackedFile | undefined> => {
+    if (!namedBy) {
+      namedBy = new Map();
+      const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
+      for (const s of sel.scripts) {
+        const url = sourceMappingURL(await scriptTail(s));
+        const target = url && mapTarget(s.rel, url);
+        const rel = target && (target.rooted ? byName.get(target.path) : target.path);
+        if (rel && !namedBy.has(rel)) namedBy.set(rel, s);
+      }
+    }
+    return namedBy.get(mapRel);
+  };
+  const adds: PackedFile[] = [];
+  const withoutScript: string[] = [];
+  for (const map of sel.files) {
+    if (!map.rel.endsWith('.map')) continue;
+    let script = scriptByRel.get(map.rel.slice(0, -'.map'.length));
+    if (!script) {
+      const { file } = await checkMapFile(map);
+      const target = file ? mapTarget(map.rel, file) : null;
+      if (target && !target.rooted) script = scriptByRel.get(target.path);
+    }
+    script ??= await byComment(map.rel);
+    if (!script) withoutScript.push(map.rel);
+    else if (!selected.has(script.rel)) {
+      selected.add(script.rel);
+      adds.push(script);
+    }
+  }
+  if (adds.length > 0) {
+    sel.files.push(...adds);
+    sel.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+  return { added: adds.length, withoutScript };
 }
 
 /** The last sourceMappingURL comment of a script, or null. */
@@ -164,7 +244,7 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
   const mapIds = new Map<string, string | null>();
   for (const f of sel.files) {
     if (!f.rel.endsWith('.map')) continue;
-    const { problem, debugId } = await checkMapFile(f.abs);
+    const { problem, debugId } = await checkMapFile(f);
     if (problem) warnings.push(`${f.rel}: ${problem}`);
     else mapIds.set(f.rel, debugId);
   }
@@ -172,7 +252,7 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
   const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
   const pairs: DebugIdPair[] = [];
   for (const s of sel.scripts) {
-    const tail = await readTail(s.abs);
+    const tail = await scriptTail(s);
     const url = sourceMappingURL(tail);
     const target = url && mapTarget(s.rel, url);
     if (target && !(target.rooted ? names : rels).has(target.path)) {

@@ -14,7 +14,7 @@ import {
   action, addConnectionOptions, CliError, describeError, formatBytes, identity, log, makeClient, numberIn, plural,
   requireConnection, warn, withEnv, type Connection, type ConnectionOptions,
 } from './common.ts';
-import { checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
+import { addMapScripts, checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
 import { createProgress } from './progress.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { MAPPING_FILE_NAME } from '../symbolicate/java/mapping-file.ts';
@@ -31,6 +31,8 @@ interface UploadOptions extends ConnectionOptions {
   concurrency: number;
   partSizeMb: number;
   include: string[];
+  /** false with --no-scripts: the maps' generated scripts are not added to the selection. */
+  scripts: boolean;
   stripPrefix?: string;
   stateDir: string;
   checksum: 'sha256' | 'md5';
@@ -61,7 +63,7 @@ interface MergeContent { fileCount?: number; mapCount?: number; size?: number; s
 export function registerUpload(program: Command): void {
   const cmd = program
     .command('upload')
-    .description('upload the sourcemaps of a build directory (zipped on the fly) or a ready zip, in parallel resumable parts')
+    .description('upload the sourcemaps of a build directory, with their generated scripts (zipped on the fly), or a ready zip, in parallel resumable parts')
     .argument('<source>', 'build output directory, a .zip laid out like the script URLs, or an Android mapping.txt');
   addConnectionOptions(cmd)
     .option('--need-cover', 'replace an existing sourcemap with the same appId/version/env', false)
@@ -69,6 +71,7 @@ export function registerUpload(program: Command): void {
     .option('--part-size-mb <MiB>', 'part size in MiB, fractions allowed (0.0625 to 10)', numberIn(0.0625, 10, false), 10)
     .option('--include <glob>', 'files of the directory to pack (repeatable; replaces the default; e.g. add \'**/*.js\')',
       (v: string, prev: string[]) => [...(prev === DEFAULT_INCLUDE ? [] : prev), v], DEFAULT_INCLUDE)
+    .option('--no-scripts', 'leave out the generated script (.js/.mjs/.cjs) of each map, uploaded by default: without it the server cannot recover original function names')
     .option('--strip-prefix <prefix>', 'path prefix removed from the zip paths (files outside it are left out), e.g. dist/')
     .option('--state-dir <dir>', 'where resume state is kept', defaultStateDir())
     .addOption(new Option('--checksum <algo>', 'part checksum sent to the server').choices(['sha256', 'md5']).default('sha256'))
@@ -155,6 +158,11 @@ async function prepare(source: string, o: UploadOptions, cmd: Command, tmp: stri
   if (sel.outsidePrefix) log(`${plural(sel.outsidePrefix, 'matching file')} outside --strip-prefix ${prefix} left out`);
   if (sel.files.length === 0) {
     throw new CliError(`no files in ${source}${prefix ? ` under ${prefix}` : ''} match --include ${o.include.join(' ')}`);
+  }
+  if (o.scripts) {
+    // Function names (originalFunction) are recovered from the scripts, at merge time.
+    const { added } = await addMapScripts(sel);
+    if (added > 0) log(`added ${plural(added, 'generated script')} of the maps (--no-scripts leaves them out)`);
   }
   for (const w of await checkSelection(sel)) warn(w);
   const maps = sel.files.filter((f) => f.name.endsWith('.map')).length;

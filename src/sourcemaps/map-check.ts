@@ -19,10 +19,14 @@ const enum S {
 }
 const OBJ = 1, ARR = 2;
 const PREFIX = [0x29, 0x5d, 0x7d, 0x27]; // )]}'
-const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id']);
-/** Top-level string fields whose text is kept (bounded): the map's debug ID (debug-id.ts). */
-const TEXT_FIELDS = new Set(['debugId', 'debug_id']);
-const MAX_TEXT = 64;
+const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id', 'file']);
+/**
+ * Top-level string fields whose text is kept (bounded): the map's debug ID (debug-id.ts), and its
+ * `file` (the generated script, which `mapvault upload` packs with the map).
+ */
+const TEXT_FIELDS = new Set(['debugId', 'debug_id', 'file']);
+/** Longest text kept; a longer one is cut to this length (callers treat a cut text as unusable). */
+export const MAX_TEXT = 1024;
 const MAX_KEY = 16; // longer top-level keys cannot be one of WATCHED
 const MAX_NUMBER = 1024; // a longer number literal for a watched field counts as not a number
 type Kind = 'object' | 'array' | 'string' | 'number' | 'boolean' | 'null';
@@ -208,7 +212,7 @@ export class SourceMapCheck {
    * The text of a top-level string field among TEXT_FIELDS (`debugId`, `debug_id`), at most
    * MAX_TEXT characters; null when absent or not a string. Read after result().
    */
-  stringField(name: 'debugId' | 'debug_id'): string | null {
+  stringField(name: 'debugId' | 'debug_id' | 'file'): string | null {
     const f = this.fields.get(name);
     return f?.kind === 'string' ? (f.text ?? null) : null;
   }

@@ -30,7 +30,7 @@ import { JavaResolver } from './symbolicate/java/java-resolver.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
-import { buildTreeIndexes } from './symbolicate/index/build.ts';
+import { buildTreeIndexes, type StoredFiles } from './symbolicate/index/build.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -131,8 +131,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
-  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
-    blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
+  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>, stored?: StoredFiles) => buildTreeIndexes({
+    blobs, prefix, files, stored, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
   });
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,

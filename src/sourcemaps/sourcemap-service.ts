@@ -10,6 +10,7 @@ import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, unde
 import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import { indexBlobPath } from '../symbolicate/index/layout.ts';
+import type { StoredFiles } from '../symbolicate/index/build.ts';
 import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
@@ -44,8 +45,11 @@ export interface SourceMapServiceOptions {
   maxResolveFileBytes: number;
   /** Memory for cached `list` answers. */
   listCacheBytes: number;
-  /** Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts). */
-  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
+  /**
+   * Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts);
+   * `stored` = the tree it is written into, for a map's script or a script's map stored before.
+   */
+  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>, stored?: StoredFiles) => Promise<string[]>;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
@@ -206,6 +210,18 @@ export class SourceMapService {
     if (body) await this.o.blobs.put(to, body);
   }
 
+  /** The files of a stored tree for index building; a file too big to resolve reads as absent. */
+  private storedFiles(sm: SourceMapRecord): StoredFiles {
+    const tree = this.treeOf(sm);
+    return {
+      size: async (path) => (await tree.fileInfo(path))?.size ?? null,
+      read: (path) => tree.readFile(path).catch((e: unknown) => {
+        if (e instanceof InvalidSourceMapError) return null;
+        throw e;
+      }),
+    };
+  }
+
   async putFile(identity: Identity, filename: string, content: string): Promise<void> {
     const path = normalizeRelativePath(filename);
     refuseReservedPath(path);
@@ -227,8 +243,9 @@ export class SourceMapService {
         const debugId = await fileDebugId(path, bytes);
         const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}), ...(debugId ? { debugId } : {}) };
         const isMap = path.endsWith('.map');
-        // Before the publishing transaction, beside the bytes (under the staging prefix).
-        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
+        // Before the publishing transaction, beside the bytes (under the staging prefix): the index
+        // of a map (with the tree's stored script), or of the stored map of a script (now with names).
+        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }], sm ? this.storedFiles(sm) : undefined);
         if (sm) {
           const written = await this.o.catalog.upsertFile({
             identity, revisionId, file, isMap, stagingPrefix: staging, reservationId,
@@ -241,9 +258,12 @@ export class SourceMapService {
           }
           this.o.onTreeRetired(treeId(sm));
           if (old) this.o.collectSoon();
-          // The resolver looks for a map's index at the tree's own place: copy it there. Best effort
-          // once committed: an index carries its map's sha256, so a stale one is only rebuilt.
-          await this.copyBlob(staging + indexBlobPath(path), treePrefix(revisionId) + indexBlobPath(path)).catch(() => {});
+          // The resolver looks for a map's index at the tree's own place: copy it there (for a script,
+          // its map's). Best effort once committed: an index carries the sha256 of its map and of the
+          // script its names came from, so until the copy lands the old one is rebuilt, never trusted.
+          for (const map of path.endsWith('.map') ? [path] : [`${path}.map`]) {
+            await this.copyBlob(staging + indexBlobPath(map), treePrefix(revisionId) + indexBlobPath(map)).catch(() => {});
+          }
         } else {
           const result = await this.o.catalog.publishSourceMap({
             sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },

@@ -453,10 +453,11 @@ export class StackResolver {
       const info = await tree.fileInfo(path);
       if (info === null) return null;
       const { size, sha256 } = info;
-      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256));
+      const script = scriptPath === path ? null : await tree.fileInfo(scriptPath);
+      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256, script?.sha256 ?? null));
       if (stored) return { index: stored, label: path, cost: stored.cost };
       // No usable index: rebuild it from the map and its generated script (for function names).
-      const scriptSize = scriptPath === path ? 0 : ((await tree.fileInfo(scriptPath))?.size ?? 0);
+      const scriptSize = script?.size ?? 0;
       const weight = size + scriptSize;
       return this.admission.run(weight, weight >= this.workerThreshold, async () => {
         const bytes = await tree.readFile(path);
@@ -477,13 +478,20 @@ export class StackResolver {
     return found as CachedMap | Missing | null;
   }
 
-  /** The map's stored lookup index (built at merge), or null when absent, torn or outdated. */
-  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<IndexedMap | null> {
+  /**
+   * The map's stored lookup index (built at merge), or null when absent, torn or outdated: built
+   * from other map bytes, or its function names from another generated script than the one stored
+   * now (`scriptSha256`, null = none), e.g. a script uploaded after its map (upload_file_content).
+   */
+  private async storedIndex(tree: TreeSource, path: string, sha256: string, scriptSha256: string | null): Promise<IndexedMap | null> {
     const file = await tree.readIndex?.(path);
     // Built from other bytes (the map was overwritten since): rebuilt by the caller.
     if (!file || indexMapSha256(file) !== sha256) return null;
     try {
       const index = readIndex(file);
+      const meta = index.functionMeta;
+      // `scopes` name functions without the script; otherwise the ranges must come from the stored one.
+      if (meta?.source !== 'scopes' && (meta?.script ?? null) !== scriptSha256) return null;
       this.indexReads++;
       return index;
     } catch (e) {

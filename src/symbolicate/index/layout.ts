@@ -35,8 +35,9 @@
  *                      offset of the block's next segment, kind, then the running state (source,
  *                      original line, original column, name) after it
  *   LINE_BLOCKS        u32, line entries + 1: blocks of entry i are [b[i], b[i+1])
- *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?}: where the function ranges came from
- *                      (names/: "scopes" or "script"), or why there are none
+ *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?, "script"?}: where the function ranges came
+ *                      from (names/: "scopes" or "script"), or why there are none; `script` = SHA-256 of
+ *                      the generated script they were computed from (a script stored later → rebuilt)
  *   FUNCTION_FLAGS     u8 per FUNCTIONS range: 1 = its name is provisional (anonymous, or a minified
  *                      identifier the map does not name: names/function-ranges.ts), 0 = original
  *

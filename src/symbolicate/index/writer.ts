@@ -10,6 +10,8 @@ import type { OriginalFunctionSource } from '../names/frame-names.ts';
 export interface FunctionMeta {
   source: OriginalFunctionSource;
   problem?: string;
+  /** SHA-256 (hex) of the generated script the ranges were computed from; absent when there was none. */
+  script?: string;
 }
 import {
   BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind, align8,

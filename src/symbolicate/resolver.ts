@@ -12,7 +12,7 @@ import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
 import { InvalidSourceMapError } from './sourcemap.ts';
 import { makeIndexFile } from './index/make.ts';
-import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
+import { IndexFormatError, type IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
 import type { DebugIdFinder, FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 import { DebugIdsByUrl } from './debug-id.ts';

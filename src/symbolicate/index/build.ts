@@ -63,9 +63,9 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
   }
   // One line for all of them: a maps-only upload (the CLI's default) would otherwise warn per chunk.
   const lost = 'original function names (originalFunction) cannot be recovered; upload the .js files with their maps';
-  if (withoutScript.length === 1) {
-    const [map] = withoutScript;
-    warnings.push(`${map}: its generated script ${map!.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
+  const [map] = withoutScript;
+  if (withoutScript.length === 1 && map !== undefined) {
+    warnings.push(`${map}: its generated script ${map.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
   } else if (withoutScript.length > 1) {
     const shown = withoutScript.slice(0, 3).join(', ') + (withoutScript.length > 3 ? `, and ${withoutScript.length - 3} more` : '');
     warnings.push(`${withoutScript.length} maps have no generated script beside them (${shown}), so ${lost}`);

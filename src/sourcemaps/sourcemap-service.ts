@@ -14,6 +14,7 @@ import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
 import { SourceMapCheck } from './map-check.ts';
+import { defined } from '../util/invariant.ts';
 
 /** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
 const DEBUG_ID_HITS = 16;
@@ -79,7 +80,7 @@ export class SourceMapService {
     const key = `${workspace}\u0000${appId}`;
     const kept = this.listCache.get(key);
     const listing = await this.o.catalog.listSourceMaps(workspace, appId, kept?.variant === variant ? kept.stamp : undefined);
-    if (listing === 'unchanged') return kept!.rendered;
+    if (listing === 'unchanged') return defined(kept, 'the cached listing whose stamp was sent').rendered;
     const rendered = render(listing.rows);
     this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
     return rendered;

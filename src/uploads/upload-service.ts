@@ -16,6 +16,7 @@ import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from './quotas.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
+import { defined } from '../util/invariant.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -224,7 +225,7 @@ export class UploadService {
         }
         const digest = await archiveDigest;
         if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
-        const zip = { size: concatenated.size, sha256: digest.sha256! };
+        const zip = { size: concatenated.size, sha256: digest.sha256 };
         const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -336,7 +337,10 @@ export class UploadService {
       throw err;
     });
     await batch.flush();
-    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    const files = summary.files.map((f) => {
+      const debugId = debugIds.get(f.path);
+      return debugId === undefined ? f : { ...f, debugId };
+    });
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
@@ -377,5 +381,5 @@ function selectParts(uploaded: PartRecord[], requested?: number[]): PartRecord[]
     const shown = missing.length > 20 ? `${missing.slice(0, 20).join(', ')}, … (${missing.length} in all)` : missing.join(', ');
     throw new ApiError('Parts.Missing', `parts must be 0..${n - 1} without gaps; missing: ${shown}`, { missing });
   }
-  return Array.from({ length: n }, (_, i) => byIndex.get(i)!);
+  return Array.from({ length: n }, (_, i) => defined(byIndex.get(i), `part ${i}, checked above`));
 }

@@ -62,7 +62,7 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
   let outlinePosition: number | null = null;
   const index = 'index' in mapping ? mapping.index : null;
 
-  for (const [i, whole] of lines.entries()) {
+  for (const whole of lines) {
     const cr = whole.endsWith('\r') ? '\r' : '';
     const body = cr ? whole.slice(0, -1) : whole;
     const frame = truncated ? null : parseJavaFrame(body);

@@ -1,16 +1,16 @@
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
-import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
+import { underIdentityLock } from '../locking/identity-lock.ts';
+import { fileBlobKey, mapIndexPath, mappingIndexPath, refuseReservedPath, retiredFile, retiredTree, singleFileKey, singleFilePrefix, treePrefix } from '../storage/blob-keys.ts';
 import type { Quotas } from '../uploads/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
-import { indexBlobPath } from '../symbolicate/index/layout.ts';
-import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
 import { SourceMapCheck } from './map-check.ts';
@@ -22,13 +22,7 @@ const DEBUG_ID_HITS = 16;
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-/** Where a file's bytes are: its own key if it was written alone, else its place in the merged tree. */
-export const fileBlobKey = (revisionId: string, f: FileRecord): string => f.blobKey ?? treePrefix(revisionId) + f.path;
-/** The prefix a single-file key lives under, `trees/<revision>/.mapvault-files/<random>/`. */
-const singleFilePrefix = (key: string): string => `${key.split('/').slice(0, 4).join('/')}/`;
-/** A replaced file's blob, collected once readers that already resolved it have finished. */
-const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry =>
-  ({ prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt });
+
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -151,7 +145,7 @@ export class SourceMapService {
       fileInfo: (path) => this.o.catalog.getFile(sm.revisionId, path),
       // The lookup index beside each map (symbolicate/index/): built at merge, rebuilt lazily.
       readIndex: async (mapPath) => {
-        const body = await this.o.blobs.get(prefix + indexBlobPath(mapPath));
+        const body = await this.o.blobs.get(prefix + mapIndexPath(mapPath));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -160,7 +154,7 @@ export class SourceMapService {
       writeIndex: async (mapPath, index) => {
         // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
         if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
-        await this.o.blobs.put(prefix + indexBlobPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+        await this.o.blobs.put(prefix + mapIndexPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
       },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
@@ -176,7 +170,7 @@ export class SourceMapService {
       },
       fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
       readMappingIndex: async (path) => {
-        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
+        const body = await this.o.blobs.get(prefix + mappingIndexPath(path));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -218,7 +212,7 @@ export class SourceMapService {
       const sm = await this.o.catalog.getSourceMap(identity);
       const revisionId = sm?.revisionId ?? newRevisionId();
       const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
-      const key = sm ? `${treePrefix(revisionId)}${SINGLE_FILES_SEGMENT}/${randomAlphanumeric(16)}/${path}` : treePrefix(revisionId) + path;
+      const key = sm ? singleFileKey(revisionId, randomAlphanumeric(16), path) : treePrefix(revisionId) + path;
       const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
       const reservationId = randomAlphanumeric(16);
       await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
@@ -244,7 +238,7 @@ export class SourceMapService {
           if (old) this.o.collectSoon();
           // The resolver looks for a map's index at the tree's own place: copy it there. Best effort
           // once committed: an index carries its map's sha256, so a stale one is only rebuilt.
-          await this.copyBlob(staging + indexBlobPath(path), treePrefix(revisionId) + indexBlobPath(path)).catch(() => {});
+          await this.copyBlob(staging + mapIndexPath(path), treePrefix(revisionId) + mapIndexPath(path)).catch(() => {});
         } else {
           const result = await this.o.catalog.publishSourceMap({
             sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
 import { InvalidSourceMapError } from '../sourcemap.ts';
-import { indexBlobPath } from './layout.ts';
+import { mapIndexPath } from '../../storage/blob-keys.ts';
 import { readIndex } from './reader.ts';
 
 export interface IndexBuildOptions {
@@ -39,7 +39,7 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
   const withoutScript: string[] = [];
   for (const f of o.files) {
     if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
-    const key = o.prefix + indexBlobPath(f.path);
+    const key = o.prefix + mapIndexPath(f.path);
     const bytes = await read(f.path);
     if (!bytes) continue;
     // The generated script beside the map (`x.js.map` → `x.js`), for its function names.

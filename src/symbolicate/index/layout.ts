@@ -85,13 +85,3 @@ export const FunctionField = { START_LINE: 0, START_COLUMN: 1, END_LINE: 2, END_
 export const FUNCTION_FIELDS = 6;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
-
-/**
- * Where a map's index is stored, beside the map in the tree's blob prefix. The top-level segment
- * `i:` can never be a stored file's first segment (archive/entry-path.ts refuses names starting
- * with a drive letter), so an index can never overwrite or be mistaken for an uploaded file; and
- * it is removed with its tree (the whole prefix is collected).
- */
-export function indexBlobPath(mapPath: string): string {
-  return `i:/${mapPath}.mvx`;
-}

@@ -8,7 +8,7 @@ import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
 import { underIdentityLock } from '../locking/identity-lock.ts';
 import { fileBlobKey, mapIndexPath, mappingIndexPath, refuseReservedPath, retiredFile, retiredTree, singleFileKey, singleFilePrefix, treePrefix } from '../storage/blob-keys.ts';
-import type { Quotas } from '../uploads/quotas.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';

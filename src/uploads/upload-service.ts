@@ -15,7 +15,7 @@ import { underIdentityLock } from '../locking/identity-lock.ts';
 import { mappingIndexPath, partKey, refuseReservedPath, retiredTree, treePrefix, uploadPrefix } from '../storage/blob-keys.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
-import type { Quotas } from './quotas.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
 import { defined } from '../util/invariant.ts';

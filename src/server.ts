@@ -11,7 +11,7 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ScratchDir } from './storage/scratch.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { UploadService } from './uploads/upload-service.ts';
-import { Quotas } from './uploads/quotas.ts';
+import { Quotas } from './catalog/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
 import { Admission } from './util/admission.ts';

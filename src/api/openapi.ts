@@ -113,8 +113,9 @@ function responsesFor(method: string, url: string, prefix: string): Schema | und
 export async function registerOpenApi(app: FastifyInstance, apiPrefix: string): Promise<void> {
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat().filter((m) => m !== 'HEAD');
-    if (methods.length !== 1 || route.schema?.response) return;
-    const response = responsesFor(methods[0]!, route.url, apiPrefix);
+    const [method] = methods;
+    if (methods.length !== 1 || method === undefined || route.schema?.response) return;
+    const response = responsesFor(method, route.url, apiPrefix);
     if (!response) return;
     route.schema = { ...route.schema, response };
     // Documentation only: keep serializing with JSON.stringify.

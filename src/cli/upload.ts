@@ -280,8 +280,7 @@ async function sendParts(run: Run, fh: FileHandle, missing: number[], partLength
   let next = 0;
   let firstError: unknown;
   const worker = async () => {
-    while (next < missing.length && !signal.aborted) {
-      const i = missing[next++]!;
+    for (let i = missing[next++]; i !== undefined && !signal.aborted; i = missing[next++]) {
       const data = await readPart(fh, i, partSize, partLength(i));
       const sum = createHash(o.checksum).update(data).digest('hex');
       let counted = 0;

@@ -8,6 +8,7 @@
  * accepts exactly what JSON.parse accepts on the UTF-8 text, after an optional `)]}'` first line
  * (the XSSI guard that the sourcemap spec allows).
  */
+import { at } from '../util/invariant.ts';
 
 /** Deeper nesting is refused: a sourcemap needs 3 levels, and the stack must stay small. */
 export const MAX_MAP_NESTING = 10_000;
@@ -58,7 +59,7 @@ export class SourceMapCheck {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
-      const b = chunk[i]!;
+      const b = at(chunk, i);
       switch (this.state) {
         case S.Prefix:
           if (b === PREFIX[this.prefixSeen]) {
@@ -122,14 +123,14 @@ export class SourceMapCheck {
           if (!this.capturingKey && this.text === null) {
             // Fast path: the bulk of a map is its mappings and sourcesContent strings.
             while (i < n) {
-              const c = chunk[i]!;
+              const c = at(chunk, i);
               if (c === 0x22 || c === 0x5c || c < 0x20) break;
               i++;
             }
             if (i === n) continue;
           }
           {
-            const c = chunk[i]!;
+            const c = at(chunk, i);
             if (c === 0x22) { i++; this.endString(); continue; }
             if (c === 0x5c) { i++; this.state = S.Escape; continue; }
             if (c < 0x20) return this.fail(`unescaped control character ${describe(c)} in a string`, i);

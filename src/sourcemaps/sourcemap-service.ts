@@ -1,20 +1,20 @@
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
-import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
-import type { Quotas } from '../uploads/quotas.ts';
+import { underIdentityLock } from '../locking/identity-lock.ts';
+import { fileBlobKey, mapIndexPath, mappingIndexPath, refuseReservedPath, retiredFile, retiredTree, singleFileKey, singleFilePrefix, treePrefix } from '../storage/blob-keys.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
-import { indexBlobPath } from '../symbolicate/index/layout.ts';
 import type { StoredFiles } from '../symbolicate/index/build.ts';
-import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
 import { SourceMapCheck } from './map-check.ts';
+import { defined } from '../util/invariant.ts';
 
 /** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
 const DEBUG_ID_HITS = 16;
@@ -22,13 +22,7 @@ const DEBUG_ID_HITS = 16;
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-/** Where a file's bytes are: its own key if it was written alone, else its place in the merged tree. */
-export const fileBlobKey = (revisionId: string, f: FileRecord): string => f.blobKey ?? treePrefix(revisionId) + f.path;
-/** The prefix a single-file key lives under, `trees/<revision>/.mapvault-files/<random>/`. */
-const singleFilePrefix = (key: string): string => `${key.split('/').slice(0, 4).join('/')}/`;
-/** A replaced file's blob, collected once readers that already resolved it have finished. */
-const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry =>
-  ({ prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt });
+
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -83,7 +77,7 @@ export class SourceMapService {
     const key = `${workspace}\u0000${appId}`;
     const kept = this.listCache.get(key);
     const listing = await this.o.catalog.listSourceMaps(workspace, appId, kept?.variant === variant ? kept.stamp : undefined);
-    if (listing === 'unchanged') return kept!.rendered;
+    if (listing === 'unchanged') return defined(kept, 'the cached listing whose stamp was sent').rendered;
     const rendered = render(listing.rows);
     this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
     return rendered;
@@ -154,7 +148,7 @@ export class SourceMapService {
       fileInfo: (path) => this.o.catalog.getFile(sm.revisionId, path),
       // The lookup index beside each map (symbolicate/index/): built at merge, rebuilt lazily.
       readIndex: async (mapPath) => {
-        const body = await this.o.blobs.get(prefix + indexBlobPath(mapPath));
+        const body = await this.o.blobs.get(prefix + mapIndexPath(mapPath));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -163,7 +157,7 @@ export class SourceMapService {
       writeIndex: async (mapPath, index) => {
         // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
         if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
-        await this.o.blobs.put(prefix + indexBlobPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+        await this.o.blobs.put(prefix + mapIndexPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
       },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
@@ -179,7 +173,7 @@ export class SourceMapService {
       },
       fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
       readMappingIndex: async (path) => {
-        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
+        const body = await this.o.blobs.get(prefix + mappingIndexPath(path));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -233,7 +227,7 @@ export class SourceMapService {
       const sm = await this.o.catalog.getSourceMap(identity);
       const revisionId = sm?.revisionId ?? newRevisionId();
       const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
-      const key = sm ? `${treePrefix(revisionId)}${SINGLE_FILES_SEGMENT}/${randomAlphanumeric(16)}/${path}` : treePrefix(revisionId) + path;
+      const key = sm ? singleFileKey(revisionId, randomAlphanumeric(16), path) : treePrefix(revisionId) + path;
       const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
       const reservationId = randomAlphanumeric(16);
       await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
@@ -262,7 +256,7 @@ export class SourceMapService {
           // its map's). Best effort once committed: an index carries the sha256 of its map and of the
           // script its names came from, so until the copy lands the old one is rebuilt, never trusted.
           for (const map of path.endsWith('.map') ? [path] : [`${path}.map`]) {
-            await this.copyBlob(staging + indexBlobPath(map), treePrefix(revisionId) + indexBlobPath(map)).catch(() => {});
+            await this.copyBlob(staging + mapIndexPath(map), treePrefix(revisionId) + mapIndexPath(map)).catch(() => {});
           }
         } else {
           const result = await this.o.catalog.publishSourceMap({

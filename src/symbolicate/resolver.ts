@@ -19,6 +19,7 @@ import { DebugIdsByUrl } from './debug-id.ts';
 import { ANONYMOUS, MODULE_SCOPE } from './names/index.ts';
 import { nameFromCallSite } from './names/frame-names.ts';
 import type { OriginalFunctionFields, UnnamedFunction } from './names/frame-names.ts';
+import { at, defined } from '../util/invariant.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -81,7 +82,7 @@ function originalFunctionFields(index: IndexedMap, line: number, column: number)
  * `Array.map (<anonymous>)` have none and are skipped, as Sentry skips frames it cannot process).
  */
 function callerOf(frames: readonly ParsedFrame[], results: readonly FrameResult[], k: number): FrameResult | null {
-  for (let j = k + 1; j < results.length; j++) if (frames[j]!.span) return results[j]!;
+  for (let j = k + 1; j < results.length; j++) if (at(frames, j).span) return at(results, j);
   return null;
 }
 
@@ -176,8 +177,8 @@ export class StackResolver {
     let truncated = false;
     if (input.stack !== undefined) {
       lines = input.stack.split('\n'); // a trailing '\r' stays on its line, so CRLF survives the join
-      for (let i = 0; i < lines.length; i++) {
-        const body = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
+      for (const [i, line] of lines.entries()) {
+        const body = line.endsWith('\r') ? line.slice(0, -1) : line;
         const frame = parseFrameLine(body);
         if (!frame) continue;
         if (parsed.length === this.limits.maxFrames) {
@@ -187,7 +188,7 @@ export class StackResolver {
         parsed.push({ at: i, frame });
       }
     } else {
-      const frames = input.frames!;
+      const frames = defined(input.frames, 'input.frames (checkStackLimits requires stack or frames)');
       lines = [];
       frames.forEach((f, i) => {
         const frame = renderV8Frame(f.url, f.line, f.column, f.functionName);
@@ -208,7 +209,7 @@ export class StackResolver {
     const runner = async () => {
       while (next < parsed.length) {
         const k = next++;
-        const r = await this.resolveFrame(scope, parsed[k]!.frame);
+        const r = await this.resolveFrame(scope, at(parsed, k).frame);
         if ('unnamed' in r) {
           unnamed.set(k, r.unnamed);
           results[k] = r.result;
@@ -219,14 +220,15 @@ export class StackResolver {
     const frames = parsed.map((p) => p.frame);
     for (const [k, fn] of unnamed) {
       const caller = callerOf(frames, results, k);
-      Object.assign(results[k]!, nameFromCallSite(fn, caller?.resolved ? caller.name : null, results[k]!.functionName));
+      const result = at(results, k);
+      Object.assign(result, nameFromCallSite(fn, caller?.resolved ? caller.name : null, result.functionName));
     }
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
-      const { at, frame } = parsed[k]!;
-      const [s, e] = frame.span!;
-      const cr = lines[at]!.endsWith('\r') ? '\r' : '';
-      lines[at] = `${frame.raw.slice(0, s)}${r.source}:${r.originalLine}:${r.originalColumn}${frame.raw.slice(e)}${cr}`;
+      const { at: lineIndex, frame } = at(parsed, k);
+      const [s, e] = defined(frame.span, 'the span of a resolved frame');
+      const cr = at(lines, lineIndex).endsWith('\r') ? '\r' : '';
+      lines[lineIndex] = `${frame.raw.slice(0, s)}${r.source}:${r.originalLine}:${r.originalColumn}${frame.raw.slice(e)}${cr}`;
     });
     const out: ResolveResult = { stack: lines.join('\n'), frames: results };
     if (truncated) out.truncated = true;
@@ -285,9 +287,11 @@ export class StackResolver {
       inApp: !(f.url && NODE_MODULES.test(f.url)),
       match: { by: null, map: null },
     };
-    if (!f.span) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
-    const path = urlPath(f.url!);
-    const debugId = scope.debugIds?.get(f.url!, path) ?? null;
+    // A frame has a span only with a url, line and column (frames.ts); all four are checked for the types.
+    const { url, line, column } = f;
+    if (!f.span || url === null || line === null || column === null) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
+    const path = urlPath(url);
+    const debugId = scope.debugIds?.get(url, path) ?? null;
     // A debug ID names the map whatever the version or path; when it finds none, the path rules decide.
     let viaId: Located | null = null;
     if (debugId !== null) {
@@ -320,11 +324,11 @@ export class StackResolver {
     }
 
     const { index, label } = loc;
-    const m = index.lookup(f.line!, f.column!);
+    const m = index.lookup(line, column);
     const source = m ? index.source(m.sourceIndex) : null;
     if (!m || source === null) {
       const detail =
-        f.line! > index.lineCount
+        line > index.lineCount
           ? `${label} maps ${index.lineCount} generated line(s); line ${f.line} is past the end`
           : `${label} has no mapping for line ${f.line}, column ${f.column}`;
       return { ...base, reason: 'NoMapping', detail, match };
@@ -341,7 +345,7 @@ export class StackResolver {
       match,
       ...(context ? { context } : {}),
     };
-    const fn = originalFunctionFields(index, f.line!, f.column!);
+    const fn = originalFunctionFields(index, line, column);
     if ('originalFunction' in fn) return Object.assign(result, fn);
     return { result, unnamed: fn };
   }
@@ -359,7 +363,8 @@ export class StackResolver {
     // Newest tree first (the finder's order); within a tree, a map carrying the ID before a script's map.
     const treeRank = new Map<string, number>();
     for (const h of hits) if (!treeRank.has(h.tree.id)) treeRank.set(h.tree.id, treeRank.size);
-    hits.sort((a, b) => treeRank.get(a.tree.id)! - treeRank.get(b.tree.id)! || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+    const rank = (h: (typeof hits)[number]) => defined(treeRank.get(h.tree.id), 'the rank of a hit\'s tree');
+    hits.sort((a, b) => rank(a) - rank(b) || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
     const problems: string[] = [];
     for (const hit of hits) {
       const where = `${hit.path} (appId ${hit.identity.appId}, version ${hit.identity.version}, env ${hit.identity.env})`;

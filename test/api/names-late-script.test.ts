@@ -14,9 +14,8 @@ import { Readable } from 'node:stream';
 import vm from 'node:vm';
 import { startServer, uploadZip, type TestServer } from '../helpers/server.ts';
 import { buildApp, zipEntries } from '../helpers/fixtures.ts';
-import { indexBlobPath } from '../../src/symbolicate/index/layout.ts';
+import { mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
 import { readIndex } from '../../src/symbolicate/index/reader.ts';
-import { treePrefix } from '../../src/uploads/upload-service.ts';
 
 const URL_JS = 'https://cdn.example.com/static/js/app.js';
 const JS = 'static/js/app.js';
@@ -89,7 +88,7 @@ test('upload_file_content: the map first (no names, says why), then its script: 
   assert.equal((await s.post('/upload_file_content', { ...id, filename: JS, content: script })).status, 200);
   // The index in the tree was rebuilt with the script at upload (before any request asks).
   const sm = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id }))!;
-  const index = readIndex((await blobBytes(s, treePrefix(sm.revisionId) + indexBlobPath(MAP)))!);
+  const index = readIndex((await blobBytes(s, treePrefix(sm.revisionId) + mapIndexPath(MAP)))!);
   assert.equal(index.functionMeta?.source, 'script');
   assert.match(index.functionMeta?.script ?? '', /^[0-9a-f]{64}$/);
   // The very next answer (the cache keyed by the tree's new version) has the names.
@@ -108,7 +107,7 @@ test('an index built before the script arrived is never trusted once the script 
   const id = { appId: 'stale-index', version: '1', env: 'prod' };
   assert.equal((await s.post('/upload_file_content', { ...id, filename: MAP, content: map })).status, 200);
   const sm = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id }))!;
-  const key = treePrefix(sm.revisionId) + indexBlobPath(MAP);
+  const key = treePrefix(sm.revisionId) + mapIndexPath(MAP);
   const withoutNames = (await blobBytes(s, key))!;
   assert.equal(readIndex(withoutNames).functionMeta?.source, 'script-missing');
   assert.equal((await s.post('/upload_file_content', { ...id, filename: JS, content: script })).status, 200);
@@ -125,7 +124,7 @@ test('upload_file_content: the script first, then the map: the map is indexed wi
   assert.equal((await s.post('/upload_file_content', { ...id, filename: JS, content: script })).status, 200);
   assert.equal((await s.post('/upload_file_content', { ...id, filename: MAP, content: map })).status, 200);
   const sm = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id }))!;
-  const index = readIndex((await blobBytes(s, treePrefix(sm.revisionId) + indexBlobPath(MAP)))!);
+  const index = readIndex((await blobBytes(s, treePrefix(sm.revisionId) + mapIndexPath(MAP)))!);
   assert.equal(index.functionMeta?.source, 'script');
   assert.deepEqual(fields(await names(s, id)), fields(reference));
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yauzl from 'yauzl';
 import { expandBraces, globToRegExp } from '../../src/cli/glob.ts';
-import { addMapScripts, checkSelection, checkZip, packZip, selectFiles, sourceMappingURL } from '../../src/cli/pack.ts';
+import { addMapScripts, checkSelection, checkZip, packZip, selectFiles } from '../../src/cli/pack.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { statePath } from '../../src/cli/state.ts';
 import { render } from '../../src/cli/symbolicate.ts';
@@ -97,7 +97,6 @@ test('checks: invalid maps, non-sourcemap JSON, sourceMappingURL outside the upl
   assert.equal(warnings[0], 'js/d.js.map: not a JSON object', 'the same check as the server merge');
   assert.match(warnings[1]!, /^js\/e\.js\.map: not valid JSON/);
   assert.equal(warnings[2], 'js/b.js: its sourceMappingURL /maps/b.js.map (maps/b.js.map) is not in the upload');
-  assert.equal(sourceMappingURL('x\n//# sourceMappingURL=old.map\n//# sourceMappingURL=new.map\n'), 'new.map');
 });
 
 test('state files are keyed by endpoint, identity, zip sha256 and part size', () => {

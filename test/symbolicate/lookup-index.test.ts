@@ -20,7 +20,7 @@ import { FORMAT_VERSION } from '../../src/symbolicate/index/layout.ts';
 import type { FunctionRange } from '../../src/symbolicate/names/function-ranges.ts';
 import { StackResolver } from '../../src/symbolicate/index.ts';
 import { normalizeRelativePath } from '../../src/archive/entry-path.ts';
-import { indexBlobPath } from '../../src/symbolicate/index/layout.ts';
+import { mapIndexPath, mappingIndexPath } from '../../src/storage/blob-keys.ts';
 import { MemTree, buildFixture, stackOf } from './fixtures.ts';
 import type { Fixture } from './fixtures.ts';
 
@@ -183,8 +183,9 @@ test('versioned file: magic, version and the map sha256 are checked; damaged fil
 });
 
 test('index blobs live under a name no upload can take', () => {
-  assert.match(indexBlobPath('static/js/app.js.map'), /^i:\//);
-  assert.throws(() => normalizeRelativePath(indexBlobPath('static/js/app.js.map')));
+  assert.match(mapIndexPath('static/js/app.js.map'), /^i:\//);
+  assert.throws(() => normalizeRelativePath(mapIndexPath('static/js/app.js.map')));
+  assert.throws(() => normalizeRelativePath(mappingIndexPath('mapping.txt')));
   assert.throws(() => normalizeRelativePath('i:'));
 });
 

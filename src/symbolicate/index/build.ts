@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
 import { InvalidSourceMapError } from '../sourcemap.ts';
-import { indexBlobPath } from './layout.ts';
+import { mapIndexPath } from '../../storage/blob-keys.ts';
 import { readIndex } from './reader.ts';
 
 export interface IndexBuildOptions {
@@ -70,7 +70,7 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
   const withoutScript: string[] = [];
   for (const f of await mapsToIndex(o)) {
     if (f.size > o.maxMapBytes) continue;
-    const key = o.prefix + indexBlobPath(f.path);
+    const key = o.prefix + mapIndexPath(f.path);
     const bytes = await read(f.path);
     if (!bytes) continue;
     // The generated script beside the map (`x.js.map` → `x.js`), for its function names.
@@ -94,9 +94,9 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
   }
   // One line for all of them: a maps-only upload (the CLI's default) would otherwise warn per chunk.
   const lost = 'original function names (originalFunction) cannot be recovered; upload the .js files with their maps';
-  if (withoutScript.length === 1) {
-    const [map] = withoutScript;
-    warnings.push(`${map}: its generated script ${map!.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
+  const [map] = withoutScript;
+  if (withoutScript.length === 1 && map !== undefined) {
+    warnings.push(`${map}: its generated script ${map.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
   } else if (withoutScript.length > 1) {
     const shown = withoutScript.slice(0, 3).join(', ') + (withoutScript.length > 3 ? `, and ${withoutScript.length - 3} more` : '');
     warnings.push(`${withoutScript.length} maps have no generated script beside them (${shown}), so ${lost}`);

@@ -80,19 +80,13 @@ export const SECTION_COUNT = 15;
 export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1, 1] as const;
 
 export const BLOCK_SEGMENTS = 16;
+/** The fields of one BLOCKS entry, at these offsets from its start. */
+export const BlockField = { COLUMN: 0, DATA_AT: 1, KIND: 2, SOURCE: 3, SOURCE_LINE: 4, SOURCE_COLUMN: 5, NAME: 6 } as const;
 export const BLOCK_FIELDS = 7;
 export const SegmentKind = { GENERATED_ONLY: 0, MAPPED: 1, NAMED: 2 } as const;
 
+/** The fields of one FUNCTIONS range, at these offsets from its start. */
+export const FunctionField = { START_LINE: 0, START_COLUMN: 1, END_LINE: 2, END_COLUMN: 3, PARENT: 4, NAME: 5 } as const;
 export const FUNCTION_FIELDS = 6;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
-
-/**
- * Where a map's index is stored, beside the map in the tree's blob prefix. The top-level segment
- * `i:` can never be a stored file's first segment (archive/entry-path.ts refuses names starting
- * with a drive letter), so an index can never overwrite or be mistaken for an uploaded file; and
- * it is removed with its tree (the whole prefix is collected).
- */
-export function indexBlobPath(mapPath: string): string {
-  return `i:/${mapPath}.mvx`;
-}

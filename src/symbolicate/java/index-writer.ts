@@ -140,7 +140,8 @@ export class MappingIndexBuilder {
       this.warn(`line ${this.lineNo} is longer than ${MAX_MAPPING_LINE_BYTES} bytes and was skipped`);
       return;
     }
-    const bytes = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial, this.partialBytes);
+    const [only] = this.partial;
+    const bytes = this.partial.length === 1 && only ? only : Buffer.concat(this.partial, this.partialBytes);
     this.partial = [];
     this.partialBytes = 0;
     if (!isUtf8(bytes)) this.nonUtf8Lines++;
@@ -237,7 +238,8 @@ export class MappingIndexBuilder {
       }
       return;
     }
-    if (typeof id !== 'string' || !(id in META_SINCE) || this.version < META_SINCE[id]!) return;
+    const since = typeof id === 'string' && Object.hasOwn(META_SINCE, id) ? META_SINCE[id] : undefined;
+    if (since === undefined || this.version < since) return;
     if (!this.current) return;
     const json = `#${JSON.stringify(value)}`;
     if (this.lastGroup) this.lastGroup.push(json);
@@ -248,22 +250,22 @@ export class MappingIndexBuilder {
     const c = this.current;
     this.current = null;
     if (!c) return;
-    const names = [...c.groups.keys()].map((n) => Buffer.from(n, 'utf8')).sort(Buffer.compare);
+    const groups = [...c.groups].map(([name, lines]) => ({ name: Buffer.from(name, 'utf8'), body: Buffer.from(lines.join('\n'), 'utf8') }));
+    groups.sort((a, b) => Buffer.compare(a.name, b.name));
     const meta = Buffer.from(c.meta.join('\n'), 'utf8');
-    const bodies = names.map((n) => Buffer.from(c.groups.get(n.toString('utf8'))!.join('\n'), 'utf8'));
-    const head = Buffer.alloc(8 + names.length * 16);
-    head.writeUInt32LE(names.length, 0);
+    const head = Buffer.alloc(8 + groups.length * 16);
+    head.writeUInt32LE(groups.length, 0);
     head.writeUInt32LE(meta.length, 4);
     let rel = head.length + meta.length;
     const parts: Buffer[] = [head, meta];
-    names.forEach((n, i) => {
+    groups.forEach(({ name: n, body }, i) => {
       head.writeUInt32LE(rel, 8 + i * 16);
       head.writeUInt32LE(n.length, 12 + i * 16);
       rel += n.length;
       head.writeUInt32LE(rel, 16 + i * 16);
-      head.writeUInt32LE(bodies[i]!.length, 20 + i * 16);
-      rel += bodies[i]!.length;
-      parts.push(n, bodies[i]!);
+      head.writeUInt32LE(body.length, 20 + i * 16);
+      rel += body.length;
+      parts.push(n, body);
     });
     const record = Buffer.concat(parts, rel);
     this.table.push({ obf: Buffer.from(c.obf, 'utf8'), orig: Buffer.from(c.orig, 'utf8'), off: this.offset, len: record.length });

@@ -117,7 +117,7 @@ export function chooseMapping(files: readonly string[]): string | null {
     if (!isMappingPath(f)) continue;
     const depth = f.split('/').length;
     const bestDepth = best === null ? Infinity : best.split('/').length;
-    if (depth < bestDepth || (depth === bestDepth && f < best!)) best = f;
+    if (best === null || depth < bestDepth || (depth === bestDepth && f < best)) best = f;
   }
   return best;
 }

@@ -11,6 +11,7 @@
 import type { JavaClass, JavaMappingIndex, MemberEntry } from './index-reader.ts';
 import { continuesChain } from './mapping-line.ts';
 import { hasUnusableLine, headerCandidates, parseJavaFrame, type JavaFrameLine } from './stack.ts';
+import { at } from '../../util/invariant.ts';
 
 export interface JavaOriginalFrame {
   class: string;
@@ -61,8 +62,7 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
   let outlinePosition: number | null = null;
   const index = 'index' in mapping ? mapping.index : null;
 
-  for (let i = 0; i < lines.length; i++) {
-    const whole = lines[i]!;
+  for (const whole of lines) {
     const cr = whole.endsWith('\r') ? '\r' : '';
     const body = cr ? whole.slice(0, -1) : whole;
     const frame = truncated ? null : parseJavaFrame(body);
@@ -131,16 +131,17 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
 
   let line = f.line;
   if (ctx.outlinePosition !== null && line !== null) {
-    const site = entries.find((e) => e.outlineCallsite && coversLine(e, line!));
-    const mapped = site?.outlineCallsite!.get(ctx.outlinePosition);
+    const frameLine = line;
+    const site = entries.find((e) => e.outlineCallsite && coversLine(e, frameLine));
+    const mapped = site?.outlineCallsite?.get(ctx.outlinePosition);
     if (mapped !== undefined) line = mapped;
   }
   const candidates: JavaOriginalFrame[][] = [];
   let outline = false;
   for (const chain of pickChains(chains(entries), line)) {
-    if (chain[0]!.outline) outline = true;
+    if (chainHead(chain).outline) outline = true;
     const kept = stripSynthesized(cls, applyRewrite(chain, ctx.exception));
-    const lone = kept.length === 1 ? kept[0]! : null;
+    const lone = kept.length === 1 ? (kept[0] ?? null) : null;
     // R8: a member written without an obfuscated range but with an original span (`m():42:44`)
     // could be at any line of the span: one candidate per line, while they fit.
     // A wider span than fits stays one candidate whose line is unknown.
@@ -159,9 +160,10 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
     // class is known, the member at that line is not (the text keeps the obfuscated name and line).
     return fail('NoMapping', `${mapping.label} maps ${cls.original}'s method ${f.method} but no range covers line ${f.line}`, classOnly);
   }
-  const result: JavaFrameResult = { ...base, resolved: true, chain: candidates[0]! };
+  const first = at(candidates, 0);
+  const result: JavaFrameResult = { ...base, resolved: true, chain: first };
   if (candidates.length > 1) result.alternatives = candidates;
-  const lines = candidates[0]!.map((o) => render(f, o));
+  const lines = first.map((o) => render(f, o));
   for (const alt of candidates.slice(1)) for (const o of alt) lines.push(render(f, o, '<OR> '));
   return { result, lines, outline };
 }
@@ -209,12 +211,15 @@ function coversLine(e: MemberEntry, line: number): boolean {
  */
 function pickChains(all: MemberEntry[][], line: number | null): MemberEntry[][] {
   if (line !== null && line > 0) {
-    const covering = all.filter((c) => coversLine(c[0]!, line));
-    return covering.length > 0 ? covering : all.filter((c) => isBase(c[0]!));
+    const covering = all.filter((c) => coversLine(chainHead(c), line));
+    return covering.length > 0 ? covering : all.filter((c) => isBase(chainHead(c)));
   }
-  const base = all.filter((c) => isBase(c[0]!) || coversLine(c[0]!, 0));
+  const base = all.filter((c) => isBase(chainHead(c)) || coversLine(chainHead(c), 0));
   return base.length > 0 ? base : all;
 }
+
+/** The first member of a chain (chains are never empty: each starts with the member it is named by). */
+const chainHead = (chain: MemberEntry[]): MemberEntry => at(chain, 0);
 
 /**
  * ProGuard's FrameRemapper line arithmetic (0 = unknown). Without a line in the frame, only a

@@ -79,7 +79,7 @@ export function originalFunctionHeader(mappings: GeneratedMappings, at: Position
   if (!header) return null;
   // `export default function () {}` is `default` (the map may point at `export` or at `function`).
   if (header[2]) return header[2];
-  return header[1] || /\bexport\s+default\s+(?:async\s+)?$/.test(text!.slice(0, seg.column)) ? 'default' : null;
+  return header[1] || /\bexport\s+default\s+(?:async\s+)?$/.test(text?.slice(0, seg.column) ?? '') ? 'default' : null;
 }
 
 /**

@@ -22,7 +22,7 @@ import { service } from '../../helpers/services.ts';
 const dir = join(import.meta.dirname, '../../fixtures/java');
 const mappingBytes = readFileSync(join(dir, 'mapping.txt'));
 const traces = readFileSync(join(dir, 'traces.txt'), 'utf8');
-const built = buildMappingIndex(mappingBytes);
+const built = await buildMappingIndex(mappingBytes);
 const index = new JavaMappingIndex(built.index!);
 const ours = (stack: string) => retraceJava(stack, { index, label: 'mapping.txt' }, 10_000);
 

@@ -34,43 +34,80 @@ export interface SpillDir {
 export interface SpillLimits { runEntries: number; fanIn: number }
 export const DEFAULT_SPILL_LIMITS: SpillLimits = { runEntries: 32_768, fanIn: 64 };
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+const MEMORY_BLOCK_BYTES = 64 * 1024;
 const READ_BUFFER_BYTES = 64 * 1024;
 const ROW_BYTES = 24;
 
 const compareEntries = (a: ClassEntry, b: ClassEntry): number => Buffer.compare(a.obf, b.obf) || a.line - b.line;
 
-/** Bytes appended in order, kept in memory or written to a file through a buffer. */
+/**
+ * Bytes appended in order, kept in memory or written to a file. Writers fill views into fixed-size
+ * blocks (`reserve`), and a file's blocks are reused once written: a build makes almost no garbage
+ * buffers, which would otherwise pile up as external memory until the next full GC.
+ */
 class Appender {
-  private chunks: Buffer[] = [];
+  /** Sealed blocks (and records too big for one), in order, not yet written. */
+  private sealed: Buffer[] = [];
+  private block: Buffer;
+  private used = 0;
   private buffered = 0;
+  private readonly spare: Buffer[] = [];
   /** Bytes appended so far (written or not). */
   length = 0;
   private fh: FileHandle | null = null;
 
-  constructor(readonly path: string | null) {}
+  constructor(readonly path: string | null, private readonly blockBytes = path === null ? MEMORY_BLOCK_BYTES : WRITE_BUFFER_BYTES) {
+    this.block = Buffer.allocUnsafeSlow(blockBytes);
+  }
+
+  /** `n` bytes at the end, for the caller to fill before the next call. */
+  reserve(n: number): Buffer {
+    this.length += n;
+    this.buffered += n;
+    if (n > this.blockBytes) {
+      this.seal();
+      const own = Buffer.allocUnsafe(n);
+      this.sealed.push(own);
+      return own;
+    }
+    if (this.used + n > this.blockBytes) this.seal();
+    const view = this.block.subarray(this.used, this.used + n);
+    this.used += n;
+    return view;
+  }
 
   append(b: Buffer): void {
-    this.chunks.push(b);
-    this.buffered += b.length;
-    this.length += b.length;
+    b.copy(this.reserve(b.length));
+  }
+
+  private seal(): void {
+    if (this.used === 0) return;
+    this.sealed.push(this.block.subarray(0, this.used));
+    this.block = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.blockBytes);
+    this.used = 0;
   }
 
   get full(): boolean {
-    return this.path !== null && this.buffered >= WRITE_BUFFER_BYTES;
+    return this.path !== null && this.buffered >= this.blockBytes;
   }
 
   async flush(): Promise<void> {
     if (this.path === null || this.buffered === 0) return;
+    this.seal();
     this.fh ??= await open(this.path, 'w');
-    const chunks = this.chunks;
-    this.chunks = [];
+    const parts = this.sealed;
+    this.sealed = [];
     this.buffered = 0;
-    await this.fh.writev(chunks);
+    await this.fh.writev(parts);
+    for (const p of parts) {
+      if (p.byteOffset === 0 && p.buffer.byteLength === this.blockBytes && this.spare.length < 2) this.spare.push(Buffer.from(p.buffer));
+    }
   }
 
   /** Everything appended (memory only). */
   bytes(): Buffer {
-    return Buffer.concat(this.chunks, this.buffered);
+    this.seal();
+    return Buffer.concat(this.sealed, this.buffered);
   }
 
   async close(): Promise<void> {
@@ -82,7 +119,7 @@ class Appender {
   async discard(): Promise<void> {
     await this.fh?.close().catch(() => {});
     this.fh = null;
-    this.chunks = [];
+    this.sealed = [];
     if (this.path !== null) await rm(this.path, { force: true });
   }
 }
@@ -98,11 +135,10 @@ export class IndexOutput {
     this.body.append(magic);
   }
 
-  /** Appends a class record; returns its offset. */
-  record(bytes: Buffer): number {
+  /** Space for a class record of `len` bytes (fill it before the next call) and its offset in the index. */
+  record(len: number): { buf: Buffer; off: number } {
     const off = this.body.length;
-    this.body.append(bytes);
-    return off;
+    return { buf: this.body.reserve(len), off };
   }
 
   classEntry(e: ClassEntry): void {
@@ -336,15 +372,17 @@ async function* mergeFew(paths: string[]): AsyncGenerator<ClassEntry> {
   }
 }
 
-/** Appends a file's bytes to `out` (whose buffer is flushed as it fills). */
+/** Appends a file's bytes to `out`, read straight into its blocks. */
 async function copyInto(path: string, out: Appender): Promise<void> {
   const fh = await open(path, 'r');
   try {
-    for (;;) {
-      const block = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
-      const { bytesRead } = await fh.read(block, 0, block.length, null);
-      if (bytesRead === 0) return;
-      out.append(block.subarray(0, bytesRead));
+    const size = (await fh.stat()).size;
+    for (let at = 0; at < size;) {
+      const n = Math.min(WRITE_BUFFER_BYTES, size - at);
+      const view = out.reserve(n);
+      const { bytesRead } = await fh.read(view, 0, n, at);
+      if (bytesRead !== n) throw new Error('a spilled class table of the Java index changed while it was copied');
+      at += n;
       await out.flush();
     }
   } finally {

@@ -28,7 +28,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { continuesChain, encodeMember, parseMappingLine, type MethodLine } from './mapping-line.ts';
-import { IndexOutput, type ClassEntry, type SpillDir, type SpillLimits } from './index-output.ts';
+import { IndexOutput, type SpillDir, type SpillLimits } from './index-output.ts';
 
 export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
@@ -293,25 +293,28 @@ export class MappingIndexBuilder {
     this.current = null;
     if (!c) return;
     const names = [...c.groups.keys()].map((n) => Buffer.from(n, 'utf8')).sort(Buffer.compare);
-    const meta = Buffer.from(c.meta.join('\n'), 'utf8');
-    const bodies = names.map((n) => Buffer.from(c.groups.get(n.toString('utf8'))!.join('\n'), 'utf8'));
-    const head = Buffer.alloc(8 + names.length * 16);
-    head.writeUInt32LE(names.length, 0);
-    head.writeUInt32LE(meta.length, 4);
-    let rel = head.length + meta.length;
-    const parts: Buffer[] = [head, meta];
+    const meta = c.meta.join('\n');
+    const metaLen = Buffer.byteLength(meta, 'utf8');
+    const bodies = names.map((n) => c.groups.get(n.toString('utf8'))!.join('\n'));
+    const bodyLens = bodies.map((b) => Buffer.byteLength(b, 'utf8'));
+    const headLen = 8 + names.length * 16;
+    let len = headLen + metaLen;
+    names.forEach((n, i) => (len += n.length + bodyLens[i]!));
+    // Written straight into the output's buffer: no intermediate buffers per class.
+    const { buf: rec, off } = this.out.record(len);
+    rec.writeUInt32LE(names.length, 0);
+    rec.writeUInt32LE(metaLen, 4);
+    rec.write(meta, headLen, 'utf8');
+    let rel = headLen + metaLen;
     names.forEach((n, i) => {
-      head.writeUInt32LE(rel, 8 + i * 16);
-      head.writeUInt32LE(n.length, 12 + i * 16);
-      rel += n.length;
-      head.writeUInt32LE(rel, 16 + i * 16);
-      head.writeUInt32LE(bodies[i]!.length, 20 + i * 16);
-      rel += bodies[i]!.length;
-      parts.push(n, bodies[i]!);
+      rec.writeUInt32LE(rel, 8 + i * 16);
+      rec.writeUInt32LE(n.length, 12 + i * 16);
+      rel += n.copy(rec, rel);
+      rec.writeUInt32LE(rel, 16 + i * 16);
+      rec.writeUInt32LE(bodyLens[i]!, 20 + i * 16);
+      rel += rec.write(bodies[i]!, rel, 'utf8');
     });
-    const record = Buffer.concat(parts, rel);
-    const entry: ClassEntry = { obf: Buffer.from(c.obf, 'utf8'), orig: Buffer.from(c.orig, 'utf8'), off: this.out.record(record), len: record.length, line: c.line };
-    this.out.classEntry(entry);
+    this.out.classEntry({ obf: Buffer.from(c.obf, 'utf8'), orig: Buffer.from(c.orig, 'utf8'), off, len, line: c.line });
   }
 
   private footer(sha: Buffer, classCount: number, namesOff: number, namesLen: number): Buffer {

@@ -16,7 +16,8 @@
  *   footer        [classCount, tableOff, namesOff, namesLen, recordsLen, lineCount] + sha256(32) + "MVJIDX01"
  *
  *   class record: [groupCount, metaLen]
- *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes)
+ *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes;
+ *                 a field name's group is named with FIELD_GROUP_PREFIX, its lines are `type name`)
  *                 meta (UTF-8 JSON lines of class metadata)
  *                 names and bodies: a body is the group's member lines (mapping-line.ts encodeMember)
  *                 and their metadata lines (`#{json}`), '\n'-separated, in mapping order, so inline
@@ -30,7 +31,13 @@ import { isUtf8 } from 'node:buffer';
 import { continuesChain, encodeMember, parseMappingLine, type MethodLine } from './mapping-line.ts';
 import { IndexOutput, type SpillDir, type SpillLimits } from './index-output.ts';
 
-export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
+/** 02: field lines are indexed too (an 01 index is rebuilt from its mapping when read). */
+export const INDEX_MAGIC = Buffer.from('MVJIDX02', 'latin1');
+/**
+ * Field lines of obfuscated name `a` are the group named `FIELD_GROUP_PREFIX + 'a'`, each line
+ * `type name`: a space can never be part of a parsed member name, so no method group collides.
+ */
+export const FIELD_GROUP_PREFIX = ' ';
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
 export const MAX_MAPPING_LINE_BYTES = 64 * 1024;
 export const MAX_INLINE_DEPTH = 512;
@@ -78,6 +85,8 @@ interface PendingClass {
   /** Encoded bytes of its member and metadata lines so far (MAX_CLASS_BYTES). */
   bytes: number;
   cut: boolean;
+  /** Whether a method line was seen (class metadata is what comes before the first). */
+  hasMethods: boolean;
   line: number;
 }
 
@@ -207,17 +216,32 @@ export class MappingIndexBuilder {
         this.sawContent = true;
         this.closeClass();
         // A class mapped twice is found when the class table is sorted (IndexOutput.finish).
-        this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map(), bytes: 0, cut: false, line: this.lineNo };
+        this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map(), bytes: 0, cut: false, hasMethods: false, line: this.lineNo };
         this.lastGroup = null;
         this.chainGroup = null;
         this.lastMember = null;
         return;
-      case 'field':
+      case 'field': {
         this.sawContent = true;
         this.lastGroup = null;
         this.chainGroup = null;
         this.lastMember = null;
+        const c = this.current;
+        if (!c || c.cut) return;
+        const encoded = `${parsed.type} ${parsed.name}`;
+        if (c.bytes + encoded.length > MAX_CLASS_BYTES) {
+          this.warn(`line ${this.lineNo}: class ${c.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`);
+          c.cut = true;
+          return;
+        }
+        const key = FIELD_GROUP_PREFIX + parsed.obfName;
+        let group = c.groups.get(key);
+        if (!group) c.groups.set(key, (group = []));
+        if (group.length >= MAX_GROUP_LINES) return; // real classes have a handful per name
+        c.bytes += encoded.length + 1;
+        group.push(encoded);
         return;
+      }
       case 'method': {
         if (!this.sawContent) {
           this.notMapping = `line ${this.lineNo} is a member line before any class line: ${shortText(text)}`;
@@ -232,6 +256,7 @@ export class MappingIndexBuilder {
           return;
         }
         const name = parsed.obfName;
+        this.current.hasMethods = true;
         let group = this.current.groups.get(name);
         if (!group) this.current.groups.set(name, (group = []));
         const prev = this.chainGroup === group ? this.lastMember : null;
@@ -283,7 +308,7 @@ export class MappingIndexBuilder {
     const json = `#${JSON.stringify(value)}`;
     if (this.current.bytes + json.length > MAX_CLASS_BYTES) return; // the next member line cuts the class
     if (this.lastGroup) this.lastGroup.push(json);
-    else if (this.current.groups.size === 0) this.current.meta.push(json);
+    else if (!this.current.hasMethods) this.current.meta.push(json);
     else return;
     this.current.bytes += json.length + 1;
   }

@@ -146,7 +146,7 @@ export class JavaMappingIndex {
       if (off + len > rec.length) throw new InvalidJavaIndexError(`class record of ${obf} is truncated`);
       return rec.subarray(off, off + len);
     };
-    const parsed = new Map<number, MemberEntry[]>();
+    const parsed = new Map<string, MemberEntry[]>();
     const findGroup = (name: string): number => {
       const key = Buffer.from(name, 'utf8');
       let lo = 0;
@@ -166,10 +166,13 @@ export class JavaMappingIndex {
       original,
       meta,
       members(name: string): MemberEntry[] | null {
+        // Keyed by name, so a warm frame skips the search; only names found are kept (bounded by the groups).
+        const known = parsed.get(name);
+        if (known) return known;
         const g = name.startsWith(FIELD_GROUP_PREFIX) ? -1 : findGroup(name);
         if (g < 0) return null;
-        let entries = parsed.get(g);
-        if (!entries) parsed.set(g, (entries = parseBody(body(g))));
+        const entries = parseBody(body(g));
+        parsed.set(name, entries);
         return entries;
       },
       fields(name: string): { type: string; name: string }[] | null {

@@ -47,11 +47,13 @@ export const MAX_INLINE_DEPTH = 512;
  */
 export const MAX_GROUP_LINES = 20_000;
 /**
- * Encoded member bytes kept per class: a class is held in memory until it ends, so this bounds the
+ * Encoded member bytes (and member-group entries) kept per class: a class is held in memory until it ends, so this bounds the
  * builder's memory on a mapping that is one huge class (real classes stay far below: 8 MiB is
  * about 200 000 member lines).
  */
 export const MAX_CLASS_BYTES = 8 * 1024 * 1024;
+/** A member group's entry in its class record's table, counted against MAX_CLASS_BYTES with its name. */
+const GROUP_ENTRY_BYTES = 16;
 /** R8 mapping versions whose metadata we understand (doc/retrace.md). */
 export const SUPPORTED_MAPPING_VERSION = '2.2';
 const MAX_WARNINGS = 20;
@@ -236,7 +238,10 @@ export class MappingIndexBuilder {
         }
         const key = FIELD_GROUP_PREFIX + parsed.obfName;
         let group = c.groups.get(key);
-        if (!group) c.groups.set(key, (group = []));
+        if (!group) {
+          c.groups.set(key, (group = []));
+          c.bytes += GROUP_ENTRY_BYTES + key.length;
+        }
         if (group.length >= MAX_GROUP_LINES) return; // real classes have a handful per name
         c.bytes += encoded.length + 1;
         group.push(encoded);
@@ -258,7 +263,10 @@ export class MappingIndexBuilder {
         const name = parsed.obfName;
         this.current.hasMethods = true;
         let group = this.current.groups.get(name);
-        if (!group) this.current.groups.set(name, (group = []));
+        if (!group) {
+          this.current.groups.set(name, (group = []));
+          this.current.bytes += GROUP_ENTRY_BYTES + name.length;
+        }
         const prev = this.chainGroup === group ? this.lastMember : null;
         const sameChain = prev !== null && continuesChain(prev, parsed);
         this.chainDepth = sameChain ? this.chainDepth + 1 : 1;

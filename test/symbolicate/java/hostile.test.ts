@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { MAX_GROUP_LINES, MAX_INLINE_DEPTH, MAX_MAPPING_LINE_BYTES, MappingIndexBuilder, buildMappingIndex } from '../../../src/symbolicate/java/index-writer.ts';
+import { MAX_CLASS_BYTES, MAX_GROUP_LINES, MAX_INLINE_DEPTH, MAX_MAPPING_LINE_BYTES, MappingIndexBuilder, buildMappingIndex } from '../../../src/symbolicate/java/index-writer.ts';
 import { InvalidJavaIndexError, JavaMappingIndex } from '../../../src/symbolicate/java/index-reader.ts';
 import { retraceJava } from '../../../src/symbolicate/java/retrace.ts';
 
@@ -56,6 +56,24 @@ test('bytes that are not UTF-8 are counted in a warning; the rest of the mapping
   const { built, index } = await open(bytes);
   assert.match(built.warnings.join('\n'), /1 line\(s\) are not valid UTF-8/);
   assert.equal(retraceJava('\tat c.b(SourceFile:2)', { index: index!, label: 'm' }, 10).frames[0]!.chain![0]!.method, 'ok');
+});
+
+test(`a class with more than ${MAX_CLASS_BYTES} bytes of member lines is cut (it is held whole while built), with a warning`, async () => {
+  const b = new MappingIndexBuilder();
+  b.write(Buffer.from('a.Big -> c:\n    1:1:void first():5 -> a\n'));
+  // 16-character member names: ~30 encoded bytes a line, so 400 000 lines pass the cap.
+  for (let k = 0; k < 40; k++) {
+    const lines: string[] = [];
+    for (let i = 0; i < 10_000; i++) lines.push(`    void m${String(k * 10_000 + i).padStart(15, '0')}() -> b${k}x${i}`);
+    b.write(Buffer.from(`${lines.join('\n')}\n`));
+  }
+  b.write(Buffer.from('a.After -> d:\n    1:1:void after():9 -> a\n'));
+  const r = await b.finish();
+  assert.ok(r.warnings.some((w) => w.includes(`class c has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`)), r.warnings.join('\n'));
+  assert.ok(r.index!.length < MAX_CLASS_BYTES * 1.2, `${r.index!.length}`);
+  const index = new JavaMappingIndex(r.index!);
+  const out = retraceJava('\tat c.a(SourceFile:1)\n\tat d.a(SourceFile:1)', { index, label: 'm' }, 10).stack;
+  assert.equal(out, '\tat a.Big.first(Big.java:5)\n\tat a.After.after(After.java:9)');
 });
 
 test('files that are not mappings are refused with the reason: JSON, binary, member line first, empty', async () => {

@@ -18,7 +18,7 @@ import { Admission } from './util/admission.ts';
 import { ApiError } from './errors.ts';
 import { newTraceId } from './util/ids.ts';
 import { MemoryLocker } from './locking/memory-locker.ts';
-import { registerErrorHandling } from './api/errors.ts';
+import { answerClientError, registerErrorHandling } from './api/errors.ts';
 import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
@@ -111,6 +111,14 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     bodyLimit: config.maxJsonBytes,
     // A request must be received whole within this; stalled bodies are also cut by the idle timeout below.
     requestTimeout: config.requestTimeoutMs,
+    // Also given to http.createServer: on Node 20 the value Fastify assigns after construction is
+    // not what Node enforces (test/reliability/slow-clients.test.ts). Node checks it on this interval,
+    // 30 s by default, so a short MAPVAULT_REQUEST_TIMEOUT would otherwise overshoot by half a minute.
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: config.requestTimeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))) : 30_000,
+    },
+    clientErrorHandler: answerClientError(config.requestTimeoutMs),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 

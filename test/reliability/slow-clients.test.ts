@@ -88,3 +88,46 @@ test('an answer the client stops reading is cut after the idle timeout (the file
     await own.close();
   }
 });
+
+test('a body trickled just fast enough to dodge the idle timeout is cut at MAPVAULT_REQUEST_TIMEOUT, with the envelope', { timeout: 60_000 }, async () => {
+  const own = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '2s', MAPVAULT_REQUEST_TIMEOUT: '1500ms' });
+  let trickling = true;
+  try {
+    const { socket, closed } = await stalledUpload({ key: KEY_A, server: own });
+    // One byte every 100 ms: never idle for 2 s, so only the whole-request timeout can end it.
+    void (async () => {
+      while (trickling && !socket.destroyed) {
+        socket.write('a');
+        await sleep(100);
+      }
+    })();
+    assert.equal((await fetch(`${own.url}/healthz`)).status, 200, 'answers while the body trickles');
+    // Without the request timeout the client trickles for ever: this await would never end.
+    const answer = await closed;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    assert.equal(body.success, false);
+    assert.equal(body.errorCode, 'Request.Timeout');
+    assert.match(String(body.message), /MAPVAULT_REQUEST_TIMEOUT/);
+    assert.equal((await fetch(`${own.url}/healthz`)).status, 200);
+    assert.equal((await own.mv.catalog.usage('workspace-a')).uploadBytes, 0, 'nothing of the cut request was kept');
+  } finally {
+    trickling = false;
+    await own.close();
+  }
+});
+
+test('unparsable HTTP gets a 400 envelope and the connection is closed', { timeout: 60_000 }, async () => {
+  const socket = connect(Number(new URL(s.url).port), '127.0.0.1');
+  let received = '';
+  socket.on('data', (c) => (received += c));
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\nBad Header Without Colon\r\n\r\n');
+  await once(socket, 'close');
+  assert.match(received, /^HTTP\/1\.1 400 /);
+  const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+  assert.equal(body.success, false);
+  assert.equal(body.errorCode, 'Param.Invalid');
+  assert.equal(await healthz(), 200);
+});

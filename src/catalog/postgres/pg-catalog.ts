@@ -1,33 +1,11 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
-  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type SourceMapRecord, type StoredReservation, type UploadTask,
+  type AppSummary, type Catalog, type DebugIdHit, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
+  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type StoredReservation, type UploadTask,
 } from '../catalog.ts';
+import { type FileRow, type PartRow, type SourceMapRow, toFile, toPart, toSourceMap, toUpload, type UploadRow } from '../rows.ts';
 import { migrate } from './schema.ts';
-
-interface SourceMapRow {
-  workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
-  size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
-}
-interface UploadRow {
-  upload_id: string; workspace: string; app_id: string; version: string; env: string;
-  need_cover: boolean; created_at: number; expires_at: number;
-}
-interface PartRow { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }
-
-const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
-  workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
-  createdAt: r.created_at, size: r.size, sha256: r.sha256, fileCount: r.file_count, mapCount: r.map_count,
-  warnings: JSON.parse(r.warnings) as string[], treeVersion: r.tree_version,
-});
-const toUpload = (r: UploadRow): UploadTask => ({
-  uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
-  needCover: r.need_cover, createdAt: r.created_at, expiresAt: r.expires_at,
-});
-const toPart = (r: PartRow): PartRecord => ({
-  chunkIndex: r.chunk_index, size: r.size, md5: r.md5, sha256: r.sha256, uploadedAt: r.uploaded_at, blobKey: r.blob_key,
-});
 
 const IDENTITY_WHERE = 'workspace = $1 AND app_id = $2 AND version = $3 AND env = $4';
 const identityParams = (i: Identity) => [i.workspace, i.appId, i.version, i.env];
@@ -40,10 +18,6 @@ const IDENTITY_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x6d76}, hashtext($1)
 const identityLockKey = (i: Identity) => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
 /** Serializes the quota decisions of one workspace (READ COMMITTED would let two see the same total). */
 const QUOTA_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x7175}, hashtext($1))`;
-interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id?: string | null }
-const toFile = (r: FileRow): FileRecord => ({
-  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
-});
 /** A file row with its debug ID. */
 const FILE_SELECT = `SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
                      LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;

@@ -114,3 +114,13 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   }
   return 0;
 }
+
+test('a mapping (or its index) over MAPVAULT_MAX_MAP_BYTES is not loaded: its frames answer unresolved with the reason', async () => {
+  const id = { appId: 'shop', version: '3', env: 'prod' };
+  const s = await serverWithMapping({ MAPVAULT_MAX_MAP_BYTES: '1KiB' }, id);
+  const content = await retrace(s, id);
+  assert.ok(content.frames.length > 0);
+  for (const f of content.frames) assert.equal(f.resolved, false, JSON.stringify(f));
+  assert.match(JSON.stringify(content.frames[0]), /MAPVAULT_MAX_MAP_BYTES/);
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+});

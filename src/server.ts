@@ -182,6 +182,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
   registerRequestMetrics(app);
   metrics.watchMapCache(() => resolver.stats());
+  metrics.watchJavaCache(() => java.stats());
   // Only JSON and multipart bodies exist in this API; anything else is refused with 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);

@@ -126,10 +126,20 @@ interface Run {
 async function packMapping(source: string, conn: { appId: string; version: string; env: string }, tmp: string, signal: AbortSignal): Promise<Zip> {
   const st = await stat(source).catch(() => null);
   if (!st?.isFile()) throw new CliError(`${source}: no such file`);
-  const builder = new MappingIndexBuilder();
-  for await (const chunk of createReadStream(source)) builder.write(chunk as Buffer);
-  const checked = builder.finish();
-  if (!checked.index) throw new CliError(`${source} is not a ProGuard/R8 mapping: ${checked.notMapping}`);
+  // Checked by the server's own builder, its index spilled to `tmp` (memory stays flat) and dropped.
+  const builder = new MappingIndexBuilder({ spill: { newPath: (suffix = '') => join(tmp, `index-${randomBytes(8).toString('hex')}${suffix}`), remove: (p) => rm(p, { force: true }) } });
+  try {
+    for await (const chunk of createReadStream(source)) {
+      builder.write(chunk as Buffer);
+      if (builder.full) await builder.drain();
+    }
+  } catch (err) {
+    await builder.discard();
+    throw err;
+  }
+  const checked = await builder.finish();
+  if (checked.indexPath !== null) await rm(checked.indexPath, { force: true });
+  if (checked.notMapping !== null) throw new CliError(`${source} is not a ProGuard/R8 mapping: ${checked.notMapping}`);
   for (const w of checked.warnings) warn(`${source}: ${w}`);
   const name = `${conn.appId}-${conn.env}-${conn.version}/${MAPPING_FILE_NAME}`;
   const path = join(tmp, 'mapping.zip');

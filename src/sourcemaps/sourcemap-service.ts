@@ -175,8 +175,17 @@ export class SourceMapService {
       readMappingIndex: async (path) => {
         const body = await this.o.blobs.get(prefix + mappingIndexPath(path));
         if (!body) return null;
+        // Loaded whole, so bounded like the files resolution loads (the index is smaller than its mapping).
         const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(c as Buffer);
+        let total = 0;
+        for await (const c of body) {
+          total += (c as Buffer).length;
+          if (total > this.o.maxResolveFileBytes) {
+            body.destroy();
+            throw new InvalidSourceMapError(`the lookup index of ${path} is over ${this.o.maxResolveFileBytes} bytes; it is not loaded (MAPVAULT_MAX_MAP_BYTES)`);
+          }
+          chunks.push(c as Buffer);
+        }
         return Buffer.concat(chunks);
       },
     };

@@ -270,19 +270,27 @@ export class UploadService {
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
-      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
-      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java),
+      // the index written to the scratch dir as it grows (memory stays flat).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder({ spill: this.o.scratch }) : null;
       const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
           script?.write(chunk);
           mapping?.write(chunk);
-          done(null, chunk);
+          if (mapping?.full) mapping.drain().then(() => done(null, chunk), done);
+          else done(null, chunk);
         },
       });
       (body as Readable).once('error', (err) => tee.destroy(err));
-      const stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
+      let stored: { size: number; sha256: string };
+      try {
+        stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
+      } catch (err) {
+        await mapping?.discard();
+        throw err;
+      }
       written += stored.size;
       if (check) {
         const problem = check.result();
@@ -298,11 +306,15 @@ export class UploadService {
       const scriptId = script?.debugId();
       if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
-        const built = mapping.finish();
+        const built = await mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
-        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        if (built.indexPath === null) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
         else {
-          await this.o.blobs.put(staging + mappingIndexPath(path), Readable.from([built.index]));
+          try {
+            await this.o.blobs.putFile(staging + mappingIndexPath(path), built.indexPath);
+          } finally {
+            await this.o.scratch.remove(built.indexPath);
+          }
           mapCount++;
         }
       }

@@ -87,7 +87,9 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     if (platform === 'android' || (platform === undefined && input.stack !== undefined && looksLikeJavaStack(input.stack))) {
       if (input.stack === undefined) throw new ApiError('Param.Invalid', 'platform "android" takes a "stack" (frames[] are JavaScript frames)');
       const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
-      return ok(req, reply, await java.resolve(tree, input.stack, deps.resolver.limits.maxFrames));
+      const retraced = await java.resolve(tree, input.stack, deps.resolver.limits.maxFrames);
+      metrics.javaFrames(retraced.frames);
+      return ok(req, reply, retraced);
     }
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));

@@ -3,7 +3,7 @@
  * (https://r8.googlesource.com/r8/+/refs/heads/main/doc/retrace.md):
  *
  *   original.Class -> obfuscated.Class:
- *       type field -> a                                         (fields: not used for frames)
+ *       type field -> a                                         (fields: for field names in messages)
  *       [a:b:]ret [orig.Class.]name(args)[:c[:d]] -> x           (methods)
  *   # {"id":"…", …}                                             (R8 metadata, JSON in a comment)
  *
@@ -69,6 +69,11 @@ export function decodeMember(s: string): MemberPosition | null {
 
 export interface FieldLine {
   kind: 'field';
+  /** The field's original type, as written (`int`, `java.util.List`, `com.example.Cart[]`). */
+  type: string;
+  /** Its original name (qualified when R8 moved it from another class, as written). */
+  name: string;
+  obfName: string;
 }
 
 export interface MetaLine {
@@ -124,7 +129,8 @@ const METHOD = /^(?:(\d+):(\d+):)?([^\s:()]+) ([^\s:()]+)\(([^()\s]*(?:, [^()\s]
 function parseMemberParts(left: string, right: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
   if (!JAVA_NAME.test(right)) return { kind: 'invalid', why: 'bad obfuscated member name' };
   if (left.indexOf('(') < 0) {
-    return /^\S+\s+\S+$/.test(left) ? { kind: 'field' } : { kind: 'invalid', why: 'bad field line' };
+    const [, type, name] = /^(\S+)\s+(\S+)$/.exec(left) ?? [];
+    return type && name ? { kind: 'field', type, name, obfName: right } : { kind: 'invalid', why: 'bad field line' };
   }
   const m = METHOD.exec(left);
   if (!m) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };

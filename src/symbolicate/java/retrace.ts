@@ -41,9 +41,30 @@ export interface JavaFrameResult {
   detail?: string;
 }
 
+/**
+ * A field named in a message ART writes for a NullPointerException, `Attempt to read from field
+ * 'int a.b.c' on a null object reference` (and `write to`): ReTrace maps it when given a regex
+ * with `%t %c.%f`, keeping the fields of that name whose original type is the (de-obfuscated) type.
+ */
+export interface JavaFieldResult {
+  raw: string;
+  /** As in the message (obfuscated). */
+  class: string;
+  field: string;
+  type: string;
+  resolved: boolean;
+  originalClass: string | null;
+  /** The type with obfuscated class names replaced. */
+  originalType: string;
+  /** Original names of the fields of that name and type; several when the mapping cannot decide (the text shows the first). */
+  names: string[];
+}
+
 export interface JavaRetraceResult {
   stack: string;
   frames: JavaFrameResult[];
+  /** Present when some line names a field (see JavaFieldResult). */
+  fields?: JavaFieldResult[];
   truncated?: true;
 }
 
@@ -56,6 +77,7 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
   const lines = stack.split('\n');
   const out: string[] = [];
   const frames: JavaFrameResult[] = [];
+  const fields: JavaFieldResult[] = [];
   let truncated = false;
   let exception: string | null = null;
   let top = false;
@@ -83,15 +105,21 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
     }
     outlinePosition = null;
     const header = index ? pickHeader(index, body) : null;
+    let text = body;
     if (header) {
       exception = header.original ?? header.className;
       top = true;
-      out.push(header.original ? body.slice(0, header.start) + header.original + body.slice(header.end) + cr : whole);
-      continue;
+      if (header.original) text = body.slice(0, header.start) + header.original + body.slice(header.end);
     }
-    out.push(whole);
+    const field = index && fields.length < maxFrames ? retraceFieldMessage(index, text) : null;
+    if (field) {
+      fields.push(field.result);
+      text = field.text;
+    }
+    out.push(text === body ? whole : text + cr);
   }
   const result: JavaRetraceResult = { stack: out.join('\n'), frames };
+  if (fields.length > 0) result.fields = fields;
   if (truncated) result.truncated = true;
   return result;
 }
@@ -104,6 +132,33 @@ function pickHeader(index: JavaMappingIndex, line: string) {
   }
   const plain = candidates.find((c) => c.className.includes('.'));
   return plain ? { ...plain, original: null } : null;
+}
+
+const FIELD_MESSAGE = /Attempt to (?:read from|write to) field '([^'\s]+) ([^'\s]+)\.([^'\s.]+)' on a null object reference/;
+const PRIMITIVES = new Set(['boolean', 'byte', 'char', 'short', 'int', 'long', 'float', 'double', 'void']);
+
+/** `com.a.b[]` → `com.example.Cart[]`: obfuscated class names replaced, primitives and unknown names kept. */
+function originalType(index: JavaMappingIndex, type: string): string {
+  const dims = /(\[\])*$/.exec(type)?.[0] ?? '';
+  const base = type.slice(0, type.length - dims.length);
+  return PRIMITIVES.has(base) ? type : (index.originalClassName(base) ?? base) + dims;
+}
+
+function retraceFieldMessage(index: JavaMappingIndex, line: string): { text: string; result: JavaFieldResult } | null {
+  const m = FIELD_MESSAGE.exec(line);
+  if (!m) return null;
+  const [, type, className, field] = m as unknown as [string, string, string, string];
+  const original = index.originalClassName(className);
+  const typeName = originalType(index, type);
+  const names = original === null ? [] : (index.classFor(className)?.fields(field) ?? []).filter((f) => f.type === typeName).map((f) => f.name);
+  const result: JavaFieldResult = {
+    raw: line, class: className, field, type, resolved: names.length > 0, originalClass: original, originalType: typeName, names,
+  };
+  // ReTrace's rewrite: each part it knows is replaced, the others kept.
+  const start = m.index + m[0].indexOf(`'`) + 1;
+  const end = start + type.length + 1 + className.length + 1 + field.length;
+  const text = `${line.slice(0, start)}${typeName} ${original ?? className}.${names[0] ?? field}${line.slice(end)}`;
+  return { text, result };
 }
 
 interface FrameContext {

@@ -11,7 +11,7 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ScratchDir } from './storage/scratch.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { UploadService } from './uploads/upload-service.ts';
-import { Quotas } from './uploads/quotas.ts';
+import { Quotas } from './catalog/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
 import { Admission } from './util/admission.ts';
@@ -30,7 +30,7 @@ import { JavaResolver } from './symbolicate/java/java-resolver.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
-import { buildTreeIndexes } from './symbolicate/index/build.ts';
+import { buildTreeIndexes, type StoredFiles } from './symbolicate/index/build.ts';
 import type { StoredFile } from './storage/tree-archive.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
@@ -140,8 +140,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
-  const indexMaps = (prefix: string, files: ReadonlyArray<StoredFile>) => buildTreeIndexes({
-    blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
+  const indexMaps = (prefix: string, files: ReadonlyArray<StoredFile>, stored?: StoredFiles) => buildTreeIndexes({
+    blobs, prefix, files, stored, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
   });
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
@@ -183,6 +183,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
   registerRequestMetrics(app);
   metrics.watchMapCache(() => resolver.stats());
+  metrics.watchJavaCache(() => java.stats());
   // Only JSON and multipart bodies exist in this API; anything else is refused with 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);

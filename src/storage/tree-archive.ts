@@ -1,10 +1,10 @@
 import { Readable, Transform, pipeline } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { BlobStore } from './blob-store.ts';
+import { TREE_ARCHIVE_PATH } from './blob-keys.ts';
 
 /**
- * A merged tree keeps its verified archive as ONE object, `<tree prefix>.mapvault-files/archive.zip`
- * (the segment no uploaded path may use), and each of its files is served from that object by a
+ * A merged tree keeps its verified archive as ONE object (TREE_ARCHIVE_PATH in its prefix), and each of its files is served from that object by a
  * ranged read of the entry's bytes, inflated when deflated. A 20 000-file merge is then one
  * upload instead of 20 000 (docs/ARCHITECTURE.md, "Blobs on S3").
  *
@@ -12,7 +12,6 @@ import type { BlobStore } from './blob-store.ts';
  * data>:<stored bytes>:<method 0|8>:<crc32 hex>`. Real keys always start with `trees/`, so the two
  * can never be confused. This module is the one place that knows the encoding.
  */
-export const TREE_ARCHIVE_PATH = '.mapvault-files/archive.zip';
 
 /** A stored file as its catalog row describes it (FileRecord): enough to find and check its bytes. */
 export interface StoredFile { path: string; size: number; sha256: string; blobKey?: string }
@@ -35,7 +34,8 @@ export function archiveEntryRef(at: ArchiveEntryLocation): string {
 function parseRef(blobKey: string): ArchiveEntryLocation | null {
   const m = REF.exec(blobKey);
   if (!m) return null;
-  return { dataOffset: Number(m[1]), storedSize: Number(m[2]), method: m[3] === '8' ? 8 : 0, crc32: Number.parseInt(m[4]!, 16) };
+  const [, offset, stored, method, crc] = m;
+  return { dataOffset: Number(offset), storedSize: Number(stored), method: method === '8' ? 8 : 0, crc32: Number.parseInt(crc ?? '', 16) };
 }
 
 /** True when the row's bytes live in the tree's archive (nothing of their own to collect). */

@@ -1,23 +1,26 @@
 import { createHash } from 'node:crypto';
 import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type Catalog, type FileRecord, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type Catalog, type FileRecord, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
-import { archiveEntryRef, TREE_ARCHIVE_PATH, type StoredFile } from '../storage/tree-archive.ts';
+import { archiveEntryRef, type StoredFile } from '../storage/tree-archive.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
-import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { isMappingPath } from '../symbolicate/java/mapping-file.ts';
 import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/debug-id.ts';
 import { ApiError } from '../errors.ts';
-import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
+import type { Locker } from '../locking/locker.ts';
+import { underIdentityLock } from '../locking/identity-lock.ts';
+import { mappingIndexPath, partKey, refuseReservedPath, retiredTree, TREE_ARCHIVE_PATH, treePrefix, uploadPrefix } from '../storage/blob-keys.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
-import type { Quotas } from './quotas.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
+import { defined } from '../util/invariant.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -65,36 +68,8 @@ export interface MergeResult {
 /** A merge that dies with the process leaves its staging tree queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-export const identityKey = (i: Identity): string => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
-export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
-/** A replaced or deleted tree, collected once readers that already resolved it have finished. */
-export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
-const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
-/**
- * First path segment reserved for what mapvault itself keeps in a tree: the merged archive
- * (storage/tree-archive.ts) and files written one at a time (upload_file_content), at
- * `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
- */
-export const SINGLE_FILES_SEGMENT = '.mapvault-files';
-export function refuseReservedPath(path: string): void {
-  if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {
-    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, { path });
-  }
-}
 /** Stored-bytes reservations of a merge grow by at least this much, so a 10 000-file tree is not 10 000 transactions. */
 const RESERVATION_STEP = 16 * 1024 * 1024;
-
-/** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
-export async function underIdentityLock<T>(
-  o: { locker: Locker; lockTimeoutMs: number }, identity: Identity, work: () => Promise<T>, signal?: AbortSignal,
-): Promise<T> {
-  try {
-    return await withLock(o.locker, identityKey(identity), { timeoutMs: o.lockTimeoutMs, signal }, work);
-  } catch (err) {
-    if (!(err instanceof LockTimeoutError) || err.key !== identityKey(identity)) throw err;
-    throw new ApiError('Merge.InProgress', `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`);
-  }
-}
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
 export class UploadService {
@@ -139,7 +114,7 @@ export class UploadService {
           throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
         }
       }
-      const blobKey = `${uploadPrefix(task.uploadId)}${String(part.chunkIndex).padStart(6, '0')}-${randomAlphanumeric(8)}`;
+      const blobKey = partKey(task.uploadId, part.chunkIndex, randomAlphanumeric(8));
       await this.o.blobs.putFile(blobKey, part.localPath);
       const record: PartRecord = {
         chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
@@ -237,13 +212,13 @@ export class UploadService {
         }
         // Durable before the publish below, like every blob.
         await stored;
-        const digest = await archiveDigest;
         if (this.o.postProcess) {
           const usable = extracted.files.filter((f) => !extracted.brokenMaps.has(f.path)); // already warned about
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
         }
+        const digest = await archiveDigest;
         if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
-        const zip = { size: concatenated.size, sha256: digest.sha256! };
+        const zip = { size: concatenated.size, sha256: digest.sha256 };
         const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -307,25 +282,32 @@ export class UploadService {
         reserved += need;
       }
     };
-    // Nothing is written per file: the verified archive itself is stored (one object) once every
-    // entry has passed, and each file row says where its bytes are in it (storage/tree-archive.ts).
+    // Nothing is written per file: the verified archive itself is the tree's one object (stored
+    // by the caller), and each file row says where its bytes are in it (storage/tree-archive.ts).
     const locations = new Map<string, string>();
     const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize, location) => {
       refuseReservedPath(path);
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
-      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
-      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java),
+      // the index written to the scratch dir as it grows (memory stays flat).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder({ spill: this.o.scratch }) : null;
       const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const sha256 = createHash('sha256');
       let size = 0;
-      for await (const chunk of body as Readable) {
-        size += (chunk as Buffer).length;
-        sha256.update(chunk as Buffer);
-        check?.write(chunk as Buffer);
-        script?.write(chunk as Buffer);
-        mapping?.write(chunk as Buffer);
+      try {
+        for await (const chunk of body as Readable) {
+          size += (chunk as Buffer).length;
+          sha256.update(chunk as Buffer);
+          check?.write(chunk as Buffer);
+          script?.write(chunk as Buffer);
+          mapping?.write(chunk as Buffer);
+          if (mapping?.full) await mapping.drain();
+        }
+      } catch (err) {
+        await mapping?.discard();
+        throw err;
       }
       written += size;
       locations.set(path, archiveEntryRef(location));
@@ -343,17 +325,24 @@ export class UploadService {
       const scriptId = script?.debugId();
       if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
-        const built = mapping.finish();
+        const built = await mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
-        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        if (built.indexPath === null) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
         else {
-          await this.o.blobs.put(staging + mappingIndexKey(path), Readable.from([built.index]));
+          try {
+            await this.o.blobs.putFile(staging + mappingIndexPath(path), built.indexPath);
+          } finally {
+            await this.o.scratch.remove(built.indexPath);
+          }
           mapCount++;
         }
       }
       return { size, sha256: sha256.digest('hex') };
     });
-    const files: FileRecord[] = summary.files.map((f) => ({ ...f, blobKey: locations.get(f.path)!, ...(debugIds.has(f.path) ? { debugId: debugIds.get(f.path)! } : {}) }));
+    const files = summary.files.map((f): FileRecord => {
+      const debugId = debugIds.get(f.path);
+      return { ...f, blobKey: defined(locations.get(f.path), `the place of ${f.path} in the archive`), ...(debugId === undefined ? {} : { debugId }) };
+    });
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
@@ -394,5 +383,5 @@ function selectParts(uploaded: PartRecord[], requested?: number[]): PartRecord[]
     const shown = missing.length > 20 ? `${missing.slice(0, 20).join(', ')}, … (${missing.length} in all)` : missing.join(', ');
     throw new ApiError('Parts.Missing', `parts must be 0..${n - 1} without gaps; missing: ${shown}`, { missing });
   }
-  return Array.from({ length: n }, (_, i) => byIndex.get(i)!);
+  return Array.from({ length: n }, (_, i) => defined(byIndex.get(i), `part ${i}, checked above`));
 }

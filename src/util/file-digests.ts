@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InternalError } from './invariant.ts';
 
 export type DigestAlgorithm = 'md5' | 'sha256';
 export interface FileDigests { size: number; md5?: string; sha256?: string }
@@ -53,15 +54,21 @@ parentPort.on('message', ({ id, path, algorithms }) => {
 
 /** On this thread: the fallback when no worker can run. */
 async function digestHere(path: string, algorithms: DigestAlgorithm[]): Promise<FileDigests> {
-  const hashes = algorithms.map((a) => createHash(a));
+  const hashes = algorithms.map((a) => [a, createHash(a)] as const);
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
     size += (chunk as Buffer).length;
-    for (const h of hashes) h.update(chunk as Buffer);
+    for (const [, h] of hashes) h.update(chunk as Buffer);
   }
   const out: FileDigests = { size };
-  algorithms.forEach((a, i) => { out[a] = hashes[i]!.digest('hex'); });
+  for (const [a, h] of hashes) out[a] = h.digest('hex');
   return out;
+}
+
+/** `digests`, checked to hold every one of `algorithms` (so the type can say they are there). */
+function having<A extends DigestAlgorithm>(digests: FileDigests, algorithms: readonly A[]): FileDigests & Record<A, string> {
+  for (const a of algorithms) if (typeof digests[a] !== 'string') throw new InternalError(`the ${a} digest is missing`);
+  return digests as FileDigests & Record<A, string>;
 }
 
 interface Slot { worker: Worker; job: Job | null }
@@ -76,20 +83,20 @@ export class FileDigester {
   constructor(readonly threads = Math.max(1, Math.min(2, availableParallelism() - 1))) {}
 
   /** The file's size and the digests asked for (lowercase hex). Errors are the file system's (ENOENT…). */
-  digest(path: string, algorithms: DigestAlgorithm[]): Promise<FileDigests> {
-    if (this.threads === 0 || this.broken) return digestHere(path, algorithms);
-    return new Promise((resolve, reject) => {
+  async digest<A extends DigestAlgorithm>(path: string, algorithms: A[]): Promise<FileDigests & Record<A, string>> {
+    if (this.threads === 0 || this.broken) return having(await digestHere(path, algorithms), algorithms);
+    return having(await new Promise<FileDigests>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, path, algorithms, resolve, reject });
       this.pump();
-    });
+    }), algorithms);
   }
 
   private pump(): void {
-    while (this.queue.length > 0) {
+    for (let job = this.queue[0]; job !== undefined; job = this.queue[0]) {
       let slot = this.slots.find((s) => s.job === null);
       if (!slot && this.slots.length < this.threads) slot = this.start();
       if (!slot) return;
-      const job = this.queue.shift()!;
+      this.queue.shift();
       slot.job = job;
       slot.worker.ref();
       slot.worker.postMessage({ id: job.id, path: job.path, algorithms: job.algorithms });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { Lock, Locker } from '../../src/locking/locker.ts';
 import { MemoryLocker } from '../../src/locking/memory-locker.ts';
-import { identityKey } from '../../src/uploads/upload-service.ts';
+import { identityKey } from '../../src/locking/identity-lock.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { KEY_A, startServer, uploadPart, uploadZip, type TestServer } from '../helpers/server.ts';
 

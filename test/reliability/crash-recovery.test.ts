@@ -10,7 +10,7 @@ import { spawnServer, type ServerProcess } from '../helpers/process.ts';
 import { KEY_A } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
-import { TREE_ARCHIVE_PATH } from '../../src/storage/tree-archive.ts';
+import { TREE_ARCHIVE_PATH } from '../../src/storage/blob-keys.ts';
 import Database from 'better-sqlite3';
 
 async function post(s: ServerProcess, path: string, body: unknown) {

@@ -4,6 +4,9 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, uploadZip, KEY_A, type TestServer } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { API_PREFIX } from '../../src/server.ts';
@@ -63,12 +66,20 @@ test('connections beyond MAPVAULT_MAX_CONNECTIONS are refused, and service resum
 });
 
 test('an answer the client stops reading is cut after the idle timeout (the file descriptor is not held for ever)', { timeout: 60_000 }, async () => {
-  const own = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '500ms' });
+  // The file is stored by a first server with a lenient idle timeout (a loaded machine can stall an
+  // upload's body for longer than 500 ms), then served by a second one on the same data dir.
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-slowread-'));
+  const id = { appId: 'slowread', version: '1' };
+  const writer = await startServer({}, { dataDir });
   try {
-    const id = { appId: 'slowread', version: '1' };
     // Bigger than what loopback socket buffers can absorb, so the server is left with bytes to send.
     const zip = await zipEntries({ 'big.js': randomBytes(48 * 1024 * 1024) }, { compress: false });
-    assert.equal((await uploadZip(own, zip, id, { partSize: 10 * 1024 * 1024 })).status, 200);
+    assert.equal((await uploadZip(writer, zip, id, { partSize: 10 * 1024 * 1024 })).status, 200);
+  } finally {
+    await writer.close();
+  }
+  const own = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '500ms' }, { dataDir });
+  try {
     const connections = () => new Promise<number>((resolve, reject) => own.mv.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
     // The uploads' idle keep-alive connections stay open meanwhile: count ours on top of them.
     const before = await connections();
@@ -86,6 +97,7 @@ test('an answer the client stops reading is cut after the idle timeout (the file
     assert.equal((await fetch(`${own.url}/healthz`)).status, 200);
   } finally {
     await own.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });
 

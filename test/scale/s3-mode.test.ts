@@ -10,7 +10,7 @@ import { service } from '../helpers/services.ts';
 import { S3BlobStore } from '../../src/storage/s3/s3-blob-store.ts';
 import { parseS3Url } from '../../src/storage/s3/s3-url.ts';
 import { s3UrlWithPrefix } from './cluster.ts';
-import { TREE_ARCHIVE_PATH } from '../../src/storage/tree-archive.ts';
+import { TREE_ARCHIVE_PATH } from '../../src/storage/blob-keys.ts';
 
 const s3 = service('MAPVAULT_TEST_S3_URL', 'scripts/services/swift.sh');
 const URL_JS = 'https://cdn.example.com/static/js/app.js';

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { DEFAULT_ARCHIVE_LIMITS, extractZip } from '../../src/archive/safe-zip.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { archiveEntryRef, isInTreeArchive, readTreeFile, TREE_ARCHIVE_PATH } from '../../src/storage/tree-archive.ts';
+import { TREE_ARCHIVE_PATH } from '../../src/storage/blob-keys.ts';
+import { archiveEntryRef, isInTreeArchive, readTreeFile } from '../../src/storage/tree-archive.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 
 /** Stores `zip` as a tree's archive and returns the rows a merge would write for its files. */

@@ -12,6 +12,8 @@ export interface WrittenFile {
   md5: string;
 }
 
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
 /** Thrown when a stream carries more than the caller allowed; the partial file is already removed. */
 export class SizeLimitExceededError extends Error {
   constructor(readonly limit: number) {
@@ -42,7 +44,10 @@ export async function writeStreamToFile(
   let size = 0;
   const onWritten = opts.onWritten;
   // `flush`: fsync before close, so `sync` callers know the bytes are on disk when this resolves.
-  const file = createWriteStream(path, { flags: 'wx', flush: opts.sync === true });
+  // The 1 MiB buffer lets the chunks that arrive while one write runs go out as one writev: socket
+  // and zip reads are 16–64 KiB, and one write per chunk (a thread-pool round trip each) was the
+  // heaviest item of the parts phase's main thread (docs/BENCHMARKS.md, target 1b).
+  const file = createWriteStream(path, { flags: 'wx', flush: opts.sync === true, highWaterMark: WRITE_BUFFER_BYTES });
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;

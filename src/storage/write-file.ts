@@ -12,7 +12,7 @@ export interface WrittenFile {
   md5: string;
 }
 
-const WRITE_BUFFER_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = 256 * 1024;
 
 /** Thrown when a stream carries more than the caller allowed; the partial file is already removed. */
 export class SizeLimitExceededError extends Error {
@@ -44,9 +44,11 @@ export async function writeStreamToFile(
   let size = 0;
   const onWritten = opts.onWritten;
   // `flush`: fsync before close, so `sync` callers know the bytes are on disk when this resolves.
-  // The 1 MiB buffer lets the chunks that arrive while one write runs go out as one writev: socket
+  // The 256 KiB buffer lets the chunks that arrive while one write runs go out as one writev: socket
   // and zip reads are 16–64 KiB, and one write per chunk (a thread-pool round trip each) was the
-  // heaviest item of the parts phase's main thread (docs/BENCHMARKS.md, target 1b).
+  // heaviest item of the parts phase's main thread (docs/BENCHMARKS.md, target 1b). Not more: bytes
+  // queued here are held in this process (and may outlive young-generation GCs) instead of waiting
+  // in the socket's kernel buffer, which is what the default 16 KiB buffer achieved.
   const file = createWriteStream(path, { flags: 'wx', flush: opts.sync === true, highWaterMark: WRITE_BUFFER_BYTES });
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {

@@ -38,6 +38,9 @@ function table(title: string, scores: Score[]): void {
 
 table('Maps as built (with sourcesContent):', await scoreNames());
 table('The same maps without sourcesContent (names from `names` only):', await scoreNames({ withoutSourcesContent: true }));
+// Maps uploaded without their scripts: no ranges, so each frame is named at its caller's call site
+// (the `names` entry there), else by the minified name the stack printed.
+table('The maps alone, scripts not stored (caller call-site names, then minified names):', await scoreNames({ omit: (p) => p.endsWith('.js') }));
 console.log('');
 
 // Range computation time per script (median of 20), to size the merge-time work.

@@ -100,7 +100,9 @@ export function parseBytes(text: string, name: string): number {
   const units: Record<string, number> = {
     b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: MiB, gb: 1e9, gib: 1024 * MiB, tb: 1e12, tib: 1024 * 1024 * MiB,
   };
-  const bytes = Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
+  const unit = units[(m[2] ?? 'b').toLowerCase()];
+  if (unit === undefined) throw new ConfigError(`${name}: unknown unit in size "${text}"`); // the regex admits only the units above
+  const bytes = Math.round(Number(m[1]) * unit);
   if (!Number.isSafeInteger(bytes)) throw new ConfigError(`${name}: size "${text}" is too large`);
   return bytes;
 }

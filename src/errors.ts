@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'Request.TooLarge'
   | 'Request.UnsupportedMediaType'
   | 'Request.RateLimited'
+  | 'Request.Timeout'
   | 'Quota.Exceeded'
   | 'Upload.NotFound'
   | 'Part.TooLarge'
@@ -41,6 +42,8 @@ const STATUS: Record<ErrorCode, number> = {
   'Request.TooLarge': 413,
   'Request.UnsupportedMediaType': 415,
   'Request.RateLimited': 429,
+  /** The request was not received whole within MAPVAULT_REQUEST_TIMEOUT (a client trickling its body). */
+  'Request.Timeout': 408,
   'Quota.Exceeded': 413,
   'Upload.NotFound': 404,
   'Part.TooLarge': 413,

@@ -11,14 +11,14 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ScratchDir } from './storage/scratch.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { UploadService } from './uploads/upload-service.ts';
-import { Quotas } from './uploads/quotas.ts';
+import { Quotas } from './catalog/quotas.ts';
 import { Sweeper } from './uploads/sweeper.ts';
 import { SourceMapService } from './sourcemaps/sourcemap-service.ts';
 import { Admission } from './util/admission.ts';
 import { ApiError } from './errors.ts';
 import { newTraceId } from './util/ids.ts';
 import { MemoryLocker } from './locking/memory-locker.ts';
-import { registerErrorHandling } from './api/errors.ts';
+import { answerClientError, registerErrorHandling } from './api/errors.ts';
 import { registerAuth } from './api/auth.ts';
 import { uploadRoutes } from './api/routes/uploads.ts';
 import { sourcemapRoutes } from './api/routes/sourcemaps.ts';
@@ -30,7 +30,7 @@ import { JavaResolver } from './symbolicate/java/java-resolver.ts';
 import { countStorageErrors, metrics, registerRequestMetrics } from './metrics/metrics.ts';
 import { registerOpenApi } from './api/openapi.ts';
 import { opsRoutes } from './api/routes/ops.ts';
-import { buildTreeIndexes } from './symbolicate/index/build.ts';
+import { buildTreeIndexes, type StoredFiles } from './symbolicate/index/build.ts';
 
 export const API_PREFIX = '/api/v1/rum_sourcemap';
 
@@ -111,6 +111,14 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     bodyLimit: config.maxJsonBytes,
     // A request must be received whole within this; stalled bodies are also cut by the idle timeout below.
     requestTimeout: config.requestTimeoutMs,
+    // Also given to http.createServer: on Node 20 the value Fastify assigns after construction is
+    // not what Node enforces (test/reliability/slow-clients.test.ts). Node checks it on this interval,
+    // 30 s by default, so a short MAPVAULT_REQUEST_TIMEOUT would otherwise overshoot by half a minute.
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: config.requestTimeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))) : 30_000,
+    },
+    clientErrorHandler: answerClientError(config.requestTimeoutMs),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
@@ -131,8 +139,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
-  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => buildTreeIndexes({
-    blobs, prefix, files, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
+  const indexMaps = (prefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>, stored?: StoredFiles) => buildTreeIndexes({
+    blobs, prefix, files, stored, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
   });
   const uploads = new UploadService({
     catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
@@ -174,6 +182,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   });
   registerRequestMetrics(app);
   metrics.watchMapCache(() => resolver.stats());
+  metrics.watchJavaCache(() => java.stats());
   // Only JSON and multipart bodies exist in this API; anything else is refused with 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);

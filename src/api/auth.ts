@@ -27,11 +27,11 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeys, rateLimitPerMi
     const header = req.headers['df-api-key'];
     const key = Array.isArray(header) ? header[0] : header;
     const workspace = key ? await keys.workspaceOf(key) : null;
-    if (!workspace) {
+    if (!workspace || !key) {
       throw new ApiError('ft.InvalidAPIKey', key ? 'the DF-API-KEY is not valid' : 'the DF-API-KEY header is missing');
     }
     if (rateLimitPerMinute > 0) {
-      const id = keys.hash(key!);
+      const id = keys.hash(key);
       const t = now();
       const w = windows.get(id);
       if (!w || t - w.start >= 60_000) {

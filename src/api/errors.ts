@@ -1,8 +1,11 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { envelope } from './envelope.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { SizeLimitExceededError } from '../storage/write-file.ts';
 import { CatalogUnavailableError } from '../catalog/catalog.ts';
+import { newTraceId } from '../util/ids.ts';
 
 /** Seconds a client is told to wait when the catalog or the blob store is unreachable (a restart takes a few). */
 export const CATALOG_RETRY_AFTER_S = 5;
@@ -70,4 +73,26 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const e = new ApiError('Route.NotFound', `no route ${req.method} ${req.url.split('?')[0]}`);
     return reply.code(404).send(envelope(req, 404, null, e.errorCode, e.message));
   });
+}
+
+/**
+ * Errors Node raises on a connection before any route runs (a request not received whole within
+ * MAPVAULT_REQUEST_TIMEOUT, unparsable HTTP) get the same envelope as every other failure, written
+ * straight to the socket, which is then closed. Fastify's `clientErrorHandler` option.
+ */
+export function answerClientError(requestTimeoutMs: number) {
+  return (err: Error & { code?: string }, socket: Socket): void => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError('Request.Timeout', `the request was not received whole within ${requestTimeoutMs} ms (MAPVAULT_REQUEST_TIMEOUT)`)
+      : new ApiError('Param.Invalid', `malformed HTTP request (${err.code ?? err.message})`);
+    const body = JSON.stringify({ code: e.status, content: null, errorCode: e.errorCode, message: e.message, success: false, traceId: newTraceId() });
+    socket.end(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
 }

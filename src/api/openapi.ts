@@ -51,6 +51,11 @@ const javaFrame: Schema = {
     alternatives: { type: 'array', items: { type: 'array', items: javaOriginal } }, reason: str, detail: str,
   },
 };
+/** A field named in an ART NullPointerException message, retraced (Java stacks only). */
+const javaField = obj({
+  raw: str, class: str, field: str, type: str, resolved: { type: 'boolean' }, originalClass: nullable('string'),
+  originalType: str, names: { type: 'array', items: str },
+});
 const health = obj({
   status: { type: 'string', enum: ['ok', 'unavailable'] }, version: str,
   checks: obj({ catalog: str, blobStore: str }),
@@ -80,6 +85,7 @@ const CONTENT: Record<string, Schema> = {
   'GET /apps': { type: 'array', items: obj({ appId: str, sourcemapCount: int, size: int, latestCreateAt: int }) },
   'POST /parse_stack': obj({
     stack: str, frames: { type: 'array', items: { anyOf: [frame, javaFrame] } }, truncated: { type: 'boolean', const: true },
+    fields: { type: 'array', items: javaField },
   }, ['stack', 'frames']),
 };
 const ALIASES: Record<string, string> = {
@@ -113,8 +119,9 @@ function responsesFor(method: string, url: string, prefix: string): Schema | und
 export async function registerOpenApi(app: FastifyInstance, apiPrefix: string): Promise<void> {
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat().filter((m) => m !== 'HEAD');
-    if (methods.length !== 1 || route.schema?.response) return;
-    const response = responsesFor(methods[0]!, route.url, apiPrefix);
+    const [method] = methods;
+    if (methods.length !== 1 || method === undefined || route.schema?.response) return;
+    const response = responsesFor(method, route.url, apiPrefix);
     if (!response) return;
     route.schema = { ...route.schema, response };
     // Documentation only: keep serializing with JSON.stringify.

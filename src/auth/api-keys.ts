@@ -112,9 +112,9 @@ export class ApiKeys {
   private async find(id: string): Promise<{ record: ApiKeyRecord; info: KeyInfo }> {
     if (!/^[0-9a-f]{6,64}$/.test(id)) throw new KeyCommandError(`"${id}" is not a key id (the ID column of \`mapvault keys list\`)`);
     const matches = (await this.catalog.listApiKeys()).filter((k) => k.keyHash.startsWith(id));
-    if (matches.length === 0) throw new KeyCommandError(`no key has id ${id}`);
-    if (matches.length > 1) throw new KeyCommandError(`${matches.length} keys have ids starting with ${id}; give more characters`);
-    const record = matches[0]!;
+    const [record, ...others] = matches;
+    if (record === undefined) throw new KeyCommandError(`no key has id ${id}`);
+    if (others.length > 0) throw new KeyCommandError(`${matches.length} keys have ids starting with ${id}; give more characters`);
     if (record.source === 'env') {
       throw new KeyCommandError(`key ${id} comes from MAPVAULT_API_KEYS: remove it there and restart the server`);
     }

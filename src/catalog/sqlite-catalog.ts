@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import type {
-  AppSummary, Catalog, DebugIdHit, FileRecord, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
-  PutPartResult, SourceMapListing, SourceMapRecord, StoredReservation, UploadTask,
+  AppSummary, Catalog, DebugIdHit, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
+  PutPartResult, SourceMapListing, StoredReservation, UploadTask,
 } from './catalog.ts';
+import { type FileRow, type SourceMapRow, toFile, toSourceMap, toUpload, type UploadRow } from './rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -138,28 +139,6 @@ function applySchema(db: Database.Database, file: string) {
   })();
 }
 
-interface SourceMapRow {
-  workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
-  size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
-}
-interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id: string | null }
-const toFile = (r: FileRow): FileRecord => ({
-  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
-});
-interface UploadRow {
-  upload_id: string; workspace: string; app_id: string; version: string; env: string;
-  need_cover: number; created_at: number; expires_at: number;
-}
-
-const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
-  workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
-  createdAt: r.created_at, size: r.size, sha256: r.sha256, fileCount: r.file_count, mapCount: r.map_count,
-  warnings: JSON.parse(r.warnings) as string[], treeVersion: r.tree_version,
-});
-const toUpload = (r: UploadRow): UploadTask => ({
-  uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
-  needCover: r.need_cover === 1, createdAt: r.created_at, expiresAt: r.expires_at,
-});
 /** Catalog on one SQLite file (WAL). better-sqlite3 is synchronous; each method is one short transaction. */
 export class SqliteCatalog implements Catalog {
   private readonly db: Database.Database;

@@ -160,7 +160,8 @@ export class Client {
     } catch { /* not JSON: a proxy's error page, or not this API at all */ }
     const status = res.status;
     if (!env) {
-      const snippet = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 160);
+      // Only the head of a proxy's error page is shown; `[^<>]` ends each try at the next `<`, so stripping is linear.
+      const snippet = text.slice(0, 4096).replace(/<[^<>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 160);
       const err = new ApiError(path, status, status < 400 ? 'Response.NotEnvelope' : '', snippet || 'the answer is not a JSON envelope', traceId);
       err.retryAfter = headerValue(res.headers['retry-after']);
       throw err;

@@ -38,8 +38,8 @@ export function withEnv(cmd: Command): Command {
       const source = action.getOptionValueSource(key);
       if (source !== undefined && source !== 'default') continue;
       const name = envNames(o).find((n) => process.env[n]);
-      if (!name) continue;
-      const raw = process.env[name]!;
+      const raw = name === undefined ? undefined : process.env[name];
+      if (name === undefined || !raw) continue;
       let value: unknown;
       if (!o.required && !o.optional) {
         // A switch (or its --no- form): MAPVAULT_NEED_COVER=1 turns it on, MAPVAULT_CONTEXT=0 off.

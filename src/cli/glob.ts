@@ -25,9 +25,9 @@ export function expandBraces(p: string): string[] {
       else if (ch === ',' && depth === 1) commas.push(i);
       else if (ch === '}' && --depth === 0) {
         if (commas.length === 0) break; // `{x}` is literal; look for a later brace
-        const bounds = [open, ...commas, i];
+        const starts = [open, ...commas], ends = [...commas, i];
         const head = p.slice(0, open), tail = p.slice(i + 1);
-        return bounds.slice(1).flatMap((end, k) => expandBraces(head + p.slice(bounds[k]! + 1, end) + tail));
+        return starts.flatMap((start, k) => expandBraces(head + p.slice(start + 1, ends[k]) + tail));
       }
     }
   }

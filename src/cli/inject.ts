@@ -41,7 +41,7 @@ export function withScriptDebugId(script: string, id: string): string {
   const comment = `//# debugId=${id}`;
   const lines = script.split('\n');
   let at = lines.length;
-  while (at > 0 && lines[at - 1]!.trim() === '') at--;
+  while (at > 0 && lines[at - 1]?.trim() === '') at--;
   const last = lines[at - 1]?.trim() ?? '';
   if (/^\/\/[#@]\s*sourceMappingURL=/.test(last)) {
     lines.splice(at - 1, 0, comment);
@@ -63,7 +63,7 @@ export async function injectDebugIds(dir: string): Promise<InjectSummary> {
     const ref = findSourceMappingURL(script);
     // External maps only: an inline data: map would have to be re-encoded.
     const mapPath = ref && !/^data:/i.test(ref) && !/^[a-z][a-z0-9+.-]*:/i.test(ref)
-      ? join(dirname(jsPath), decodeURIComponent(ref.split(/[?#]/)[0]!))
+      ? join(dirname(jsPath), decodeURIComponent(ref.replace(/[?#].*$/s, '')))
       : `${jsPath}.map`;
     const mapText = await readFile(mapPath, 'utf8').catch(() => null);
     if (mapText === null) continue;

@@ -56,6 +56,6 @@ async function call<T>(conn: ReturnType<typeof requireConnection>, o: ManageOpti
 const body = (c: { appId: string; version: string; env: string }) => ({ appId: c.appId, version: c.version, env: c.env });
 
 function table(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  for (const r of [head, ...rows]) log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  '));
 }

@@ -5,14 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
-import { SourceMapCheck } from '../sourcemaps/map-check.ts';
+import { MAX_TEXT, SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
+import { findSourceMappingURL } from '../symbolicate/locate.ts';
 import { globMatcher } from './glob.ts';
 
 export interface PackedFile {
@@ -127,19 +128,85 @@ export async function isZipFile(path: string): Promise<boolean> {
 }
 
 /** Why a `.map` file would not be usable (null when it is), and its debug ID: the server's merge-time reading, streamed. */
-async function checkMapFile(path: string): Promise<{ problem: string | null; debugId: string | null }> {
-  const check = new SourceMapCheck();
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) check.write(chunk);
-  const problem = check.result();
-  return { problem, debugId: problem ? null : mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }) };
+interface MapFileCheck {
+  problem: string | null;
+  debugId: string | null;
+  /** The map's `file` (its generated script), null when absent or too long to be one. */
+  file: string | null;
 }
 
-/** The last sourceMappingURL comment of a script, or null. */
-export function sourceMappingURL(text: string): string | null {
-  let url: string | null = null;
-  for (const m of text.matchAll(/(?:\/\/|\/\*)[#@]\s*sourceMappingURL=([^\s'"*]+)/g)) url = m[1]!;
-  return url;
+/** Each selected map is read once, however many checks ask. */
+const mapChecks = new WeakMap<PackedFile, Promise<MapFileCheck>>();
+
+function checkMapFile(f: PackedFile): Promise<MapFileCheck> {
+  let checked = mapChecks.get(f);
+  if (!checked) {
+    checked = (async () => {
+      const check = new SourceMapCheck();
+      for await (const chunk of createReadStream(f.abs) as AsyncIterable<Buffer>) check.write(chunk);
+      const problem = check.result();
+      if (problem) return { problem, debugId: null, file: null };
+      const file = check.stringField('file');
+      return {
+        problem,
+        debugId: mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }),
+        file: file && file.length < MAX_TEXT ? file : null,
+      };
+    })();
+    mapChecks.set(f, checked);
+  }
+  return checked;
 }
+
+/**
+ * Adds to the selection the generated script of each selected map, so the server can recover
+ * original function names (they need the `.js`): the script beside it (`x.js.map` → `x.js`), else
+ * the one its `file` field names (relative to the map), else one whose sourceMappingURL names the
+ * map. Scripts already selected stay as they are. Returns the maps for which no script was found.
+ */
+export async function addMapScripts(sel: Selection): Promise<{ added: number; withoutScript: string[] }> {
+  const selected = new Set(sel.files.map((f) => f.rel));
+  const scriptByRel = new Map(sel.scripts.map((s) => [s.rel, s]));
+  // Which map each script's sourceMappingURL names (read only when a map needs it).
+  let namedBy: Map<string, PackedFile> | null = null;
+  const byComment = async (mapRel: string): Promise<PackedFile | undefined> => {
+    if (!namedBy) {
+      namedBy = new Map();
+      const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
+      for (const s of sel.scripts) {
+        const url = findSourceMappingURL(await readFile(s.abs));
+        const target = url && mapTarget(s.rel, url);
+        const rel = target && (target.rooted ? byName.get(target.path) : target.path);
+        if (rel && !namedBy.has(rel)) namedBy.set(rel, s);
+      }
+    }
+    return namedBy.get(mapRel);
+  };
+  const adds: PackedFile[] = [];
+  const withoutScript: string[] = [];
+  for (const map of sel.files) {
+    if (!map.rel.endsWith('.map')) continue;
+    let script = scriptByRel.get(map.rel.slice(0, -'.map'.length));
+    if (!script) {
+      const { file } = await checkMapFile(map);
+      const target = file ? mapTarget(map.rel, file) : null;
+      if (target && !target.rooted) script = scriptByRel.get(target.path);
+    }
+    script ??= await byComment(map.rel);
+    if (!script) withoutScript.push(map.rel);
+    else if (!selected.has(script.rel)) {
+      selected.add(script.rel);
+      adds.push(script);
+    }
+  }
+  if (adds.length > 0) {
+    sel.files.push(...adds);
+    sel.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+  return { added: adds.length, withoutScript };
+}
+
+
 
 /**
  * Where a script's sourceMappingURL points, as a path relative to the upload root, or null when
@@ -164,7 +231,7 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
   const mapIds = new Map<string, string | null>();
   for (const f of sel.files) {
     if (!f.rel.endsWith('.map')) continue;
-    const { problem, debugId } = await checkMapFile(f.abs);
+    const { problem, debugId } = await checkMapFile(f);
     if (problem) warnings.push(`${f.rel}: ${problem}`);
     else mapIds.set(f.rel, debugId);
   }
@@ -172,14 +239,17 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
   const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
   const pairs: DebugIdPair[] = [];
   for (const s of sel.scripts) {
-    const tail = await readTail(s.abs);
-    const url = sourceMappingURL(tail);
+    // The whole script, read with the server's rule, so the CLI warns about exactly the reference
+    // the server will follow (a tail window could cut a long last line, such as an inline map).
+    const script = await readFile(s.abs);
+    const url = findSourceMappingURL(script);
     const target = url && mapTarget(s.rel, url);
     if (target && !(target.rooted ? names : rels).has(target.path)) {
       warnings.push(`${s.rel}: its sourceMappingURL ${url} (${target.path}) is not in the upload`);
     }
     const mapRel = target ? (target.rooted ? byName.get(target.path) : target.path) : `${s.rel}.map`;
-    if (mapRel !== undefined && mapIds.has(mapRel)) pairs.push({ script: s.rel, scriptId: scriptDebugId(tail), map: mapRel, mapId: mapIds.get(mapRel)! });
+    const mapId = mapRel === undefined ? undefined : mapIds.get(mapRel);
+    if (mapRel !== undefined && mapId !== undefined) pairs.push({ script: s.rel, scriptId: scriptDebugId(script), map: mapRel, mapId });
   }
   return [...warnings, ...debugIdWarnings(pairs)];
 }
@@ -217,10 +287,10 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
       const isMap = entry.fileName.endsWith('.map'), isJs = /\.[cm]?js$/.test(entry.fileName);
       if (!isMap && !isJs) continue;
       const check = isMap ? new SourceMapCheck() : null;
-      let tail = Buffer.alloc(0); // the end of a script, where its sourceMappingURL comment is
+      const script: Buffer[] = []; // whole, for the server's sourceMappingURL rule (checkSelection)
       for await (const c of await zip.openReadStreamPromise(entry)) {
         if (check) check.write(c as Buffer);
-        else tail = Buffer.concat([tail, c as Buffer]).subarray(-65536);
+        else script.push(c as Buffer);
       }
       if (check) {
         maps++;
@@ -228,7 +298,8 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
         if (problem) warnings.push(`${entry.fileName}: ${problem}`);
         else mapIds.set(entry.fileName, mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }));
       } else {
-        scripts.push({ name: entry.fileName, url: sourceMappingURL(tail.toString('utf8')), debugId: scriptDebugId(tail) });
+        const bytes = Buffer.concat(script);
+        scripts.push({ name: entry.fileName, url: findSourceMappingURL(bytes), debugId: scriptDebugId(bytes) });
       }
     }
   } catch (err) {
@@ -241,20 +312,9 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
     const target = s.url ? mapTarget(s.name, s.url) : null;
     if (target && !names.has(target.path)) warnings.push(`${s.name}: its sourceMappingURL ${s.url} (${target.path}) is not in the zip`);
     const map = s.url ? target?.path : `${s.name}.map`;
-    if (map !== undefined && mapIds.has(map)) pairs.push({ script: s.name, scriptId: s.debugId, map, mapId: mapIds.get(map)! });
+    const mapId = map === undefined ? undefined : mapIds.get(map);
+    if (map !== undefined && mapId !== undefined) pairs.push({ script: s.name, scriptId: s.debugId, map, mapId });
   }
   return { warnings: [...warnings, ...debugIdWarnings(pairs)], entries: names.size, maps };
 }
 
-/** The comment is at the end; 64 KiB is plenty and keeps big bundles cheap to check. */
-async function readTail(path: string, bytes = 65536): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    const len = Math.min(size, bytes);
-    const { buffer } = await fh.read(Buffer.alloc(len), 0, len, size - len);
-    return buffer.toString('utf8');
-  } finally {
-    await fh.close();
-  }
-}

@@ -48,10 +48,10 @@ export function registerServerCommands(program: Command): void {
         if (opts.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         if (list.length === 0) return void process.stdout.write('no API keys (the server creates one on its first start)\n');
         const date = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
-        const rows = [['ID', 'WORKSPACE', 'SOURCE', 'CREATED (UTC)', 'LAST USED (UTC)'],
-          ...list.map((k) => [k.id, k.workspace, k.source, date(k.createdAt), date(k.lastUsedAt)])];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+        const head = ['ID', 'WORKSPACE', 'SOURCE', 'CREATED (UTC)', 'LAST USED (UTC)'];
+        const rows = [head, ...list.map((k) => [k.id, k.workspace, k.source, date(k.createdAt), date(k.lastUsedAt)])];
+        const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+        for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}\n`);
       });
     }));
 

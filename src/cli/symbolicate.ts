@@ -141,11 +141,12 @@ export function render(input: string, r: ParseStackContent, withContext: boolean
   let k = 0;
   inLines.forEach((line, i) => {
     const f = r.frames[k];
-    if (!f || f.raw.replace(/\r$/, '') !== line) return void out.push(outLines[i]!);
+    const outLine = outLines[i] ?? ''; // as many lines as inLines (checked above)
+    if (!f || f.raw.replace(/\r$/, '') !== line) return void out.push(outLine);
     k++;
-    if (!f.resolved) return void out.push(`${outLines[i]!}  ${notResolved(f)}`, ...(explain ? explainFrame(f) : []));
+    if (!f.resolved) return void out.push(`${outLine}  ${notResolved(f)}`, ...(explain ? explainFrame(f) : []));
     const at = `${f.source}:${f.originalLine}:${f.originalColumn}`;
-    out.push(f.source == null ? outLines[i]! : outLines[i]!.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
+    out.push(f.source == null ? outLine : outLine.replace(at, `${projectPath(f.source)}:${f.originalLine}:${f.originalColumn}`));
     if (withContext && f.context) out.push(`        | ${f.context.line.trim()}`);
     if (explain) out.push(...explainFrame(f));
   });

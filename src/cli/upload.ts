@@ -14,7 +14,7 @@ import {
   action, addConnectionOptions, CliError, describeError, formatBytes, identity, log, makeClient, numberIn, plural,
   requireConnection, warn, withEnv, type Connection, type ConnectionOptions,
 } from './common.ts';
-import { checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
+import { addMapScripts, checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
 import { createProgress } from './progress.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { MAPPING_FILE_NAME } from '../symbolicate/java/mapping-file.ts';
@@ -31,6 +31,8 @@ interface UploadOptions extends ConnectionOptions {
   concurrency: number;
   partSizeMb: number;
   include: string[];
+  /** false with --no-scripts: the maps' generated scripts are not added to the selection. */
+  scripts: boolean;
   stripPrefix?: string;
   stateDir: string;
   checksum: 'sha256' | 'md5';
@@ -61,7 +63,7 @@ interface MergeContent { fileCount?: number; mapCount?: number; size?: number; s
 export function registerUpload(program: Command): void {
   const cmd = program
     .command('upload')
-    .description('upload the sourcemaps of a build directory (zipped on the fly) or a ready zip, in parallel resumable parts')
+    .description('upload the sourcemaps of a build directory, with their generated scripts (zipped on the fly), or a ready zip, in parallel resumable parts')
     .argument('<source>', 'build output directory, a .zip laid out like the script URLs, or an Android mapping.txt');
   addConnectionOptions(cmd)
     .option('--need-cover', 'replace an existing sourcemap with the same appId/version/env', false)
@@ -69,6 +71,7 @@ export function registerUpload(program: Command): void {
     .option('--part-size-mb <MiB>', 'part size in MiB, fractions allowed (0.0625 to 10)', numberIn(0.0625, 10, false), 10)
     .option('--include <glob>', 'files of the directory to pack (repeatable; replaces the default; e.g. add \'**/*.js\')',
       (v: string, prev: string[]) => [...(prev === DEFAULT_INCLUDE ? [] : prev), v], DEFAULT_INCLUDE)
+    .option('--no-scripts', 'leave out the generated script (.js/.mjs/.cjs) of each map, uploaded by default: without it the server cannot recover original function names')
     .option('--strip-prefix <prefix>', 'path prefix removed from the zip paths (files outside it are left out), e.g. dist/')
     .option('--state-dir <dir>', 'where resume state is kept', defaultStateDir())
     .addOption(new Option('--checksum <algo>', 'part checksum sent to the server').choices(['sha256', 'md5']).default('sha256'))
@@ -123,10 +126,20 @@ interface Run {
 async function packMapping(source: string, conn: { appId: string; version: string; env: string }, tmp: string, signal: AbortSignal): Promise<Zip> {
   const st = await stat(source).catch(() => null);
   if (!st?.isFile()) throw new CliError(`${source}: no such file`);
-  const builder = new MappingIndexBuilder();
-  for await (const chunk of createReadStream(source)) builder.write(chunk as Buffer);
-  const checked = builder.finish();
-  if (!checked.index) throw new CliError(`${source} is not a ProGuard/R8 mapping: ${checked.notMapping}`);
+  // Checked by the server's own builder, its index spilled to `tmp` (memory stays flat) and dropped.
+  const builder = new MappingIndexBuilder({ spill: { newPath: (suffix = '') => join(tmp, `index-${randomBytes(8).toString('hex')}${suffix}`), remove: (p) => rm(p, { force: true }) } });
+  try {
+    for await (const chunk of createReadStream(source)) {
+      builder.write(chunk as Buffer);
+      if (builder.full) await builder.drain();
+    }
+  } catch (err) {
+    await builder.discard();
+    throw err;
+  }
+  const checked = await builder.finish();
+  if (checked.indexPath !== null) await rm(checked.indexPath, { force: true });
+  if (checked.notMapping !== null) throw new CliError(`${source} is not a ProGuard/R8 mapping: ${checked.notMapping}`);
   for (const w of checked.warnings) warn(`${source}: ${w}`);
   const name = `${conn.appId}-${conn.env}-${conn.version}/${MAPPING_FILE_NAME}`;
   const path = join(tmp, 'mapping.zip');
@@ -155,6 +168,11 @@ async function prepare(source: string, o: UploadOptions, cmd: Command, tmp: stri
   if (sel.outsidePrefix) log(`${plural(sel.outsidePrefix, 'matching file')} outside --strip-prefix ${prefix} left out`);
   if (sel.files.length === 0) {
     throw new CliError(`no files in ${source}${prefix ? ` under ${prefix}` : ''} match --include ${o.include.join(' ')}`);
+  }
+  if (o.scripts) {
+    // Function names (originalFunction) are recovered from the scripts, at merge time.
+    const { added } = await addMapScripts(sel);
+    if (added > 0) log(`added ${plural(added, 'generated script')} of the maps (--no-scripts leaves them out)`);
   }
   for (const w of await checkSelection(sel)) warn(w);
   const maps = sel.files.filter((f) => f.name.endsWith('.map')).length;
@@ -272,8 +290,7 @@ async function sendParts(run: Run, fh: FileHandle, missing: number[], partLength
   let next = 0;
   let firstError: unknown;
   const worker = async () => {
-    while (next < missing.length && !signal.aborted) {
-      const i = missing[next++]!;
+    for (let i = missing[next++]; i !== undefined && !signal.aborted; i = missing[next++]) {
       const data = await readPart(fh, i, partSize, partLength(i));
       const sum = createHash(o.checksum).update(data).digest('hex');
       let counted = 0;

@@ -36,7 +36,7 @@ export class MemoryLocker implements Locker {
       };
       const onAbort = () => {
         leave();
-        reject(opts.signal!.reason ?? new Error('aborted'));
+        reject(opts.signal?.reason ?? new Error('aborted'));
       };
       const timer = setTimeout(() => {
         leave();

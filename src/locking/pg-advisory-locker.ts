@@ -36,7 +36,7 @@ export class PgAdvisoryLocker implements Locker {
       });
       for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
         const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
-        if (got.rows[0]!.ok) break;
+        if (got.rows[0]?.ok) break; // one row, always
         const left = deadline - Date.now();
         if (left <= 0) throw new LockTimeoutError(key, opts.timeoutMs);
         await Promise.race([new Promise((r) => setTimeout(r, Math.min(wait, left))), aborted.promise]);

@@ -58,7 +58,47 @@ new Counter({
   collect() { this.reset(); this.inc(mapCacheStats().parses); },
 });
 
+/** What the Java mapping-index cache reports (JavaResolver.stats()). */
+export interface JavaCacheStats { entries: number; bytes: number; loads: number; hits: number; rebuilds: number }
+let javaCacheStats: () => JavaCacheStats = () => ({ entries: 0, bytes: 0, loads: 0, hits: 0, rebuilds: 0 });
+new Gauge({
+  name: 'mapvault_java_index_cache_bytes', help: 'Bytes of Java mapping indexes in the cache (with their decoded-class memo caps)', registers: [registry],
+  collect() { this.set(javaCacheStats().bytes); },
+});
+new Gauge({
+  name: 'mapvault_java_index_cache_entries', help: 'Trees whose Java mapping index (or its absence) is cached', registers: [registry],
+  collect() { this.set(javaCacheStats().entries); },
+});
+new Counter({
+  name: 'mapvault_java_index_cache_hits_total', help: 'Java stacks answered with a cached mapping index', registers: [registry],
+  collect() { this.reset(); this.inc(javaCacheStats().hits); },
+});
+new Counter({
+  name: 'mapvault_java_index_cache_misses_total', help: 'Java stacks that had to locate and load the mapping index', registers: [registry],
+  collect() { this.reset(); this.inc(javaCacheStats().loads); },
+});
+new Counter({
+  name: 'mapvault_java_index_rebuilds_total', help: 'Mappings indexed at resolution time (stored index missing, damaged or stale)', registers: [registry],
+  collect() { this.reset(); this.inc(javaCacheStats().rebuilds); },
+});
+const javaFrames = new Counter({
+  name: 'mapvault_java_frames_total',
+  help: 'Java frames of parse_stack: resolved, ambiguous (alternatives) or unresolved; `reason` says why not',
+  labelNames: ['result', 'reason'] as const,
+  registers: [registry],
+});
+
 export const metrics = {
+  /** Where the Java mapping-index cache's numbers come from (the running server's JavaResolver). */
+  watchJavaCache(stats: () => JavaCacheStats): void {
+    javaCacheStats = stats;
+  },
+  javaFrames(list: ReadonlyArray<{ resolved: boolean; alternatives?: unknown[]; reason?: string }>): void {
+    for (const f of list) {
+      const result = !f.resolved ? 'unresolved' : f.alternatives ? 'ambiguous' : 'resolved';
+      javaFrames.inc({ result, reason: f.resolved ? '' : (f.reason ?? 'unknown') });
+    }
+  },
   /** Where the map cache's numbers come from (the running server's resolver). */
   watchMapCache(stats: () => MapCacheStats): void {
     mapCacheStats = stats;

@@ -8,6 +8,7 @@
  * accepts exactly what JSON.parse accepts on the UTF-8 text, after an optional `)]}'` first line
  * (the XSSI guard that the sourcemap spec allows).
  */
+import { at } from '../util/invariant.ts';
 
 /** Deeper nesting is refused: a sourcemap needs 3 levels, and the stack must stay small. */
 export const MAX_MAP_NESTING = 10_000;
@@ -19,10 +20,14 @@ const enum S {
 }
 const OBJ = 1, ARR = 2;
 const PREFIX = [0x29, 0x5d, 0x7d, 0x27]; // )]}'
-const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id']);
-/** Top-level string fields whose text is kept (bounded): the map's debug ID (debug-id.ts). */
-const TEXT_FIELDS = new Set(['debugId', 'debug_id']);
-const MAX_TEXT = 64;
+const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id', 'file']);
+/**
+ * Top-level string fields whose text is kept (bounded): the map's debug ID (debug-id.ts), and its
+ * `file` (the generated script, which `mapvault upload` packs with the map).
+ */
+const TEXT_FIELDS = new Set(['debugId', 'debug_id', 'file']);
+/** Longest text kept; a longer one is cut to this length (callers treat a cut text as unusable). */
+export const MAX_TEXT = 1024;
 const MAX_KEY = 16; // longer top-level keys cannot be one of WATCHED
 const MAX_NUMBER = 1024; // a longer number literal for a watched field counts as not a number
 type Kind = 'object' | 'array' | 'string' | 'number' | 'boolean' | 'null';
@@ -54,7 +59,7 @@ export class SourceMapCheck {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
-      const b = chunk[i]!;
+      const b = at(chunk, i);
       switch (this.state) {
         case S.Prefix:
           if (b === PREFIX[this.prefixSeen]) {
@@ -118,14 +123,14 @@ export class SourceMapCheck {
           if (!this.capturingKey && this.text === null) {
             // Fast path: the bulk of a map is its mappings and sourcesContent strings.
             while (i < n) {
-              const c = chunk[i]!;
+              const c = at(chunk, i);
               if (c === 0x22 || c === 0x5c || c < 0x20) break;
               i++;
             }
             if (i === n) continue;
           }
           {
-            const c = chunk[i]!;
+            const c = at(chunk, i);
             if (c === 0x22) { i++; this.endString(); continue; }
             if (c === 0x5c) { i++; this.state = S.Escape; continue; }
             if (c < 0x20) return this.fail(`unescaped control character ${describe(c)} in a string`, i);
@@ -208,7 +213,7 @@ export class SourceMapCheck {
    * The text of a top-level string field among TEXT_FIELDS (`debugId`, `debug_id`), at most
    * MAX_TEXT characters; null when absent or not a string. Read after result().
    */
-  stringField(name: 'debugId' | 'debug_id'): string | null {
+  stringField(name: 'debugId' | 'debug_id' | 'file'): string | null {
     const f = this.fields.get(name);
     return f?.kind === 'string' ? (f.text ?? null) : null;
   }

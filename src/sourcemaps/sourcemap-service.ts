@@ -1,19 +1,20 @@
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type GarbageEntry, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { normalizeRelativePath } from '../archive/entry-path.ts';
 import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
-import { refuseReservedPath, retiredTree, SINGLE_FILES_SEGMENT, treePrefix, underIdentityLock } from '../uploads/upload-service.ts';
-import type { Quotas } from '../uploads/quotas.ts';
+import { underIdentityLock } from '../locking/identity-lock.ts';
+import { fileBlobKey, mapIndexPath, mappingIndexPath, refuseReservedPath, retiredFile, retiredTree, singleFileKey, singleFilePrefix, treePrefix } from '../storage/blob-keys.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
-import { indexBlobPath } from '../symbolicate/index/layout.ts';
-import { mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import type { StoredFiles } from '../symbolicate/index/build.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
 import type { DebugIdFinder } from '../symbolicate/types.ts';
 import { SourceMapCheck } from './map-check.ts';
+import { defined } from '../util/invariant.ts';
 
 /** Files per debug ID handed to the resolver (the same build uploaded under several versions). */
 const DEBUG_ID_HITS = 16;
@@ -21,13 +22,7 @@ const DEBUG_ID_HITS = 16;
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-/** Where a file's bytes are: its own key if it was written alone, else its place in the merged tree. */
-export const fileBlobKey = (revisionId: string, f: FileRecord): string => f.blobKey ?? treePrefix(revisionId) + f.path;
-/** The prefix a single-file key lives under, `trees/<revision>/.mapvault-files/<random>/`. */
-const singleFilePrefix = (key: string): string => `${key.split('/').slice(0, 4).join('/')}/`;
-/** A replaced file's blob, collected once readers that already resolved it have finished. */
-const retiredFile = (revisionId: string, f: FileRecord, dueAt: number): GarbageEntry =>
-  ({ prefix: f.blobKey ? singleFilePrefix(f.blobKey) : treePrefix(revisionId) + f.path, dueAt });
+
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -44,8 +39,11 @@ export interface SourceMapServiceOptions {
   maxResolveFileBytes: number;
   /** Memory for cached `list` answers. */
   listCacheBytes: number;
-  /** Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts). */
-  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>) => Promise<string[]>;
+  /**
+   * Runs after a single file is stored (the lookup index of a map, symbolicate/index/build.ts);
+   * `stored` = the tree it is written into, for a map's script or a script's map stored before.
+   */
+  postProcess?: (treePrefix: string, files: ReadonlyArray<{ path: string; size: number; sha256: string }>, stored?: StoredFiles) => Promise<string[]>;
 }
 
 /** A stored tree as the resolver reads it: one revision, immutable except for single-file uploads. */
@@ -79,7 +77,7 @@ export class SourceMapService {
     const key = `${workspace}\u0000${appId}`;
     const kept = this.listCache.get(key);
     const listing = await this.o.catalog.listSourceMaps(workspace, appId, kept?.variant === variant ? kept.stamp : undefined);
-    if (listing === 'unchanged') return kept!.rendered;
+    if (listing === 'unchanged') return defined(kept, 'the cached listing whose stamp was sent').rendered;
     const rendered = render(listing.rows);
     this.listCache.set(key, { stamp: listing.stamp, variant, rendered }, rendered.length);
     return rendered;
@@ -150,7 +148,7 @@ export class SourceMapService {
       fileInfo: (path) => this.o.catalog.getFile(sm.revisionId, path),
       // The lookup index beside each map (symbolicate/index/): built at merge, rebuilt lazily.
       readIndex: async (mapPath) => {
-        const body = await this.o.blobs.get(prefix + indexBlobPath(mapPath));
+        const body = await this.o.blobs.get(prefix + mapIndexPath(mapPath));
         if (!body) return null;
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c as Buffer);
@@ -159,7 +157,7 @@ export class SourceMapService {
       writeIndex: async (mapPath, index) => {
         // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
         if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
-        await this.o.blobs.put(prefix + indexBlobPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+        await this.o.blobs.put(prefix + mapIndexPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
       },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
@@ -175,10 +173,19 @@ export class SourceMapService {
       },
       fileSha256: async (path) => (await this.o.catalog.getFile(sm.revisionId, path))?.sha256 ?? null,
       readMappingIndex: async (path) => {
-        const body = await this.o.blobs.get(prefix + mappingIndexKey(path));
+        const body = await this.o.blobs.get(prefix + mappingIndexPath(path));
         if (!body) return null;
+        // Loaded whole, so bounded like the files resolution loads (the index is smaller than its mapping).
         const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(c as Buffer);
+        let total = 0;
+        for await (const c of body) {
+          total += (c as Buffer).length;
+          if (total > this.o.maxResolveFileBytes) {
+            body.destroy();
+            throw new InvalidSourceMapError(`the lookup index of ${path} is over ${this.o.maxResolveFileBytes} bytes; it is not loaded (MAPVAULT_MAX_MAP_BYTES)`);
+          }
+          chunks.push(c as Buffer);
+        }
         return Buffer.concat(chunks);
       },
     };
@@ -206,6 +213,18 @@ export class SourceMapService {
     if (body) await this.o.blobs.put(to, body);
   }
 
+  /** The files of a stored tree for index building; a file too big to resolve reads as absent. */
+  private storedFiles(sm: SourceMapRecord): StoredFiles {
+    const tree = this.treeOf(sm);
+    return {
+      size: async (path) => (await tree.fileInfo(path))?.size ?? null,
+      read: (path) => tree.readFile(path).catch((e: unknown) => {
+        if (e instanceof InvalidSourceMapError) return null;
+        throw e;
+      }),
+    };
+  }
+
   async putFile(identity: Identity, filename: string, content: string): Promise<void> {
     const path = normalizeRelativePath(filename);
     refuseReservedPath(path);
@@ -217,7 +236,7 @@ export class SourceMapService {
       const sm = await this.o.catalog.getSourceMap(identity);
       const revisionId = sm?.revisionId ?? newRevisionId();
       const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
-      const key = sm ? `${treePrefix(revisionId)}${SINGLE_FILES_SEGMENT}/${randomAlphanumeric(16)}/${path}` : treePrefix(revisionId) + path;
+      const key = sm ? singleFileKey(revisionId, randomAlphanumeric(16), path) : treePrefix(revisionId) + path;
       const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
       const reservationId = randomAlphanumeric(16);
       await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
@@ -227,8 +246,9 @@ export class SourceMapService {
         const debugId = await fileDebugId(path, bytes);
         const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}), ...(debugId ? { debugId } : {}) };
         const isMap = path.endsWith('.map');
-        // Before the publishing transaction, beside the bytes (under the staging prefix).
-        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }]);
+        // Before the publishing transaction, beside the bytes (under the staging prefix): the index
+        // of a map (with the tree's stored script), or of the stored map of a script (now with names).
+        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }], sm ? this.storedFiles(sm) : undefined);
         if (sm) {
           const written = await this.o.catalog.upsertFile({
             identity, revisionId, file, isMap, stagingPrefix: staging, reservationId,
@@ -241,9 +261,12 @@ export class SourceMapService {
           }
           this.o.onTreeRetired(treeId(sm));
           if (old) this.o.collectSoon();
-          // The resolver looks for a map's index at the tree's own place: copy it there. Best effort
-          // once committed: an index carries its map's sha256, so a stale one is only rebuilt.
-          await this.copyBlob(staging + indexBlobPath(path), treePrefix(revisionId) + indexBlobPath(path)).catch(() => {});
+          // The resolver looks for a map's index at the tree's own place: copy it there (for a script,
+          // its map's). Best effort once committed: an index carries the sha256 of its map and of the
+          // script its names came from, so until the copy lands the old one is rebuilt, never trusted.
+          for (const map of path.endsWith('.map') ? [path] : [`${path}.map`]) {
+            await this.copyBlob(staging + mapIndexPath(map), treePrefix(revisionId) + mapIndexPath(map)).catch(() => {});
+          }
         } else {
           const result = await this.o.catalog.publishSourceMap({
             sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },

@@ -103,8 +103,8 @@ export class ParseAdmission {
 
   /** FIFO: only the head may go, so a big load is not starved by a stream of small ones. */
   private pump(): void {
-    while (this.queue.length > 0 && this.fits(this.queue[0]!.weight, this.queue[0]!.slot)) {
-      const w = this.queue.shift()!;
+    for (let w = this.queue[0]; w !== undefined && this.fits(w.weight, w.slot); w = this.queue[0]) {
+      this.queue.shift();
       clearTimeout(w.timer);
       w.grant(this.take(w.weight, w.slot));
     }

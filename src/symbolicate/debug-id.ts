@@ -33,8 +33,8 @@ export function scriptDebugId(script: string | Uint8Array): string | null {
  */
 export function debugIdFromContent(content: Uint8Array | string): string {
   const h = createHash('sha256').update(content).digest();
-  h[6] = (h[6]! & 0x0f) | 0x40;
-  h[8] = (h[8]! & 0x3f) | 0x80;
+  h.writeUInt8((h.readUInt8(6) & 0x0f) | 0x40, 6);
+  h.writeUInt8((h.readUInt8(8) & 0x3f) | 0x80, 8);
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
@@ -62,7 +62,7 @@ export class ScriptDebugIdReader {
     let cr = chunk.indexOf(13);
     while (lf >= 0 || cr >= 0) {
       const i = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
-      const b = chunk[i]!;
+      const b = chunk.readUInt8(i);
       if (b === 10 && this.afterCr && i === start && this.currentBytes === 0) {
         this.afterCr = false; // the LF of a CRLF whose CR ended the line already
       } else {

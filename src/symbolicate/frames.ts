@@ -15,6 +15,7 @@
  * innermost `(url:line:col)` of the `eval at …` chain — the call site of eval() in a real file —
  * is used as the frame's location and is what gets rewritten.
  */
+import { defined } from '../util/invariant.ts';
 
 export interface ParsedFrame {
   /** The line without its line terminator. */
@@ -36,17 +37,18 @@ function location(raw: string, start: number, end: number, functionName: string 
   const text = raw.slice(start, end);
   const m = LOC.exec(text);
   if (m) {
+    const url = defined(m[1], 'the url of a location');
     const line = Number(m[2]);
     const column = Number(m[3]);
     // Absurd numbers cannot index a map; report them rather than silently clamping.
     if (Number.isSafeInteger(line) && Number.isSafeInteger(column) && line >= 1) {
-      return { raw, functionName, url: m[1]!, line, column, span: [start, end] };
+      return { raw, functionName, url, line, column, span: [start, end] };
     }
-    return { raw, functionName, url: m[1]!, line: null, column: null, span: null };
+    return { raw, functionName, url, line: null, column: null, span: null };
   }
   const l = LOC_LINE_ONLY.exec(text);
   if (l && Number.isSafeInteger(Number(l[2]))) {
-    return { raw, functionName, url: l[1]!, line: Number(l[2]), column: null, span: null };
+    return { raw, functionName, url: defined(l[1], 'the url of a location'), line: Number(l[2]), column: null, span: null };
   }
   return { raw, functionName, url: null, line: null, column: null, span: null };
 }
@@ -64,7 +66,7 @@ function matchingOpen(s: string, close: number, floor: number): number {
 
 function endTrimmed(s: string): number {
   let e = s.length;
-  while (e > 0 && /\s/.test(s[e - 1]!)) e--;
+  while (e > 0 && /\s/.test(s.charAt(e - 1))) e--;
   return e;
 }
 
@@ -86,7 +88,7 @@ function parseV8(raw: string, restStart: number, end: number): ParsedFrame {
         const m = /\(([^()]*:\d+:\d+)\)/.exec(inner);
         if (!m) return { raw, functionName, url: null, line: null, column: null, span: null };
         const s = open + 1 + m.index + 1;
-        return location(raw, s, s + m[1]!.length, functionName);
+        return location(raw, s, s + defined(m[1], 'an eval call site').length, functionName);
       }
       return location(raw, open + 1, end - 1, functionName);
     }
@@ -110,12 +112,12 @@ function parseGecko(raw: string, indentEnd: number, at: number, end: number): Pa
 export function parseFrameLine(raw: string): ParsedFrame | null {
   const end = endTrimmed(raw);
   let i = 0;
-  while (i < end && /\s/.test(raw[i]!)) i++;
+  while (i < end && /\s/.test(raw.charAt(i))) i++;
   if (i === end) return null;
 
   if (raw.startsWith('at', i) && /\s/.test(raw[i + 2] ?? '')) {
     let restStart = i + 3;
-    while (restStart < end && /\s/.test(raw[restStart]!)) restStart++;
+    while (restStart < end && /\s/.test(raw.charAt(restStart))) restStart++;
     const sep = raw.indexOf(' @ ', i + 2);
     if (sep >= 0 && sep < end) return parseGuance(raw, restStart, sep, end);
     return parseV8(raw, restStart, end);

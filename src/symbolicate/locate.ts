@@ -32,7 +32,7 @@ export function normalizePath(path: string): string | null {
 /** Scheme of an absolute URL, or null. One-letter "schemes" are Windows drive letters. */
 function scheme(url: string): string | null {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(url);
-  return m ? m[1]!.toLowerCase() : null;
+  return m?.[1] ? m[1].toLowerCase() : null;
 }
 
 /**
@@ -105,7 +105,8 @@ export function findTailComment(script: string | Uint8Array, key: string): strin
   return null;
 }
 
-const isBlank = (c: number) => c === 32 || c === 9 || c === 11 || c === 12 || c === 0xa0;
+/** Past the buffer's end (undefined) is not blank. */
+const isBlank = (c: number | undefined) => c === 32 || c === 9 || c === 11 || c === 12 || c === 0xa0;
 
 /**
  * One tail line: the value (string) of a `//# <key>` comment, undefined for a blank or other
@@ -114,20 +115,20 @@ const isBlank = (c: number) => c === 32 || c === 9 || c === 11 || c === 12 || c 
 function commentValue(buf: Buffer, start: number, end: number, key: string): string | null | undefined {
   let i = start;
   let e = end;
-  while (i < e && isBlank(buf[i]!)) i++;
-  while (e > i && isBlank(buf[e - 1]!)) e--;
+  while (i < e && isBlank(buf[i])) i++;
+  while (e > i && isBlank(buf[e - 1])) e--;
   if (i === e) return undefined;
   if (buf[i] !== 47 || buf[i + 1] !== 47) return null; // not a line comment
   let j = i + 2;
   if (buf[j] !== 35 /* # */ && buf[j] !== 64 /* @ */) return undefined;
   j++;
-  while (j < e && isBlank(buf[j]!)) j++;
+  while (j < e && isBlank(buf[j])) j++;
   if (e - j < key.length || buf.toString('latin1', j, j + key.length) !== key) return undefined;
   j += key.length;
-  while (j < e && isBlank(buf[j]!)) j++;
+  while (j < e && isBlank(buf[j])) j++;
   if (j === e) return undefined;
   // The value is one token: whitespace inside means this is not such a comment.
-  for (let k = j; k < e; k++) if (isBlank(buf[k]!)) return undefined;
+  for (let k = j; k < e; k++) if (isBlank(buf[k])) return undefined;
   return buf.toString('utf8', j, e);
 }
 
@@ -211,9 +212,9 @@ export class SuffixIndex {
       chars += f.length * 2 + 64;
       const segs = f.split('/').filter((s) => s !== '' && s !== '.');
       let node = this.root;
-      for (let k = segs.length - 1; k >= 0; k--) {
-        let child = node.children.get(segs[k]!);
-        if (!child) node.children.set(segs[k]!, (child = { children: new Map(), best: f }));
+      for (const seg of segs.reverse()) {
+        let child = node.children.get(seg);
+        if (!child) node.children.set(seg, (child = { children: new Map(), best: f }));
         else if (better(f, child.best)) child.best = f;
         node = child;
       }
@@ -223,10 +224,9 @@ export class SuffixIndex {
 
   /** Same answer as a scan of every file with suffixMatch's rule. */
   match(mapPath: string): string | null {
-    const want = mapPath.split('/');
     let node = this.root;
-    for (let k = want.length - 1; k >= 0; k--) {
-      const child = node.children.get(want[k]!);
+    for (const seg of mapPath.split('/').reverse()) {
+      const child = node.children.get(seg);
       if (!child) break;
       node = child;
     }

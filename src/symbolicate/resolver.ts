@@ -12,12 +12,14 @@ import { ParseAdmission } from './admission.ts';
 import { DEFAULT_CACHE_BYTES, MapCache, cacheKey } from './map-cache.ts';
 import { InvalidSourceMapError } from './sourcemap.ts';
 import { makeIndexFile } from './index/make.ts';
-import { IndexFormatError, IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
+import { IndexFormatError, type IndexedMap, indexMapSha256, readIndex } from './index/reader.ts';
 import { MapParserPool, WorkerUnavailableError } from './worker-pool.ts';
 import type { DebugIdFinder, FrameMatch, FrameResult, ResolveInput, ResolveResult, TreeSource } from './types.ts';
 import { DebugIdsByUrl } from './debug-id.ts';
-import { MODULE_SCOPE } from './names/index.ts';
-import type { OriginalFunctionSource } from './names/frame-names.ts';
+import { ANONYMOUS, MODULE_SCOPE } from './names/index.ts';
+import { nameFromCallSite } from './names/frame-names.ts';
+import type { OriginalFunctionFields, UnnamedFunction } from './names/frame-names.ts';
+import { at, defined } from '../util/invariant.ts';
 
 export interface StackResolverOptions {
   /** Byte budget of the parsed-map LRU. Default 256 MiB. */
@@ -61,15 +63,27 @@ interface CachedMap {
   cost: number;
 }
 
-/** The `originalFunction*` fields of a frame (API.md), from the ranges stored in the index. */
-function originalFunctionFields(index: IndexedMap, line: number, column: number): {
-  originalFunction: string | null; originalFunctionSource: OriginalFunctionSource; originalFunctionDetail?: string;
-} {
+/**
+ * The `originalFunction*` fields of a frame (API.md) from the ranges stored in the index, or, when
+ * they give no original name, what is known so far: the call site decides (nameFromCallSite).
+ */
+function originalFunctionFields(index: IndexedMap, line: number, column: number): OriginalFunctionFields | UnnamedFunction {
   const meta = index.functionMeta ?? { source: 'script-missing' as const };
   if (meta.source !== 'scopes' && meta.source !== 'script') {
-    return { originalFunction: null, originalFunctionSource: meta.source, ...(meta.problem ? { originalFunctionDetail: meta.problem } : {}) };
+    return { name: null, source: meta.source === 'script-unparsable' ? meta.source : 'script-missing', ...(meta.problem ? { problem: meta.problem } : {}) };
   }
-  return { originalFunction: index.enclosingFunction(line, column) ?? MODULE_SCOPE, originalFunctionSource: meta.source };
+  const fn = index.enclosingFunction(line, column);
+  if (fn && (fn.provisional || fn.name === ANONYMOUS)) return { name: fn.name, from: meta.source };
+  return { originalFunction: fn?.name ?? MODULE_SCOPE, originalFunctionSource: meta.source };
+}
+
+/**
+ * The caller of frame `k`: the next frame outward that has a location (native frames such as
+ * `Array.map (<anonymous>)` have none and are skipped, as Sentry skips frames it cannot process).
+ */
+function callerOf(frames: readonly ParsedFrame[], results: readonly FrameResult[], k: number): FrameResult | null {
+  for (let j = k + 1; j < results.length; j++) if (at(frames, j).span) return at(results, j);
+  return null;
 }
 
 /** Why no map was found or why it is unusable: remembered for the revision, like hits. */
@@ -163,8 +177,8 @@ export class StackResolver {
     let truncated = false;
     if (input.stack !== undefined) {
       lines = input.stack.split('\n'); // a trailing '\r' stays on its line, so CRLF survives the join
-      for (let i = 0; i < lines.length; i++) {
-        const body = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
+      for (const [i, line] of lines.entries()) {
+        const body = line.endsWith('\r') ? line.slice(0, -1) : line;
         const frame = parseFrameLine(body);
         if (!frame) continue;
         if (parsed.length === this.limits.maxFrames) {
@@ -174,7 +188,7 @@ export class StackResolver {
         parsed.push({ at: i, frame });
       }
     } else {
-      const frames = input.frames!;
+      const frames = defined(input.frames, 'input.frames (checkStackLimits requires stack or frames)');
       lines = [];
       frames.forEach((f, i) => {
         const frame = renderV8Frame(f.url, f.line, f.column, f.functionName);
@@ -189,20 +203,32 @@ export class StackResolver {
     // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
     // frames started at once would all run between two turns of the event loop.
     const results: FrameResult[] = new Array(parsed.length);
+    /** Frames whose enclosing function the map cannot name: the caller's call site may (below). */
+    const unnamed = new Map<number, UnnamedFunction>();
     let next = 0;
     const runner = async () => {
       while (next < parsed.length) {
         const k = next++;
-        results[k] = await this.resolveFrame(scope, parsed[k]!.frame);
+        const r = await this.resolveFrame(scope, at(parsed, k).frame);
+        if ('unnamed' in r) {
+          unnamed.set(k, r.unnamed);
+          results[k] = r.result;
+        } else results[k] = r;
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOCATE_CONCURRENCY, parsed.length) }, runner));
+    const frames = parsed.map((p) => p.frame);
+    for (const [k, fn] of unnamed) {
+      const caller = callerOf(frames, results, k);
+      const result = at(results, k);
+      Object.assign(result, nameFromCallSite(fn, caller?.resolved ? caller.name : null, result.functionName));
+    }
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
-      const { at, frame } = parsed[k]!;
-      const [s, e] = frame.span!;
-      const cr = lines[at]!.endsWith('\r') ? '\r' : '';
-      lines[at] = `${frame.raw.slice(0, s)}${r.source}:${r.originalLine}:${r.originalColumn}${frame.raw.slice(e)}${cr}`;
+      const { at: lineIndex, frame } = at(parsed, k);
+      const [s, e] = defined(frame.span, 'the span of a resolved frame');
+      const cr = at(lines, lineIndex).endsWith('\r') ? '\r' : '';
+      lines[lineIndex] = `${frame.raw.slice(0, s)}${r.source}:${r.originalLine}:${r.originalColumn}${frame.raw.slice(e)}${cr}`;
     });
     const out: ResolveResult = { stack: lines.join('\n'), frames: results };
     if (truncated) out.truncated = true;
@@ -240,7 +266,7 @@ export class StackResolver {
     await this.pause;
   }
 
-  private async resolveFrame(scope: Scope, f: ParsedFrame): Promise<FrameResult> {
+  private async resolveFrame(scope: Scope, f: ParsedFrame): Promise<FrameResult | { result: FrameResult; unnamed: UnnamedFunction }> {
     await this.breathe();
     const base: FrameResult = {
       raw: f.raw,
@@ -256,9 +282,11 @@ export class StackResolver {
       inApp: !(f.url && NODE_MODULES.test(f.url)),
       match: { by: null, map: null },
     };
-    if (!f.span) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
-    const path = urlPath(f.url!);
-    const debugId = scope.debugIds?.get(f.url!, path) ?? null;
+    // A frame has a span only with a url, line and column (frames.ts); all four are checked for the types.
+    const { url, line, column } = f;
+    if (!f.span || url === null || line === null || column === null) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
+    const path = urlPath(url);
+    const debugId = scope.debugIds?.get(url, path) ?? null;
     // A debug ID names the map whatever the version or path; when it finds none, the path rules decide.
     let viaId: Located | null = null;
     if (debugId !== null) {
@@ -291,17 +319,17 @@ export class StackResolver {
     }
 
     const { index, label } = loc;
-    const m = index.lookup(f.line!, f.column!);
+    const m = index.lookup(line, column);
     const source = m ? index.source(m.sourceIndex) : null;
     if (!m || source === null) {
       const detail =
-        f.line! > index.lineCount
+        line > index.lineCount
           ? `${label} maps ${index.lineCount} generated line(s); line ${f.line} is past the end`
           : `${label} has no mapping for line ${f.line}, column ${f.column}`;
       return { ...base, reason: 'NoMapping', detail, match };
     }
     const context = index.context(m.sourceIndex, m.line, this.contextLines);
-    return {
+    const result: FrameResult = {
       ...base,
       resolved: true,
       source,
@@ -311,8 +339,10 @@ export class StackResolver {
       inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
       match,
       ...(context ? { context } : {}),
-      ...originalFunctionFields(index, f.line!, f.column!),
     };
+    const fn = originalFunctionFields(index, line, column);
+    if ('originalFunction' in fn) return Object.assign(result, fn);
+    return { result, unnamed: fn };
   }
 
   /**
@@ -328,7 +358,8 @@ export class StackResolver {
     // Newest tree first (the finder's order); within a tree, a map carrying the ID before a script's map.
     const treeRank = new Map<string, number>();
     for (const h of hits) if (!treeRank.has(h.tree.id)) treeRank.set(h.tree.id, treeRank.size);
-    hits.sort((a, b) => treeRank.get(a.tree.id)! - treeRank.get(b.tree.id)! || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+    const rank = (h: (typeof hits)[number]) => defined(treeRank.get(h.tree.id), 'the rank of a hit\'s tree');
+    hits.sort((a, b) => rank(a) - rank(b) || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
     const problems: string[] = [];
     for (const hit of hits) {
       const where = `${hit.path} (appId ${hit.identity.appId}, version ${hit.identity.version}, env ${hit.identity.env})`;
@@ -422,10 +453,11 @@ export class StackResolver {
       const info = await tree.fileInfo(path);
       if (info === null) return null;
       const { size, sha256 } = info;
-      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256));
+      const script = scriptPath === path ? null : await tree.fileInfo(scriptPath);
+      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256, script?.sha256 ?? null));
       if (stored) return { index: stored, label: path, cost: stored.cost };
       // No usable index: rebuild it from the map and its generated script (for function names).
-      const scriptSize = scriptPath === path ? 0 : ((await tree.fileInfo(scriptPath))?.size ?? 0);
+      const scriptSize = script?.size ?? 0;
       const weight = size + scriptSize;
       return this.admission.run(weight, weight >= this.workerThreshold, async () => {
         const bytes = await tree.readFile(path);
@@ -446,13 +478,20 @@ export class StackResolver {
     return found as CachedMap | Missing | null;
   }
 
-  /** The map's stored lookup index (built at merge), or null when absent, torn or outdated. */
-  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<IndexedMap | null> {
+  /**
+   * The map's stored lookup index (built at merge), or null when absent, torn or outdated: built
+   * from other map bytes, or its function names from another generated script than the one stored
+   * now (`scriptSha256`, null = none), e.g. a script uploaded after its map (upload_file_content).
+   */
+  private async storedIndex(tree: TreeSource, path: string, sha256: string, scriptSha256: string | null): Promise<IndexedMap | null> {
     const file = await tree.readIndex?.(path);
     // Built from other bytes (the map was overwritten since): rebuilt by the caller.
     if (!file || indexMapSha256(file) !== sha256) return null;
     try {
       const index = readIndex(file);
+      const meta = index.functionMeta;
+      // `scopes` name functions without the script; otherwise the ranges must come from the stored one.
+      if (meta?.source !== 'scopes' && (meta?.script ?? null) !== scriptSha256) return null;
       this.indexReads++;
       return index;
     } catch (e) {

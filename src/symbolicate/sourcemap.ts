@@ -18,6 +18,7 @@
  * decoded arrays), and the cost is known exactly.
  */
 import { TraceMap, decodedMappings } from '@jridgewell/trace-mapping';
+import { at } from '../util/invariant.ts';
 
 /**
  * The fields of one packed segment, at these offsets from its start (named as trace-mapping's
@@ -109,10 +110,11 @@ class SparseLines {
 
   push(line: number, column: number, src: number, oLine: number, oCol: number, name: number): void {
     const last = this.lineNumbers.length - 1;
-    if (last < 0 || this.lineNumbers[last]! < line) {
+    const lastLine = this.lineNumbers[last];
+    if (lastLine === undefined || lastLine < line) {
       this.lineNumbers.push(line);
       this.lineStarts.push(this.n);
-    } else if (this.n > this.lineStarts[last]! && this.segs[(this.n - 1) * SEGMENT_SIZE + COLUMN]! > column) {
+    } else if (this.n > at(this.lineStarts, last) && at(this.segs, (this.n - 1) * SEGMENT_SIZE + COLUMN) > column) {
       this.unsorted.add(last); // a later section's negative VLQ column; trace-mapping leaves it unsorted
     }
     if ((this.n + 1) * SEGMENT_SIZE > this.segs.length) {
@@ -192,15 +194,15 @@ function flattenSections(
       const lineI = lo + l;
       if (lineI > sl || lineI > MAX_OFFSET) break;
       const cOffset = l === 0 ? co : 0;
-      for (let k = lineStarts[l]!; k < lineStarts[l + 1]!; k++) {
+      for (let k = at(lineStarts, l), end = at(lineStarts, l + 1); k < end; k++) {
         const o = k * SEGMENT_SIZE;
-        const column = cOffset + segs[o + COLUMN]!;
+        const column = cOffset + at(segs, o + COLUMN);
         if (lineI === sl && column >= sc) break eachLine;
-        const src = segs[o + SOURCES_INDEX]!;
+        const src = at(segs, o + SOURCES_INDEX);
         if (src < 0) out.push(lineI, column, -1, -1, -1, -1);
         else {
-          const name = segs[o + NAMES_INDEX]!;
-          out.push(lineI, column, sourcesOffset + src, segs[o + SOURCE_LINE]!, segs[o + SOURCE_COLUMN]!, name < 0 ? -1 : namesOffset + name);
+          const name = at(segs, o + NAMES_INDEX);
+          out.push(lineI, column, sourcesOffset + src, at(segs, o + SOURCE_LINE), at(segs, o + SOURCE_COLUMN), name < 0 ? -1 : namesOffset + name);
         }
       }
     }
@@ -227,17 +229,17 @@ function packDecoded(decoded: ReturnType<typeof decodedMappings>): { segs: Int32
   const segs = new Int32Array(n * SEGMENT_SIZE);
   const lineStarts = new Uint32Array(decoded.length + 1);
   let k = 0;
-  for (let i = 0; i < decoded.length; i++) {
+  decoded.forEach((line, i) => {
     lineStarts[i] = k / SEGMENT_SIZE;
-    for (const seg of decoded[i]!) {
+    for (const seg of line) {
       segs[k + COLUMN] = seg[0];
-      segs[k + SOURCES_INDEX] = seg.length > 1 ? seg[1]! : -1;
-      segs[k + SOURCE_LINE] = seg.length > 1 ? seg[2]! : -1;
-      segs[k + SOURCE_COLUMN] = seg.length > 1 ? seg[3]! : -1;
-      segs[k + NAMES_INDEX] = seg.length === 5 ? seg[4]! : -1;
+      segs[k + SOURCES_INDEX] = seg.length === 1 ? -1 : seg[1];
+      segs[k + SOURCE_LINE] = seg.length === 1 ? -1 : seg[2];
+      segs[k + SOURCE_COLUMN] = seg.length === 1 ? -1 : seg[3];
+      segs[k + NAMES_INDEX] = seg.length === 5 ? seg[4] : -1;
       k += SEGMENT_SIZE;
     }
-  }
+  });
   lineStarts[decoded.length] = n;
   return { segs, lineStarts };
 }
@@ -260,7 +262,7 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
   let lines = 1;
   let estimate = 1;
   for (let i = 0; i < len; i++) {
-    const c = b[i]!;
+    const c = at(b, i);
     if (c === 44 /* , */) estimate++;
     else if (c === 59 /* ; */) {
       estimate++;
@@ -292,7 +294,7 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
         // One VLQ: inlined (a closure over `pos` costs ~1.5x here).
         let value = 0, shift = 0, digit = 0;
         do {
-          digit = B64[b[pos++]!]!; // past the end: undefined → 0, like the codec
+          digit = B64[b[pos++] ?? 0] ?? 0; // past the end: 0, like the codec (B64[0] is 0)
           value |= (digit & 31) << shift;
           shift += 5;
         } while (digit & 32);
@@ -328,7 +330,7 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
 function sortSegments(segs: Int32Array, from: number, to: number): void {
   const rows: Int32Array[] = [];
   for (let i = from; i < to; i++) rows.push(segs.slice(i * SEGMENT_SIZE, (i + 1) * SEGMENT_SIZE));
-  rows.sort((a, b) => a[COLUMN]! - b[COLUMN]!);
+  rows.sort((a, b) => at(a, COLUMN) - at(b, COLUMN));
   rows.forEach((r, k) => segs.set(r, (from + k) * SEGMENT_SIZE));
 }
 
@@ -354,7 +356,7 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     if (Array.isArray(json.sections)) {
       const out = new SparseLines();
       flattenSections(json, out, sources, contents, names, ignored, 0, 0, Infinity, Infinity, 0);
-      for (const i of out.unsorted) sortSegments(out.segs, out.lineStarts[i]!, out.lineStarts[i + 1] ?? out.n);
+      for (const i of out.unsorted) sortSegments(out.segs, at(out.lineStarts, i), out.lineStarts[i + 1] ?? out.n);
       segs = out.segs.slice(0, out.n * SEGMENT_SIZE);
       lineNumbers = Uint32Array.from(out.lineNumbers);
       lineStarts = Uint32Array.from([...out.lineStarts, out.n]);
@@ -389,9 +391,9 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
   const contentLineFirst = new Uint32Array(nSources + 1);
   let nLines = 0;
   for (let i = 0; i < nSources; i++) {
-    const start = offsets[2 * (nSources + i)]!;
+    const start = at(offsets, 2 * (nSources + i));
     if (start < 0) continue;
-    const end = offsets[2 * (nSources + i) + 1]!;
+    const end = at(offsets, 2 * (nSources + i) + 1);
     nLines++;
     for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) nLines++;
   }
@@ -399,9 +401,9 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
   let li = 0;
   for (let i = 0; i < nSources; i++) {
     contentLineFirst[i] = li;
-    const start = offsets[2 * (nSources + i)]!;
+    const start = at(offsets, 2 * (nSources + i));
     if (start < 0) continue;
-    const end = offsets[2 * (nSources + i) + 1]!;
+    const end = at(offsets, 2 * (nSources + i) + 1);
     contentLines[li++] = start;
     for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) contentLines[li++] = nl + 1;
   }
@@ -440,10 +442,16 @@ function clip(s: string): string {
   return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
+/** A function's name and whether it is provisional (names/function-ranges.ts FunctionRange). */
+export interface EnclosingFunction {
+  name: string;
+  provisional: boolean;
+}
+
 /** Innermost enclosing function of a generated position (index/reader.ts implements it). */
 export interface FunctionLookup {
   /** 0-based generated line and column. */
-  enclosing(line: number, column: number): string | null;
+  enclosing(line: number, column: number): EnclosingFunction | null;
   readonly count: number;
 }
 
@@ -469,7 +477,8 @@ export class SourceMapIndex {
   get lineCount(): number {
     const { lineNumbers, lineStarts } = this.p;
     if (!lineNumbers) return lineStarts.length - 1;
-    return lineNumbers.length === 0 ? 0 : lineNumbers[lineNumbers.length - 1]! + 1;
+    const last = lineNumbers[lineNumbers.length - 1];
+    return last === undefined ? 0 : last + 1;
   }
 
   /** The line entry of 0-based generated line `l` (see PackedMap.lineStarts), or -1. */
@@ -480,14 +489,14 @@ export class SourceMapIndex {
     let hi = lineNumbers.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (lineNumbers[mid]! < l) lo = mid + 1;
+      if (at(lineNumbers, mid) < l) lo = mid + 1;
       else hi = mid;
     }
     return lo < lineNumbers.length && lineNumbers[lo] === l ? lo : -1;
   }
 
   private str(i: number): string | null {
-    const start = this.p.offsets[2 * i]!;
+    const start = at(this.p.offsets, 2 * i);
     return start < 0 ? null : this.buf.toString('utf8', start, this.p.offsets[2 * i + 1]);
   }
 
@@ -501,7 +510,7 @@ export class SourceMapIndex {
   }
 
   /** Original name of the function enclosing a 1-based generated position, when ranges are known. */
-  enclosingFunction(line: number, column: number): string | null {
+  enclosingFunction(line: number, column: number): EnclosingFunction | null {
     return this.functions ? this.functions.enclosing(line - 1, Math.max(0, column - 1)) : null;
   }
 
@@ -519,24 +528,25 @@ export class SourceMapIndex {
     const l = this.entry(line - 1);
     const c = Math.max(0, column - 1); // a column 0 from a sloppy reporter means the line start
     if (l < 0) return null;
-    const nSegs = segs.length / 5;
-    let lo = Math.min(lineStarts[l]!, nSegs); // clamped: an index file's tables are not walked when read
-    let hi = Math.min(Math.max(lineStarts[l + 1]!, lo), nSegs);
+    const nSegs = segs.length / SEGMENT_SIZE;
+    let lo = Math.min(at(lineStarts, l), nSegs); // clamped: an index file's tables are not walked when read
+    let hi = Math.min(Math.max(at(lineStarts, l + 1), lo), nSegs);
     const begin = lo;
     const hi0 = hi;
     while (lo < hi) {
       // first segment with generated column >= c
       const mid = (lo + hi) >>> 1;
-      if (segs[mid * SEGMENT_SIZE + COLUMN]! < c) lo = mid + 1;
+      if (at(segs, mid * SEGMENT_SIZE + COLUMN) < c) lo = mid + 1;
       else hi = mid;
     }
     const idx = lo < hi0 && segs[lo * SEGMENT_SIZE + COLUMN] === c ? lo : lo - 1;
     if (idx < begin) return null;
     const o = idx * SEGMENT_SIZE;
-    if (segs[o + SOURCES_INDEX]! < 0) return null; // 1-field segment: generated code with no original
+    const sourceIndex = at(segs, o + SOURCES_INDEX);
+    if (sourceIndex < 0) return null; // 1-field segment: generated code with no original
     return {
-      generatedColumn: segs[o + COLUMN]! + 1, sourceIndex: segs[o + SOURCES_INDEX]!, line: segs[o + SOURCE_LINE]! + 1,
-      column: segs[o + SOURCE_COLUMN]! + 1, nameIndex: segs[o + NAMES_INDEX]!,
+      generatedColumn: at(segs, o + COLUMN) + 1, sourceIndex, line: at(segs, o + SOURCE_LINE) + 1,
+      column: at(segs, o + SOURCE_COLUMN) + 1, nameIndex: at(segs, o + NAMES_INDEX),
     };
   }
 
@@ -549,22 +559,25 @@ export class SourceMapIndex {
   context(sourceIndex: number, line: number, n: number): SourceContext | null {
     if (sourceIndex < 0 || sourceIndex >= this.p.nSources) return null;
     const k = this.p.nSources + sourceIndex;
-    const start = this.p.offsets[2 * k]!;
-    const end = this.p.offsets[2 * k + 1]!;
+    const start = at(this.p.offsets, 2 * k);
+    const end = at(this.p.offsets, 2 * k + 1);
     if (start < 0) return null;
-    const firstLine = this.p.contentLineFirst[sourceIndex]!;
-    const count = this.p.contentLineFirst[sourceIndex + 1]! - firstLine;
+    const firstLine = at(this.p.contentLineFirst, sourceIndex);
+    const count = at(this.p.contentLineFirst, sourceIndex + 1) - firstLine;
     if (line < 1 || line > count) return null; // past the last line
     const first = Math.max(1, line - n);
     const last = Math.min(count, line + n);
     const lines: string[] = [];
     for (let ln = first; ln <= last; ln++) {
-      const pos = this.p.contentLines[firstLine + ln - 1]!;
-      let e = ln < count ? this.p.contentLines[firstLine + ln]! - 1 : end; // the '\n', or the content's end
+      // A damaged index file's line table can point anywhere: no context then (index/reader.ts).
+      const pos = this.p.contentLines[firstLine + ln - 1];
+      const next = ln < count ? this.p.contentLines[firstLine + ln] : end + 1;
+      if (pos === undefined || next === undefined) return null;
+      let e = next - 1; // the '\n', or the content's end
       if (e > pos && this.buf[e - 1] === 13) e--; // CRLF
       lines.push(clip(this.buf.toString('utf8', pos, e)));
     }
-    const at = line - first;
-    return { pre: lines.slice(0, at), line: lines[at]!, post: lines.slice(at + 1) };
+    const here = line - first;
+    return { pre: lines.slice(0, here), line: at(lines, here), post: lines.slice(here + 1) };
   }
 }

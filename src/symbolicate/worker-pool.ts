@@ -117,13 +117,13 @@ export class MapParserPool {
   }
 
   private pump(): void {
-    while (this.queue.length > 0) {
+    for (let job = this.queue[0]; job !== undefined; job = this.queue[0]) {
       const slot = this.slots.find((s) => s.ready && !s.job);
       if (!slot) {
         if (this.slots.length < this.size && this.slots.every((s) => s.ready)) this.spawn();
         return;
       }
-      const job = this.queue.shift()!;
+      this.queue.shift();
       slot.job = job;
       slot.worker.ref(); // a pending parse must keep the process alive
       slot.deadline = setTimeout(() => {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { uploadPrefix } from '../storage/blob-keys.ts';
 
 /**
  * Background maintenance: expires unfinished upload tasks, and deletes queued blob prefixes
@@ -45,7 +46,7 @@ export class Sweeper {
    * prefix or still reading a retired tree, and only the due time says they are done.
    */
   async sweep(now: number): Promise<{ expired: string[]; collected: string[] }> {
-    const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: `uploads/${id}/`, dueAt: now }));
+    const expired = await this.o.catalog.expireUploads(now, (id) => ({ prefix: uploadPrefix(id), dueAt: now }));
     // Merge leases and quota reservations that ran out (their process died without ending them).
     await this.o.catalog.releaseLeases(now);
     if (expired.length) this.o.log.info({ expired: expired.length }, 'expired upload tasks');

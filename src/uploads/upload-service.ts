@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import { CatalogUnavailableError, treeId, type Catalog, type GarbageEntry, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
+import { CatalogUnavailableError, treeId, type Catalog, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { PutBatch } from '../storage/put-batch.ts';
@@ -7,15 +7,18 @@ import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
-import { isMappingPath, mappingIndexKey } from '../symbolicate/java/mapping-file.ts';
+import { isMappingPath } from '../symbolicate/java/mapping-file.ts';
 import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/debug-id.ts';
 import { ApiError } from '../errors.ts';
-import { LockTimeoutError, withLock, type Locker } from '../locking/locker.ts';
+import type { Locker } from '../locking/locker.ts';
+import { underIdentityLock } from '../locking/identity-lock.ts';
+import { mappingIndexPath, partKey, refuseReservedPath, retiredTree, treePrefix, uploadPrefix } from '../storage/blob-keys.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
-import type { Quotas } from './quotas.ts';
+import type { Quotas } from '../catalog/quotas.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
+import { defined } from '../util/invariant.ts';
 
 export interface UploadServiceOptions {
   catalog: Catalog;
@@ -63,35 +66,8 @@ export interface MergeResult {
 /** A merge that dies with the process leaves its staging tree queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
 
-export const identityKey = (i: Identity): string => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
-export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
-/** A replaced or deleted tree, collected once readers that already resolved it have finished. */
-export const retiredTree = (revisionId: string, dueAt: number): GarbageEntry => ({ prefix: treePrefix(revisionId), dueAt, revisionId });
-const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
-/**
- * First path segment reserved for files written one at a time into a tree (upload_file_content),
- * at `trees/<revision>/.mapvault-files/<random>/<path>`; no archive entry or filename may use it.
- */
-export const SINGLE_FILES_SEGMENT = '.mapvault-files';
-export function refuseReservedPath(path: string): void {
-  if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {
-    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, { path });
-  }
-}
 /** Stored-bytes reservations of a merge grow by at least this much, so a 10 000-file tree is not 10 000 transactions. */
 const RESERVATION_STEP = 16 * 1024 * 1024;
-
-/** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
-export async function underIdentityLock<T>(
-  o: { locker: Locker; lockTimeoutMs: number }, identity: Identity, work: () => Promise<T>, signal?: AbortSignal,
-): Promise<T> {
-  try {
-    return await withLock(o.locker, identityKey(identity), { timeoutMs: o.lockTimeoutMs, signal }, work);
-  } catch (err) {
-    if (!(err instanceof LockTimeoutError) || err.key !== identityKey(identity)) throw err;
-    throw new ApiError('Merge.InProgress', `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`);
-  }
-}
 
 /** The multipart upload protocol: init, parts, list, cancel, merge. One method per verb. */
 export class UploadService {
@@ -136,7 +112,7 @@ export class UploadService {
           throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
         }
       }
-      const blobKey = `${uploadPrefix(task.uploadId)}${String(part.chunkIndex).padStart(6, '0')}-${randomAlphanumeric(8)}`;
+      const blobKey = partKey(task.uploadId, part.chunkIndex, randomAlphanumeric(8));
       await this.o.blobs.putFile(blobKey, part.localPath);
       const record: PartRecord = {
         chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
@@ -224,7 +200,7 @@ export class UploadService {
         }
         const digest = await archiveDigest;
         if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
-        const zip = { size: concatenated.size, sha256: digest.sha256! };
+        const zip = { size: concatenated.size, sha256: digest.sha256 };
         const sourcemap = {
           ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
           fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
@@ -294,19 +270,27 @@ export class UploadService {
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream to storage, in constant memory, so broken ones become warnings.
       const check = path.endsWith('.map') ? new SourceMapCheck() : null;
-      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java).
-      const mapping = isMappingPath(path) ? new MappingIndexBuilder() : null;
+      // Android: a ProGuard/R8 mapping is checked and indexed as it streams (symbolicate/java),
+      // the index written to the scratch dir as it grows (memory stays flat).
+      const mapping = isMappingPath(path) ? new MappingIndexBuilder({ spill: this.o.scratch }) : null;
       const script = isScriptPath(path) ? new ScriptDebugIdReader() : null;
       const tee = new Transform({
         transform(chunk: Buffer, _enc, done) {
           check?.write(chunk);
           script?.write(chunk);
           mapping?.write(chunk);
-          done(null, chunk);
+          if (mapping?.full) mapping.drain().then(() => done(null, chunk), done);
+          else done(null, chunk);
         },
       });
       (body as Readable).once('error', (err) => tee.destroy(err));
-      const stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
+      let stored: { size: number; sha256: string };
+      try {
+        stored = await batch.put(staging + path, (body as Readable).pipe(tee), declaredSize);
+      } catch (err) {
+        await mapping?.discard();
+        throw err;
+      }
       written += stored.size;
       if (check) {
         const problem = check.result();
@@ -322,11 +306,15 @@ export class UploadService {
       const scriptId = script?.debugId();
       if (scriptId) debugIds.set(path, scriptId);
       if (mapping) {
-        const built = mapping.finish();
+        const built = await mapping.finish();
         for (const w of built.warnings) warnings.push(`${path}: ${w}`);
-        if (!built.index) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
+        if (built.indexPath === null) warnings.push(`${path}: not a ProGuard/R8 mapping (${built.notMapping})`);
         else {
-          await this.o.blobs.put(staging + mappingIndexKey(path), Readable.from([built.index]));
+          try {
+            await this.o.blobs.putFile(staging + mappingIndexPath(path), built.indexPath);
+          } finally {
+            await this.o.scratch.remove(built.indexPath);
+          }
           mapCount++;
         }
       }
@@ -336,7 +324,10 @@ export class UploadService {
       throw err;
     });
     await batch.flush();
-    const files = summary.files.map((f) => (debugIds.has(f.path) ? { ...f, debugId: debugIds.get(f.path)! } : f));
+    const files = summary.files.map((f) => {
+      const debugId = debugIds.get(f.path);
+      return debugId === undefined ? f : { ...f, debugId };
+    });
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
 }
@@ -377,5 +368,5 @@ function selectParts(uploaded: PartRecord[], requested?: number[]): PartRecord[]
     const shown = missing.length > 20 ? `${missing.slice(0, 20).join(', ')}, … (${missing.length} in all)` : missing.join(', ');
     throw new ApiError('Parts.Missing', `parts must be 0..${n - 1} without gaps; missing: ${shown}`, { missing });
   }
-  return Array.from({ length: n }, (_, i) => byIndex.get(i)!);
+  return Array.from({ length: n }, (_, i) => defined(byIndex.get(i), `part ${i}, checked above`));
 }

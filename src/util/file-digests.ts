@@ -19,16 +19,17 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InternalError } from './invariant.ts';
 
 export type DigestAlgorithm = 'md5' | 'sha256';
 export interface FileDigests { size: number; md5?: string; sha256?: string }
 
 /** A file being hashed while it is written (FileDigester.follow). */
-export interface DigestFollower {
+export interface DigestFollower<A extends DigestAlgorithm = DigestAlgorithm> {
   /** The first `bytes` of the file are written (its writes completed); cheap to call per chunk. */
   written(bytes: number): void;
   /** The file is complete at `size` bytes: its digests, once the worker has read the rest. */
-  finish(size: number): Promise<FileDigests>;
+  finish(size: number): Promise<FileDigests & Record<A, string>>;
   /** The file is abandoned (the write failed or the request was refused): stop reading it. */
   cancel(): void;
 }
@@ -100,15 +101,21 @@ parentPort.on('message', (m) => {
 
 /** On this thread: the fallback when no worker can run. */
 async function digestHere(path: string, algorithms: DigestAlgorithm[]): Promise<FileDigests> {
-  const hashes = algorithms.map((a) => createHash(a));
+  const hashes = algorithms.map((a) => [a, createHash(a)] as const);
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
     size += (chunk as Buffer).length;
-    for (const h of hashes) h.update(chunk as Buffer);
+    for (const [, h] of hashes) h.update(chunk as Buffer);
   }
   const out: FileDigests = { size };
-  algorithms.forEach((a, i) => { out[a] = hashes[i]!.digest('hex'); });
+  for (const [a, h] of hashes) out[a] = h.digest('hex');
   return out;
+}
+
+/** `digests`, checked to hold every one of `algorithms` (so the type can say they are there). */
+function having<A extends DigestAlgorithm>(digests: FileDigests, algorithms: readonly A[]): FileDigests & Record<A, string> {
+  for (const a of algorithms) if (typeof digests[a] !== 'string') throw new InternalError(`the ${a} digest is missing`);
+  return digests as FileDigests & Record<A, string>;
 }
 
 interface Job {
@@ -136,27 +143,28 @@ export class FileDigester {
   constructor(readonly threads = Math.max(1, Math.min(2, availableParallelism() - 1))) {}
 
   /** The file's size and the digests asked for (lowercase hex). Errors are the file system's (ENOENT…). */
-  digest(path: string, algorithms: DigestAlgorithm[]): Promise<FileDigests> {
-    return new Promise((resolve, reject) => {
+  async digest<A extends DigestAlgorithm>(path: string, algorithms: A[]): Promise<FileDigests & Record<A, string>> {
+    return having(await new Promise<FileDigests>((resolve, reject) => {
       const job: Job = { id: this.nextId++, path, algorithms, size: null, resolve, reject };
       this.open(job, 0);
-    });
+    }), algorithms);
   }
 
   /**
    * Hashes `path` as it is written. Nothing is opened before the first `written` (the file may not
    * exist yet); `finish` of a file never reported opens it then, like `digest`.
    */
-  follow(path: string, algorithms: DigestAlgorithm[]): DigestFollower {
+  follow<A extends DigestAlgorithm>(path: string, algorithms: A[]): DigestFollower<A> {
     let job: Job | null = null;
-    let result: Promise<FileDigests> | null = null;
+    let result: Promise<FileDigests & Record<A, string>> = Promise.reject(new InternalError('digest follow finished before it started'));
     let posted = 0;
     let cancelled = false;
+    result.catch(() => {}); // replaced by start(), which always runs before finish() returns
     const start = (available: number, size: number) => {
       result = new Promise<FileDigests>((resolve, reject) => {
         job = { id: this.nextId++, path, algorithms, size, resolve, reject };
         this.open(job, available);
-      });
+      }).then((d) => having(d, algorithms));
       result.catch(() => {}); // awaited by finish(); a cancelled follow is never awaited
     };
     return {
@@ -169,7 +177,7 @@ export class FileDigester {
       finish: (size) => {
         if (!job) start(size, size);
         else this.post(job, { op: 'end', id: job.id, size });
-        return result!;
+        return result;
       },
       cancel: () => {
         cancelled = true;

@@ -13,7 +13,7 @@ test('GET /apps: the workspace\'s apps with counts, stored bytes and newest uplo
     assert.deepEqual(empty.body.content, []);
     s.clock.now = 1_800_000_000_000;
     const zip = await zipEntries({ 'static/js/a.js.map': MAP });
-    for (const [appId, version] of [['shop', '1'], ['shop', '2'], ['admin', '1']]) {
+    for (const [appId, version] of [['shop', '1'], ['shop', '2'], ['admin', '1']] as const) {
       assert.equal((await uploadZip(s, zip, { appId, version, env: 'prod' })).status, 200);
       s.clock.now += 5000;
     }

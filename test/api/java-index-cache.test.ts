@@ -2,7 +2,8 @@
  * The Java mapping-index cache of parse_stack, through real servers: its byte budget is
  * MAPVAULT_JAVA_CACHE_BYTES; a warm request does not locate or read the mapping again; a retired
  * tree (deleted, replaced, or edited by a single-file upload) drops its entry; and an index older
- * than its mapping (sha256 differs) is rebuilt from the mapping.
+ * than its mapping (sha256 differs) is rebuilt from the mapping. /metrics reports the cache and the
+ * Java frames by result.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,4 +73,54 @@ test('a retired tree drops its entry: delete, replace, single-file edit (then th
   const del = await s.post('/delete', id);
   assert.equal(del.status, 200, JSON.stringify(del.body));
   assert.equal(s.mv.java.stats().entries, 0);
+});
+
+test('/metrics: the Java index cache (bytes, entries, hits, misses, rebuilds) and Java frames by result', async () => {
+  const s = await startServer();
+  servers.push(s);
+  const id = { appId: 'metrics', version: '1', env: 'prod' };
+  const small = ['a.B -> c:', '    1:1:void m():5 -> a', '    void x() -> b', '    void y() -> b', ''].join('\n');
+  const merged = await uploadZip(s, await zipEntries({ 'metrics-prod-1/mapping.txt': small }), id);
+  assert.equal(merged.status, 200, JSON.stringify(merged.body));
+  const scrape = async () => (await fetch(`${s.url}/metrics`)).text();
+  const before = await scrape();
+  // resolved, ambiguous (two methods named b, no line), unresolved (no member z), unresolved (class not mapped)
+  const trace = 'java.lang.RuntimeException: x\n\tat c.a(SourceFile:1)\n\tat c.b(Unknown Source)\n\tat c.z(SourceFile:3)\n\tat d.e(SourceFile:1)';
+  const first = await retrace(s, id, trace);
+  await retrace(s, id, trace);
+  const after = await scrape();
+  const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+  assert.deepEqual(first.frames.map((f: { resolved: boolean; alternatives?: unknown[]; reason?: string }) => [f.resolved, f.alternatives?.length ?? 0, f.reason ?? '']),
+    [[true, 0, ''], [true, 2, ''], [false, 0, 'NoMapping'], [false, 0, 'NoMapping']]);
+  assert.equal(delta('mapvault_java_frames_total', { result: 'resolved', reason: '' }), 2);
+  assert.equal(delta('mapvault_java_frames_total', { result: 'ambiguous', reason: '' }), 2);
+  assert.equal(delta('mapvault_java_frames_total', { result: 'unresolved', reason: 'NoMapping' }), 4);
+  assert.equal(delta('mapvault_java_index_cache_misses_total'), 1);
+  assert.equal(delta('mapvault_java_index_cache_hits_total'), 1);
+  assert.equal(delta('mapvault_java_index_rebuilds_total'), 0);
+  assert.equal(sample(after, 'mapvault_java_index_cache_entries'), 1);
+  assert.equal(sample(after, 'mapvault_java_index_cache_bytes'), s.mv.java.stats().bytes);
+  assert.ok(sample(after, 'mapvault_java_index_cache_bytes') > 0);
+});
+
+/** The value of one sample of the Prometheus text, 0 when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
+test('a mapping (or its index) over MAPVAULT_MAX_MAP_BYTES is not loaded: its frames answer unresolved with the reason', async () => {
+  const id = { appId: 'shop', version: '3', env: 'prod' };
+  const s = await serverWithMapping({ MAPVAULT_MAX_MAP_BYTES: '1KiB' }, id);
+  const content = await retrace(s, id);
+  assert.ok(content.frames.length > 0);
+  for (const f of content.frames) assert.equal(f.resolved, false, JSON.stringify(f));
+  assert.match(JSON.stringify(content.frames[0]), /MAPVAULT_MAX_MAP_BYTES/);
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
 });

@@ -106,3 +106,11 @@ test('platform "android" needs a stack; an unknown platform is refused', async (
   const b = await s.post('/parse_stack', { ...id, platform: 'ios', stack: paymentTrace });
   assert.equal(b.status, 400);
 });
+
+test('a field named in an ART NullPointerException message is retraced, and listed in fields[]', async () => {
+  const stack = "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.a.a' on a null object reference\n\tat com.example.shop.Main.main(SourceFile:8)";
+  const r = await s.post('/parse_stack', { ...id, stack });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.content.stack.split('\n')[0], "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.Cart.items' on a null object reference");
+  assert.deepEqual(r.body.content.fields.map((f: any) => [f.class, f.field, f.originalClass, f.names]), [['com.example.shop.a', 'a', 'com.example.shop.Cart', ['items']]]);
+});

@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, uploadZip } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
-import { indexBlobPath } from '../../src/symbolicate/index/layout.ts';
 import { indexMapSha256 } from '../../src/symbolicate/index/reader.ts';
-import { treePrefix } from '../../src/uploads/upload-service.ts';
+import { mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
 
 const URL_JS = 'https://cdn.example.com/static/js/app.js';
 const MAP = 'static/js/app.js.map';
@@ -36,7 +35,7 @@ test('merge stores an index per map; after a restart parse_stack reads the index
     assert.deepEqual(merged.body.content.warnings, []);
     const sm = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id }))!;
     const file = (await s.mv.catalog.getFile(sm.revisionId, MAP))!;
-    const index = await blobBytes(s, treePrefix(sm.revisionId) + indexBlobPath(MAP));
+    const index = await blobBytes(s, treePrefix(sm.revisionId) + mapIndexPath(MAP));
     assert.ok(index, 'the index is stored beside the map');
     assert.equal(indexMapSha256(index), file.sha256);
     // file_tree lists what was uploaded, not the index.
@@ -57,7 +56,7 @@ test('merge stores an index per map; after a restart parse_stack reads the index
     // A new map through upload_file_content: indexed at once, and the old index is never used for it.
     const newMap = JSON.stringify({ version: 3, sources: ['replaced.ts'], names: [], mappings: 'AAAA' });
     assert.equal((await s.post('/upload_file_content', { ...id, filename: MAP, content: newMap })).status, 200);
-    const reindexed = await blobBytes(s, treePrefix(sm.revisionId) + indexBlobPath(MAP));
+    const reindexed = await blobBytes(s, treePrefix(sm.revisionId) + mapIndexPath(MAP));
     assert.equal(indexMapSha256(reindexed!), (await s.mv.catalog.getFile(sm.revisionId, MAP))!.sha256);
     const after = await s.post('/parse_stack', { ...id, frames: [{ url: URL_JS, line: 1, column: 1 }] });
     assert.equal(after.body.content.frames[0].source, 'replaced.ts');

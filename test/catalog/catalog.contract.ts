@@ -262,7 +262,7 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     const listed = rowsOf(await c.listSourceMaps('w1', 'app'));
     // Descending by UTF-8 bytes (SQLite's BINARY collation; PostgreSQL needs COLLATE "C" for the same).
     const cmp = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
-    const expected = odd.flatMap((version) => [['', version], ['prod', version]])
+    const expected = odd.flatMap((version) => [['', version], ['prod', version]] as const)
       .sort(([ea, va], [eb, vb]) => cmp(Buffer.from(va).toString('latin1'), Buffer.from(vb).toString('latin1')) || cmp(ea, eb))
       .map(([env, version]) => ({ version, env }));
     assert.deepEqual(listed.map(({ version, env }) => ({ version, env })), [{ version: '0', env: 'prod' }, ...expected]);

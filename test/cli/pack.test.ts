@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yauzl from 'yauzl';
 import { expandBraces, globToRegExp } from '../../src/cli/glob.ts';
-import { checkSelection, checkZip, packZip, selectFiles, sourceMappingURL } from '../../src/cli/pack.ts';
+import { addMapScripts, checkSelection, checkZip, packZip, selectFiles } from '../../src/cli/pack.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 import { statePath } from '../../src/cli/state.ts';
 import { render } from '../../src/cli/symbolicate.ts';
@@ -50,6 +50,27 @@ test('selection: --include, --strip-prefix, node_modules skipped, sorted zip pat
   assert.deepEqual(all.files.map((f) => f.name), ['dist/static/js/a.js.map', 'dist/static/js/b.js.map', 'other/c.js.map']);
 });
 
+test('each selected map brings its generated script: beside it, named by its `file`, or naming it by sourceMappingURL', async () => {
+  const map = (extra = '') => `{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"${extra}}`;
+  const dir = await tree({
+    'dist/js/beside.js': 'a()', 'dist/js/beside.js.map': map(),
+    'dist/js/module.mjs': 'b()', 'dist/js/module.mjs.map': map(),
+    'dist/js/hashed.3f2a.js': 'c()', 'dist/maps/hashed.map': map(',"file":"../js/hashed.3f2a.js"'),
+    'dist/js/commented.1b.cjs': 'd()\n//# sourceMappingURL=../maps/commented.map\n', 'dist/maps/commented.map': map(),
+    'dist/js/selected.js': 'e()', 'dist/js/selected.js.map': map(),
+    'dist/maps/alone.js.map': map(',"file":"https://cdn.example.com/alone.js"'),
+    'dist/js/unrelated.js': 'f()', 'outside/x.js': 'g()', 'outside/x.js.map': map(),
+  });
+  const sel = await selectFiles(dir, ['**/*.map', 'js/selected.js'], 'dist/');
+  assert.deepEqual(await addMapScripts(sel), { added: 4, withoutScript: ['dist/maps/alone.js.map'] });
+  assert.deepEqual(sel.files.map((f) => f.name), [
+    'js/beside.js', 'js/beside.js.map', 'js/commented.1b.cjs', 'js/hashed.3f2a.js', 'js/module.mjs', 'js/module.mjs.map',
+    'js/selected.js', 'js/selected.js.map', 'maps/alone.js.map', 'maps/commented.map', 'maps/hashed.map',
+  ]);
+  // Idempotent: nothing more to add.
+  assert.deepEqual(await addMapScripts(sel), { added: 0, withoutScript: ['dist/maps/alone.js.map'] });
+});
+
 test('the zip is deterministic (same bytes on every run) and holds the selected paths', async () => {
   const dir = await tree({ 'static/js/app.js.map': '{"version":3,"sources":[],"names":[],"mappings":""}', 'static/js/app.js': 'x()' });
   const sel = await selectFiles(dir, ['**/*']);
@@ -76,7 +97,6 @@ test('checks: invalid maps, non-sourcemap JSON, sourceMappingURL outside the upl
   assert.equal(warnings[0], 'js/d.js.map: not a JSON object', 'the same check as the server merge');
   assert.match(warnings[1]!, /^js\/e\.js\.map: not valid JSON/);
   assert.equal(warnings[2], 'js/b.js: its sourceMappingURL /maps/b.js.map (maps/b.js.map) is not in the upload');
-  assert.equal(sourceMappingURL('x\n//# sourceMappingURL=old.map\n//# sourceMappingURL=new.map\n'), 'new.map');
 });
 
 test('state files are keyed by endpoint, identity, zip sha256 and part size', () => {

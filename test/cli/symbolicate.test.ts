@@ -84,7 +84,7 @@ test('symbolicate --explain prints how each frame\'s map was found, or what was 
   assert.ok(at >= 0, missed.stdout);
   assert.match(lines[at]!, /# not resolved: no sourcemap found for assets\/app\.3f2a\.js/);
   assert.match(lines[at + 1]!, /^ {8}looked for: assets\/app\.3f2a\.js\.map; then /);
-  assert.equal(lines[at + 2], '        closest stored files: static/js/app.js.map');
+  assert.equal(lines[at + 2], '        closest stored files: static/js/app.js, static/js/app.js.map'); // the script went up with its map
 
   // Through a debug ID (given with --debug-id) for an ID nobody stored: the path rules decide, and it says so.
   const unknown = '00000000-0000-4000-8000-00000000abcd';

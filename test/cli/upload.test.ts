@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import vm from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, KEY_A, type TestServer } from '../helpers/server.ts';
@@ -20,24 +21,53 @@ const api = (appId: string, key = KEY_A) => ['--endpoint', s.url, '--api-key', k
 const conn = (appId: string, key = KEY_A) => [...api(appId, key), '--state-dir', stateDir, '--allow-empty-version'];
 const paths = async (id: { appId: string; version?: string; env?: string }) =>
   (await s.post('/file_tree', id)).body.content.files.map((f: { path: string }) => f.path);
+/** The error the built app throws (run in a vm), its frames at the script's URL. */
+async function appStack(): Promise<string> {
+  const file = join(app.dist, 'static/js/app.js');
+  const sandbox: { __app?: { main(items: number[]): number } } = {};
+  vm.runInNewContext(await readFile(file, 'utf8'), sandbox, { filename: file });
+  try {
+    sandbox.__app!.main([1, -2]);
+  } catch (err) {
+    return (err as Error).stack!.split(file).join('https://cdn.example.com/static/js/app.js');
+  }
+  throw new Error('the app did not throw');
+}
 const oneLine = (stderr: string) => {
   const lines = stderr.trim().split('\n');
   assert.equal(lines.length, 1, `expected one stderr line, got:\n${stderr}`);
   return lines[0]!;
 };
 
-test('uploads an esbuild build directory: paths match the script URLs, summary printed', async () => {
+test('uploads an esbuild build directory: paths match the script URLs, each map with its script, summary printed', async () => {
   const r = await runCli(['upload', app.dist, ...conn('shop'), '--version', '1.0.0', '--env', 'prod']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.match(r.stdout, /packed 1 file \(1 sourcemap,/);
+  assert.match(r.stdout, /added 1 generated script of the maps \(--no-scripts leaves them out\)/);
+  assert.match(r.stdout, /packed 2 files \(1 sourcemap,/);
   assert.match(r.stdout, /merged: appId "shop" version "1\.0\.0" env "prod"/);
-  assert.match(r.stdout, /files: +1\n/);
+  assert.match(r.stdout, /files: +2\n/);
   assert.match(r.stdout, /maps: +1\n/);
   assert.match(r.stdout, /size: +\d+(\.\d)? (B|KiB) zip, sha256 [0-9a-f]{64}/);
-  // Only the map is sent by default, so the merge says function names cannot be recovered.
-  assert.match(r.stdout, /warnings: +1\n +- static\/js\/app\.js\.map: its generated script static\/js\/app\.js is not in the upload/);
-  assert.deepEqual(await paths({ appId: 'shop', version: '1.0.0', env: 'prod' }), ['static/js/app.js.map']);
+  assert.match(r.stdout, /warnings: +0\n/);
+  assert.deepEqual(await paths({ appId: 'shop', version: '1.0.0', env: 'prod' }), ['static/js/app.js', 'static/js/app.js.map']);
+  // The script was merged with its map: the server names the enclosing functions.
+  const stack = await s.post('/parse_stack', { appId: 'shop', version: '1.0.0', env: 'prod', stack: await appStack() });
+  const frames = stack.body.content.frames.filter((f: { resolved: boolean }) => f.resolved);
+  assert.ok(frames.length >= 2, JSON.stringify(stack.body));
+  for (const f of frames) assert.equal(f.originalFunctionSource, 'script', JSON.stringify(f));
+});
+
+test('--no-scripts (or MAPVAULT_SCRIPTS=0) uploads the maps alone, and the printed merge summary says names are lost', async () => {
+  const r = await runCli(['upload', app.dist, ...conn('mapsonly'), '--version', '1', '--no-scripts']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /generated script of the maps/);
+  assert.match(r.stdout, /packed 1 file \(1 sourcemap,/);
+  assert.match(r.stdout, /warnings: +1\n +- static\/js\/app\.js\.map: its generated script static\/js\/app\.js is not in the upload, so original function names \(originalFunction\) cannot be recovered/);
+  assert.deepEqual(await paths({ appId: 'mapsonly', version: '1' }), ['static/js/app.js.map']);
+  const env = await runCli(['upload', app.dist, ...conn('mapsonly'), '--version', '2'], { env: { MAPVAULT_SCRIPTS: '0' } });
+  assert.equal(env.code, 0, env.stderr);
+  assert.deepEqual(await paths({ appId: 'mapsonly', version: '2' }), ['static/js/app.js.map']);
 });
 
 test('configured from DF_* variables; --include adds scripts; --strip-prefix maps dist/ to the URL root', async () => {
@@ -108,7 +138,8 @@ test('warns before uploading about broken maps and scripts whose map is left out
   assert.equal(warnings.length, 2, r.stderr);
   assert.match(warnings[0]!, /^mapvault: warning: js\/broken\.js\.map: not valid JSON/);
   assert.match(warnings[1]!, /^mapvault: warning: js\/lost\.js: its sourceMappingURL maps\/lost\.js\.map \(js\/maps\/lost\.js\.map\) is not in the upload/);
-  assert.match(r.stdout, /warnings: +2\n +- js\/broken\.js\.map: not valid JSON/);
+  // (ok.js went up with its map, so the merge has no "generated script missing" warning for it.)
+  assert.match(r.stdout, /warnings: +1\n +- js\/broken\.js\.map: not valid JSON/);
 });
 
 test('uploads a ready zip as it is', async () => {
@@ -124,13 +155,13 @@ test('list, files and delete', async () => {
   assert.equal((await runCli(['upload', app.dist, ...conn('manage'), '--version', '1', '--env', 'prod'])).code, 0);
   const list = await runCli(['list', ...api('manage')]);
   assert.equal(list.code, 0, list.stderr);
-  assert.match(list.stdout, /^VERSION +ENV +CREATED \(UTC\) +FILES +MAPS +SIZE\n1 +prod +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +1 +1 +\S+ KiB\n$/);
+  assert.match(list.stdout, /^VERSION +ENV +CREATED \(UTC\) +FILES +MAPS +SIZE\n1 +prod +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +2 +1 +\S+ KiB\n$/);
   const json = JSON.parse((await runCli(['list', ...api('manage'), '--json'])).stdout);
   assert.equal(json[0].version, '1');
 
   const files = await runCli(['files', ...api('manage'), '--version', '1', '--env', 'prod']);
   assert.equal(files.code, 0, files.stderr);
-  assert.match(files.stdout, /^PATH +SIZE\nstatic\/js\/app\.js\.map +\S+ KiB\n$/);
+  assert.match(files.stdout, /^PATH +SIZE\nstatic\/js\/app\.js +\d+ B\nstatic\/js\/app\.js\.map +\S+ KiB\n$/);
 
   const del = await runCli(['delete', ...api('manage'), '--version', '1', '--env', 'prod']);
   assert.equal(del.code, 0, del.stderr);

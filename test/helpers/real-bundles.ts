@@ -48,7 +48,7 @@ export function distTree(opts: TreeOptions = {}): TreeSource {
 }
 
 /** The original file a map's `sources` entry names (webpack://…/./src/x.js, ../../app/src/x.js). */
-async function originalText(source: string): Promise<string | null> {
+export async function originalText(source: string): Promise<string | null> {
   const m = /(src\/.*|node_modules\/tiny-pipeline\/.*)$/.exec(source.replace(/\?.*$/, ''));
   return m ? readFile(join(FIXTURE_DIR, 'app', m[1]!), 'utf8').catch(() => null) : null;
 }

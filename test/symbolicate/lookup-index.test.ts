@@ -20,7 +20,7 @@ import { FORMAT_VERSION } from '../../src/symbolicate/index/layout.ts';
 import type { FunctionRange } from '../../src/symbolicate/names/function-ranges.ts';
 import { StackResolver } from '../../src/symbolicate/index.ts';
 import { normalizeRelativePath } from '../../src/archive/entry-path.ts';
-import { indexBlobPath } from '../../src/symbolicate/index/layout.ts';
+import { mapIndexPath, mappingIndexPath } from '../../src/storage/blob-keys.ts';
 import { MemTree, buildFixture, stackOf } from './fixtures.ts';
 import type { Fixture } from './fixtures.ts';
 
@@ -133,7 +133,7 @@ test('function ranges: the innermost enclosing range, like a brute-force search 
           (line > r.startLine || (line === r.startLine && column >= r.startColumn)) && (line < r.endLine || (line === r.endLine && column < r.endColumn)));
         // Innermost = the latest start (nesting: a later start inside means a deeper range); on equal starts the shorter one.
         inside.sort((x, y) => x.startLine - y.startLine || x.startColumn - y.startColumn || y.endLine - x.endLine || y.endColumn - x.endColumn);
-        assert.equal(ix.enclosingFunction(line + 1, column + 1), inside.at(-1)?.name ?? null, `t${t} ${line}:${column}`);
+        assert.equal(ix.enclosingFunction(line + 1, column + 1)?.name ?? null, inside.at(-1)?.name ?? null, `t${t} ${line}:${column}`);
       }
     }
   }
@@ -183,8 +183,9 @@ test('versioned file: magic, version and the map sha256 are checked; damaged fil
 });
 
 test('index blobs live under a name no upload can take', () => {
-  assert.match(indexBlobPath('static/js/app.js.map'), /^i:\//);
-  assert.throws(() => normalizeRelativePath(indexBlobPath('static/js/app.js.map')));
+  assert.match(mapIndexPath('static/js/app.js.map'), /^i:\//);
+  assert.throws(() => normalizeRelativePath(mapIndexPath('static/js/app.js.map')));
+  assert.throws(() => normalizeRelativePath(mappingIndexPath('mapping.txt')));
   assert.throws(() => normalizeRelativePath('i:'));
 });
 
@@ -295,8 +296,10 @@ test('index = JSON path = trace-mapping on every frame of the real-browser fixtu
           // (trace-mapping normalizes `a/./b` in sources; the index keeps them as the map says.)
           assert.deepEqual(got ? [got.source!.replace(/\/\.\//g, '/'), got.line, got.column - 1] : [null, null, null], [want.source, want.line, want.column], line);
           // originalFunction from the ranges stored in the index = names/ computing them itself.
-          const fromNames = originalFunctionFields(m.names, f.line!, f.column!).originalFunction;
-          assert.equal(m.b.enclosingFunction(f.line!, f.column!) ?? (m.names.ranges ? '<module>' : null), fromNames, line);
+          const fromNames = originalFunctionFields(m.names, f.line!, f.column!);
+          const stored = m.b.enclosingFunction(f.line!, f.column!);
+          assert.equal(stored?.name ?? (m.names.ranges ? '<module>' : null), fromNames.originalFunction, line);
+          assert.equal(stored?.provisional ?? false, fromNames.provisional, line);
         }
       }
     }

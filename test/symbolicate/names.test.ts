@@ -290,13 +290,18 @@ describe('names in the resolver: originalFunction on every resolved frame', () =
     await resolver.close();
   });
 
-  test('script missing: the frame says so', async () => {
+  test('script missing: the frame says so (named at the caller\'s call site, else by the stack\'s minified name)', async () => {
     const resolver = new StackResolver({ workers: 1 });
     const { frames } = await resolver.resolve(new MemTree('no-script', { 'static/shop.js.map': map }), { stack });
     assert.equal(frames[0]!.resolved, true);
-    assert.equal(frames[0]!.originalFunction, null);
-    assert.equal(frames[0]!.originalFunctionSource, 'script-missing');
-    assert.match(frames[0]!.originalFunctionDetail!, /not stored/);
+    // The caller's position (`mark("top-level")` at top level) has no `names` entry here, so both
+    // frames keep the name the stack printed (test/symbolicate/names-call-site.test.ts has callers).
+    assert.equal(frames[1]!.name, null);
+    for (const f of frames) {
+      assert.equal(f.originalFunction, 'x');
+      assert.equal(f.originalFunctionSource, 'minified');
+      assert.match(f.originalFunctionDetail!, /not stored: the minified name the stack printed/);
+    }
     await resolver.close();
   });
 
@@ -305,8 +310,13 @@ describe('names in the resolver: originalFunction on every resolved frame', () =
     const tree = new MemTree('bad-script', { 'static/shop.js': `${code}\n}}}`, 'static/shop.js.map': map });
     const { frames } = await resolver.resolve(tree, { stack });
     assert.equal(frames[0]!.resolved, true);
-    assert.equal(frames[0]!.originalFunctionSource, 'script-unparsable');
-    assert.match(frames[0]!.originalFunctionDetail!, /does not parse/);
+    assert.equal(frames[0]!.originalFunctionSource, 'minified');
+    assert.match(frames[0]!.originalFunctionDetail!, /does not parse.*: the minified name the stack printed/);
+    // No printed name, no caller: nothing to name it by.
+    const bare = await resolver.resolve(tree, { stack: stack.replace(/at x \(([^)]*)\)/g, 'at $1') });
+    assert.equal(bare.frames[1]!.originalFunction, null);
+    assert.equal(bare.frames[1]!.originalFunctionSource, 'script-unparsable');
+    assert.match(bare.frames[1]!.originalFunctionDetail!, /does not parse/);
     await resolver.close();
   });
 });

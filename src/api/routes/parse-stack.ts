@@ -9,6 +9,7 @@ import { looksLikeJavaStack } from '../../symbolicate/java/stack.ts';
 import { ApiError } from '../../errors.ts';
 import { metrics } from '../../metrics/metrics.ts';
 import { normalizeDebugId } from '../../symbolicate/debug-id.ts';
+import { defined } from '../../util/invariant.ts';
 
 /** Script URLs with debug IDs per request (a page loads at most a few hundred scripts). */
 const MAX_DEBUG_IDS = 1000;
@@ -22,7 +23,7 @@ interface DebugMeta { images?: Array<{ type?: string; code_file?: string; debug_
  */
 function requestDebugIds(debugIds: Record<string, string> | undefined, meta: DebugMeta | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [url, id] of Object.entries(debugIds ?? {})) out[url] = normalizeDebugId(id)!; // the schema checked the shape
+  for (const [url, id] of Object.entries(debugIds ?? {})) out[url] = defined(normalizeDebugId(id), 'a debug ID of the shape the schema checked');
   (meta?.images ?? []).forEach((image, i) => {
     if (image.type !== 'sourcemap') return; // native images and the like: not ours
     const id = normalizeDebugId(image.debug_id);
@@ -86,7 +87,9 @@ export async function parseStackRoutes(app: FastifyInstance, deps: { sourcemaps:
     if (platform === 'android' || (platform === undefined && input.stack !== undefined && looksLikeJavaStack(input.stack))) {
       if (input.stack === undefined) throw new ApiError('Param.Invalid', 'platform "android" takes a "stack" (frames[] are JavaScript frames)');
       const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));
-      return ok(req, reply, await java.resolve(tree, input.stack, deps.resolver.limits.maxFrames));
+      const retraced = await java.resolve(tree, input.stack, deps.resolver.limits.maxFrames);
+      metrics.javaFrames(retraced.frames);
+      return ok(req, reply, retraced);
     }
     // No stored sourcemap is not an error: every frame comes back unresolved with reason NoSourceMap.
     const tree = await deps.sourcemaps.tree(toIdentity(req.workspace, req.body));

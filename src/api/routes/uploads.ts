@@ -119,7 +119,7 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
     if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) throw invalid('sha256', 'must be 64 hex digits');
     if (!file || !digests) throw invalid('files', 'the part file is missing');
     const { md5: partMd5, sha256: partSha256 } = await digests.finish(file.written.size);
-    file.written = { ...file.written, md5: partMd5!, sha256: partSha256! };
+    file.written = { ...file.written, md5: partMd5, sha256: partSha256 };
     return { uploadId, chunkIndex, file: file.written, localPath: file.localPath, md5, sha256 };
   } catch (err) {
     digests?.cancel();

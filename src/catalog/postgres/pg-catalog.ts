@@ -1,33 +1,15 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type DebugIdHit, type FileRecord, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
-  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type SourceMapRecord, type StoredReservation, type UploadTask,
+  type AppSummary, type Catalog, type DebugIdHit, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
+  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type StoredReservation, type UploadTask,
 } from '../catalog.ts';
+import { type FileRow, type PartRow, type SourceMapRow, toFile, toPart, toSourceMap, toUpload, type UploadRow } from '../rows.ts';
 import { migrate } from './schema.ts';
+import { defined } from '../../util/invariant.ts';
 
-interface SourceMapRow {
-  workspace: string; app_id: string; version: string; env: string; revision_id: string; created_at: number;
-  size: number; sha256: string; file_count: number; map_count: number; warnings: string; tree_version: number;
-}
-interface UploadRow {
-  upload_id: string; workspace: string; app_id: string; version: string; env: string;
-  need_cover: boolean; created_at: number; expires_at: number;
-}
-interface PartRow { chunk_index: number; size: number; md5: string; sha256: string; uploaded_at: number; blob_key: string }
-
-const toSourceMap = (r: SourceMapRow): SourceMapRecord => ({
-  workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env, revisionId: r.revision_id,
-  createdAt: r.created_at, size: r.size, sha256: r.sha256, fileCount: r.file_count, mapCount: r.map_count,
-  warnings: JSON.parse(r.warnings) as string[], treeVersion: r.tree_version,
-});
-const toUpload = (r: UploadRow): UploadTask => ({
-  uploadId: r.upload_id, workspace: r.workspace, appId: r.app_id, version: r.version, env: r.env,
-  needCover: r.need_cover, createdAt: r.created_at, expiresAt: r.expires_at,
-});
-const toPart = (r: PartRow): PartRecord => ({
-  chunkIndex: r.chunk_index, size: r.size, md5: r.md5, sha256: r.sha256, uploadedAt: r.uploaded_at, blobKey: r.blob_key,
-});
+/** The row of a query that always returns one (an aggregate, or a row the statement itself writes). */
+const onlyRow = <R extends pg.QueryResultRow>(r: pg.QueryResult<R>): R => defined(r.rows[0], 'the row of a single-row query');
 
 const IDENTITY_WHERE = 'workspace = $1 AND app_id = $2 AND version = $3 AND env = $4';
 const identityParams = (i: Identity) => [i.workspace, i.appId, i.version, i.env];
@@ -40,10 +22,6 @@ const IDENTITY_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x6d76}, hashtext($1)
 const identityLockKey = (i: Identity) => JSON.stringify([i.workspace, i.appId, i.version, i.env]);
 /** Serializes the quota decisions of one workspace (READ COMMITTED would let two see the same total). */
 const QUOTA_XACT_LOCK = `SELECT pg_advisory_xact_lock(${0x7175}, hashtext($1))`;
-interface FileRow { path: string; size: number; sha256: string; blob_key: string | null; debug_id?: string | null }
-const toFile = (r: FileRow): FileRecord => ({
-  path: r.path, size: r.size, sha256: r.sha256, ...(r.blob_key ? { blobKey: r.blob_key } : {}), ...(r.debug_id ? { debugId: r.debug_id } : {}),
-});
 /** A file row with its debug ID. */
 const FILE_SELECT = `SELECT f.path, f.size, f.sha256, f.blob_key, d.debug_id FROM files f
                      LEFT JOIN debug_ids d ON d.revision_id = f.revision_id AND d.path = f.path`;
@@ -158,7 +136,7 @@ export class PgCatalog implements Catalog {
   }
 
   async countApiKeys() {
-    return Number((await this.q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).rows[0]!.n);
+    return Number(onlyRow(await this.q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).n);
   }
 
   async listApiKeys() {
@@ -189,7 +167,7 @@ export class PgCatalog implements Catalog {
 
   async countOpenUploads(identity: Identity, now: number) {
     const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM uploads WHERE ${IDENTITY_WHERE} AND expires_at > $5`, [...identityParams(identity), now]);
-    return Number(r.rows[0]!.n);
+    return Number(onlyRow(r).n);
   }
 
   async putPart(workspace: string, uploadId: string, part: PartRecord, now: number, uploadQuota = 0) {
@@ -204,8 +182,8 @@ export class PgCatalog implements Catalog {
       const previous = (await c.query<{ blob_key: string; size: number }>('SELECT blob_key, size FROM parts WHERE upload_id = $1 AND chunk_index = $2',
         [uploadId, part.chunkIndex])).rows[0];
       if (uploadQuota > 0) {
-        const pending = (await c.query<{ n: number }>(`SELECT coalesce(sum(p.size), 0)::bigint AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
-                                                      WHERE u.workspace = $1`, [workspace])).rows[0]!.n - (previous?.size ?? 0);
+        const pending = onlyRow(await c.query<{ n: number }>(`SELECT coalesce(sum(p.size), 0)::bigint AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
+                                                      WHERE u.workspace = $1`, [workspace])).n - (previous?.size ?? 0);
         if (pending + part.size > uploadQuota) throw new Rollback<PutPartResult>({ ok: false, reason: 'quota' });
       }
       await c.query(`INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -273,7 +251,7 @@ export class PgCatalog implements Catalog {
   async listSourceMaps(workspace: string, appId: string, unlessStamp?: string): Promise<SourceMapListing | 'unchanged'> {
     const stampSql = 'coalesce((SELECT version FROM list_versions WHERE workspace = $1 AND app_id = $2), 0)';
     if (unlessStamp !== undefined) {
-      const current = (await this.q<{ stamp: number }>(`SELECT ${stampSql} AS stamp`, [workspace, appId])).rows[0]!.stamp;
+      const current = onlyRow(await this.q<{ stamp: number }>(`SELECT ${stampSql} AS stamp`, [workspace, appId])).stamp;
       if (String(current) === unlessStamp) return 'unchanged';
     }
     // One statement, so the stamp and the rows come from one snapshot.
@@ -281,8 +259,8 @@ export class PgCatalog implements Catalog {
       SELECT v.stamp, s.* FROM (SELECT ${stampSql} AS stamp) v
       LEFT JOIN LATERAL (SELECT * FROM sourcemaps WHERE workspace = $1 AND app_id = $2) s ON true
       ORDER BY s.created_at DESC, s.version DESC, s.env DESC`, [workspace, appId]);
-    const stamp = String(r.rows[0]!.stamp);
-    return { stamp, rows: r.rows[0]!.revision_id === null ? [] : r.rows.map(toSourceMap) };
+    const stamp = String(onlyRow(r).stamp);
+    return { stamp, rows: onlyRow(r).revision_id === null ? [] : r.rows.map(toSourceMap) };
   }
 
   async publishSourceMap(req: PublishRequest): Promise<PublishResult> {
@@ -397,15 +375,15 @@ export class PgCatalog implements Catalog {
     const r = await this.q<{ upload_bytes: number; stored_bytes: number }>(`SELECT
         (SELECT coalesce(sum(p.size), 0)::bigint FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = $1) AS upload_bytes,
         (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1) AS stored_bytes`, [workspace]);
-    return { uploadBytes: r.rows[0]!.upload_bytes, storedBytes: r.rows[0]!.stored_bytes };
+    return { uploadBytes: onlyRow(r).upload_bytes, storedBytes: onlyRow(r).stored_bytes };
   }
 
   async reserveStored(r: StoredReservation) {
     return this.tx(async (c) => {
       await c.query(QUOTA_XACT_LOCK, [`stored:${r.workspace}`]);
-      const used = (await c.query<{ n: number }>(`SELECT
+      const used = onlyRow(await c.query<{ n: number }>(`SELECT
           (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1)
-          + (SELECT coalesce(sum(bytes), 0)::bigint FROM reservations WHERE workspace = $1 AND expires_at > $2) AS n`, [r.workspace, r.now])).rows[0]!.n;
+          + (SELECT coalesce(sum(bytes), 0)::bigint FROM reservations WHERE workspace = $1 AND expires_at > $2) AS n`, [r.workspace, r.now])).n;
       if (used - r.credit + r.bytes > r.limit) return false;
       await c.query(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (reservation_id) DO UPDATE SET bytes = reservations.bytes + excluded.bytes, expires_at = excluded.expires_at`,
@@ -421,7 +399,7 @@ export class PgCatalog implements Catalog {
   async ensureSetting(name: string, value: string) {
     // ON CONFLICT DO NOTHING waits for a concurrent insert of the same name, so both callers read one value.
     await this.q('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
-    return (await this.q<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name])).rows[0]!.value;
+    return onlyRow(await this.q<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name])).value;
   }
 
   async enqueueGarbage(entry: GarbageEntry) {

@@ -132,7 +132,7 @@ export async function migrate(client: pg.PoolClient, database: string, target = 
     if (current > SCHEMA_VERSION) {
       throw new SchemaTooNewError(`the catalog database "${database}" has schema version ${current}; this mapvault knows up to ${SCHEMA_VERSION}: upgrade mapvault`);
     }
-    for (let v = current; v < target; v++) await client.query(MIGRATIONS[v]!);
+    for (const migration of MIGRATIONS.slice(current, target)) await client.query(migration);
     if (!row) await client.query('INSERT INTO mapvault_schema (version) VALUES ($1)', [Math.max(current, target)]);
     else if (target > current) await client.query('UPDATE mapvault_schema SET version = $1', [target]);
     await client.query('COMMIT');

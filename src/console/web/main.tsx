@@ -105,4 +105,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('root')!);
+const root = document.getElementById('root');
+if (!root) throw new Error('the page has no #root element'); // index.html has one
+render(<App />, root);

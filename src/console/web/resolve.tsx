@@ -69,11 +69,11 @@ function FrameView({ f, n, minified }: { f: Frame; n: number; minified: boolean 
           <MatchInfo match={f.match} />
         </div>
       )}
-      {!minified && f.resolved && f.context && (
+      {!minified && f.resolved && f.context && f.originalLine !== null && (
         <pre class="context" aria-label={`Source around line ${f.originalLine}`}>
-          {f.context.pre.map((l, i) => <span key={`p${i}`}><span class="ln" aria-hidden="true">{f.originalLine! - f.context!.pre.length + i}</span>{l}{'\n'}</span>)}
+          {f.context.pre.map((l, i, pre) => <span key={`p${i}`}><span class="ln" aria-hidden="true">{(f.originalLine ?? 0) - pre.length + i}</span>{l}{'\n'}</span>)}
           <mark><span class="ln" aria-hidden="true">{f.originalLine}</span>{f.context.line}{'\n'}</mark>
-          {f.context.post.map((l, i) => <span key={`q${i}`}><span class="ln" aria-hidden="true">{f.originalLine! + 1 + i}</span>{l}{'\n'}</span>)}
+          {f.context.post.map((l, i) => <span key={`q${i}`}><span class="ln" aria-hidden="true">{(f.originalLine ?? 0) + 1 + i}</span>{l}{'\n'}</span>)}
         </pre>
       )}
       {!minified && f.resolved && !f.context && <p class="muted">The map has no source text for this file.</p>}

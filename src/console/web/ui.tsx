@@ -9,7 +9,11 @@ export interface Session extends WhoAmI {
   refresh(): void;
 }
 export const SessionContext = createContext<Session | null>(null);
-export const useSession = () => useContext(SessionContext)!;
+export const useSession = (): Session => {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error('useSession() outside SessionContext.Provider (the signed-in app)');
+  return session;
+};
 
 export interface Loaded<T> { data: T | undefined; error: unknown; loading: boolean; reload(): void }
 

@@ -95,8 +95,9 @@ export function UploadView({ params }: { params: URLSearchParams }) {
   };
   const onFolderInput = (e: Event) => {
     const list = [...((e.currentTarget as HTMLInputElement).files ?? [])];
-    if (list.length === 0) return;
-    const root = list[0]!.webkitRelativePath.split('/')[0] ?? 'folder';
+    const [first] = list;
+    if (first === undefined) return;
+    const root = first.webkitRelativePath.split('/')[0] ?? 'folder';
     choose({ kind: 'folder', name: root, files: list.map((file) => ({ path: file.webkitRelativePath.slice(root.length + 1), file })) });
   };
   const onDrop = async (e: DragEvent) => {

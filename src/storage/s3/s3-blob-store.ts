@@ -187,7 +187,8 @@ export class S3BlobStore implements BlobStore {
       try {
         const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects, Quiet: true } }));
         const failed = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-        if (failed.length) throw new Error(`S3 DeleteObjects failed for ${failed.length} keys, e.g. ${failed[0]!.Key}: ${failed[0]!.Code} ${failed[0]!.Message}`);
+        const [first] = failed;
+        if (first) throw new Error(`S3 DeleteObjects failed for ${failed.length} keys, e.g. ${first.Key}: ${first.Code} ${first.Message}`);
       } catch (err) {
         this.fail(err, `the delete of ${prefix}`);
       }
@@ -217,7 +218,7 @@ export class S3BlobStore implements BlobStore {
       } catch (err) {
         this.fail(err, `the listing of ${fullPrefix}`);
       }
-      for (const o of page.Contents ?? []) yield { Key: o.Key!, Size: o.Size ?? 0 };
+      for (const o of page.Contents ?? []) if (o.Key !== undefined) yield { Key: o.Key, Size: o.Size ?? 0 }; // a listing entry always has a Key
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }

@@ -33,7 +33,7 @@ export function parseS3Url(text: string): S3Location {
     if (!PARAMS.has(name)) throw new Error(`unknown parameter "${name}" (known: endpoint, region)`);
   }
   // The URL parser resolves "." and ".." away; a prefix written with them is refused rather than guessed.
-  const rawPath = text.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!;
+  const [rawPath = ''] = text.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/);
   const segments = decodeURIComponent(rawPath).split('/').filter(Boolean);
   if (segments.some((s) => s === '.' || s === '..' || s.includes('\\'))) throw new Error(`the prefix "${rawPath}" must not contain ".", ".." or "\\"`);
   const prefix = segments.length ? `${segments.join('/')}/` : '';

@@ -4,10 +4,11 @@
  * the resolver's admission (bytes-bounded, resourceLimits), the index stored beside the map.
  * A map that cannot be indexed gets no index (and a warning): resolution then reports why, per frame.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
 import { InvalidSourceMapError } from '../sourcemap.ts';
-import { indexBlobPath } from './layout.ts';
+import { mapIndexPath } from '../../storage/blob-keys.ts';
 import { readIndex } from './reader.ts';
 
 export interface IndexBuildOptions {
@@ -19,6 +20,34 @@ export interface IndexBuildOptions {
   build(bytes: Uint8Array, sha256: string, script: Uint8Array | null): Promise<Uint8Array>;
   /** Maps larger than this are not indexed (nor resolved: MAPVAULT_MAX_MAP_BYTES). */
   maxMapBytes: number;
+  /**
+   * The stored tree `files` are written into (upload_file_content into an existing sourcemap), for
+   * what is not among them: a map's generated script stored earlier, or the stored map of a script
+   * written now (its index is rebuilt with the script's function names, into `prefix`).
+   */
+  stored?: StoredFiles;
+}
+
+/** Files of a stored tree, by tree path. */
+export interface StoredFiles {
+  size(path: string): Promise<number | null>;
+  read(path: string): Promise<Buffer | null>;
+}
+
+/**
+ * The maps whose index `files` change: each `.map` among them, and the stored map of each other
+ * file (`x.js` → `x.js.map`, the server's one rule for a map's script) when `stored` has it.
+ */
+async function mapsToIndex(o: IndexBuildOptions): Promise<{ path: string; size: number; sha256: string | null }[]> {
+  const paths = new Set(o.files.map((f) => f.path));
+  const maps: { path: string; size: number; sha256: string | null }[] = o.files.filter((f) => f.path.endsWith('.map'));
+  for (const f of o.files) {
+    const map = `${f.path}.map`;
+    if (f.path.endsWith('.map') || paths.has(map) || !o.stored) continue;
+    const size = await o.stored.size(map);
+    if (size !== null) maps.push({ path: map, size, sha256: null });
+  }
+  return maps;
 }
 
 /**
@@ -28,8 +57,10 @@ export interface IndexBuildOptions {
  */
 export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> {
   const warnings: string[] = [];
-  const stored = new Set(o.files.map((f) => f.path));
+  const written = new Set(o.files.map((f) => f.path));
+  // A file written now, else (upload_file_content) the stored tree's.
   const read = async (path: string): Promise<Buffer | null> => {
+    if (!written.has(path)) return (await o.stored?.read(path)) ?? null;
     const body = await o.blobs.get(o.prefix + path);
     if (!body) return null;
     const chunks: Buffer[] = [];
@@ -37,17 +68,17 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
     return Buffer.concat(chunks);
   };
   const withoutScript: string[] = [];
-  for (const f of o.files) {
-    if (!f.path.endsWith('.map') || f.size > o.maxMapBytes) continue;
-    const key = o.prefix + indexBlobPath(f.path);
+  for (const f of await mapsToIndex(o)) {
+    if (f.size > o.maxMapBytes) continue;
+    const key = o.prefix + mapIndexPath(f.path);
     const bytes = await read(f.path);
     if (!bytes) continue;
     // The generated script beside the map (`x.js.map` → `x.js`), for its function names.
     const scriptPath = f.path.slice(0, -'.map'.length);
-    const script = stored.has(scriptPath) ? await read(scriptPath) : null;
+    const script = await read(scriptPath);
     let index: Uint8Array;
     try {
-      index = await o.build(bytes, f.sha256, script);
+      index = await o.build(bytes, f.sha256 ?? createHash('sha256').update(bytes).digest('hex'), script);
     } catch (e) {
       if (!(e instanceof InvalidSourceMapError)) throw e;
       await o.blobs.delete(key); // no stale index of earlier bytes may stay behind
@@ -63,9 +94,9 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
   }
   // One line for all of them: a maps-only upload (the CLI's default) would otherwise warn per chunk.
   const lost = 'original function names (originalFunction) cannot be recovered; upload the .js files with their maps';
-  if (withoutScript.length === 1) {
-    const [map] = withoutScript;
-    warnings.push(`${map}: its generated script ${map!.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
+  const [map] = withoutScript;
+  if (withoutScript.length === 1 && map !== undefined) {
+    warnings.push(`${map}: its generated script ${map.slice(0, -'.map'.length)} is not in the upload, so ${lost}`);
   } else if (withoutScript.length > 1) {
     const shown = withoutScript.slice(0, 3).join(', ') + (withoutScript.length > 3 ? `, and ${withoutScript.length - 3} more` : '');
     warnings.push(`${withoutScript.length} maps have no generated script beside them (${shown}), so ${lost}`);

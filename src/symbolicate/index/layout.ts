@@ -35,8 +35,11 @@
  *                      offset of the block's next segment, kind, then the running state (source,
  *                      original line, original column, name) after it
  *   LINE_BLOCKS        u32, line entries + 1: blocks of entry i are [b[i], b[i+1])
- *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?}: where the function ranges came from
- *                      (names/: "scopes" or "script"), or why there are none
+ *   FUNCTION_META      u8, UTF-8 JSON {"source", "problem"?, "script"?}: where the function ranges came
+ *                      from (names/: "scopes" or "script"), or why there are none; `script` = SHA-256 of
+ *                      the generated script they were computed from (a script stored later → rebuilt)
+ *   FUNCTION_FLAGS     u8 per FUNCTIONS range: 1 = its name is provisional (anonymous, or a minified
+ *                      identifier the map does not name: names/function-ranges.ts), 0 = original
  *
  * Segments (sorted by generated column within a line) are cut into blocks of BLOCK_SEGMENTS; a
  * lookup binary-searches the line's blocks by first column and decodes at most two blocks. Within
@@ -48,7 +51,8 @@
  */
 
 export const MAGIC = 0x5849564d; // "MVIX" read as a little-endian u32
-export const FORMAT_VERSION = 1;
+/** 2: FUNCTION_FLAGS added (version 1 indexes are rebuilt from their maps on first use). */
+export const FORMAT_VERSION = 2;
 export const FLAG_SPARSE_LINES = 1;
 export const SHA_OFFSET = 24;
 export const HEADER_BYTES = 56;
@@ -68,26 +72,21 @@ export const Section = {
   BLOCKS: 11,
   LINE_BLOCKS: 12,
   FUNCTION_META: 13,
+  FUNCTION_FLAGS: 14,
 } as const;
-export const SECTION_COUNT = 14;
+export const SECTION_COUNT = 15;
 
 /** Bytes per element of each section, by id. */
-export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1] as const;
+export const ELEMENT_BYTES = [1, 4, 4, 1, 4, 4, 4, 1, 4, 1, 4, 4, 4, 1, 1] as const;
 
 export const BLOCK_SEGMENTS = 16;
+/** The fields of one BLOCKS entry, at these offsets from its start. */
+export const BlockField = { COLUMN: 0, DATA_AT: 1, KIND: 2, SOURCE: 3, SOURCE_LINE: 4, SOURCE_COLUMN: 5, NAME: 6 } as const;
 export const BLOCK_FIELDS = 7;
 export const SegmentKind = { GENERATED_ONLY: 0, MAPPED: 1, NAMED: 2 } as const;
 
+/** The fields of one FUNCTIONS range, at these offsets from its start. */
+export const FunctionField = { START_LINE: 0, START_COLUMN: 1, END_LINE: 2, END_COLUMN: 3, PARENT: 4, NAME: 5 } as const;
 export const FUNCTION_FIELDS = 6;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
-
-/**
- * Where a map's index is stored, beside the map in the tree's blob prefix. The top-level segment
- * `i:` can never be a stored file's first segment (archive/entry-path.ts refuses names starting
- * with a drive letter), so an index can never overwrite or be mistaken for an uploaded file; and
- * it is removed with its tree (the whole prefix is collected).
- */
-export function indexBlobPath(mapPath: string): string {
-  return `i:/${mapPath}.mvx`;
-}

@@ -7,10 +7,12 @@
  * they read, so even a damaged file cannot crash or hang a lookup. Another format version →
  * IndexVersionError; the caller rebuilds the index from the map either way.
  */
-import { SourceMapIndex, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
+import { SourceMapIndex, type EnclosingFunction, type FunctionLookup, type Mapping, type PackedMap } from '../sourcemap.ts';
+import { at } from '../../util/invariant.ts';
 import type { FunctionMeta } from './writer.ts';
 import {
-  BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind,
+  BLOCK_FIELDS, BLOCK_SEGMENTS, BlockField, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, FunctionField, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET,
+  Section, SegmentKind,
 } from './layout.ts';
 
 export class IndexFormatError extends Error {
@@ -35,6 +37,7 @@ export class FunctionRanges implements FunctionLookup {
     private readonly table: Int32Array,
     names: Uint8Array,
     private readonly nameOffsets: Int32Array,
+    private readonly flags: Uint8Array,
   ) {
     this.names = Buffer.from(names.buffer, names.byteOffset, names.byteLength);
   }
@@ -48,23 +51,28 @@ export class FunctionRanges implements FunctionLookup {
    * it, or the nearest of its ancestors that has not ended yet (ranges nest, so the innermost
    * containing range is always on that chain).
    */
-  enclosing(line: number, column: number): string | null {
+  enclosing(line: number, column: number): EnclosingFunction | null {
     const t = this.table;
     let lo = 0;
     let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const o = mid * FUNCTION_FIELDS;
-      if (t[o]! < line || (t[o] === line && t[o + 1]! <= column)) lo = mid + 1;
+      const startLine = at(t, o + FunctionField.START_LINE);
+      if (startLine < line || (startLine === line && at(t, o + FunctionField.START_COLUMN) <= column)) lo = mid + 1;
       else hi = mid;
     }
-    // Parents always precede their children (writer.ts); `p < i` keeps a damaged table from looping.
-    for (let i = lo - 1, steps = 0; i >= 0 && steps <= this.count; i = t[i * FUNCTION_FIELDS + 4]! < i ? t[i * FUNCTION_FIELDS + 4]! : -1, steps++) {
+    // Parents always precede their children (writer.ts); `parent < i` keeps a damaged table from looping.
+    for (let i = lo - 1, steps = 0; i >= 0 && steps <= this.count; steps++) {
       const o = i * FUNCTION_FIELDS;
-      if (line < t[o + 2]! || (line === t[o + 2] && column < t[o + 3]!)) {
-        const n = t[o + 5]!;
-        return this.names.toString('utf8', this.nameOffsets[2 * n], this.nameOffsets[2 * n + 1]);
+      const endLine = at(t, o + FunctionField.END_LINE);
+      if (line < endLine || (line === endLine && column < at(t, o + FunctionField.END_COLUMN))) {
+        const n = at(t, o + FunctionField.NAME);
+        const name = this.names.toString('utf8', this.nameOffsets[2 * n], this.nameOffsets[2 * n + 1]);
+        return { name, provisional: this.flags[i] === 1 };
       }
+      const parent = at(t, o + FunctionField.PARENT);
+      i = parent < i ? parent : -1;
     }
     return null;
   }
@@ -94,16 +102,16 @@ export class IndexedMap extends SourceMapIndex {
     const c = Math.max(0, column - 1);
     if (l < 0 || l + 1 >= this.lineBlocks.length) return null;
     const nBlocks = this.blocks.length / BLOCK_FIELDS;
-    const b0 = Math.min(this.lineBlocks[l]!, nBlocks);
-    const b1 = Math.min(Math.max(this.lineBlocks[l + 1]!, b0), nBlocks);
-    const count = this.p.lineStarts[l + 1]! - this.p.lineStarts[l]!;
+    const b0 = Math.min(at(this.lineBlocks, l), nBlocks);
+    const b1 = Math.min(Math.max(at(this.lineBlocks, l + 1), b0), nBlocks);
+    const count = at(this.p.lineStarts, l + 1) - at(this.p.lineStarts, l);
     if (b0 === b1 || !(count > 0)) return null;
     // The last block whose first column is below c (else the line's first block).
     let lo = b0;
     let hi = b1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.blocks[mid * BLOCK_FIELDS]! < c) lo = mid + 1;
+      if (at(this.blocks, mid * BLOCK_FIELDS + BlockField.COLUMN) < c) lo = mid + 1;
       else hi = mid;
     }
     const start = lo > b0 ? lo - 1 : b0;
@@ -125,7 +133,10 @@ export class IndexedMap extends SourceMapIndex {
   private blockFirst(b: number): Segment {
     const o = b * BLOCK_FIELDS;
     const t = this.blocks;
-    return { col: t[o]!, dataAt: t[o + 1]!, kind: t[o + 2]!, src: t[o + 3]!, line: t[o + 4]!, column: t[o + 5]!, name: t[o + 6]! };
+    return {
+      col: at(t, o + BlockField.COLUMN), dataAt: at(t, o + BlockField.DATA_AT), kind: at(t, o + BlockField.KIND), src: at(t, o + BlockField.SOURCE),
+      line: at(t, o + BlockField.SOURCE_LINE), column: at(t, o + BlockField.SOURCE_COLUMN), name: at(t, o + BlockField.NAME),
+    };
   }
 
   /**
@@ -175,8 +186,8 @@ function readVarint(d: Uint8Array, pos: number): number {
   let v = 0;
   let mul = 1;
   for (let i = 0; i < 6; i++) {
-    if (pos >= d.length) return -1;
-    const byte = d[pos++]!;
+    const byte = d[pos++];
+    if (byte === undefined) return -1;
     v += (byte & 127) * mul;
     if (byte < 128) {
       varintEnd = pos;
@@ -229,7 +240,8 @@ export function readIndex(input: Uint8Array): IndexedMap {
   const section = <T>(id: number, make: (buf: ArrayBuffer, offset: number, length: number) => T): T => {
     const at = dv.getUint32(HEADER_BYTES + 8 * id, true);
     const len = dv.getUint32(HEADER_BYTES + 8 * id + 4, true);
-    const size = ELEMENT_BYTES[id]!;
+    const size = ELEMENT_BYTES[id];
+    if (size === undefined) return fail(`section ${id} is unknown`);
     if (at % 8 !== 0 || len % size !== 0 || at + len > bytes.byteLength) fail(`section ${id} out of bounds`);
     return make(bytes.buffer as ArrayBuffer, bytes.byteOffset + at, len / size);
   };
@@ -257,6 +269,7 @@ export function readIndex(input: Uint8Array): IndexedMap {
   const functions = i32(Section.FUNCTIONS);
   const fnNames = u8(Section.FUNCTION_NAMES);
   const fnNameOffsets = i32(Section.FUNCTION_NAME_OFFSETS);
+  const fnFlags = u8(Section.FUNCTION_FLAGS);
 
   // O(1) checks only: the table sizes lookups index by. Reading must stay far cheaper than
   // parsing, so values inside the tables are not walked here; every use bounds-checks or clamps
@@ -266,11 +279,13 @@ export function readIndex(input: Uint8Array): IndexedMap {
   if (sparse && lineNumbers.length !== lineStarts.length - 1) fail('line numbers do not match the line table');
   if (offsets.length !== 2 * (2 * nSources + nNames)) fail('string table size');
   if (contentLineFirst.length !== nSources + 1 || ignored.length !== nSources) fail('per-source tables size');
-  if (functions.length % FUNCTION_FIELDS !== 0 || fnNameOffsets.length % 2 !== 0) fail('function table size');
+  if (functions.length % FUNCTION_FIELDS !== 0 || fnNameOffsets.length % 2 !== 0 || fnFlags.length !== functions.length / FUNCTION_FIELDS) {
+    fail('function table size');
+  }
 
   const map: PackedMap = {
     segs: new Int32Array(0), lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
   };
-  const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets) : null;
+  const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets, fnFlags) : null;
   return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks, functionMeta);
 }

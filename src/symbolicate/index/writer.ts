@@ -5,11 +5,14 @@
 import { COLUMN, NAMES_INDEX, SEGMENT_SIZE, SOURCE_COLUMN, SOURCE_LINE, SOURCES_INDEX, type PackedMap } from '../sourcemap.ts';
 import type { FunctionRange } from '../names/function-ranges.ts';
 import type { OriginalFunctionSource } from '../names/frame-names.ts';
+import { at } from '../../util/invariant.ts';
 
 /** Where the function ranges came from, or why there are none (names/frame-names.ts). */
 export interface FunctionMeta {
   source: OriginalFunctionSource;
   problem?: string;
+  /** SHA-256 (hex) of the generated script the ranges were computed from; absent when there was none. */
+  script?: string;
 }
 import {
   BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind, align8,
@@ -22,7 +25,7 @@ const before = (aL: number, aC: number, bL: number, bC: number) => aL < bL || (a
  * starts), each with its parent. Ranges that are empty, or overlap a sibling without nesting
  * (the seam promises they do not; a bug upstream must not corrupt lookups), are dropped.
  */
-export function functionTable(ranges: readonly FunctionRange[]): { table: Int32Array; names: string[] } {
+export function functionTable(ranges: readonly FunctionRange[]): { table: Int32Array; names: string[]; flags: Uint8Array } {
   const sorted = ranges
     .filter((r) => before(r.startLine, r.startColumn, r.endLine, r.endColumn))
     .slice()
@@ -32,14 +35,14 @@ export function functionTable(ranges: readonly FunctionRange[]): { table: Int32A
   const stack: number[] = [];
   for (const r of sorted) {
     // Close the open ranges that end at or before this start.
-    while (stack.length) {
-      const top = kept[stack[stack.length - 1]!]!;
+    for (let open = stack.at(-1); open !== undefined; open = stack.at(-1)) {
+      const top = at(kept, open);
       if (before(r.startLine, r.startColumn, top.endLine, top.endColumn)) break;
       stack.pop();
     }
-    const parent = stack.length ? stack[stack.length - 1]! : -1;
+    const parent = stack.at(-1) ?? -1;
     if (parent >= 0) {
-      const p = kept[parent]!;
+      const p = at(kept, parent);
       if (before(p.endLine, p.endColumn, r.endLine, r.endColumn)) continue; // partial overlap: dropped
     }
     kept.push(r);
@@ -47,14 +50,16 @@ export function functionTable(ranges: readonly FunctionRange[]): { table: Int32A
     stack.push(kept.length - 1);
   }
   const table = new Int32Array(kept.length * FUNCTION_FIELDS);
+  const flags = new Uint8Array(kept.length);
   const names: string[] = [];
   const nameIds = new Map<string, number>();
   kept.forEach((r, i) => {
     let id = nameIds.get(r.name);
     if (id === undefined) nameIds.set(r.name, (id = names.push(r.name) - 1));
-    table.set([r.startLine, r.startColumn, r.endLine, r.endColumn, parents[i]!, id], i * FUNCTION_FIELDS);
+    table.set([r.startLine, r.startColumn, r.endLine, r.endColumn, at(parents, i), id], i * FUNCTION_FIELDS); // FunctionField order
+    if (r.provisional) flags[i] = 1;
   });
-  return { table, names };
+  return { table, names, flags };
 }
 
 function packStrings(strings: readonly string[]): { bytes: Uint8Array; offsets: Int32Array } {
@@ -99,7 +104,7 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
   let nBlocks = 0;
   for (let i = 0; i < lines; i++) {
     lineBlocks[i] = nBlocks;
-    nBlocks += Math.ceil((lineStarts[i + 1]! - lineStarts[i]!) / BLOCK_SEGMENTS);
+    nBlocks += Math.ceil((at(lineStarts, i + 1) - at(lineStarts, i)) / BLOCK_SEGMENTS);
   }
   lineBlocks[lines] = nBlocks;
   const blocks = new Int32Array(nBlocks * BLOCK_FIELDS);
@@ -109,28 +114,33 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
   let src = 0, oLine = 0, oCol = 0, name = 0;
   for (let i = 0; i < lines; i++) {
     let col = 0;
-    for (let k = lineStarts[i]!; k < lineStarts[i + 1]!; k++) {
+    for (let k = at(lineStarts, i), lineStart = k, end = at(lineStarts, i + 1); k < end; k++) {
       const o = k * SEGMENT_SIZE;
-      const kind = segs[o + SOURCES_INDEX]! < 0 ? SegmentKind.GENERATED_ONLY : segs[o + NAMES_INDEX]! < 0 ? SegmentKind.MAPPED : SegmentKind.NAMED;
-      const first = (k - lineStarts[i]!) % BLOCK_SEGMENTS === 0;
-      if (!first) out.varint(zigzag((segs[o + COLUMN]! - col) | 0) * 4 + kind);
+      const segColumn = at(segs, o + COLUMN);
+      const segSource = at(segs, o + SOURCES_INDEX);
+      const segName = at(segs, o + NAMES_INDEX);
+      const kind = segSource < 0 ? SegmentKind.GENERATED_ONLY : segName < 0 ? SegmentKind.MAPPED : SegmentKind.NAMED;
+      const first = (k - lineStart) % BLOCK_SEGMENTS === 0;
+      if (!first) out.varint(zigzag((segColumn - col) | 0) * 4 + kind);
       if (kind !== SegmentKind.GENERATED_ONLY) {
+        const segLine = at(segs, o + SOURCE_LINE);
+        const segCol = at(segs, o + SOURCE_COLUMN);
         if (!first) {
-          out.varint(zigzag((segs[o + SOURCES_INDEX]! - src) | 0));
-          out.varint(zigzag((segs[o + SOURCE_LINE]! - oLine) | 0));
-          out.varint(zigzag((segs[o + SOURCE_COLUMN]! - oCol) | 0));
+          out.varint(zigzag((segSource - src) | 0));
+          out.varint(zigzag((segLine - oLine) | 0));
+          out.varint(zigzag((segCol - oCol) | 0));
         }
-        src = segs[o + SOURCES_INDEX]!;
-        oLine = segs[o + SOURCE_LINE]!;
-        oCol = segs[o + SOURCE_COLUMN]!;
+        src = segSource;
+        oLine = segLine;
+        oCol = segCol;
         if (kind === SegmentKind.NAMED) {
-          if (!first) out.varint(zigzag((segs[o + NAMES_INDEX]! - name) | 0));
-          name = segs[o + NAMES_INDEX]!;
+          if (!first) out.varint(zigzag((segName - name) | 0));
+          name = segName;
         }
       }
-      col = segs[o + COLUMN]!;
+      col = segColumn;
       // A block's first segment lives in BLOCKS, in full; its data starts with the next one.
-      if (first) blocks.set([col, out.n, kind, src, oLine, oCol, name], b++ * BLOCK_FIELDS);
+      if (first) blocks.set([col, out.n, kind, src, oLine, oCol, name], b++ * BLOCK_FIELDS); // BlockField order
     }
   }
   return { data: out.buf.slice(0, out.n), blocks, lineBlocks };
@@ -141,7 +151,7 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
  * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
  */
 export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = '', meta: FunctionMeta | null = null): Uint8Array {
-  const { table, names } = functionTable(ranges);
+  const { table, names, flags } = functionTable(ranges);
   const fnNames = packStrings(names);
   const encoded = encodeSegments(map.segs, map.lineStarts);
   const sections: ArrayBufferView[] = [];
@@ -159,11 +169,12 @@ export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = []
   sections[Section.FUNCTIONS] = table;
   sections[Section.FUNCTION_NAMES] = fnNames.bytes;
   sections[Section.FUNCTION_NAME_OFFSETS] = fnNames.offsets;
+  sections[Section.FUNCTION_FLAGS] = flags;
 
   let pos = align8(HEADER_BYTES + 8 * SECTION_COUNT);
-  const at: number[] = [];
+  const sectionAt: number[] = [];
   for (const s of sections) {
-    at.push(pos);
+    sectionAt.push(pos);
     pos = align8(pos + s.byteLength);
   }
   if (pos > 0xffffffff) throw new RangeError('index larger than 4 GiB');
@@ -177,10 +188,11 @@ export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = []
   header.setUint32(20, SECTION_COUNT, true);
   if (/^[0-9a-f]{64}$/.test(mapSha256)) out.set(Buffer.from(mapSha256, 'hex'), SHA_OFFSET);
   sections.forEach((s, id) => {
-    if (s.byteLength % ELEMENT_BYTES[id]! !== 0) throw new Error(`section ${id} has a partial element`);
-    header.setUint32(HEADER_BYTES + 8 * id, at[id]!, true);
+    if (s.byteLength % at(ELEMENT_BYTES, id) !== 0) throw new Error(`section ${id} has a partial element`);
+    const offset = at(sectionAt, id);
+    header.setUint32(HEADER_BYTES + 8 * id, offset, true);
     header.setUint32(HEADER_BYTES + 8 * id + 4, s.byteLength, true);
-    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at[id]!);
+    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), offset);
   });
   return out;
 }

@@ -3,7 +3,7 @@
  * magic and that every table lies inside the blob; lookups check each offset they follow, so a
  * damaged or foreign blob fails with InvalidJavaIndexError instead of reading out of bounds.
  */
-import { FOOTER_BYTES, INDEX_MAGIC } from './index-writer.ts';
+import { FIELD_GROUP_PREFIX, FOOTER_BYTES, INDEX_MAGIC } from './index-writer.ts';
 import { decodeMember, type MemberPosition } from './mapping-line.ts';
 
 export class InvalidJavaIndexError extends Error {}
@@ -29,6 +29,8 @@ export interface JavaClass {
   meta: ClassMeta;
   /** The member lines mapped to this obfuscated name, in mapping order (null if none). */
   members(obfName: string): MemberEntry[] | null;
+  /** The fields mapped to this obfuscated name, in mapping order (null if none). */
+  fields(obfName: string): { type: string; name: string }[] | null;
 }
 
 const MAX_CLASS_MEMO = 4096;
@@ -144,27 +146,42 @@ export class JavaMappingIndex {
       if (off + len > rec.length) throw new InvalidJavaIndexError(`class record of ${obf} is truncated`);
       return rec.subarray(off, off + len);
     };
-    const parsed = new Map<number, MemberEntry[]>();
+    const parsed = new Map<string, MemberEntry[]>();
+    const findGroup = (name: string): number => {
+      const key = Buffer.from(name, 'utf8');
+      let lo = 0;
+      let hi = groups - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const c = Buffer.compare(bounded(field(mid, 0), field(mid, 1)), key);
+        if (c === 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return -1;
+    };
+    const body = (g: number) => bounded(field(g, 2), field(g, 3)).toString('utf8');
     return {
       obfuscated: obf,
       original,
       meta,
       members(name: string): MemberEntry[] | null {
-        const key = Buffer.from(name, 'utf8');
-        let lo = 0;
-        let hi = groups - 1;
-        while (lo <= hi) {
-          const mid = (lo + hi) >>> 1;
-          const c = Buffer.compare(bounded(field(mid, 0), field(mid, 1)), key);
-          if (c === 0) {
-            let entries = parsed.get(mid);
-            if (!entries) parsed.set(mid, (entries = parseBody(bounded(field(mid, 2), field(mid, 3)).toString('utf8'))));
-            return entries;
-          }
-          if (c < 0) lo = mid + 1;
-          else hi = mid - 1;
-        }
-        return null;
+        // Keyed by name, so a warm frame skips the search; only names found are kept (bounded by the groups).
+        const known = parsed.get(name);
+        if (known) return known;
+        const g = name.startsWith(FIELD_GROUP_PREFIX) ? -1 : findGroup(name);
+        if (g < 0) return null;
+        const entries = parseBody(body(g));
+        parsed.set(name, entries);
+        return entries;
+      },
+      fields(name: string): { type: string; name: string }[] | null {
+        const g = findGroup(FIELD_GROUP_PREFIX + name);
+        if (g < 0) return null;
+        return body(g).split('\n').flatMap((l) => {
+          const sp = l.indexOf(' ');
+          return sp > 0 ? [{ type: l.slice(0, sp), name: l.slice(sp + 1) }] : [];
+        });
       },
     };
   }

@@ -1,7 +1,11 @@
 /**
  * Builds the lookup index of a ProGuard/R8 mapping while its bytes stream in (at merge time), in
- * work and memory bounded by the bytes received: one pass, one line at a time, lines longer than
+ * work bounded by the bytes received: one pass, one line at a time, lines longer than
  * MAX_MAPPING_LINE_BYTES skipped (never buffered), inline chains deeper than MAX_INLINE_DEPTH cut.
+ * Memory is bounded too: one class at a time (at most MAX_CLASS_BYTES of member lines) plus the
+ * output's buffers; given a spill dir, the index goes to a file there through index-output.ts
+ * (class records appended, the class table sorted in spilled runs), so memory stays flat however
+ * large the mapping is. Callers that stream await `drain()` between chunks.
  *
  * Layout (all integers u32 little-endian; offsets from the start of the blob):
  *
@@ -12,7 +16,8 @@
  *   footer        [classCount, tableOff, namesOff, namesLen, recordsLen, lineCount] + sha256(32) + "MVJIDX01"
  *
  *   class record: [groupCount, metaLen]
- *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes)
+ *                 groupCount × [nameOff, nameLen, bodyOff, bodyLen]  (relative to the record, sorted by name bytes;
+ *                 a field name's group is named with FIELD_GROUP_PREFIX, its lines are `type name`)
  *                 meta (UTF-8 JSON lines of class metadata)
  *                 names and bodies: a body is the group's member lines (mapping-line.ts encodeMember)
  *                 and their metadata lines (`#{json}`), '\n'-separated, in mapping order, so inline
@@ -24,8 +29,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { continuesChain, encodeMember, parseMappingLine, type MethodLine } from './mapping-line.ts';
+import { IndexOutput, type SpillDir, type SpillLimits } from './index-output.ts';
 
-export const INDEX_MAGIC = Buffer.from('MVJIDX01', 'latin1');
+/** 02: field lines are indexed too (an 01 index is rebuilt from its mapping when read). */
+export const INDEX_MAGIC = Buffer.from('MVJIDX02', 'latin1');
+/**
+ * Field lines of obfuscated name `a` are the group named `FIELD_GROUP_PREFIX + 'a'`, each line
+ * `type name`: a space can never be part of a parsed member name, so no method group collides.
+ */
+export const FIELD_GROUP_PREFIX = ' ';
 export const FOOTER_BYTES = 6 * 4 + 32 + 8;
 export const MAX_MAPPING_LINE_BYTES = 64 * 1024;
 export const MAX_INLINE_DEPTH = 512;
@@ -34,6 +46,14 @@ export const MAX_INLINE_DEPTH = 512;
  * so this bounds the work of one frame (real mappings have at most a few thousand).
  */
 export const MAX_GROUP_LINES = 20_000;
+/**
+ * Encoded member bytes (and member-group entries) kept per class: a class is held in memory until it ends, so this bounds the
+ * builder's memory on a mapping that is one huge class (real classes stay far below: 8 MiB is
+ * about 200 000 member lines).
+ */
+export const MAX_CLASS_BYTES = 8 * 1024 * 1024;
+/** A member group's entry in its class record's table, counted against MAX_CLASS_BYTES with its name. */
+const GROUP_ENTRY_BYTES = 16;
 /** R8 mapping versions whose metadata we understand (doc/retrace.md). */
 export const SUPPORTED_MAPPING_VERSION = '2.2';
 const MAX_WARNINGS = 20;
@@ -49,8 +69,10 @@ const META_SINCE: Record<string, number> = {
 };
 
 export interface MappingIndexResult {
-  /** The index blob, or null when the bytes are not a mapping (see `notMapping`). */
+  /** The index blob, built in memory (no spill dir); null when the bytes are not a mapping (see `notMapping`). */
   index: Buffer | null;
+  /** With a spill dir: the index file written there (the caller moves or removes it), else null. */
+  indexPath: string | null;
   notMapping: string | null;
   warnings: string[];
   classCount: number;
@@ -62,6 +84,12 @@ interface PendingClass {
   orig: string;
   meta: string[];
   groups: Map<string, string[]>;
+  /** Encoded bytes of its member and metadata lines so far (MAX_CLASS_BYTES). */
+  bytes: number;
+  cut: boolean;
+  /** Whether a method line was seen (class metadata is what comes before the first). */
+  hasMethods: boolean;
+  line: number;
 }
 
 export class MappingIndexBuilder {
@@ -83,12 +111,28 @@ export class MappingIndexBuilder {
   private chainGroup: string[] | null = null;
   private chainDepth = 0;
   private cutChain = false;
-  private readonly chunks: Buffer[] = [INDEX_MAGIC];
-  private offset = INDEX_MAGIC.length;
-  private readonly table: { obf: Buffer; orig: Buffer; off: number; len: number }[] = [];
-  private readonly seen = new Set<string>();
+  private readonly out: IndexOutput;
   private invalidLines = 0;
   private nonUtf8Lines = 0;
+
+  /** With a spill dir (the merge's scratch dir) the index is written to a file there. */
+  constructor(opts: { spill?: SpillDir; spillLimits?: SpillLimits } = {}) {
+    this.out = new IndexOutput(opts.spill ?? null, INDEX_MAGIC, opts.spillLimits);
+  }
+
+  /** True when output is buffered that `drain()` should write out before the next chunk. */
+  get full(): boolean {
+    return this.out.full;
+  }
+
+  drain(): Promise<void> {
+    return this.out.drain();
+  }
+
+  /** Removes what was written (the upload failed before `finish`). */
+  discard(): Promise<void> {
+    return this.out.discard();
+  }
 
   write(chunk: Buffer): void {
     this.hash.update(chunk);
@@ -114,18 +158,23 @@ export class MappingIndexBuilder {
     }
   }
 
-  finish(): MappingIndexResult {
+  async finish(): Promise<MappingIndexResult> {
     if (this.notMapping === null && (this.partialBytes > 0 || this.skippingLongLine)) this.endLine();
     const sha = this.hash.digest();
     if (this.notMapping === null && !this.sawContent) this.notMapping = 'the file is empty';
     if (this.notMapping !== null) {
-      return { index: null, notMapping: this.notMapping, warnings: [], classCount: 0, lineCount: this.lineNo };
+      await this.out.discard();
+      return { index: null, indexPath: null, notMapping: this.notMapping, warnings: [], classCount: 0, lineCount: this.lineNo };
     }
     this.closeClass();
+    const built = await this.out.finish(
+      (classCount, namesOff, namesLen) => this.footer(sha, classCount, namesOff, namesLen),
+      (dup) => this.warn(`line ${dup.line}: class ${dup.obf.toString('utf8')} is mapped twice; the later mapping is ignored`),
+    );
     if (this.invalidLines > 0) this.warn(`${this.invalidLines} line(s) were not understood and were skipped`);
     if (this.nonUtf8Lines > 0) this.warn(`${this.nonUtf8Lines} line(s) are not valid UTF-8 (invalid bytes read as U+FFFD)`);
     if (this.droppedWarnings > 0) this.warnings.push(`… and ${this.droppedWarnings} more warning(s)`);
-    return { index: this.serialize(sha), notMapping: null, warnings: this.warnings, classCount: this.table.length, lineCount: this.lineNo };
+    return { index: built.index, indexPath: built.path, notMapping: null, warnings: this.warnings, classCount: built.classCount, lineCount: this.lineNo };
   }
 
   private warn(message: string): void {
@@ -140,7 +189,8 @@ export class MappingIndexBuilder {
       this.warn(`line ${this.lineNo} is longer than ${MAX_MAPPING_LINE_BYTES} bytes and was skipped`);
       return;
     }
-    const bytes = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial, this.partialBytes);
+    const [only] = this.partial;
+    const bytes = this.partial.length === 1 && only ? only : Buffer.concat(this.partial, this.partialBytes);
     this.partial = [];
     this.partialBytes = 0;
     if (!isUtf8(bytes)) this.nonUtf8Lines++;
@@ -168,32 +218,56 @@ export class MappingIndexBuilder {
       case 'class':
         this.sawContent = true;
         this.closeClass();
-        if (this.seen.has(parsed.obfuscated)) {
-          this.warn(`line ${this.lineNo}: class ${parsed.obfuscated} is mapped twice; the later mapping is ignored`);
-          this.current = null;
-        } else {
-          this.seen.add(parsed.obfuscated);
-          this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map() };
-        }
+        // A class mapped twice is found when the class table is sorted (IndexOutput.finish).
+        this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map(), bytes: 0, cut: false, hasMethods: false, line: this.lineNo };
         this.lastGroup = null;
         this.chainGroup = null;
         this.lastMember = null;
         return;
-      case 'field':
+      case 'field': {
         this.sawContent = true;
         this.lastGroup = null;
         this.chainGroup = null;
         this.lastMember = null;
+        const c = this.current;
+        if (!c || c.cut) return;
+        const encoded = `${parsed.type} ${parsed.name}`;
+        if (c.bytes + encoded.length > MAX_CLASS_BYTES) {
+          this.warn(`line ${this.lineNo}: class ${c.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`);
+          c.cut = true;
+          return;
+        }
+        const key = FIELD_GROUP_PREFIX + parsed.obfName;
+        let group = c.groups.get(key);
+        if (!group) {
+          c.groups.set(key, (group = []));
+          c.bytes += GROUP_ENTRY_BYTES + key.length;
+        }
+        if (group.length >= MAX_GROUP_LINES) return; // real classes have a handful per name
+        c.bytes += encoded.length + 1;
+        group.push(encoded);
         return;
+      }
       case 'method': {
         if (!this.sawContent) {
           this.notMapping = `line ${this.lineNo} is a member line before any class line: ${shortText(text)}`;
           return;
         }
-        if (!this.current) return;
+        if (!this.current || this.current.cut) return;
+        const encoded = encodeMember(parsed);
+        if (this.current.bytes + encoded.length > MAX_CLASS_BYTES) {
+          this.warn(`line ${this.lineNo}: class ${this.current.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`);
+          this.current.cut = true;
+          this.lastGroup = null;
+          return;
+        }
         const name = parsed.obfName;
+        this.current.hasMethods = true;
         let group = this.current.groups.get(name);
-        if (!group) this.current.groups.set(name, (group = []));
+        if (!group) {
+          this.current.groups.set(name, (group = []));
+          this.current.bytes += GROUP_ENTRY_BYTES + name.length;
+        }
         const prev = this.chainGroup === group ? this.lastMember : null;
         const sameChain = prev !== null && continuesChain(prev, parsed);
         this.chainDepth = sameChain ? this.chainDepth + 1 : 1;
@@ -214,7 +288,8 @@ export class MappingIndexBuilder {
           this.lastGroup = null;
           return;
         }
-        group.push(encodeMember(parsed));
+        this.current.bytes += encoded.length + 1;
+        group.push(encoded);
         this.lastGroup = group;
         return;
       }
@@ -237,69 +312,58 @@ export class MappingIndexBuilder {
       }
       return;
     }
-    if (typeof id !== 'string' || !(id in META_SINCE) || this.version < META_SINCE[id]!) return;
-    if (!this.current) return;
+    const since = typeof id === 'string' && Object.hasOwn(META_SINCE, id) ? META_SINCE[id] : undefined;
+    if (since === undefined || this.version < since) return;
+    if (!this.current || this.current.cut) return;
     const json = `#${JSON.stringify(value)}`;
+    if (this.current.bytes + json.length > MAX_CLASS_BYTES) return; // the next member line cuts the class
     if (this.lastGroup) this.lastGroup.push(json);
-    else if (this.current.groups.size === 0) this.current.meta.push(json);
+    else if (!this.current.hasMethods) this.current.meta.push(json);
+    else return;
+    this.current.bytes += json.length + 1;
   }
 
   private closeClass(): void {
     const c = this.current;
     this.current = null;
     if (!c) return;
-    const names = [...c.groups.keys()].map((n) => Buffer.from(n, 'utf8')).sort(Buffer.compare);
-    const meta = Buffer.from(c.meta.join('\n'), 'utf8');
-    const bodies = names.map((n) => Buffer.from(c.groups.get(n.toString('utf8'))!.join('\n'), 'utf8'));
-    const head = Buffer.alloc(8 + names.length * 16);
-    head.writeUInt32LE(names.length, 0);
-    head.writeUInt32LE(meta.length, 4);
-    let rel = head.length + meta.length;
-    const parts: Buffer[] = [head, meta];
-    names.forEach((n, i) => {
-      head.writeUInt32LE(rel, 8 + i * 16);
-      head.writeUInt32LE(n.length, 12 + i * 16);
-      rel += n.length;
-      head.writeUInt32LE(rel, 16 + i * 16);
-      head.writeUInt32LE(bodies[i]!.length, 20 + i * 16);
-      rel += bodies[i]!.length;
-      parts.push(n, bodies[i]!);
+    const groups = [...c.groups]
+      .map(([name, lines]) => ({ name: Buffer.from(name, 'utf8'), body: lines.join('\n') }))
+      .sort((a, b) => Buffer.compare(a.name, b.name));
+    const meta = c.meta.join('\n');
+    const metaLen = Buffer.byteLength(meta, 'utf8');
+    const bodyLens = groups.map((g) => Buffer.byteLength(g.body, 'utf8'));
+    const headLen = 8 + groups.length * 16;
+    let len = headLen + metaLen;
+    for (const [i, g] of groups.entries()) len += g.name.length + (bodyLens[i] ?? 0);
+    // Written straight into the output's buffer: no intermediate buffers per class.
+    const { buf: rec, off } = this.out.record(len);
+    rec.writeUInt32LE(groups.length, 0);
+    rec.writeUInt32LE(metaLen, 4);
+    rec.write(meta, headLen, 'utf8');
+    let rel = headLen + metaLen;
+    groups.forEach(({ name: n, body }, i) => {
+      rec.writeUInt32LE(rel, 8 + i * 16);
+      rec.writeUInt32LE(n.length, 12 + i * 16);
+      rel += n.copy(rec, rel);
+      rec.writeUInt32LE(rel, 16 + i * 16);
+      rec.writeUInt32LE(bodyLens[i] ?? 0, 20 + i * 16);
+      rel += rec.write(body, rel, 'utf8');
     });
-    const record = Buffer.concat(parts, rel);
-    this.table.push({ obf: Buffer.from(c.obf, 'utf8'), orig: Buffer.from(c.orig, 'utf8'), off: this.offset, len: record.length });
-    this.chunks.push(record);
-    this.offset += record.length;
+    this.out.classEntry({ obf: Buffer.from(c.obf, 'utf8'), orig: Buffer.from(c.orig, 'utf8'), off, len, line: c.line });
   }
 
-  private serialize(sha: Buffer): Buffer {
-    const recordsLen = this.offset - INDEX_MAGIC.length;
-    this.table.sort((a, b) => Buffer.compare(a.obf, b.obf));
-    const namesOff = this.offset;
-    const table = Buffer.alloc(this.table.length * 24);
-    let namesLen = 0;
-    const names: Buffer[] = [];
-    this.table.forEach((e, i) => {
-      table.writeUInt32LE(namesOff + namesLen, i * 24);
-      table.writeUInt32LE(e.obf.length, i * 24 + 4);
-      names.push(e.obf);
-      namesLen += e.obf.length;
-      table.writeUInt32LE(namesOff + namesLen, i * 24 + 8);
-      table.writeUInt32LE(e.orig.length, i * 24 + 12);
-      names.push(e.orig);
-      namesLen += e.orig.length;
-      table.writeUInt32LE(e.off, i * 24 + 16);
-      table.writeUInt32LE(e.len, i * 24 + 20);
-    });
+  private footer(sha: Buffer, classCount: number, namesOff: number, namesLen: number): Buffer {
     const footer = Buffer.alloc(FOOTER_BYTES);
-    footer.writeUInt32LE(this.table.length, 0);
+    footer.writeUInt32LE(classCount, 0);
     footer.writeUInt32LE(namesOff + namesLen, 4);
     footer.writeUInt32LE(namesOff, 8);
     footer.writeUInt32LE(namesLen, 12);
-    footer.writeUInt32LE(recordsLen, 16);
+    footer.writeUInt32LE(namesOff - INDEX_MAGIC.length, 16);
     footer.writeUInt32LE(Math.min(this.lineNo, 0xffffffff), 20);
     sha.copy(footer, 24);
     INDEX_MAGIC.copy(footer, 56);
-    return Buffer.concat([...this.chunks, ...names, table, footer]);
+    return footer;
   }
 }
 
@@ -307,8 +371,8 @@ function shortText(text: string): string {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }
 
-/** Builds the index of a whole mapping held in memory (tests, the CLI, and a stale or missing index). */
-export function buildMappingIndex(bytes: Uint8Array): MappingIndexResult {
+/** Builds the index of a whole mapping held in memory, in memory (tests). */
+export function buildMappingIndex(bytes: Uint8Array): Promise<MappingIndexResult> {
   const b = new MappingIndexBuilder();
   b.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   return b.finish();

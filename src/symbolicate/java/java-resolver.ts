@@ -11,6 +11,7 @@
  * drops a retired tree's entry (and forgets its in-flight load) as the JavaScript map cache does.
  */
 import { ByteLru } from '../../util/byte-lru.ts';
+import { InvalidSourceMapError } from '../sourcemap.ts';
 import { buildMappingIndexAsync } from './index-build-async.ts';
 import { InvalidJavaIndexError, JavaMappingIndex } from './index-reader.ts';
 import { isMappingPath } from './mapping-file.ts';
@@ -87,6 +88,16 @@ export class JavaResolver {
 
   private async load(tree: JavaTreeSource): Promise<Loaded> {
     this.loads++;
+    try {
+      return await this.loadFrom(tree);
+    } catch (e) {
+      // A stored mapping (or its index) over MAPVAULT_MAX_MAP_BYTES: the frames say so, unresolved.
+      if (e instanceof InvalidSourceMapError) return missing(e.message);
+      throw e;
+    }
+  }
+
+  private async loadFrom(tree: JavaTreeSource): Promise<Loaded> {
     const path = chooseMapping(await tree.listFiles());
     if (!path) return missing('the stored files hold no mapping.txt');
     const sha = tree.fileSha256 ? await tree.fileSha256(path) : null;
@@ -117,7 +128,7 @@ export function chooseMapping(files: readonly string[]): string | null {
     if (!isMappingPath(f)) continue;
     const depth = f.split('/').length;
     const bestDepth = best === null ? Infinity : best.split('/').length;
-    if (depth < bestDepth || (depth === bestDepth && f < best!)) best = f;
+    if (best === null || depth < bestDepth || (depth === bestDepth && f < best)) best = f;
   }
   return best;
 }

@@ -3,7 +3,7 @@
  * (https://r8.googlesource.com/r8/+/refs/heads/main/doc/retrace.md):
  *
  *   original.Class -> obfuscated.Class:
- *       type field -> a                                         (fields: not used for frames)
+ *       type field -> a                                         (fields: for field names in messages)
  *       [a:b:]ret [orig.Class.]name(args)[:c[:d]] -> x           (methods)
  *   # {"id":"…", …}                                             (R8 metadata, JSON in a comment)
  *
@@ -59,7 +59,7 @@ export function decodeMember(s: string): MemberPosition | null {
   if (f.length !== 6) return null;
   const [a, b, c, d, flags] = f.slice(0, 5).map(Number) as [number, number, number, number, number];
   if (![a, b, c, d, flags].every((n) => Number.isInteger(n) && n >= 0 && n <= MAX_LINE_NUMBER)) return null;
-  const q = f[5]!;
+  const q = f[5] ?? ''; // six fields, checked above
   const dot = q.lastIndexOf('.');
   return {
     obfStart: a, obfEnd: b, origStart: c, origEnd: d, hasObfRange: (flags & 1) !== 0, hasOrigLine: (flags & 2) !== 0,
@@ -69,6 +69,11 @@ export function decodeMember(s: string): MemberPosition | null {
 
 export interface FieldLine {
   kind: 'field';
+  /** The field's original type, as written (`int`, `java.util.List`, `com.example.Cart[]`). */
+  type: string;
+  /** Its original name (qualified when R8 moved it from another class, as written). */
+  name: string;
+  obfName: string;
 }
 
 export interface MetaLine {
@@ -124,24 +129,26 @@ const METHOD = /^(?:(\d+):(\d+):)?([^\s:()]+) ([^\s:()]+)\(([^()\s]*(?:, [^()\s]
 function parseMemberParts(left: string, right: string): MethodLine | FieldLine | { kind: 'invalid'; why: string } {
   if (!JAVA_NAME.test(right)) return { kind: 'invalid', why: 'bad obfuscated member name' };
   if (left.indexOf('(') < 0) {
-    return /^\S+\s+\S+$/.test(left) ? { kind: 'field' } : { kind: 'invalid', why: 'bad field line' };
+    const [, type, name] = /^(\S+)\s+(\S+)$/.exec(left) ?? [];
+    return type && name ? { kind: 'field', type, name, obfName: right } : { kind: 'invalid', why: 'bad field line' };
   }
   const m = METHOD.exec(left);
   if (!m) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
-  const hasObfRange = m[1] !== undefined;
-  const obfStart = hasObfRange ? parseNumber(m[1]!) : 0;
-  const obfEnd = hasObfRange ? parseNumber(m[2]!) : 0;
-  const hasOrigLine = m[6] !== undefined;
-  const origStart = hasOrigLine ? parseNumber(m[6]!) : obfStart;
-  const origEnd = m[7] !== undefined ? parseNumber(m[7]) : hasOrigLine ? origStart : obfEnd;
+  const [, obfA, obfB, returnType, qualifiedName, args, origA, origB] = m;
+  // Groups 3-5 always take part in a match; 1 and 2 together or not at all.
+  if (returnType === undefined || qualifiedName === undefined || args === undefined) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
+  const hasObfRange = obfA !== undefined && obfB !== undefined;
+  const obfStart = hasObfRange ? parseNumber(obfA) : 0;
+  const obfEnd = hasObfRange ? parseNumber(obfB) : 0;
+  const hasOrigLine = origA !== undefined;
+  const origStart = hasOrigLine ? parseNumber(origA) : obfStart;
+  const origEnd = origB !== undefined ? parseNumber(origB) : hasOrigLine ? origStart : obfEnd;
   if (obfStart < 0 || obfEnd < 0 || origStart < 0 || origEnd < 0) return { kind: 'invalid', why: 'line number out of range' };
-  const qualifiedName = m[4]!;
   const dot = qualifiedName.lastIndexOf('.');
-  const args = m[5]!;
   return {
     kind: 'method',
     obfStart, obfEnd, hasObfRange,
-    returnType: m[3]!,
+    returnType,
     originalClass: dot > 0 ? qualifiedName.slice(0, dot) : null,
     name: dot > 0 ? qualifiedName.slice(dot + 1) : qualifiedName,
     args: args.includes(', ') ? args.replace(/, /g, ',') : args,

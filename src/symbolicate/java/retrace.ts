@@ -11,6 +11,7 @@
 import type { JavaClass, JavaMappingIndex, MemberEntry } from './index-reader.ts';
 import { continuesChain } from './mapping-line.ts';
 import { hasUnusableLine, headerCandidates, parseJavaFrame, type JavaFrameLine } from './stack.ts';
+import { at } from '../../util/invariant.ts';
 
 export interface JavaOriginalFrame {
   class: string;
@@ -40,9 +41,30 @@ export interface JavaFrameResult {
   detail?: string;
 }
 
+/**
+ * A field named in a message ART writes for a NullPointerException, `Attempt to read from field
+ * 'int a.b.c' on a null object reference` (and `write to`): ReTrace maps it when given a regex
+ * with `%t %c.%f`, keeping the fields of that name whose original type is the (de-obfuscated) type.
+ */
+export interface JavaFieldResult {
+  raw: string;
+  /** As in the message (obfuscated). */
+  class: string;
+  field: string;
+  type: string;
+  resolved: boolean;
+  originalClass: string | null;
+  /** The type with obfuscated class names replaced. */
+  originalType: string;
+  /** Original names of the fields of that name and type; several when the mapping cannot decide (the text shows the first). */
+  names: string[];
+}
+
 export interface JavaRetraceResult {
   stack: string;
   frames: JavaFrameResult[];
+  /** Present when some line names a field (see JavaFieldResult). */
+  fields?: JavaFieldResult[];
   truncated?: true;
 }
 
@@ -55,14 +77,14 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
   const lines = stack.split('\n');
   const out: string[] = [];
   const frames: JavaFrameResult[] = [];
+  const fields: JavaFieldResult[] = [];
   let truncated = false;
   let exception: string | null = null;
   let top = false;
   let outlinePosition: number | null = null;
   const index = 'index' in mapping ? mapping.index : null;
 
-  for (let i = 0; i < lines.length; i++) {
-    const whole = lines[i]!;
+  for (const whole of lines) {
     const cr = whole.endsWith('\r') ? '\r' : '';
     const body = cr ? whole.slice(0, -1) : whole;
     const frame = truncated ? null : parseJavaFrame(body);
@@ -83,15 +105,21 @@ export function retraceJava(stack: string, mapping: MappingSource, maxFrames: nu
     }
     outlinePosition = null;
     const header = index ? pickHeader(index, body) : null;
+    let text = body;
     if (header) {
       exception = header.original ?? header.className;
       top = true;
-      out.push(header.original ? body.slice(0, header.start) + header.original + body.slice(header.end) + cr : whole);
-      continue;
+      if (header.original) text = body.slice(0, header.start) + header.original + body.slice(header.end);
     }
-    out.push(whole);
+    const field = index && fields.length < maxFrames ? retraceFieldMessage(index, text) : null;
+    if (field) {
+      fields.push(field.result);
+      text = field.text;
+    }
+    out.push(text === body ? whole : text + cr);
   }
   const result: JavaRetraceResult = { stack: out.join('\n'), frames };
+  if (fields.length > 0) result.fields = fields;
   if (truncated) result.truncated = true;
   return result;
 }
@@ -104,6 +132,33 @@ function pickHeader(index: JavaMappingIndex, line: string) {
   }
   const plain = candidates.find((c) => c.className.includes('.'));
   return plain ? { ...plain, original: null } : null;
+}
+
+const FIELD_MESSAGE = /Attempt to (?:read from|write to) field '([^'\s]+) ([^'\s]+)\.([^'\s.]+)' on a null object reference/;
+const PRIMITIVES = new Set(['boolean', 'byte', 'char', 'short', 'int', 'long', 'float', 'double', 'void']);
+
+/** `com.a.b[]` → `com.example.Cart[]`: obfuscated class names replaced, primitives and unknown names kept. */
+function originalType(index: JavaMappingIndex, type: string): string {
+  const dims = /(\[\])*$/.exec(type)?.[0] ?? '';
+  const base = type.slice(0, type.length - dims.length);
+  return PRIMITIVES.has(base) ? type : (index.originalClassName(base) ?? base) + dims;
+}
+
+function retraceFieldMessage(index: JavaMappingIndex, line: string): { text: string; result: JavaFieldResult } | null {
+  const m = FIELD_MESSAGE.exec(line);
+  if (!m) return null;
+  const [, type, className, field] = m as unknown as [string, string, string, string];
+  const original = index.originalClassName(className);
+  const typeName = originalType(index, type);
+  const names = original === null ? [] : (index.classFor(className)?.fields(field) ?? []).filter((f) => f.type === typeName).map((f) => f.name);
+  const result: JavaFieldResult = {
+    raw: line, class: className, field, type, resolved: names.length > 0, originalClass: original, originalType: typeName, names,
+  };
+  // ReTrace's rewrite: each part it knows is replaced, the others kept.
+  const start = m.index + m[0].indexOf(`'`) + 1;
+  const end = start + type.length + 1 + className.length + 1 + field.length;
+  const text = `${line.slice(0, start)}${typeName} ${original ?? className}.${names[0] ?? field}${line.slice(end)}`;
+  return { text, result };
 }
 
 interface FrameContext {
@@ -131,16 +186,17 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
 
   let line = f.line;
   if (ctx.outlinePosition !== null && line !== null) {
-    const site = entries.find((e) => e.outlineCallsite && coversLine(e, line!));
-    const mapped = site?.outlineCallsite!.get(ctx.outlinePosition);
+    const frameLine = line;
+    const site = entries.find((e) => e.outlineCallsite && coversLine(e, frameLine));
+    const mapped = site?.outlineCallsite?.get(ctx.outlinePosition);
     if (mapped !== undefined) line = mapped;
   }
   const candidates: JavaOriginalFrame[][] = [];
   let outline = false;
   for (const chain of pickChains(chains(entries), line)) {
-    if (chain[0]!.outline) outline = true;
+    if (chainHead(chain).outline) outline = true;
     const kept = stripSynthesized(cls, applyRewrite(chain, ctx.exception));
-    const lone = kept.length === 1 ? kept[0]! : null;
+    const lone = kept.length === 1 ? (kept[0] ?? null) : null;
     // R8: a member written without an obfuscated range but with an original span (`m():42:44`)
     // could be at any line of the span: one candidate per line, while they fit.
     // A wider span than fits stays one candidate whose line is unknown.
@@ -159,9 +215,10 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
     // class is known, the member at that line is not (the text keeps the obfuscated name and line).
     return fail('NoMapping', `${mapping.label} maps ${cls.original}'s method ${f.method} but no range covers line ${f.line}`, classOnly);
   }
-  const result: JavaFrameResult = { ...base, resolved: true, chain: candidates[0]! };
+  const first = at(candidates, 0);
+  const result: JavaFrameResult = { ...base, resolved: true, chain: first };
   if (candidates.length > 1) result.alternatives = candidates;
-  const lines = candidates[0]!.map((o) => render(f, o));
+  const lines = first.map((o) => render(f, o));
   for (const alt of candidates.slice(1)) for (const o of alt) lines.push(render(f, o, '<OR> '));
   return { result, lines, outline };
 }
@@ -209,12 +266,15 @@ function coversLine(e: MemberEntry, line: number): boolean {
  */
 function pickChains(all: MemberEntry[][], line: number | null): MemberEntry[][] {
   if (line !== null && line > 0) {
-    const covering = all.filter((c) => coversLine(c[0]!, line));
-    return covering.length > 0 ? covering : all.filter((c) => isBase(c[0]!));
+    const covering = all.filter((c) => coversLine(chainHead(c), line));
+    return covering.length > 0 ? covering : all.filter((c) => isBase(chainHead(c)));
   }
-  const base = all.filter((c) => isBase(c[0]!) || coversLine(c[0]!, 0));
+  const base = all.filter((c) => isBase(chainHead(c)) || coversLine(chainHead(c), 0));
   return base.length > 0 ? base : all;
 }
+
+/** The first member of a chain (chains are never empty: each starts with the member it is named by). */
+const chainHead = (chain: MemberEntry[]): MemberEntry => at(chain, 0);
 
 /**
  * ProGuard's FrameRemapper line arithmetic (0 = unknown). Without a line in the frame, only a

@@ -25,21 +25,18 @@ export interface JavaFrameLine {
 const FRAME = /^((?:[^\t]*?: )?[ \t]*)at ((?:[^\s()/]*\/)*)([^\s()/]+)\.([^\s.()/]+)\(([^()]*)\)(.*)$/;
 
 export function parseJavaFrame(line: string): JavaFrameLine | null {
-  const m = FRAME.exec(line);
-  if (!m) return null;
-  const location = m[5]!;
+  const [, prefix, module, className, method, location, rest] = FRAME.exec(line) ?? [];
+  // Every group takes part in a match: undefined only when there is none.
+  if (prefix === undefined || module === undefined || className === undefined || method === undefined || location === undefined || rest === undefined) return null;
   // V8's `at fn (file.js:1:2)` has a space before '('; `file.js:1:2` inside is not a Java location either.
   if (/:\d+:\d+$/.test(location)) return null;
-  const lm = /^(.*?)(?::(\d+))?$/.exec(location)!;
+  const [, sourceFile = '', lineText] = /^(.*?)(?::(\d+))?$/.exec(location) ?? []; // matches any text
   let lineNo: number | null = null;
-  if (lm[2] !== undefined) {
-    const n = lm[2].length <= 10 ? Number(lm[2]) : Infinity;
+  if (lineText !== undefined) {
+    const n = lineText.length <= 10 ? Number(lineText) : Infinity;
     lineNo = n <= MAX_LINE_NUMBER ? n : null;
   }
-  return {
-    prefix: m[1]!, module: m[2]!, className: m[3]!, method: m[4]!, location,
-    sourceFile: lm[1]!, line: lineNo, rest: m[6]!,
-  };
+  return { prefix, module, className, method, location, sourceFile, line: lineNo, rest };
 }
 
 /** True when the location held a line number that does not fit a class file (hostile input). */
@@ -68,7 +65,7 @@ export function headerCandidates(line: string): JavaHeaderLine[] {
   const out: JavaHeaderLine[] = [];
   for (const s of starts) {
     const rest = line.slice(s);
-    const lead = LEAD.exec(rest)![0].length;
+    const lead = LEAD.exec(rest)?.[0].length ?? 0; // LEAD matches any text (all optional)
     const tok = CLASS_TOKEN.exec(rest.slice(lead));
     if (tok) out.push({ start: s + lead, end: s + lead + tok[0].length, className: tok[0] });
   }

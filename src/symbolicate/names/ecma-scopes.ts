@@ -41,7 +41,7 @@ class VlqReader {
     for (;;) {
       if (this.atItemEnd()) throw new Error(`truncated VLQ at ${this.pos}`);
       const c = this.s.charCodeAt(this.pos++);
-      const digit = c < 128 ? B64[c]! : -1;
+      const digit = B64[c] ?? -1; // past the table (c ≥ 128): not a digit either
       if (digit < 0) throw new Error(`not a base64 digit at ${this.pos - 1}`);
       if (shift > 30) throw new Error(`VLQ too long at ${this.pos - 1}`);
       value += (digit & 31) * 2 ** shift;

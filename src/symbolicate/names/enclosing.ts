@@ -4,6 +4,7 @@
  * ancestors: a binary search, then a walk up a parent table built once per ranges array.
  */
 import type { FunctionRange } from './function-ranges.ts';
+import { at } from '../../util/invariant.ts';
 
 const parentTables = new WeakMap<readonly FunctionRange[], Int32Array>();
 
@@ -15,13 +16,13 @@ function contains(r: FunctionRange, line: number, column: number): boolean {
 
 /** Parent of each range (-1 = none); `ranges` must be sorted by start, outer before inner. */
 function parentTable(ranges: readonly FunctionRange[]): Int32Array {
-  let parents = parentTables.get(ranges);
-  if (parents) return parents;
-  parents = new Int32Array(ranges.length);
+  const known = parentTables.get(ranges);
+  if (known) return known;
+  const parents = new Int32Array(ranges.length);
   const open: number[] = [];
   ranges.forEach((r, i) => {
-    while (open.length > 0 && !contains(ranges[open[open.length - 1]!]!, r.startLine, r.startColumn)) open.pop();
-    parents![i] = open.length > 0 ? open[open.length - 1]! : -1;
+    for (let top = open.at(-1); top !== undefined && !contains(at(ranges, top), r.startLine, r.startColumn); top = open.at(-1)) open.pop();
+    parents[i] = open.at(-1) ?? -1;
     open.push(i);
   });
   parentTables.set(ranges, parents);
@@ -37,12 +38,15 @@ export function enclosingFunction(ranges: readonly FunctionRange[], line: number
   let hi = ranges.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const r = ranges[mid]!;
+    const r = at(ranges, mid);
     if (before(line, column, r.startLine, r.startColumn)) hi = mid;
     else lo = mid + 1;
   }
   const parents = parentTable(ranges);
-  for (let i = lo - 1; i >= 0; i = parents[i]!) if (contains(ranges[i]!, line, column)) return ranges[i]!;
+  for (let i = lo - 1; i >= 0; i = at(parents, i)) {
+    const r = at(ranges, i);
+    if (contains(r, line, column)) return r;
+  }
   return null;
 }
 

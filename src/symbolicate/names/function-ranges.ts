@@ -13,4 +13,10 @@ export interface FunctionRange {
   endLine: number;
   endColumn: number;
   name: string;
+  /**
+   * The original name is not known: the name stands on a minified identifier the map does not
+   * name (the generated text stood in: `o` of `function o`, `i` of `i.add`). The resolver then
+   * prefers the name at the caller's call site (docs/API.md "originalFunction").
+   */
+  provisional?: true;
 }

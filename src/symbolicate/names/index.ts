@@ -23,6 +23,8 @@ export { decodeScopes } from './ecma-scopes.ts';
 
 /** What a frame in top-level (module or script) code is in. */
 export const MODULE_SCOPE = '<module>';
+/** A function no syntax names (a callback, an IIFE). */
+export const ANONYMOUS = '<anonymous>';
 
 export type FunctionRangesFrom = 'scopes' | 'script';
 
@@ -63,13 +65,15 @@ export function rangesFromScopes(map: unknown): FunctionRange[] | null {
 export function rangesFromScript(script: string, mappings: GeneratedMappings): FunctionRangesResult {
   const parsed = collectScopes(script);
   if (!parsed.scopes) return { ranges: null, from: null, problem: parsed.problem };
-  const ranges = parsed.scopes.map((s) => ({
-    startLine: s.start.line,
-    startColumn: s.start.column,
-    endLine: s.end.line,
-    endColumn: s.end.column,
-    name: (s.header && originalFunctionHeader(mappings, s.header)) || resolveName(s.name, mappings),
-  }));
+  const { declared } = parsed;
+  const ranges = parsed.scopes.map((s): FunctionRange => {
+    const range = { startLine: s.start.line, startColumn: s.start.column, endLine: s.end.line, endColumn: s.end.column };
+    const header = s.header && originalFunctionHeader(mappings, s.header);
+    if (header) return { ...range, name: header };
+    const { name, unmappedHead } = resolveName(s.name, mappings);
+    // Only a name the script binds can have been minified; a global (`globalThis`) is original.
+    return unmappedHead !== null && declared.has(unmappedHead) ? { ...range, name, provisional: true } : { ...range, name };
+  });
   return { ranges: sortRanges(ranges), from: 'script' };
 }
 

@@ -79,20 +79,28 @@ export function originalFunctionHeader(mappings: GeneratedMappings, at: Position
   if (!header) return null;
   // `export default function () {}` is `default` (the map may point at `export` or at `function`).
   if (header[2]) return header[2];
-  return header[1] || /\bexport\s+default\s+(?:async\s+)?$/.test(text!.slice(0, seg.column)) ? 'default' : null;
+  return header[1] || /\bexport\s+default\s+(?:async\s+)?$/.test(text?.slice(0, seg.column) ?? '') ? 'default' : null;
 }
 
-/** Joins the parts, each identifier mapped to its original spelling when the map knows it. */
-export function resolveName(parts: readonly NamePart[], mappings: GeneratedMappings): string {
+/**
+ * Joins the parts, each identifier mapped to its original spelling when the map knows it.
+ * `unmappedHead`: the first identifier (the one a minifier renames: `o` of `function o`, `i` of
+ * `i.add`) when the map does not name it, so its generated text stood in; else null.
+ */
+export function resolveName(parts: readonly NamePart[], mappings: GeneratedMappings): { name: string; unmappedHead: string | null } {
   let out = '';
+  let unmappedHead: string | null = null;
+  let first = true;
   for (const part of parts) {
     if (typeof part === 'string') {
       out += part;
       continue;
     }
     const original = originalIdentifier(mappings, part.at);
+    if (first && original === null) unmappedHead = part.text;
+    first = false;
     // A private name's `names` entry may be spelled with or without its `#`.
     out += original === null ? part.text : part.private && !original.startsWith('#') ? `#${original}` : original;
   }
-  return out.length > MAX_NAME_LENGTH ? out.slice(0, MAX_NAME_LENGTH) : out;
+  return { name: out.length > MAX_NAME_LENGTH ? out.slice(0, MAX_NAME_LENGTH) : out, unmappedHead };
 }

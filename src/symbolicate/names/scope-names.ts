@@ -18,6 +18,7 @@
  */
 import { parse } from 'acorn';
 import type { Options } from 'acorn';
+import { InternalError, at as item } from '../../util/invariant.ts';
 
 /** 0-based line, 0-based UTF-16 column (sourcemap conventions). */
 export interface Position {
@@ -39,7 +40,12 @@ export interface ScriptScope {
   header?: Position;
 }
 
-export type ScopeParse = { scopes: ScriptScope[]; problem?: undefined } | { scopes: null; problem: string };
+/**
+ * `declared`: every name the script binds (variables, functions, classes, parameters, imports,
+ * catch parameters). A minifier renames only these; any other identifier (`globalThis`, `window`)
+ * is spelled as in the original.
+ */
+export type ScopeParse = { scopes: ScriptScope[]; declared: Set<string>; problem?: undefined } | { scopes: null; problem: string };
 
 /** The acorn node shape this module reads: everything is looked up by field name. */
 interface AstNode {
@@ -81,6 +87,21 @@ function parseScript(text: string): AstNode | string {
 const isNode = (v: unknown): v is AstNode => typeof v === 'object' && v !== null && typeof (v as AstNode).type === 'string';
 const child = (n: AstNode, field: string): AstNode | null => (isNode(n[field]) ? (n[field] as AstNode) : null);
 
+/** A child the ESTree shape always has (`VariableDeclarator.id`, `MemberExpression.object`…). */
+function required(n: AstNode, field: string): AstNode {
+  const c = child(n, field);
+  if (!c) throw new InternalError(`a ${n.type} node without its ${field}`);
+  return c;
+}
+
+/** The class of a class member: member → ClassBody → class (both links recorded: NAMING_TYPES). */
+function classOf(member: AstNode, parents: Map<AstNode, AstNode>): AstNode {
+  const body = parents.get(member);
+  const cls = body && parents.get(body);
+  if (!cls) throw new InternalError(`the class of a ${member.type} was not recorded`);
+  return cls;
+}
+
 /** Offsets → 0-based line and UTF-16 column, with ECMAScript's line terminators (as browsers count). */
 class LineIndex {
   private readonly starts: number[] = [0];
@@ -93,10 +114,10 @@ class LineIndex {
     let hi = this.starts.length;
     while (hi - lo > 1) {
       const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= offset) lo = mid;
+      if (item(this.starts, mid) <= offset) lo = mid;
       else hi = mid;
     }
-    return { line: lo, column: offset - this.starts[lo]! };
+    return { line: lo, column: offset - item(this.starts, lo) };
   }
 }
 
@@ -125,9 +146,10 @@ export function collectScopes(text: string): ScopeParse {
   lines = new LineIndex(text);
   const parents = new Map<AstNode, AstNode>();
   const scopes: ScriptScope[] = [];
+  const declared = new Set<string>();
   const stack: AstNode[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    collectDeclared(node, declared);
     const name = scopeName(node, parents);
     if (name) {
       const scope: ScriptScope = { start: pos(node.start), end: pos(node.end), name };
@@ -138,7 +160,7 @@ export function collectScopes(text: string): ScopeParse {
     if (init && !isFunction(init)) {
       // A class field's initializer that is not itself a function runs as part of construction
       // (instance fields) or of the class definition (static fields).
-      const cls = parents.get(parents.get(node)!)!;
+      const cls = classOf(node, parents);
       const initName = node.static ? [...className(cls, parents), `.${STATIC_INIT}`] : ['new ', ...className(cls, parents)];
       scopes.push({ start: pos(init.start), end: pos(init.end), name: initName });
     }
@@ -150,14 +172,56 @@ export function collectScopes(text: string): ScopeParse {
         for (const item of v) if (isNode(item)) kids.push(item);
       } else if (isNode(v)) kids.push(v);
     }
-    for (let i = kids.length - 1; i >= 0; i--) {
-      if (NAMING_TYPES.has(kids[i]!.type)) parents.set(kids[i]!, node);
-      stack.push(kids[i]!);
+    for (const kid of kids.reverse()) {
+      if (NAMING_TYPES.has(kid.type)) parents.set(kid, node);
+      stack.push(kid);
     }
   }
   lines = new LineIndex('');
   scopes.sort((a, b) => a.start.line - b.start.line || a.start.column - b.start.column);
-  return { scopes };
+  return { scopes, declared };
+}
+
+/** Adds the names `node` binds directly (patterns add theirs when the walk reaches them). */
+function collectDeclared(node: AstNode, declared: Set<string>): void {
+  const add = (n: unknown): void => {
+    if (isNode(n) && n.type === 'Identifier') declared.add(n.name as string);
+  };
+  switch (node.type) {
+    case 'VariableDeclarator':
+      add(node.id);
+      break;
+    case 'FunctionDeclaration':
+    case 'FunctionExpression':
+    case 'ArrowFunctionExpression':
+      add(node.id);
+      for (const p of node.params as unknown[]) add(p);
+      break;
+    case 'ClassDeclaration':
+    case 'ClassExpression':
+      add(node.id);
+      break;
+    case 'CatchClause':
+      add(node.param);
+      break;
+    case 'ImportSpecifier':
+    case 'ImportDefaultSpecifier':
+    case 'ImportNamespaceSpecifier':
+      add(node.local);
+      break;
+    case 'ArrayPattern':
+      for (const e of node.elements as unknown[]) add(e);
+      break;
+    case 'ObjectPattern':
+      for (const p of node.properties as AstNode[]) add(p.type === 'Property' ? p.value : p);
+      break;
+    case 'AssignmentPattern':
+      add(node.left);
+      break;
+    case 'RestElement':
+      add(node.argument);
+      break;
+  }
 }
 
 /** The name of `node` if it opens a function-like scope, else null. */
@@ -189,7 +253,7 @@ const isFunction = (n: AstNode): boolean => n.type === 'FunctionExpression' || n
 function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<AstNode, AstNode>): NamePart[] {
   const id = child(fn, 'id');
   if (parent?.type === 'MethodDefinition' && parent.value === fn) {
-    const cls = parents.get(parents.get(parent)!)!; // MethodDefinition → ClassBody → class
+    const cls = classOf(parent, parents);
     if (parent.kind === 'constructor') return ['new ', ...className(cls, parents)];
     const prefix = parent.kind === 'get' ? 'get ' : parent.kind === 'set' ? 'set ' : '';
     return [prefix, ...className(cls, parents), ...member(keyName(parent))];
@@ -201,7 +265,7 @@ function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<Ast
     return [prefix, ...propertyPath(parent, parents)];
   }
   if (parent?.type === 'PropertyDefinition' && parent.value === fn) {
-    return [...className(parents.get(parents.get(parent)!)!, parents), ...member(keyName(parent))];
+    return [...className(classOf(parent, parents), parents), ...member(keyName(parent))];
   }
   return contextName(fn, parent, parents) ?? [ANONYMOUS];
 }
@@ -210,12 +274,12 @@ function functionName(fn: AstNode, parent: AstNode | undefined, parents: Map<Ast
 function contextName(n: AstNode, parent: AstNode | undefined, parents: Map<AstNode, AstNode>): NamePart[] | null {
   if (!parent) return null;
   if (parent.type === 'VariableDeclarator' && parent.init === n) {
-    const target = child(parent, 'id')!;
+    const target = required(parent, 'id');
     return target.type === 'Identifier' ? [ident(target)] : null;
   }
-  if (parent.type === 'AssignmentExpression' && parent.right === n) return memberPath(child(parent, 'left')!);
+  if (parent.type === 'AssignmentExpression' && parent.right === n) return memberPath(required(parent, 'left'));
   if (parent.type === 'AssignmentPattern' && parent.right === n) {
-    const target = child(parent, 'left')!;
+    const target = required(parent, 'left');
     return target.type === 'Identifier' ? [ident(target)] : null;
   }
   if (parent.type === 'Property' && parent.value === n) return propertyPath(parent, parents);
@@ -227,7 +291,8 @@ function className(cls: AstNode, parents: Map<AstNode, AstNode>): NamePart[] {
   const id = child(cls, 'id');
   // Bundlers rewrite `class Cart` as `var Cart = class _Cart`: the variable is the developer's name.
   const parent = parents.get(cls);
-  if (id && parent?.type === 'VariableDeclarator' && child(parent, 'id')?.type === 'Identifier') return [ident(child(parent, 'id')!)];
+  const variable = parent?.type === 'VariableDeclarator' ? child(parent, 'id') : null;
+  if (id && variable?.type === 'Identifier') return [ident(variable)];
   if (id) return [ident(id)];
   return contextName(cls, parents.get(cls), parents) ?? [ANONYMOUS];
 }
@@ -255,7 +320,7 @@ const member = (key: NamePart[]): NamePart[] => (key[0] === '[' || (typeof key[0
 
 /** A property or method key as written: `name`, `#name`, `"str"` → str, `[expr]`. */
 function keyName(member: AstNode): NamePart[] {
-  const key = child(member, 'key')!;
+  const key = required(member, 'key');
   if (member.computed) {
     if (key.type === 'Literal') return [`[${String(key.raw ?? key.value)}]`];
     const path = memberPath(key);
@@ -279,11 +344,11 @@ function memberPath(expr: AstNode): NamePart[] | null {
       break;
     }
     if (n.type !== 'MemberExpression') return null;
-    const prop = child(n, 'property')!;
+    const prop = required(n, 'property');
     if (!n.computed) parts.unshift('.', ident(prop));
     else if (prop.type === 'Literal') parts.unshift(`[${String(prop.raw ?? prop.value)}]`);
     else return null;
-    n = child(n, 'object')!;
+    n = required(n, 'object');
   }
   return parts.length > MAX_NAME_PARTS ? parts.slice(parts.length - MAX_NAME_PARTS) : parts;
 }

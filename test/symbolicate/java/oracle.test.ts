@@ -22,7 +22,7 @@ import { service } from '../../helpers/services.ts';
 const dir = join(import.meta.dirname, '../../fixtures/java');
 const mappingBytes = readFileSync(join(dir, 'mapping.txt'));
 const traces = readFileSync(join(dir, 'traces.txt'), 'utf8');
-const built = buildMappingIndex(mappingBytes);
+const built = await buildMappingIndex(mappingBytes);
 const index = new JavaMappingIndex(built.index!);
 const ours = (stack: string) => retraceJava(stack, { index, label: 'mapping.txt' }, 10_000);
 
@@ -116,4 +116,45 @@ describe('Java retrace equals ProGuard ReTrace run live', { skip: proguard.skip 
       }
     });
   }
+});
+
+/**
+ * Field names: ReTrace 6.2.2 leaves them alone by default and maps them when its regex has
+ * `%t %c.%f`. Every field of the real mapping, named in ART's NullPointerException messages (read
+ * and write, in a header, a `Caused by:` and a logcat line), against ReTrace with that regex.
+ */
+const FIELD_REGEX = String.raw`(?:.*?\bat\s+%c\.%m\s*\(%s(?::%l)?\)\s*(?:~\[.*\])?)|(?:.*?Attempt to (?:read from|write to) field '%t %c\.%f' on a null object reference)|(?:(?:.*?[:"]\s+)?%c(?::.*)?)`;
+
+describe('field names in messages equal ProGuard ReTrace run live (with a %f regex)', { skip: proguard.skip }, () => {
+  test('every field of the mapping, read and written, in headers, Caused by and logcat lines', () => {
+    const lines: string[] = [];
+    let cls = '';
+    const typeObf = new Map<string, string>();
+    for (const l of mappingBytes.toString('utf8').split('\n')) {
+      const c = /^(\S+) -> (\S+):$/.exec(l);
+      if (c) typeObf.set(c[1]!, c[2]!);
+    }
+    for (const l of mappingBytes.toString('utf8').split('\n')) {
+      const c = /^(\S+) -> (\S+):$/.exec(l);
+      if (c) cls = c[2]!;
+      const f = /^ {4}([^\s(:]+) ([^\s(]+) -> (\S+)$/.exec(l);
+      if (!f) continue;
+      const type = typeObf.get(f[1]!) ?? f[1]!; // as a runtime message names it: obfuscated
+      lines.push(`java.lang.NullPointerException: Attempt to read from field '${type} ${cls}.${f[3]}' on a null object reference`);
+      lines.push(`Caused by: java.lang.NullPointerException: Attempt to write to field '${type} ${cls}.${f[3]}' on a null object reference`);
+      lines.push(`E AndroidRuntime: java.lang.NullPointerException: Attempt to read from field 'boolean ${cls}.${f[3]}' on a null object reference`);
+    }
+    assert.ok(lines.length >= 9, `${lines.length} lines`);
+    const work = mkdtempSync(join(tmpdir(), 'mapvault-retrace-'));
+    try {
+      writeFileSync(join(work, 'trace.txt'), `${lines.join('\n')}\n`);
+      const reference = execFileSync('java', ['-jar', join(proguard.value, 'retrace.jar'), '-regex', FIELD_REGEX, join(dir, 'mapping.txt'), join(work, 'trace.txt')], { encoding: 'utf8' });
+      const mine = ours(lines.join('\n'));
+      assert.deepEqual(mine.stack.split('\n'), reference.trimEnd().split('\n'));
+      assert.equal(mine.fields!.length, lines.length);
+      assert.deepEqual(mine.fields!.map((f) => f.resolved), lines.map((l) => !l.includes("'boolean ")));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 });

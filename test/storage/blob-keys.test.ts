@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalizeRelativePath } from '../../src/archive/entry-path.ts';
+import {
+  fileBlobKey, mapIndexPath, mappingIndexPath, partKey, refuseReservedPath, retiredFile, retiredTree, SINGLE_FILES_SEGMENT, singleFileKey, singleFilePrefix,
+  treePrefix, uploadPrefix,
+} from '../../src/storage/blob-keys.ts';
+
+test('blob keys: parts under their upload, everything of a revision under its tree prefix', () => {
+  assert.equal(partKey('u1', 7, 'Ab3'), 'uploads/u1/000007-Ab3');
+  assert.ok(partKey('u1', 7, 'x').startsWith(uploadPrefix('u1')));
+  const key = singleFileKey('r1', 'R4nd', 'static/js/app.js.map');
+  assert.equal(key, `trees/r1/${SINGLE_FILES_SEGMENT}/R4nd/static/js/app.js.map`);
+  assert.equal(singleFilePrefix(key), `trees/r1/${SINGLE_FILES_SEGMENT}/R4nd/`);
+  for (const k of [key, treePrefix('r1') + mapIndexPath('a.js.map'), treePrefix('r1') + mappingIndexPath('mapping.txt')]) assert.ok(k.startsWith(treePrefix('r1')), k);
+  assert.equal(fileBlobKey('r1', { path: 'a.js', size: 1, sha256: '' }), 'trees/r1/a.js');
+  assert.equal(fileBlobKey('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }), key);
+  assert.deepEqual(retiredTree('r1', 5), { prefix: 'trees/r1/', dueAt: 5, revisionId: 'r1' });
+  assert.deepEqual(retiredFile('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }, 5), { prefix: singleFilePrefix(key), dueAt: 5 });
+});
+
+test('blob keys: no uploaded path can take an index key or the single-files segment', () => {
+  for (const k of [mapIndexPath('static/js/app.js.map'), mappingIndexPath('mapping.txt')]) assert.throws(() => normalizeRelativePath(k), k);
+  assert.throws(() => refuseReservedPath(`${SINGLE_FILES_SEGMENT}/x.js`), /reserved by mapvault/);
+  assert.throws(() => refuseReservedPath(SINGLE_FILES_SEGMENT), /reserved by mapvault/);
+  refuseReservedPath(`static/${SINGLE_FILES_SEGMENT}/x.js`); // only the first segment is reserved
+});

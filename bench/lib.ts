@@ -273,9 +273,11 @@ export interface MapvaultProc extends ServerProc {
  * Starts `node bin/mapvault serve` as its own process, exactly as a user would, on a free port with
  * its data in `dataDir`, one API key (benchkey → workspace "bench") and warn-level logs.
  */
-export async function startMapvault(dataDir: string, opts: { env?: Record<string, string>; prof?: string } = {}): Promise<MapvaultProc> {
+export async function startMapvault(
+  dataDir: string, opts: { env?: Record<string, string>; prof?: string; nodeArgs?: string[] } = {},
+): Promise<MapvaultProc> {
   const port = await freePort();
-  const nodeArgs = opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : [];
+  const nodeArgs = [...(opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : []), ...(opts.nodeArgs ?? [])];
   const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'mapvault'), 'serve'], {
     cwd: ROOT,
     env: {

@@ -36,7 +36,7 @@ async function procStats() {
 
 // A real bundle and its map; each upload adds random padding so archives differ.
 const { dist, root } = await buildApp();
-const mapText = await readFile(join(dist, 'static/js/app.js.map'), 'utf8');
+const _mapText = await readFile(join(dist, 'static/js/app.js.map'), 'utf8');
 const appJs = await readFile(join(dist, 'static/js/app.js'), 'utf8');
 const stack = `RangeError: negative price: -2\n    at subtotal (https://cdn.example.com/static/js/app.js:1:${appJs.indexOf('throw') + 1})\n    at https://cdn.example.com/static/js/app.js:1:10`;
 const expected = new Map<string, string>(); // identity → archive sha256

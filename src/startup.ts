@@ -101,8 +101,8 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     await mv.close(0).catch(() => {});
     return fail(err instanceof Error && 'code' in err ? new StartupError(listenMessage(err, config)) : err);
   });
-  // Only here, not in createMapvault: test servers should not each start a parser thread.
-  mv.resolver.prestartWorkers();
+  // The map-parser worker is not started here but by the first map to index: idle, it held 10–13 MiB
+  // of RSS that a server receiving no maps never uses (docs/BENCHMARKS.md, target 2).
   // Plain text on stderr, whatever LOG_LEVEL is: humans and supervisors look for this line.
   process.stderr.write(`mapvault listening on ${url} (version ${VERSION}, data in ${config.dataDir})\n`);
   process.stderr.write(`web console: ${url}/console/\n`);

@@ -235,11 +235,6 @@ export class StackResolver {
     return out;
   }
 
-  /** Starts the parser workers ahead of the first big map (see MapParserPool.prestart). */
-  prestartWorkers(): void {
-    this.pool.prestart();
-  }
-
   /** Drops every cached map of this tree (call when a sourcemap is replaced or deleted). */
   invalidateTree(treeId: string): void {
     this.cache.invalidateTree(treeId);

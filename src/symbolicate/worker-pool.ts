@@ -109,15 +109,6 @@ export class MapParserPool {
     });
   }
 
-  /**
-   * Starts the workers now rather than on the first job: a worker's startup (a fresh isolate
-   * loading the TS sources through tsx) takes 0.5–1 s, which would otherwise be added to the
-   * first cold parse_stack after a restart. A worker that is ready and idle is unref'd as usual.
-   */
-  prestart(): void {
-    while (!this.unavailable && this.slots.length < this.size) this.spawn();
-  }
-
   async close(): Promise<void> {
     const slots = this.slots;
     this.slots = []; // detached slots' exit handlers just reject their job (see spawn)

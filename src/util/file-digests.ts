@@ -1,13 +1,19 @@
 /**
  * md5 / sha256 of local files (upload parts in scratch, the merged archive), computed by a worker
- * thread so the serving thread only moves bytes. On 2 cores the hashing of one part overlaps the
- * receiving of the next ones; before, md5 + sha256 of every byte ran on the event loop, which was
- * most of the gap between the parts phase and the raw floor (docs/BENCHMARKS.md, target 1).
+ * thread so the serving thread only moves bytes.
  *
- * The worker is plain JavaScript given as source (no TypeScript loader to start, ~30 ms), reads
- * the file with one 1 MiB buffer (bounded memory whatever the file's size) and answers one job at
- * a time; extra jobs queue. Workers are unref'd while idle. When a worker cannot run (it failed
- * to start or died), files are hashed on this thread instead: slower, never wrong.
+ * Two ways in: `digest(path)` hashes a finished file; `follow(path)` hashes a file WHILE it is being
+ * written: the writer reports how many bytes are on disk (`written`), the worker reads them from the
+ * page cache as they come, and `finish(size)` only waits for the tail. An upload part's digests are
+ * thus ready about when its last byte is, instead of queueing behind the other parts' digests once
+ * every part is on disk (on 2 cores that queue was most of the parts phase's time over the raw
+ * floor: docs/BENCHMARKS.md, target 1b).
+ *
+ * The worker is plain JavaScript given as source (no TypeScript loader to start, ~30 ms) with a tiny
+ * heap; it reads with one 1 MiB buffer (bounded memory whatever the files' sizes and however many
+ * jobs are open), one read per job in turn, so no job waits for another file to be hashed whole.
+ * Workers are unref'd while idle. When a worker cannot run (it failed to start or died), files are
+ * hashed on this thread instead: slower, never wrong.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -18,37 +24,78 @@ import { InternalError } from './invariant.ts';
 export type DigestAlgorithm = 'md5' | 'sha256';
 export interface FileDigests { size: number; md5?: string; sha256?: string }
 
-interface Job {
-  id: number;
-  path: string;
-  algorithms: DigestAlgorithm[];
-  resolve(d: FileDigests): void;
-  reject(err: Error): void;
+/** A file being hashed while it is written (FileDigester.follow). */
+export interface DigestFollower<A extends DigestAlgorithm = DigestAlgorithm> {
+  /** The first `bytes` of the file are written (its writes completed); cheap to call per chunk. */
+  written(bytes: number): void;
+  /** The file is complete at `size` bytes: its digests, once the worker has read the rest. */
+  finish(size: number): Promise<FileDigests & Record<A, string>>;
+  /** The file is abandoned (the write failed or the request was refused): stop reading it. */
+  cancel(): void;
 }
 
+/** Progress is posted to the worker once this much more is on disk (a message per socket read would cost more than it saves). */
+const PROGRESS_STEP = 1024 * 1024;
+
+// Messages to the worker: {op:'open', id, path, algorithms, available, size} (size -1 while following,
+// else the final size; null = read to end of file), {op:'grow', id, available}, {op:'end', id, size},
+// {op:'cancel', id}. Replies: {id, digests} or {id, error}.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const buf = Buffer.allocUnsafe(1024 * 1024);
-parentPort.on('message', ({ id, path, algorithms }) => {
-  let fd = -1;
-  try {
-    fd = openSync(path, 'r');
-    const hashes = algorithms.map((a) => createHash(a));
-    let size = 0;
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; size += n) {
-      const chunk = buf.subarray(0, n);
-      for (const h of hashes) h.update(chunk);
+const jobs = new Map();
+let scheduled = false;
+const close = (id, job) => { jobs.delete(id); try { closeSync(job.fd); } catch {} };
+const fail = (id, job, e) => {
+  close(id, job);
+  parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code } });
+};
+// One read of up to 1 MiB per open job per round; messages (more bytes, new jobs) are handled between rounds.
+function round() {
+  scheduled = false;
+  for (const [id, job] of jobs) {
+    try {
+      const want = job.size === null ? buf.length : Math.min(buf.length, job.available - job.offset);
+      let n = 0;
+      if (want > 0) {
+        n = readSync(job.fd, buf, 0, want, job.offset);
+        const chunk = buf.subarray(0, n);
+        for (const h of job.hashes) h.update(chunk);
+        job.offset += n;
+      }
+      const complete = job.size === null ? want > 0 && n === 0 : job.size >= 0 && job.offset >= job.size;
+      if (complete) {
+        const out = { size: job.offset };
+        job.algorithms.forEach((a, i) => { out[a] = job.hashes[i].digest('hex'); });
+        close(id, job);
+        parentPort.postMessage({ id, digests: out });
+      } else if (want > 0 && n === 0) {
+        throw Object.assign(new Error('the file is shorter than the bytes reported written (' + job.offset + ' < ' + job.available + ')'), { code: 'ESHORT' });
+      }
+    } catch (e) {
+      fail(id, job, e);
     }
-    const out = { size };
-    algorithms.forEach((a, i) => { out[a] = hashes[i].digest('hex'); });
-    parentPort.postMessage({ id, digests: out });
-  } catch (e) {
-    parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code } });
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
+  for (const job of jobs.values()) if (job.size === null || job.offset < job.available) return schedule();
+}
+function schedule() { if (!scheduled) { scheduled = true; setImmediate(round); } }
+parentPort.on('message', (m) => {
+  if (m.op === 'open') {
+    let fd;
+    try { fd = openSync(m.path, 'r'); } catch (e) { parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && e.code } }); return; }
+    const size = m.size;
+    jobs.set(m.id, { fd, algorithms: m.algorithms, hashes: m.algorithms.map((a) => createHash(a)), offset: 0,
+      available: size === null ? Infinity : size >= 0 ? size : m.available, size });
+  } else {
+    const job = jobs.get(m.id);
+    if (!job) return;
+    if (m.op === 'grow') job.available = Math.max(job.available, m.available);
+    else if (m.op === 'end') { job.size = m.size; job.available = m.size; }
+    else if (m.op === 'cancel') { close(m.id, job); return; }
+  }
+  schedule();
 });
 `;
 
@@ -71,11 +118,24 @@ function having<A extends DigestAlgorithm>(digests: FileDigests, algorithms: rea
   return digests as FileDigests & Record<A, string>;
 }
 
-interface Slot { worker: Worker; job: Job | null }
+interface Job {
+  id: number;
+  path: string;
+  algorithms: DigestAlgorithm[];
+  /** The final size once known; null: read to the end of the file (`digest`). */
+  size: number | null;
+  /** Moved to this thread (no worker): hashed by `here` once complete. */
+  local?: boolean;
+  resolve(d: FileDigests): void;
+  reject(err: Error): void;
+}
+
+interface Slot { worker: Worker; jobs: Map<number, Job> }
+
+type Reply = { id: number; digests?: FileDigests; error?: { message: string; code?: string } };
 
 export class FileDigester {
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
   private nextId = 1;
   private broken = false;
 
@@ -84,51 +144,112 @@ export class FileDigester {
 
   /** The file's size and the digests asked for (lowercase hex). Errors are the file system's (ENOENT…). */
   async digest<A extends DigestAlgorithm>(path: string, algorithms: A[]): Promise<FileDigests & Record<A, string>> {
-    if (this.threads === 0 || this.broken) return having(await digestHere(path, algorithms), algorithms);
     return having(await new Promise<FileDigests>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, path, algorithms, resolve, reject });
-      this.pump();
+      const job: Job = { id: this.nextId++, path, algorithms, size: null, resolve, reject };
+      this.open(job, 0);
     }), algorithms);
   }
 
-  private pump(): void {
-    for (let job = this.queue[0]; job !== undefined; job = this.queue[0]) {
-      let slot = this.slots.find((s) => s.job === null);
-      if (!slot && this.slots.length < this.threads) slot = this.start();
-      if (!slot) return;
-      this.queue.shift();
-      slot.job = job;
-      slot.worker.ref();
-      slot.worker.postMessage({ id: job.id, path: job.path, algorithms: job.algorithms });
-    }
+  /**
+   * Hashes `path` as it is written. Nothing is opened before the first `written` (the file may not
+   * exist yet); `finish` of a file never reported opens it then, like `digest`.
+   */
+  follow<A extends DigestAlgorithm>(path: string, algorithms: A[]): DigestFollower<A> {
+    let job: Job | null = null;
+    let result: Promise<FileDigests & Record<A, string>> = Promise.reject(new InternalError('digest follow finished before it started'));
+    let posted = 0;
+    let cancelled = false;
+    result.catch(() => {}); // replaced by start(), which always runs before finish() returns
+    const start = (available: number, size: number) => {
+      result = new Promise<FileDigests>((resolve, reject) => {
+        job = { id: this.nextId++, path, algorithms, size, resolve, reject };
+        this.open(job, available);
+      }).then((d) => having(d, algorithms));
+      result.catch(() => {}); // awaited by finish(); a cancelled follow is never awaited
+    };
+    return {
+      written: (bytes) => {
+        if (cancelled || bytes - posted < PROGRESS_STEP) return;
+        posted = bytes;
+        if (!job) start(bytes, -1);
+        else this.post(job, { op: 'grow', id: job.id, available: bytes });
+      },
+      finish: (size) => {
+        if (!job) start(size, size);
+        else this.post(job, { op: 'end', id: job.id, size });
+        return result;
+      },
+      cancel: () => {
+        cancelled = true;
+        if (job) this.drop(job);
+      },
+    };
+  }
+
+  /** Sends a job to the least busy worker, or hashes it here when no worker can run. */
+  private open(job: Job, available: number): void {
+    if (this.threads === 0 || this.broken) return this.here(job);
+    let slot = this.slots.reduce<Slot | undefined>((best, s) => (!best || s.jobs.size < best.jobs.size ? s : best), undefined);
+    if (!slot || (slot.jobs.size > 0 && this.slots.length < this.threads)) slot = this.start();
+    slot.jobs.set(job.id, job);
+    slot.worker.ref();
+    slot.worker.postMessage({ op: 'open', id: job.id, path: job.path, algorithms: job.algorithms, available, size: job.size });
+  }
+
+  private slotOf(job: Job): Slot | undefined {
+    return this.slots.find((s) => s.jobs.get(job.id) === job);
+  }
+
+  private post(job: Job, msg: { op: 'grow'; id: number; available: number } | { op: 'end'; id: number; size: number }): void {
+    if (msg.op === 'end') job.size = msg.size;
+    const slot = this.slotOf(job);
+    if (slot) slot.worker.postMessage(msg);
+    else if (job.local && msg.op === 'end') this.here(job); // moved to this thread while it was being written
+    // Otherwise the job already failed (its promise says why).
+  }
+
+  private drop(job: Job): void {
+    job.local = false; // never hashed here either
+    const slot = this.slotOf(job);
+    if (!slot) return;
+    slot.jobs.delete(job.id);
+    slot.worker.postMessage({ op: 'cancel', id: job.id });
+    if (slot.jobs.size === 0) slot.worker.unref();
+    job.reject(new Error('digest cancelled'));
+  }
+
+  /** On this thread; a followed file still being written is hashed when `finish` gives its size (see `post`). */
+  private here(job: Job): void {
+    job.local = true;
+    if (job.size !== null && job.size < 0) return;
+    digestHere(job.path, job.algorithms).then(job.resolve, job.reject);
   }
 
   private start(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    const slot: Slot = { worker, job: null };
+    // The worker allocates almost nothing (one 1 MiB buffer, read from outside its heap): a small heap keeps its RSS small.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
-    worker.on('message', (msg: { id: number; digests?: FileDigests; error?: { message: string; code?: string } }) => {
-      const job = slot.job;
-      if (!job || job.id !== msg.id) return;
-      slot.job = null;
-      worker.unref();
+    worker.on('message', (msg: Reply) => {
+      const job = slot.jobs.get(msg.id);
+      if (!job) return; // cancelled meanwhile
+      slot.jobs.delete(msg.id);
+      if (slot.jobs.size === 0) worker.unref();
       if (msg.digests) job.resolve(msg.digests);
       else job.reject(Object.assign(new Error(msg.error?.message ?? 'digest failed'), msg.error?.code ? { code: msg.error.code } : {}));
-      this.pump();
     });
     const fail = () => {
-      // A worker that cannot run: this job and every later one are hashed here.
+      // A worker that cannot run: its jobs and every later one are hashed here.
       this.broken = true;
-      this.slots.splice(this.slots.indexOf(slot), 1);
-      const job = slot.job;
-      slot.job = null;
-      const waiting = [...(job ? [job] : []), ...this.queue.splice(0)];
-      for (const j of waiting) digestHere(j.path, j.algorithms).then(j.resolve, j.reject);
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      const jobs = [...slot.jobs.values()];
+      slot.jobs.clear();
+      for (const j of jobs) this.here(j);
     };
     worker.once('error', fail);
-    worker.once('exit', (code) => {
+    worker.once('exit', () => {
       if (this.slots.includes(slot)) fail();
-      void code;
     });
     this.slots.push(slot);
     return slot;
@@ -138,10 +259,10 @@ export class FileDigester {
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
     await Promise.all(slots.map(async (s) => {
-      const job = s.job;
-      s.job = null;
+      const jobs = [...s.jobs.values()];
+      s.jobs.clear();
       await s.worker.terminate();
-      if (job) digestHere(job.path, job.algorithms).then(job.resolve, job.reject);
+      for (const j of jobs) this.here(j);
     }));
   }
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rename, mkdir } from 'node:fs/promises';
+import { readFile, } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
 import { startServer, uploadZip, KEY_B, type TestServer } from '../helpers/server.ts';

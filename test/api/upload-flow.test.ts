@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer, uploadPart, uploadZip, KEY_A, KEY_B, type TestServer } from '../helpers/server.ts';
+import { startServer, uploadPart, uploadZip, KEY_B, type TestServer } from '../helpers/server.ts';
 import { buildApp, zipDir, zipEntries } from '../helpers/fixtures.ts';
 
 let s: TestServer;

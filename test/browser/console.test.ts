@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import type { BrowserContext, Page } from 'playwright-core';
 import { service } from '../helpers/services.ts';
-import { spawnServer, type ServerProcess } from '../helpers/process.ts';
+import { spawnServer, } from '../helpers/process.ts';
 import { KEY_A } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
 import { buildConsole } from '../helpers/console.ts';
@@ -298,7 +298,11 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     // Part 1 never gets through: every attempt is cut off, so the upload gives up after its retries.
     const isPart1 = (body: string | null) => body !== null && /name="chunkIndex"\r\n\r\n1\r\n/.test(body);
     let cut = 0;
-    await page.route('**/upload_part', (route) => (isPart1(route.request().postData()) ? (cut++, route.abort('connectionreset')) : route.continue()));
+    await page.route('**/upload_part', (route) => {
+      if (!isPart1(route.request().postData())) return route.continue();
+      cut++;
+      return route.abort('connectionreset');
+    });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: /Part 2 of 3/ }).waitFor({ timeout: 30_000 });
     assert.equal(cut, 5, 'the part was tried 5 times');

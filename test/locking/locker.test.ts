@@ -15,7 +15,10 @@ function lockerContract(name: string, two: () => Promise<[Locker, Locker, () => 
     const [a, b, done] = await two();
     const held = await a.lock('k', { timeoutMs: 1000 });
     const order: string[] = [];
-    const waiting = b.lock('k', { timeoutMs: 5000 }).then((l) => (order.push('b got it'), l));
+    const waiting = b.lock('k', { timeoutMs: 5000 }).then((l) => {
+      order.push('b got it');
+      return l;
+    });
     const other = await b.lock('other', { timeoutMs: 1000 });
     await other.unlock();
     order.push('a releases');

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServer, uploadPart, uploadZip, KEY_A, type TestServer } from '../helpers/server.ts';
+import { startServer, uploadPart, KEY_A, type TestServer } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 
 let s: TestServer;

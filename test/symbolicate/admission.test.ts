@@ -9,8 +9,14 @@ test('ParseAdmission: bytes and parse slots bound what runs at once; FIFO; overs
   const a = new ParseAdmission({ budgetBytes: 100, maxConcurrent: 2, queueMs: 10_000 });
   const r1 = await a.acquire(60);
   const order: string[] = [];
-  const p2 = a.acquire(60).then((r) => (order.push('60'), r)); // does not fit next to r1
-  const p3 = a.acquire(10).then((r) => (order.push('10'), r)); // fits, but waits behind p2 (FIFO)
+  const p2 = a.acquire(60).then((r) => {
+    order.push('60');
+    return r;
+  }); // does not fit next to r1
+  const p3 = a.acquire(10).then((r) => {
+    order.push('10');
+    return r;
+  }); // fits, but waits behind p2 (FIFO)
   await tick();
   assert.deepEqual(order, []);
   assert.deepEqual(a.stats(), { inUseBytes: 60, active: 1, waiting: 2, refused: 0 });

@@ -93,7 +93,10 @@ function scanSuffixMatch(mapPath: string, files: readonly string[]): string | nu
 
 test('SuffixIndex gives the scan\'s answer on random trees (differential, 20 000 queries)', () => {
   let seed = 42;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   const seg = () => ['a', 'b', 'c', 'js', 'static', 'app.js.map', 'x.js.map', 'app.js'][rnd(8)]!;
   const path = () => Array.from({ length: 1 + rnd(5) }, seg).join('/');
   for (let t = 0; t < 200; t++) {

@@ -72,7 +72,10 @@ test('index = JSON path = trace-mapping on 20 000 random positions of a big real
   const lines = big.js.split('\n');
   assert.ok(big.map.length > 1_000_000, `map is ${big.map.length} bytes`);
   let seed = 1;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   let resolved = 0;
   for (let i = 0; i < 20_000; i++) {
     const line = 1 + rnd(lines.length);
@@ -106,7 +109,10 @@ test('index maps with a section at line 200 000 000 and sources on the ignore li
 
 test('function ranges: the innermost enclosing range, like a brute-force search over random nestings', () => {
   let seed = 3;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   const json = fx.app.map!;
   for (let t = 0; t < 100; t++) {
     // Random properly nested ranges on a 5×60 grid, built as a tree.
@@ -167,7 +173,10 @@ test('versioned file: magic, version and the map sha256 are checked; damaged fil
   assert.deepEqual(answer(readIndex(unaligned), 1, 10), answer(readIndex(file), 1, 10));
   // Random damage inside the tables: lookups stay bounded (no throw, no hang).
   let seed = 9;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   for (let t = 0; t < 200; t++) {
     const bad = new Uint8Array(file);
     for (let k = 0; k < 20; k++) bad[200 + rnd(bad.length - 200)] = rnd(256);
@@ -234,7 +243,10 @@ test('resolver: the stored index is read instead of the map; missing, outdated o
 
 test('block-compressed segments: long lines, equal columns across block edges, 1-field segments, int32 extremes', () => {
   let seed = 11;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   for (let t = 0; t < 30; t++) {
     const mappings: SourceMapSegment[][] = Array.from({ length: 1 + rnd(5) }, () => {
       let col = rnd(3);

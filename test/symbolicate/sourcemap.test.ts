@@ -95,7 +95,10 @@ test('invalid sourcemaps throw InvalidSourceMapError; BOM and XSSI prefix accept
 
 test('index maps: random sections (column offsets, shared lines, nesting, string maps) flatten exactly like AnyMap', () => {
   let seed = 7;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   const plain = (k: number) => {
     const mappings: SourceMapSegment[][] = Array.from({ length: 1 + rnd(4) }, () => {
       let col = 0;

@@ -4,7 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { FileDigester } from '../../src/util/file-digests.ts';
+import { writeStreamToFile } from '../../src/storage/write-file.ts';
 
 const expected = (b: Buffer) => ({ size: b.length, md5: createHash('md5').update(b).digest('hex'), sha256: createHash('sha256').update(b).digest('hex') });
 
@@ -39,4 +41,58 @@ test('FileDigester: a missing file rejects with the file system code, and the wo
     rmSync(dir, { recursive: true, force: true });
     await digester.close();
   }
+});
+
+/** Writes `bytes` to `path` in uneven chunks through writeStreamToFile, reporting progress to `follower`. */
+async function writeFollowed(path: string, bytes: Buffer, follower: { written(n: number): void }) {
+  async function* chunks() {
+    for (let at = 0; at < bytes.length;) {
+      const n = Math.min(bytes.length - at, 1 + ((at * 7919) % (300 * 1024)));
+      yield bytes.subarray(at, at + n);
+      at += n;
+      await new Promise((r) => setImmediate(r)); // let the worker read while the rest is still to come
+    }
+  }
+  return writeStreamToFile(Readable.from(chunks()), path, { md5: false, sha256: false, onWritten: (n) => follower.written(n) });
+}
+
+test('FileDigester.follow: files hashed while they are written (several at once, beside a whole-file digest) equal node:crypto, in a worker and on this thread', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'digests-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sizes = [0, 100, 1024 * 1024, 3 * 1024 * 1024 + 5, 6 * 1024 * 1024 - 1];
+  for (const threads of [1, 2, 0]) {
+    const digester = new FileDigester(threads);
+    const whole = randomBytes(2 * 1024 * 1024 + 3);
+    writeFileSync(join(dir, `whole-${threads}`), whole);
+    const runs = sizes.map(async (n, i) => {
+      const bytes = randomBytes(n);
+      const path = join(dir, `t${threads}-f${i}`);
+      const follower = digester.follow(path, ['md5', 'sha256']);
+      const written = await writeFollowed(path, bytes, follower);
+      assert.equal(written.size, n);
+      assert.deepEqual(await follower.finish(written.size), expected(bytes), `threads=${threads}, file ${i} (${n} bytes)`);
+    });
+    const [wholeDigest] = await Promise.all([digester.digest(join(dir, `whole-${threads}`), ['md5', 'sha256']), ...runs]);
+    assert.deepEqual(wholeDigest, expected(whole));
+    await digester.close();
+  }
+});
+
+test('FileDigester.follow: a size beyond the bytes on disk rejects, a cancelled follow is dropped, and the worker keeps serving', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'digests-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const digester = new FileDigester(1);
+  t.after(() => digester.close());
+  const bytes = randomBytes(3 * 1024 * 1024);
+  const short = digester.follow(join(dir, 'short'), ['sha256']);
+  const written = await writeFollowed(join(dir, 'short'), bytes, short);
+  await assert.rejects(short.finish(written.size + 10), (e: NodeJS.ErrnoException) => e.code === 'ESHORT');
+
+  const abandoned = digester.follow(join(dir, 'abandoned'), ['md5']);
+  await writeFollowed(join(dir, 'abandoned'), bytes, abandoned);
+  abandoned.cancel();
+
+  const next = digester.follow(join(dir, 'next'), ['md5', 'sha256']);
+  const w = await writeFollowed(join(dir, 'next'), bytes, next);
+  assert.deepEqual(await next.finish(w.size), expected(bytes));
 });

@@ -8,7 +8,7 @@ import type { ScratchDir } from '../../storage/scratch.ts';
 import { SizeLimitExceededError, writeStreamToFile, type WrittenFile } from '../../storage/write-file.ts';
 import { isUploadIdShape } from '../../util/ids.ts';
 import { metrics } from '../../metrics/metrics.ts';
-import { fileDigester } from '../../util/file-digests.ts';
+import { fileDigester, type DigestFollower } from '../../util/file-digests.ts';
 import { clientGoneSignal } from '../client-gone.ts';
 
 interface Deps {
@@ -88,6 +88,7 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
   }
   const fields: Record<string, string> = {};
   let file: { written: WrittenFile; localPath: string } | undefined;
+  let digests: DigestFollower | undefined;
   try {
     const parts: AsyncIterableIterator<Multipart> = req.parts({
       // One byte over the limit lets the writer see the overflow and stop the upload early.
@@ -101,8 +102,12 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
         throw new ApiError('Param.Invalid', `files: unexpected file field "${part.fieldname}"; send the part as file field "files"`, { field: 'files' });
       } else {
         const localPath = deps.scratch.newPath('.part');
-        // Only moved and counted here; hashed below, off this thread, once every byte is on disk.
-        file = { written: await writeStreamToFile(part.file, localPath, { maxBytes: deps.maxPartBytes, md5: false, sha256: false }), localPath };
+        // Only moved and counted here; a worker hashes the file as its bytes reach the disk (off this thread).
+        const follower = (digests = fileDigester.follow(localPath, ['md5', 'sha256']));
+        const written = await writeStreamToFile(part.file, localPath, {
+          maxBytes: deps.maxPartBytes, md5: false, sha256: false, onWritten: (n) => follower.written(n),
+        });
+        file = { written, localPath };
       }
     }
     const uploadId = fields.uploadId ?? '';
@@ -113,11 +118,12 @@ async function receivePart(req: FastifyRequest, deps: Deps) {
     const md5 = fields.md5, sha256 = fields.sha256;
     if (md5 !== undefined && !/^[0-9a-fA-F]{32}$/.test(md5)) throw invalid('md5', 'must be 32 hex digits');
     if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) throw invalid('sha256', 'must be 64 hex digits');
-    if (!file) throw invalid('files', 'the part file is missing');
-    const { md5: partMd5, sha256: partSha256 } = await fileDigester.digest(file.localPath, ['md5', 'sha256']);
+    if (!file || !digests) throw invalid('files', 'the part file is missing');
+    const { md5: partMd5, sha256: partSha256 } = await digests.finish(file.written.size);
     file.written = { ...file.written, md5: partMd5, sha256: partSha256 };
     return { uploadId, chunkIndex, file: file.written, localPath: file.localPath, md5, sha256 };
   } catch (err) {
+    digests?.cancel();
     if (file) await deps.scratch.remove(file.localPath);
     throw malformedMultipart(err);
   }

@@ -178,7 +178,7 @@ export class IndexOutput {
       let classCount = 0;
       let prev: Buffer | null = null;
       for await (const e of sorted) {
-        if (prev !== null && prev.equals(e.obf)) {
+        if (prev?.equals(e.obf)) {
           duplicate(e);
           continue;
         }

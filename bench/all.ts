@@ -13,7 +13,13 @@ import { join } from 'node:path';
 import { ROOT, TABLE_HEADER, WORK, formatRow, type Row } from './lib.ts';
 
 const BENCHES: Record<string, string> = {
-  upload: 'upload.ts', resolve: 'resolve.ts', cold: 'resolve-cold.ts', catalog: 'catalog.ts', cli: 'cli.ts', java: 'java-retrace.ts', scale: 'scale-out.ts',
+  upload: 'upload.ts',
+  resolve: 'resolve.ts',
+  cold: 'resolve-cold.ts',
+  catalog: 'catalog.ts',
+  cli: 'cli.ts',
+  java: 'java-retrace.ts',
+  scale: 'scale-out.ts',
   console: 'console.ts',
 };
 const args = process.argv.slice(2);
@@ -22,7 +28,9 @@ let only = Object.keys(BENCHES);
 if (!process.env.MAPVAULT_TEST_CHROMIUM) {
   // The console bench drives Chromium: without it, run the rest (an explicit --only console still fails loudly).
   only = only.filter((b) => b !== 'console');
-  process.stderr.write('MAPVAULT_TEST_CHROMIUM is unset: skipping the console bench (eval "$(scripts/services/chromium.sh start)" to include it)\n');
+  process.stderr.write(
+    'MAPVAULT_TEST_CHROMIUM is unset: skipping the console bench (eval "$(scripts/services/chromium.sh start)" to include it)\n',
+  );
 }
 if (onlyIdx >= 0) {
   const a = args[onlyIdx]!;
@@ -42,7 +50,10 @@ const failed: string[] = [];
 for (const name of only) {
   const json = join(results, `${name}.json`);
   const code = await new Promise<number | null>((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', BENCHES[name]!), ...args, '--json', json], { cwd: ROOT, stdio: 'inherit' });
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', BENCHES[name]!), ...args, '--json', json], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     p.once('exit', (c) => res(c));
   });
   if (code !== 0) {

@@ -18,7 +18,21 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteCatalog } from '../src/catalog/sqlite-catalog.ts';
 import {
-  API_KEY, API_PREFIX, Report, WORKSPACE, httpRequest, interleaved, log, parseArgs, percentile, processCpuMs, removeDir, startMapvault, startScript, stats, tempDir,
+  API_KEY,
+  API_PREFIX,
+  Report,
+  WORKSPACE,
+  httpRequest,
+  interleaved,
+  log,
+  parseArgs,
+  percentile,
+  processCpuMs,
+  removeDir,
+  startMapvault,
+  startScript,
+  stats,
+  tempDir,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -28,7 +42,11 @@ const requests = opts.quick ? 30 : 100;
 const hex = (n: number) => randomBytes(n).toString('hex');
 
 const dataDir = await tempDir('mv-catalog');
-const uploadId = randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 32).padEnd(32, 'x');
+const uploadId = randomBytes(24)
+  .toString('base64')
+  .replace(/[^A-Za-z0-9]/g, '')
+  .slice(0, 32)
+  .padEnd(32, 'x');
 {
   const t0 = performance.now();
   const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
@@ -38,22 +56,49 @@ const uploadId = randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, '')
     const revisionId = `rev${String(i).padStart(6, '0')}${hex(4)}`;
     const r = await catalog.publishSourceMap({
       sourcemap: {
-        workspace: WORKSPACE, appId, version: `1.${Math.floor(i / 100)}.${i % 100}`, env: i % 2 ? 'prod' : 'staging', revisionId,
-        createdAt: now - (SOURCEMAPS - i) * 1000, size: 1_000_000 + i, sha256: hex(32), fileCount: 12, mapCount: 6, warnings: [],
+        workspace: WORKSPACE,
+        appId,
+        version: `1.${Math.floor(i / 100)}.${i % 100}`,
+        env: i % 2 ? 'prod' : 'staging',
+        revisionId,
+        createdAt: now - (SOURCEMAPS - i) * 1000,
+        size: 1_000_000 + i,
+        sha256: hex(32),
+        fileCount: 12,
+        mapCount: 6,
+        warnings: [],
       },
-      files: [], replace: false, stagingPrefix: `trees/${revisionId}/`,
+      files: [],
+      replace: false,
+      stagingPrefix: `trees/${revisionId}/`,
       retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
     });
     if (!r.ok) throw new Error(`seed: ${r.reason}`);
   }
   await catalog.createUpload({
-    workspace: WORKSPACE, appId: 'parts', version: '1.0.0', env: 'prod', uploadId, needCover: false,
-    createdAt: now, expiresAt: now + 30 * 86_400_000,
+    workspace: WORKSPACE,
+    appId: 'parts',
+    version: '1.0.0',
+    env: 'prod',
+    uploadId,
+    needCover: false,
+    createdAt: now,
+    expiresAt: now + 30 * 86_400_000,
   });
   for (let i = 0; i < PARTS; i++) {
-    const r = await catalog.putPart(WORKSPACE, uploadId, {
-      chunkIndex: i, size: 1024 * 1024, md5: hex(16), sha256: hex(32), uploadedAt: now, blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-fake`,
-    }, now);
+    const r = await catalog.putPart(
+      WORKSPACE,
+      uploadId,
+      {
+        chunkIndex: i,
+        size: 1024 * 1024,
+        md5: hex(16),
+        sha256: hex(32),
+        uploadedAt: now,
+        blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-fake`,
+      },
+      now,
+    );
     if (!r.ok) throw new Error('seed: putPart refused');
   }
   await catalog.close();
@@ -65,7 +110,12 @@ const floor = await startScript('floor-catalog-server.ts', [join(dataDir, 'mapva
 const report = new Report('Catalog (target 5)', opts);
 
 async function latencies(
-  pid: number, base: string, path: string, headers: Record<string, string>, check: (body: any) => void, beforeEach?: () => Promise<void>,
+  pid: number,
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  check: (body: any) => void,
+  beforeEach?: () => Promise<void>,
 ): Promise<{ p99: number; p50: number; cpuMs: number }> {
   const ms: number[] = [];
   // One keep-alive socket per run: between runs the bench may stay busy in-process for longer than
@@ -87,8 +137,12 @@ async function latencies(
 try {
   // The SQL alone, in this process: what any design that reads the rows from SQLite per request pays.
   const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true });
-  const listSql = db.prepare('SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC');
-  const partsSql = db.prepare('SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index');
+  const listSql = db.prepare(
+    'SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC',
+  );
+  const partsSql = db.prepare(
+    'SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index',
+  );
   // mapvault's own catalog queries, through SqliteCatalog (synchronous underneath, so timed directly).
   const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
   const sqlOnly = (f: () => unknown) => () => {
@@ -107,41 +161,97 @@ try {
   let touches = 0;
   const touch = async () => {
     const file = { path: 'bench-touch.js', size: ++touches, sha256: 'x' };
-    const written = await catalog.upsertFile({ identity: touched, revisionId: touched.revisionId, file, isMap: false, stagingPrefix: 'bench/', retire: () => ({ prefix: 'bench/', dueAt: 0 }) });
+    const written = await catalog.upsertFile({
+      identity: touched,
+      revisionId: touched.revisionId,
+      file,
+      isMap: false,
+      stagingPrefix: 'bench/',
+      retire: () => ({ prefix: 'bench/', dueAt: 0 }),
+    });
     if (!written.ok) throw new Error('touch failed');
   };
   const bigList = {
-    sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')), catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'big')),
-    path: '/list?appId=big', check: (c: any[]) => { if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`); },
+    sql: sqlOnly(() => listSql.all(WORKSPACE, 'big')),
+    catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'big')),
+    path: '/list?appId=big',
+    check: (c: any[]) => {
+      if (c.length !== SOURCEMAPS - 10) throw new Error(`list big: ${c.length}`);
+    },
   };
-  const cases: Array<{ name: string; sql: () => number; catalogSql: () => number; path: string; check: (c: any) => void; beforeEach?: () => Promise<void> }> = [
+  const cases: Array<{
+    name: string;
+    sql: () => number;
+    catalogSql: () => number;
+    path: string;
+    check: (c: any) => void;
+    beforeEach?: () => Promise<void>;
+  }> = [
     {
-      ...bigList, beforeEach: touch,
+      ...bigList,
+      beforeEach: touch,
       name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, each request after a write to the app (answer rebuilt)`,
     },
     { ...bigList, name: `list?appId=, app with ${SOURCEMAPS - 10} of ${SOURCEMAPS} sourcemaps, unchanged between requests (kept answer)` },
     {
-      name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`, sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')),
+      name: `list?appId=, app with 10 of ${SOURCEMAPS} sourcemaps`,
+      sql: sqlOnly(() => listSql.all(WORKSPACE, 'small')),
       catalogSql: sqlOnly(() => catalog.listSourceMaps(WORKSPACE, 'small')),
-      path: '/list?appId=small', check: (c: any[]) => { if (c.length !== 10) throw new Error(`list small: ${c.length}`); },
+      path: '/list?appId=small',
+      check: (c: any[]) => {
+        if (c.length !== 10) throw new Error(`list small: ${c.length}`);
+      },
     },
     {
-      name: `part_list, task with ${PARTS} parts`, sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)),
+      name: `part_list, task with ${PARTS} parts`,
+      sql: sqlOnly(() => partsSql.all(uploadId, WORKSPACE)),
       catalogSql: sqlOnly(() => catalog.listParts(WORKSPACE, uploadId)),
-      path: `/part_list?uploadId=${uploadId}`, check: (c: any) => { if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`); },
+      path: `/part_list?uploadId=${uploadId}`,
+      check: (c: any) => {
+        if (c.chunkIndexs.length !== PARTS) throw new Error(`part_list: ${c.chunkIndexs.length}`);
+      },
     },
   ];
   for (const c of cases) {
     const mvRun = () => latencies(mv.pid, mv.api, c.path, { 'DF-API-KEY': API_KEY }, c.check, c.beforeEach);
     const floorRun = () => latencies(floor.pid, floor.url + API_PREFIX, c.path, {}, c.check, c.beforeEach);
-    await mvRun(); await floorRun(); // warm-up round, not counted
+    await mvRun();
+    await floorRun(); // warm-up round, not counted
     const r = await interleaved(opts.runs, mvRun, floorRun);
-    report.absoluteRow(`${c.name}: p99 of ${requests} sequential requests`, 'ms', r.a.map((x) => x.p99), r.b.map((x) => x.p99), 20, '< 20 ms', true);
-    report.ratioRow('  p50', 'ms', r.a.map((x) => x.p50), r.b.map((x) => x.p50), null);
-    report.ratioRow('  server CPU time per request (user + system, all threads)', 'ms', r.a.map((x) => x.cpuMs), r.b.map((x) => x.cpuMs), null);
+    report.absoluteRow(
+      `${c.name}: p99 of ${requests} sequential requests`,
+      'ms',
+      r.a.map((x) => x.p99),
+      r.b.map((x) => x.p99),
+      20,
+      '< 20 ms',
+      true,
+    );
+    report.ratioRow(
+      '  p50',
+      'ms',
+      r.a.map((x) => x.p50),
+      r.b.map((x) => x.p50),
+      null,
+    );
+    report.ratioRow(
+      '  server CPU time per request (user + system, all threads)',
+      'ms',
+      r.a.map((x) => x.cpuMs),
+      r.b.map((x) => x.cpuMs),
+      null,
+    );
     const sql = Array.from({ length: opts.runs }, c.sql);
     const catalogSql = Array.from({ length: opts.runs }, c.catalogSql);
-    report.add({ name: '  reference, the query alone in-process, p99 (mapvault: its catalog read, rows as records; floor column: the rows as objects, better-sqlite3 .all())', unit: 'ms', mapvault: stats(catalogSql), floor: stats(sql), ratio: null, target: '–', met: null });
+    report.add({
+      name: '  reference, the query alone in-process, p99 (mapvault: its catalog read, rows as records; floor column: the rows as objects, better-sqlite3 .all())',
+      unit: 'ms',
+      mapvault: stats(catalogSql),
+      floor: stats(sql),
+      ratio: null,
+      target: '–',
+      met: null,
+    });
   }
   db.close();
   await catalog.close();

@@ -14,9 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bigMap, prng, typescriptJs } from './fixtures.ts';
-import {
-  API_KEY, CACHE, ROOT, Report, callApi, interleaved, log, parseArgs, removeDir, run, startMapvault, tempDir,
-} from './lib.ts';
+import { API_KEY, CACHE, ROOT, Report, callApi, interleaved, log, parseArgs, removeDir, run, startMapvault, tempDir } from './lib.ts';
 
 const opts = parseArgs();
 const FILES = opts.quick ? 200 : 2000;
@@ -39,10 +37,14 @@ async function buildDir(): Promise<string> {
     let m0 = Math.floor(rnd() * (mappings.length - mapLen));
     while (m0 > 0 && mappings[m0 - 1] !== ';' && mappings[m0 - 1] !== ',') m0--; // start on a segment
     const map = {
-      version: 3, file: `page-${i}.js`, sources: [`webpack://app/src/pages/page-${i}.ts`], names: [],
-      sourcesContent: [code.slice(c0, c0 + contentLen)], mappings: mappings.slice(m0, m0 + mapLen),
+      version: 3,
+      file: `page-${i}.js`,
+      sources: [`webpack://app/src/pages/page-${i}.ts`],
+      names: [],
+      sourcesContent: [code.slice(c0, c0 + contentLen)],
+      mappings: mappings.slice(m0, m0 + mapLen),
     };
-    writeFileSync(join(sub, `page-${i}.${(i * 2654435761 >>> 0).toString(16)}.js.map`), JSON.stringify(map));
+    writeFileSync(join(sub, `page-${i}.${((i * 2654435761) >>> 0).toString(16)}.js.map`), JSON.stringify(map));
   }
   writeFileSync(join(dir, '.done'), '');
   return dir;
@@ -76,16 +78,35 @@ const report = new Report('CLI upload (target 6)', opts);
 try {
   let n = 0;
   const check = async (version: string) => {
-    const list = await callApi<Array<{ version: string; mapCount: number }>>(mv.api, "/list?appId=cli");
+    const list = await callApi<Array<{ version: string; mapCount: number }>>(mv.api, '/list?appId=cli');
     const sm = list.find((x) => x.version === version);
     if (!sm || sm.mapCount !== FILES) throw new Error(`version ${version}: ${JSON.stringify(sm)}`);
   };
   const cliRun = async () => {
     const version = `cli-${n++}-${Date.now()}`;
     const t0 = performance.now();
-    await run(process.execPath, [join(ROOT, 'bin', 'mapvault'), 'upload', src, '--endpoint', mv.url, '--api-key', API_KEY,
-      '--app-id', 'cli', '--version', version, '--env', 'bench', '--concurrency', '4', '--part-size-mb', '10',
-      '--state-dir', join(work, 'state'), '--no-progress']);
+    await run(process.execPath, [
+      join(ROOT, 'bin', 'mapvault'),
+      'upload',
+      src,
+      '--endpoint',
+      mv.url,
+      '--api-key',
+      API_KEY,
+      '--app-id',
+      'cli',
+      '--version',
+      version,
+      '--env',
+      'bench',
+      '--concurrency',
+      '4',
+      '--part-size-mb',
+      '10',
+      '--state-dir',
+      join(work, 'state'),
+      '--no-progress',
+    ]);
     const ms = performance.now() - t0;
     await check(version);
     return ms;
@@ -100,7 +121,9 @@ try {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let err = '';
-      p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      p.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+      });
       p.once('exit', (code) => (code === 0 ? res() : rej(new Error(`script exited ${code}: ${err}`))));
     });
     const ms = performance.now() - t0;
@@ -109,11 +132,16 @@ try {
   };
   log(`${opts.runs} runs each, interleaved`);
   const r = await interleaved(opts.runs, cliRun, scriptRun);
-  report.ratioRow(`mapvault upload <dir>: ${FILES} maps, ${(TOTAL / 1e6).toFixed(0)} MB, 4 parts in flight (floor: zip -r + split + serial curl)`, 's',
-    r.a.map((x) => x / 1000), r.b.map((x) => x / 1000), 1.0, '≤ 1.0× (ours)');
+  report.ratioRow(
+    `mapvault upload <dir>: ${FILES} maps, ${(TOTAL / 1e6).toFixed(0)} MB, 4 parts in flight (floor: zip -r + split + serial curl)`,
+    's',
+    r.a.map((x) => x / 1000),
+    r.b.map((x) => x / 1000),
+    1.0,
+    '≤ 1.0× (ours)',
+  );
 } finally {
   await mv.stop();
   if (!opts.keep) await Promise.all([removeDir(dataDir), removeDir(work)]);
   report.finish();
 }
-

@@ -34,7 +34,18 @@ import { buildConsole } from '../test/helpers/console.ts';
 import { zipDir } from '../test/helpers/fixtures.ts';
 import { BROWSERS, BUNDLERS, FIXTURE_DIR } from '../test/helpers/real-bundles.ts';
 import {
-  API_KEY, Report, WORKSPACE, callApi, httpRequest, log, parseArgs, removeDir, startMapvault, stats, tempDir, uploadZip,
+  API_KEY,
+  Report,
+  WORKSPACE,
+  callApi,
+  httpRequest,
+  log,
+  parseArgs,
+  removeDir,
+  startMapvault,
+  stats,
+  tempDir,
+  uploadZip,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -63,11 +74,21 @@ const dataDir = await tempDir('mv-console');
     const revisionId = `rev${String(i).padStart(8, '0')}`;
     const r = await catalog.publishSourceMap({
       sourcemap: {
-        workspace: WORKSPACE, appId: BIG_APP, version: `${1 + Math.floor(i / 1000)}.${Math.floor(i / 10) % 100}.${i % 10}`,
-        env: i % 3 === 0 ? 'staging' : 'prod', revisionId, createdAt: now - (VERSIONS - i) * 60_000,
-        size: 2_000_000 + i * 37, sha256: revisionId.padEnd(64, '0'), fileCount: 14, mapCount: 7, warnings: i % 50 === 0 ? ['a map has no sourcesContent'] : [],
+        workspace: WORKSPACE,
+        appId: BIG_APP,
+        version: `${1 + Math.floor(i / 1000)}.${Math.floor(i / 10) % 100}.${i % 10}`,
+        env: i % 3 === 0 ? 'staging' : 'prod',
+        revisionId,
+        createdAt: now - (VERSIONS - i) * 60_000,
+        size: 2_000_000 + i * 37,
+        sha256: revisionId.padEnd(64, '0'),
+        fileCount: 14,
+        mapCount: 7,
+        warnings: i % 50 === 0 ? ['a map has no sourcesContent'] : [],
       },
-      files: [], replace: false, stagingPrefix: `trees/${revisionId}/`,
+      files: [],
+      replace: false,
+      stagingPrefix: `trees/${revisionId}/`,
       retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
     });
     if (!r.ok) throw new Error(`seed: ${r.reason}`);
@@ -80,9 +101,13 @@ const dataDir = await tempDir('mv-console');
 async function longStack(): Promise<string> {
   const frames: string[] = [];
   for (const bundler of BUNDLERS) {
-    const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${BROWSERS[0]}.json`), 'utf8')) as Record<string, string | null>;
+    const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${BROWSERS[0]}.json`), 'utf8')) as Record<
+      string,
+      string | null
+    >;
     for (const stack of Object.values(stacks)) {
-      for (const line of stack?.split('\n') ?? []) if (line.startsWith('    at ') && line.includes('http://127.0.0.1:8080/')) frames.push(line);
+      for (const line of stack?.split('\n') ?? [])
+        if (line.startsWith('    at ') && line.includes('http://127.0.0.1:8080/')) frames.push(line);
     }
   }
   if (frames.length === 0) throw new Error('no app frames in the real-bundles stacks');
@@ -105,7 +130,9 @@ try {
   const viaApi = await callApi<{ frames: Array<{ resolved: boolean }> }>(mv.api, '/parse_stack', { ...SHOP, stack });
   const resolvedByApi = viaApi.frames.filter((f) => f.resolved).length;
   if (viaApi.frames.length !== FRAMES || resolvedByApi < FRAMES * 0.9) {
-    throw new Error(`parse_stack through the API: ${viaApi.frames.length} frames, ${resolvedByApi} resolved (want ${FRAMES}, ≥ 90 % resolved)`);
+    throw new Error(
+      `parse_stack through the API: ${viaApi.frames.length} frames, ${resolvedByApi} resolved (want ${FRAMES}, ≥ 90 % resolved)`,
+    );
   }
   log(`uploaded the real bundles (${zip.length} bytes); the API resolves ${resolvedByApi} of ${FRAMES} frames`);
 
@@ -146,7 +173,9 @@ async function signIn(page: Page): Promise<void> {
 /** The longest task (ms) that started at or after `since` (page clock), and how many exceeded 50 ms. */
 function longTasksSince(page: Page, since: number): Promise<{ longest: number; over50: number }> {
   return page.evaluate((t) => {
-    const tasks = (window as unknown as { __longTasks: Array<{ start: number; duration: number }> }).__longTasks.filter((x) => x.start >= t);
+    const tasks = (window as unknown as { __longTasks: Array<{ start: number; duration: number }> }).__longTasks.filter(
+      (x) => x.start >= t,
+    );
     return { longest: Math.max(0, ...tasks.map((x) => x.duration)), over50: tasks.length };
   }, since);
 }
@@ -155,7 +184,15 @@ function pageNow(page: Page): Promise<number> {
   return page.evaluate(() => performance.now());
 }
 
-interface TraceEvent { ph: string; name: string; pid: number; tid: number; dur?: number; tdur?: number; args?: { name?: string } }
+interface TraceEvent {
+  ph: string;
+  name: string;
+  pid: number;
+  tid: number;
+  dur?: number;
+  tdur?: number;
+  args?: { name?: string };
+}
 
 /**
  * Runs `fn` under a DevTools trace and returns the longest task of the page's main thread by its
@@ -165,19 +202,27 @@ interface TraceEvent { ph: string; name: string; pid: number; tid: number; dur?:
 async function longestTaskCpu<T>(page: Page, fn: () => Promise<T>): Promise<{ value: T; cpu: number }> {
   const cdp = await page.context().newCDPSession(page);
   const events: TraceEvent[] = [];
-  cdp.on('Tracing.dataCollected', (e) => { events.push(...(e.value as unknown as TraceEvent[])); });
+  cdp.on('Tracing.dataCollected', (e) => {
+    events.push(...(e.value as unknown as TraceEvent[]));
+  });
   await cdp.send('Tracing.start', {
     transferMode: 'ReportEvents',
-    traceConfig: { includedCategories: ['toplevel', 'disabled-by-default-devtools.timeline', '__metadata'], recordMode: 'recordAsMuchAsPossible' },
+    traceConfig: {
+      includedCategories: ['toplevel', 'disabled-by-default-devtools.timeline', '__metadata'],
+      recordMode: 'recordAsMuchAsPossible',
+    },
   });
   const value = await fn();
   const complete = new Promise<void>((res) => cdp.once('Tracing.tracingComplete', () => res()));
   await cdp.send('Tracing.end');
   await complete;
   await cdp.detach();
-  const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const main = new Set(
+    events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`),
+  );
   const tasks = events.filter((e) => e.ph === 'X' && e.name === 'RunTask' && main.has(`${e.pid}:${e.tid}`));
-  if (tasks.length === 0 || tasks.every((t) => t.tdur === undefined)) throw new Error('the trace has no main-thread tasks with thread time');
+  if (tasks.length === 0 || tasks.every((t) => t.tdur === undefined))
+    throw new Error('the trace has no main-thread tasks with thread time');
   return { value, cpu: Math.max(...tasks.map((t) => t.tdur ?? 0)) / 1000 };
 }
 
@@ -191,7 +236,8 @@ async function firstLoad(base: string, context: BrowserContext): Promise<void> {
     const res = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
     return {
       load: nav.loadEventEnd,
-      js: res.filter((r) => r.initiatorType === 'script' || /\.m?js(\?|$)/.test(new URL(r.name).pathname))
+      js: res
+        .filter((r) => r.initiatorType === 'script' || /\.m?js(\?|$)/.test(new URL(r.name).pathname))
         .map((r) => ({ url: r.name, encoded: r.encodedBodySize, decoded: r.decodedBodySize })),
     };
   });
@@ -201,16 +247,40 @@ async function firstLoad(base: string, context: BrowserContext): Promise<void> {
   let raw = 0;
   for (const s of scripts.js) {
     const r = await httpRequest(s.url, { headers: { 'accept-encoding': 'gzip' } });
-    if (r.status !== 200 || r.headers['content-encoding'] !== 'gzip') throw new Error(`${s.url}: HTTP ${r.status}, content-encoding ${r.headers['content-encoding']}`);
+    if (r.status !== 200 || r.headers['content-encoding'] !== 'gzip')
+      throw new Error(`${s.url}: HTTP ${r.status}, content-encoding ${r.headers['content-encoding']}`);
     gzip += r.body.length;
     raw += gunzipSync(r.body).length;
   }
   const files = scripts.js.map((s) => new URL(s.url).pathname).join(', ');
   const kb = (n: number) => [n / 1000];
-  report.absoluteRow(`first load: JavaScript as served gzip (${files})`, 'KB', kb(gzip), null, JS_BUDGET / 1000, `≤ ${JS_BUDGET / 1000} KB`);
+  report.absoluteRow(
+    `first load: JavaScript as served gzip (${files})`,
+    'KB',
+    kb(gzip),
+    null,
+    JS_BUDGET / 1000,
+    `≤ ${JS_BUDGET / 1000} KB`,
+  );
   report.add({ name: '  the same, uncompressed', unit: 'KB', mapvault: stats(kb(raw)), floor: null, ratio: null, target: '–', met: null });
-  report.add({ name: '  the same, as Chromium received it (brotli)', unit: 'KB', mapvault: stats(kb(scripts.js.reduce((n, s) => n + s.encoded, 0))), floor: null, ratio: null, target: '–', met: null });
-  report.add({ name: '  page load event (sign-in page, from navigation start)', unit: 'ms', mapvault: stats([scripts.load]), floor: null, ratio: null, target: '–', met: null });
+  report.add({
+    name: '  the same, as Chromium received it (brotli)',
+    unit: 'KB',
+    mapvault: stats(kb(scripts.js.reduce((n, s) => n + s.encoded, 0))),
+    floor: null,
+    ratio: null,
+    target: '–',
+    met: null,
+  });
+  report.add({
+    name: '  page load event (sign-in page, from navigation start)',
+    unit: 'ms',
+    mapvault: stats([scripts.load]),
+    floor: null,
+    ratio: null,
+    target: '–',
+    met: null,
+  });
 }
 
 /** Waits in the page until `ready()` holds, then one more frame (so the rows are painted); returns performance.now(). */
@@ -223,21 +293,32 @@ function paintedWhen(ready: string): string {
 
 /** 2. 10 000 versions: time to the first page, then paging and filtering without jank. */
 async function versions(base: string, context: BrowserContext): Promise<void> {
-  const loadMs: number[] = [], listMs: number[] = [], loadLongest: number[] = [], loadCpu: number[] = [];
-  const stepMedian: number[] = [], stepMax: number[] = [], longest: number[] = [], longestCpu: number[] = [], over50: number[] = [];
+  const loadMs: number[] = [],
+    listMs: number[] = [],
+    loadLongest: number[] = [],
+    loadCpu: number[] = [];
+  const stepMedian: number[] = [],
+    stepMax: number[] = [],
+    longest: number[] = [],
+    longestCpu: number[] = [],
+    over50: number[] = [];
   for (let run = 0; run < opts.runs; run++) {
     const page = await openPage(base, context);
     await signIn(page);
     await page.getByRole('table').first().waitFor();
     const t0 = await pageNow(page);
-    const { value: loaded, cpu } = await longestTaskCpu(page, () => page.evaluate(`(() => {
+    const { value: loaded, cpu } = await longestTaskCpu(
+      page,
+      () =>
+        page.evaluate(`(() => {
       const t0 = performance.now();
       location.hash = '#/app?app=${BIG_APP}';
       return ${paintedWhen("document.querySelectorAll('table.versions tbody tr').length === 50")}.then((t) => {
         const list = performance.getEntriesByType('resource').filter((r) => r.name.includes('/list?')).pop();
         return { total: t - t0, list: list ? list.responseEnd - list.startTime : NaN };
       });
-    })()`) as Promise<{ total: number; list: number }>);
+    })()`) as Promise<{ total: number; list: number }>,
+    );
     loadMs.push(loaded.total);
     listMs.push(loaded.list);
     loadCpu.push(cpu);
@@ -251,9 +332,10 @@ async function versions(base: string, context: BrowserContext): Promise<void> {
     const step = async (act: () => Promise<void>, ready: string) => {
       const before = await pageNow(page);
       await act();
-      steps.push((await page.evaluate(paintedWhen(ready)) as number) - before);
+      steps.push(((await page.evaluate(paintedWhen(ready))) as number) - before);
     };
-    const pagerIs = (p: number, pages = VERSIONS / 50) => `document.querySelector('nav.pager [role=status]')?.textContent.startsWith('Page ${p} of ${pages} ')`;
+    const pagerIs = (p: number, pages = VERSIONS / 50) =>
+      `document.querySelector('nav.pager [role=status]')?.textContent.startsWith('Page ${p} of ${pages} ')`;
     const traced = await longestTaskCpu(page, async () => {
       for (let p = 2; p <= 6; p++) await step(() => page.getByRole('button', { name: 'Next' }).click(), pagerIs(p));
       await step(() => page.getByRole('button', { name: 'Last' }).click(), pagerIs(VERSIONS / 50));
@@ -268,7 +350,10 @@ async function versions(base: string, context: BrowserContext): Promise<void> {
       if ((await page.locator('table.versions tbody tr').count()) === 0) throw new Error(`the filter "${FILTER}" matched nothing`);
       for (let i = typed.length - 1; i >= 0; i--) {
         const left = typed.slice(0, i);
-        await step(() => page.keyboard.press('Backspace'), left ? `document.querySelector('p.muted[role=status]')?.textContent.includes(${JSON.stringify(left)})` : pagerIs(1));
+        await step(
+          () => page.keyboard.press('Backspace'),
+          left ? `document.querySelector('p.muted[role=status]')?.textContent.includes(${JSON.stringify(left)})` : pagerIs(1),
+        );
       }
     });
     const t = await longTasksSince(page, t1);
@@ -280,12 +365,20 @@ async function versions(base: string, context: BrowserContext): Promise<void> {
     await page.close();
   }
   const steps = 7 + 2 * FILTER.length;
-  const info = (name: string, unit: string, values: number[]) => report.add({ name, unit, mapvault: stats(values), floor: null, ratio: null, target: '–', met: null });
+  const info = (name: string, unit: string, values: number[]) =>
+    report.add({ name, unit, mapvault: stats(values), floor: null, ratio: null, target: '–', met: null });
   report.absoluteRow(`${VERSIONS.toLocaleString('en')}-version app: open to first 50 rows painted`, 'ms', loadMs, null, null, '–');
   info('  of which the /list answer (request start to response end)', 'ms', listMs);
   report.absoluteRow('  longest main-thread task while opening it, thread CPU time', 'ms', loadCpu, null, JANK_MS, `≤ ${JANK_MS} ms`);
   info('  the same, wall clock (longtask observer)', 'ms', loadLongest);
-  report.absoluteRow(`  ${steps} steps of paging (Next ×5, Last, First) and typing/erasing "${FILTER}": longest task, thread CPU time`, 'ms', longestCpu, null, JANK_MS, `≤ ${JANK_MS} ms`);
+  report.absoluteRow(
+    `  ${steps} steps of paging (Next ×5, Last, First) and typing/erasing "${FILTER}": longest task, thread CPU time`,
+    'ms',
+    longestCpu,
+    null,
+    JANK_MS,
+    `≤ ${JANK_MS} ms`,
+  );
   info('  the same, wall clock (longtask observer)', 'ms', longest);
   info(`  tasks over 50 ms (wall clock) in those ${steps} steps`, '', over50);
   info('  one step, input to paint: median', 'ms', stepMedian);
@@ -294,8 +387,13 @@ async function versions(base: string, context: BrowserContext): Promise<void> {
 
 /** 3. A 1 000-frame resolution in the Resolve view: click to the first page of frames painted, then every page. */
 async function resolve(base: string, context: BrowserContext, stack: string, resolvedByApi: number): Promise<void> {
-  const totalMs: number[] = [], serverMs: number[] = [], renderMs: number[] = [], cpuMs: number[] = [], longest: number[] = [];
-  const allPagesMs: number[] = [], pageMax: number[] = [];
+  const totalMs: number[] = [],
+    serverMs: number[] = [],
+    renderMs: number[] = [],
+    cpuMs: number[] = [],
+    longest: number[] = [];
+  const allPagesMs: number[] = [],
+    pageMax: number[] = [];
   const perPage = 100; // FRAMES_PER_PAGE in src/console/web/resolve.tsx
   const pages = Math.ceil(FRAMES / perPage);
   for (let run = 0; run < opts.runs; run++) {
@@ -304,7 +402,10 @@ async function resolve(base: string, context: BrowserContext, stack: string, res
     await page.getByLabel(/^Stack/).fill(stack);
     const t0 = await pageNow(page);
     const firstShown = `document.querySelectorAll('ol.frames > li').length === ${Math.min(perPage, FRAMES)} && document.querySelector('nav.pager [role=status]')?.textContent.startsWith('Page 1 of ${pages} ')`;
-    const { value: r, cpu } = await longestTaskCpu(page, () => page.evaluate(`(() => {
+    const { value: r, cpu } = await longestTaskCpu(
+      page,
+      () =>
+        page.evaluate(`(() => {
       const button = [...document.querySelectorAll('form.resolve-form button[type=submit]')].find((b) => b.textContent === 'Resolve');
       const t0 = performance.now();
       button.click();
@@ -312,9 +413,11 @@ async function resolve(base: string, context: BrowserContext, stack: string, res
         const api = performance.getEntriesByType('resource').filter((e) => e.name.includes('/parse_stack')).pop();
         return { total: t - t0, server: api.responseEnd - api.startTime, answered: api.responseEnd - t0 };
       });
-    })()`) as Promise<{ total: number; server: number; answered: number }>);
+    })()`) as Promise<{ total: number; server: number; answered: number }>,
+    );
     const status = (await page.locator('section[aria-labelledby=result-title] > p[role=status]').textContent()) ?? '';
-    if (!status.startsWith(`${FRAMES.toLocaleString('en')} frames: ${resolvedByApi} resolved`)) throw new Error(`the page says "${status}"`);
+    if (!status.startsWith(`${FRAMES.toLocaleString('en')} frames: ${resolvedByApi} resolved`))
+      throw new Error(`the page says "${status}"`);
     totalMs.push(r.total);
     serverMs.push(r.server);
     renderMs.push(r.total - r.answered);
@@ -324,17 +427,28 @@ async function resolve(base: string, context: BrowserContext, stack: string, res
     for (let p = 2; p <= pages; p++) {
       const before = await pageNow(page);
       await page.getByRole('button', { name: 'Next' }).click();
-      steps.push((await page.evaluate(paintedWhen(`document.querySelector('ol.frames > li')?.dataset.frame === '${(p - 1) * perPage + 1}'`)) as number) - before);
+      steps.push(
+        ((await page.evaluate(
+          paintedWhen(`document.querySelector('ol.frames > li')?.dataset.frame === '${(p - 1) * perPage + 1}'`),
+        )) as number) - before,
+      );
     }
     allPagesMs.push(r.total + steps.reduce((a, b) => a + b, 0));
     pageMax.push(Math.max(0, ...steps));
     longest.push((await longTasksSince(page, t0)).longest);
     await page.close();
   }
-  const info = (name: string, unit: string, values: number[]) => report.add({ name, unit, mapvault: stats(values), floor: null, ratio: null, target: '–', met: null });
+  const info = (name: string, unit: string, values: number[]) =>
+    report.add({ name, unit, mapvault: stats(values), floor: null, ratio: null, target: '–', met: null });
   report.absoluteRow(
     `${FRAMES.toLocaleString('en')}-frame resolution (${resolvedByApi} resolved): click on Resolve to the result painted (frames 1–${perPage}, ${pages} pages)`,
-    'ms', totalMs, null, RESOLVE_BUDGET_MS, `< ${RESOLVE_BUDGET_MS} ms`, true);
+    'ms',
+    totalMs,
+    null,
+    RESOLVE_BUDGET_MS,
+    `< ${RESOLVE_BUDGET_MS} ms`,
+    true,
+  );
   info('  of which parse_stack (request start to response end)', 'ms', serverMs);
   info('  of which rendering (response end to painted)', 'ms', renderMs);
   info('  longest main-thread task, thread CPU time', 'ms', cpuMs);

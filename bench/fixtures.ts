@@ -22,7 +22,11 @@ export const SCRIPT_URL = `${CDN}/static/js/ts.js`;
 
 /** typescript.js: the project's if it has one, else the cached 5.x tarball (fetched once with npm pack). */
 export async function typescriptJs(): Promise<string> {
-  const candidates = [process.env.MAPVAULT_BENCH_TS_JS, join(ROOT, 'node_modules/typescript/lib/typescript.js'), join(CACHE, 'package/lib/typescript.js')];
+  const candidates = [
+    process.env.MAPVAULT_BENCH_TS_JS,
+    join(ROOT, 'node_modules/typescript/lib/typescript.js'),
+    join(CACHE, 'package/lib/typescript.js'),
+  ];
   for (const c of candidates) if (c && existsSync(c)) return c;
   mkdirSync(CACHE, { recursive: true });
   log(`fetching typescript@${TS_VERSION} (npm pack) into ${CACHE} for its lib/typescript.js`);
@@ -51,8 +55,15 @@ export async function bigMap(): Promise<BigMap> {
     log(`bundling ${entry} with esbuild (minify, external sourcemap)`);
     mkdirSync(join(dir, 'static/js'), { recursive: true });
     await build({
-      entryPoints: [entry], bundle: true, minify: true, sourcemap: 'external', platform: 'node', format: 'cjs',
-      outfile: js, logLevel: 'silent', legalComments: 'none',
+      entryPoints: [entry],
+      bundle: true,
+      minify: true,
+      sourcemap: 'external',
+      platform: 'node',
+      format: 'cjs',
+      outfile: js,
+      logLevel: 'silent',
+      legalComments: 'none',
     });
     const z = new yazl.ZipFile();
     z.addFile(map, MAP_PATH_IN_ZIP, { compress: true });
@@ -102,7 +113,8 @@ export function stacksFor(mapFile: string, count: number, framesPerStack = 20, s
     const lines = [`TypeError: Cannot read properties of undefined (reading 'kind') #${s}`];
     for (let f = 0; f < framesPerStack; f++) {
       const k = Math.floor(rnd() * names.length);
-      const line = gen[2 * k]!, col = gen[2 * k + 1]! + 1;
+      const line = gen[2 * k]!,
+        col = gen[2 * k + 1]! + 1;
       // Sanity: the position must resolve (it is a mapping's own start).
       if (originalPositionFor(tm, { line, column: col - 1 }).source === null) throw new Error('picked an unmapped position');
       positions.push([line, col]);

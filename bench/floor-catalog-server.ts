@@ -25,22 +25,50 @@ const server = http.createServer((req, res) => {
   let content: unknown;
   if (url.pathname.endsWith('/list')) {
     content = (list.all(workspace, url.searchParams.get('appId')) as Row[]).map((r) => ({
-      appId: r.app_id, version: r.version, env: r.env, createAt: Math.floor(r.created_at / 1000), declaration,
-      size: r.size, fileCount: r.file_count, mapCount: r.map_count, sha256: r.sha256, warnings: JSON.parse(r.warnings),
+      appId: r.app_id,
+      version: r.version,
+      env: r.env,
+      createAt: Math.floor(r.created_at / 1000),
+      declaration,
+      size: r.size,
+      fileCount: r.file_count,
+      mapCount: r.map_count,
+      sha256: r.sha256,
+      warnings: JSON.parse(r.warnings),
     }));
   } else if (url.pathname.endsWith('/part_list')) {
     const uploadId = url.searchParams.get('uploadId');
     const t = task.get(uploadId, workspace) as Row | undefined;
-    const ps = (parts.all(uploadId) as Row[]).map((p) => ({ chunkIndex: p.chunk_index, size: p.size, md5: p.md5, sha256: p.sha256, uploadedAt: p.uploaded_at }));
+    const ps = (parts.all(uploadId) as Row[]).map((p) => ({
+      chunkIndex: p.chunk_index,
+      size: p.size,
+      md5: p.md5,
+      sha256: p.sha256,
+      uploadedAt: p.uploaded_at,
+    }));
     content = {
-      chunkIndexs: ps.map((p) => p.chunkIndex), declaration, uploadId, parts: ps,
-      appId: t?.app_id, version: t?.version, env: t?.env, needCover: t?.need_cover === 1, expiresAt: t?.expires_at,
+      chunkIndexs: ps.map((p) => p.chunkIndex),
+      declaration,
+      uploadId,
+      parts: ps,
+      appId: t?.app_id,
+      version: t?.version,
+      env: t?.env,
+      needCover: t?.need_cover === 1,
+      expiresAt: t?.expires_at,
     };
   } else {
     res.writeHead(404).end();
     return;
   }
-  const body = JSON.stringify({ code: 200, content, errorCode: '', message: '', success: true, traceId: `TRACE-${randomUUID().toUpperCase()}` });
+  const body = JSON.stringify({
+    code: 200,
+    content,
+    errorCode: '',
+    message: '',
+    success: true,
+    traceId: `TRACE-${randomUUID().toUpperCase()}`,
+  });
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
 });
 server.keepAliveTimeout = 60_000;

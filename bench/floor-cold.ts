@@ -13,7 +13,8 @@ import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 
 const [file, lineArg, colArg] = process.argv.slice(2);
 if (!file || !lineArg || !colArg) throw new Error('usage: floor-cold.ts <file.map> <line> <column>');
-const line = Number(lineArg), column = Number(colArg) - 1;
+const line = Number(lineArg),
+  column = Number(colArg) - 1;
 
 function once(): number {
   const t0 = performance.now();

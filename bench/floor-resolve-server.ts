@@ -48,7 +48,8 @@ function resolve(stack: string) {
   for (let i = 0; i < lines.length; i++) {
     const m = V8.exec(lines[i]!);
     if (!m) continue;
-    const line = Number(m[4]), column = Number(m[5]);
+    const line = Number(m[4]),
+      column = Number(m[5]);
     const base = { raw: lines[i]!, functionName: m[2] ?? null, url: m[3]!, line, column };
     const p = originalPositionFor(map, { line, column: column - 1 });
     if (p.source === null) {
@@ -56,7 +57,15 @@ function resolve(stack: string) {
       continue;
     }
     const ctx = context(p.source, p.line);
-    frames.push({ ...base, resolved: true, source: p.source, originalLine: p.line, originalColumn: p.column + 1, name: p.name, ...(ctx ? { context: ctx } : {}) });
+    frames.push({
+      ...base,
+      resolved: true,
+      source: p.source,
+      originalLine: p.line,
+      originalColumn: p.column + 1,
+      name: p.name,
+      ...(ctx ? { context: ctx } : {}),
+    });
     lines[i] = `${m[1]}${p.source}:${p.line}:${p.column + 1}${m[6]}`;
   }
   return { stack: lines.join('\n'), frames };
@@ -75,7 +84,11 @@ const server = http.createServer((req, res) => {
       res.writeHead(400).end(String(err));
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-trace-id': traceId });
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-trace-id': traceId,
+    });
     res.end(body);
   });
 });

@@ -55,7 +55,9 @@ function generate(): void {
       lines.push(`    ${line}:${line + len - 1}:${pick(types)} method${m}(${args}):${orig}:${orig + len - 1} -> ${obfName}`);
       if (m % 4 === 1) {
         // an inline chain: a helper from another class, then the caller's call site
-        lines.push(`    ${line + len}:${line + len + 2}:void com.example.util.Helpers${c % 50}.check${m}(int):${20 + m}:${22 + m} -> ${obfName}`);
+        lines.push(
+          `    ${line + len}:${line + len + 2}:void com.example.util.Helpers${c % 50}.check${m}(int):${20 + m}:${22 + m} -> ${obfName}`,
+        );
         lines.push(`    ${line + len}:${line + len + 2}:${pick(types)} method${m}(${args}):${orig + 1} -> ${obfName}`);
         if (frames.length < 50 && rand() < 0.02) frames.push(`\tat ${obf}.${obfName}(SourceFile:${line + len + 1})`);
       } else if (frames.length < 50 && rand() < 0.01) frames.push(`\tat ${obf}.${obfName}(SourceFile:${line + 1})`);
@@ -67,10 +69,15 @@ function generate(): void {
     c++;
   }
   writeFileSync(mappingPath, `${out.join('\n')}\n`);
-  const trace = ['java.lang.IllegalStateException: boom', ...frames.slice(0, 45),
-    '\tat android.os.Handler.dispatchMessage(Handler.java:106)', '\tat android.os.Looper.loop(Looper.java:223)',
-    '\tat android.app.ActivityThread.main(ActivityThread.java:7656)', '\tat java.lang.reflect.Method.invoke(Native Method)',
-    '\tat com.android.internal.os.ZygoteInit.main(ZygoteInit.java:947)'];
+  const trace = [
+    'java.lang.IllegalStateException: boom',
+    ...frames.slice(0, 45),
+    '\tat android.os.Handler.dispatchMessage(Handler.java:106)',
+    '\tat android.os.Looper.loop(Looper.java:223)',
+    '\tat android.app.ActivityThread.main(ActivityThread.java:7656)',
+    '\tat java.lang.reflect.Method.invoke(Native Method)',
+    '\tat com.android.internal.os.ZygoteInit.main(ZygoteInit.java:947)',
+  ];
   if (frames.length < 45) throw new Error(`only ${frames.length} frames generated`);
   writeFileSync(tracePath, `${trace.join('\n')}\n`);
 }
@@ -83,8 +90,11 @@ const mappingBytes = statSync(mappingPath).size;
 const stack = (await import('node:fs')).readFileSync(tracePath, 'utf8');
 log(`mapping: ${(mappingBytes / MiB).toFixed(1)} MiB, trace: ${stack.split('\n').filter((l) => l.includes('\tat ')).length} frames`);
 
-const proguardLib = process.env.MAPVAULT_TEST_PROGUARD
-  ?? /export MAPVAULT_TEST_PROGUARD=(\S+)/.exec(execFileSync(join(ROOT, 'scripts/services/proguard.sh'), ['start'], { encoding: 'utf8' }))?.[1];
+const proguardLib =
+  process.env.MAPVAULT_TEST_PROGUARD ??
+  /export MAPVAULT_TEST_PROGUARD=(\S+)/.exec(
+    execFileSync(join(ROOT, 'scripts/services/proguard.sh'), ['start'], { encoding: 'utf8' }),
+  )?.[1];
 if (!proguardLib) throw new Error('ProGuard not available (scripts/services/proguard.sh start)');
 
 const zipPath = join(dir, 'mapping.zip');
@@ -97,26 +107,49 @@ const zipPath = join(dir, 'mapping.zip');
 
 /** Frames as `at class.method(:line)`: ReTrace 6.2.2 ignores R8's sourceFile metadata, so file names differ. */
 const frameKeys = (text: string) =>
-  text.split('\n').map((l) => l.trim().replace(/^<OR> /, '').replace(/\([^:()]*(:\d+)?\)$/, '($1)')).filter((l) => l.startsWith('at '));
+  text
+    .split('\n')
+    .map((l) =>
+      l
+        .trim()
+        .replace(/^<OR> /, '')
+        .replace(/\([^:()]*(:\d+)?\)$/, '($1)'),
+    )
+    .filter((l) => l.startsWith('at '));
 
 const data = await tempDir('java');
 const mv = await startMapvault(data, { prof: opts.prof });
 const report = new Report('Android: Java retrace (50 frames, ~30 MB mapping)', opts);
 try {
-  const first: number[] = [], retrace: number[] = [], warm: number[] = [], whoami: number[] = [], merge: number[] = [];
+  const first: number[] = [],
+    retrace: number[] = [],
+    warm: number[] = [],
+    whoami: number[] = [],
+    merge: number[] = [];
   for (let run = 0; run < opts.runs; run++) {
     const version = `v${run}-${Date.now()}`;
     const up = await uploadZip(mv.api, zipPath, statSync(zipPath).size, { appId: 'bench', env: 'prod', version });
     merge.push(up.mergeMs);
     let t = performance.now();
-    const answer = await callApi<{ stack: string; frames: Array<{ resolved: boolean; class: string }> }>(mv.api, '/parse_stack', { appId: 'bench', env: 'prod', version, stack });
+    const answer = await callApi<{ stack: string; frames: Array<{ resolved: boolean; class: string }> }>(mv.api, '/parse_stack', {
+      appId: 'bench',
+      env: 'prod',
+      version,
+      stack,
+    });
     first.push(performance.now() - t);
     t = performance.now();
-    const reference = execFileSync('java', ['-jar', join(proguardLib, 'retrace.jar'), mappingPath, tracePath], { encoding: 'utf8', maxBuffer: 64 * MiB });
+    const reference = execFileSync('java', ['-jar', join(proguardLib, 'retrace.jar'), mappingPath, tracePath], {
+      encoding: 'utf8',
+      maxBuffer: 64 * MiB,
+    });
     retrace.push(performance.now() - t);
-    const appFrames = answer.frames.filter((f) => !f.class.startsWith('android.') && !f.class.startsWith('java.') && !f.class.startsWith('com.android.'));
+    const appFrames = answer.frames.filter(
+      (f) => !f.class.startsWith('android.') && !f.class.startsWith('java.') && !f.class.startsWith('com.android.'),
+    );
     if (appFrames.some((f) => !f.resolved)) throw new Error('an app frame was not resolved');
-    if (JSON.stringify(frameKeys(answer.stack)) !== JSON.stringify(frameKeys(reference))) throw new Error('mapvault and ReTrace disagree on the frames');
+    if (JSON.stringify(frameKeys(answer.stack)) !== JSON.stringify(frameKeys(reference)))
+      throw new Error('mapvault and ReTrace disagree on the frames');
     // Warm: 100 parse_stack calls, each followed by an authenticated /whoami round trip (for scale:
     // what HTTP, the key check and JSON cost alone at that moment), so both see the same load.
     const w: number[] = [];
@@ -131,7 +164,9 @@ try {
     }
     warm.push(median(w));
     whoami.push(median(h));
-    log(`run ${run + 1}: merge ${up.mergeMs.toFixed(0)} ms, first ${first.at(-1)!.toFixed(0)} ms, ReTrace ${retrace.at(-1)!.toFixed(0)} ms, warm ${warm.at(-1)!.toFixed(1)} ms, /whoami ${whoami.at(-1)!.toFixed(1)} ms`);
+    log(
+      `run ${run + 1}: merge ${up.mergeMs.toFixed(0)} ms, first ${first.at(-1)!.toFixed(0)} ms, ReTrace ${retrace.at(-1)!.toFixed(0)} ms, warm ${warm.at(-1)!.toFixed(1)} ms, /whoami ${whoami.at(-1)!.toFixed(1)} ms`,
+    );
   }
   report.ratioRow('first parse_stack after upload vs ReTrace wall time', 'ms', first, retrace, 0.25);
   report.absoluteRow(`warm parse_stack (median of ${WARM_CALLS})`, 'ms', warm, null, 10, '≤ 10 ms');

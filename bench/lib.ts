@@ -73,7 +73,13 @@ export function parseArgs(argv = process.argv.slice(2)): BenchOptions {
 
 // ───────────────────────────── statistics and the table ─────────────────────────────
 
-export interface Stats { median: number; min: number; max: number; n: number; values: number[] }
+export interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+  values: number[];
+}
 
 export function stats(values: number[]): Stats {
   const v = [...values].sort((a, b) => a - b);
@@ -132,7 +138,10 @@ export function formatRow(r: Row): string {
 export class Report {
   readonly rows: Row[] = [];
   private headerPrinted = false;
-  constructor(readonly title: string, private readonly opts: BenchOptions) {}
+  constructor(
+    readonly title: string,
+    private readonly opts: BenchOptions,
+  ) {}
 
   add(row: Row): Row {
     if (!this.headerPrinted) {
@@ -148,8 +157,13 @@ export class Report {
   ratioRow(name: string, unit: string, mv: number[], floor: number[], target: number | null, targetText?: string): Row {
     const ratio = stats(mv.map((m, i) => m / floor[i]!));
     return this.add({
-      name, unit, mapvault: stats(mv), floor: stats(floor), ratio,
-      target: target === null ? '–' : targetText ?? `≤ ${target}×`, met: target === null ? null : ratio.median <= target,
+      name,
+      unit,
+      mapvault: stats(mv),
+      floor: stats(floor),
+      ratio,
+      target: target === null ? '–' : (targetText ?? `≤ ${target}×`),
+      met: target === null ? null : ratio.median <= target,
     });
   }
 
@@ -157,13 +171,26 @@ export class Report {
   rateRow(name: string, unit: string, mv: number[], floor: number[], target: number | null): Row {
     const ratio = stats(mv.map((m, i) => m / floor[i]!));
     return this.add({
-      name, unit, mapvault: stats(mv), floor: stats(floor), ratio,
-      target: target === null ? '–' : `≥ ${target}×`, met: target === null ? null : ratio.median >= target,
+      name,
+      unit,
+      mapvault: stats(mv),
+      floor: stats(floor),
+      ratio,
+      target: target === null ? '–' : `≥ ${target}×`,
+      met: target === null ? null : ratio.median >= target,
     });
   }
 
   /** An absolute target on mapvault's median (e.g. "p99 < 20 ms"); the floor is for reference. */
-  absoluteRow(name: string, unit: string, mv: number[], floor: number[] | null, limit: number | null, targetText: string, strict = false): Row {
+  absoluteRow(
+    name: string,
+    unit: string,
+    mv: number[],
+    floor: number[] | null,
+    limit: number | null,
+    targetText: string,
+    strict = false,
+  ): Row {
     const s = stats(mv);
     const f = floor ? stats(floor) : null;
     const ratio = floor ? stats(mv.map((m, i) => m / floor[i]!)) : null;
@@ -235,7 +262,9 @@ export interface ServerProc {
 
 function collect(proc: ChildProcess): () => string {
   let out = '';
-  const add = (b: Buffer) => { if (out.length < 256 * 1024) out += b.toString(); };
+  const add = (b: Buffer) => {
+    if (out.length < 256 * 1024) out += b.toString();
+  };
   proc.stdout?.on('data', add);
   proc.stderr?.on('data', add);
   return () => out;
@@ -257,7 +286,9 @@ export async function waitHealthy(url: string, proc: ChildProcess, output: () =>
     try {
       const r = await httpRequest(`${url}/healthz`, { method: 'GET', agent: false });
       if (r.status === 200) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > deadline) throw new Error(`server not healthy after ${timeoutMs} ms:\n${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -274,15 +305,21 @@ export interface MapvaultProc extends ServerProc {
  * its data in `dataDir`, one API key (benchkey → workspace "bench") and warn-level logs.
  */
 export async function startMapvault(
-  dataDir: string, opts: { env?: Record<string, string>; prof?: string; nodeArgs?: string[] } = {},
+  dataDir: string,
+  opts: { env?: Record<string, string>; prof?: string; nodeArgs?: string[] } = {},
 ): Promise<MapvaultProc> {
   const port = await freePort();
   const nodeArgs = [...(opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : []), ...(opts.nodeArgs ?? [])];
   const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'mapvault'), 'serve'], {
     cwd: ROOT,
     env: {
-      ...process.env, PORT: String(port), HOST: '127.0.0.1', MAPVAULT_DATA_DIR: dataDir,
-      MAPVAULT_API_KEYS: `${API_KEY}=${WORKSPACE}`, LOG_LEVEL: 'warn', ...opts.env,
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MAPVAULT_DATA_DIR: dataDir,
+      MAPVAULT_API_KEYS: `${API_KEY}=${WORKSPACE}`,
+      LOG_LEVEL: 'warn',
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -298,7 +335,8 @@ export async function startMapvault(
  */
 export async function startScript(script: string, args: string[], opts: { nodeArgs?: string[] } = {}): Promise<ServerProc> {
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'bench', script), ...args], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collect(proc);
   const port = await new Promise<number>((res, rej) => {
@@ -306,7 +344,10 @@ export async function startScript(script: string, args: string[], opts: { nodeAr
     proc.once('exit', (code) => rej(new Error(`${script} exited with ${code}:\n${output()}`)));
     proc.stdout!.on('data', () => {
       const m = /READY (\d+)/.exec(output());
-      if (m) { clearTimeout(timer); res(Number(m[1])); }
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
     });
   });
   proc.removeAllListeners('exit');
@@ -316,11 +357,14 @@ export async function startScript(script: string, args: string[], opts: { nodeAr
 /** Runs a bench-owned TS script to completion and returns the JSON it prints last on stdout. */
 export async function runScriptJson<T>(script: string, args: string[], opts: { nodeArgs?: string[] } = {}): Promise<T> {
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'bench', script), ...args], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collect(proc);
   let stdout = '';
-  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+  proc.stdout!.on('data', (b: Buffer) => {
+    stdout += b.toString();
+  });
   const code = await new Promise<number | null>((res) => proc.once('exit', (c) => res(c)));
   if (code !== 0) throw new Error(`${script} exited with ${code}:\n${output()}`);
   const last = stdout.trim().split('\n').pop() ?? '';
@@ -330,7 +374,10 @@ export async function runScriptJson<T>(script: string, args: string[], opts: { n
 export async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
   const proc = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collect(proc);
-  const code = await new Promise<number | null>((res, rej) => { proc.once('error', rej); proc.once('exit', (c) => res(c)); });
+  const code = await new Promise<number | null>((res, rej) => {
+    proc.once('error', rej);
+    proc.once('exit', (c) => res(c));
+  });
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${output()}`);
   return output();
 }
@@ -344,7 +391,11 @@ export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: tr
 
 // ───────────────────────────── HTTP ─────────────────────────────
 
-export interface HttpResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
 
 export function httpRequest(
   url: string,
@@ -368,14 +419,29 @@ export function httpRequest(
 
 export const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-export interface Envelope<T = any> { code: number; content: T; errorCode: string; message: string; success: boolean; traceId: string }
+export interface Envelope<T = any> {
+  code: number;
+  content: T;
+  errorCode: string;
+  message: string;
+  success: boolean;
+  traceId: string;
+}
 
 /** Calls a JSON endpoint of the API; throws unless the envelope says success. */
-export async function callApi<T = any>(api: string, path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<T> {
+export async function callApi<T = any>(
+  api: string,
+  path: string,
+  body?: unknown,
+  method = body === undefined ? 'GET' : 'POST',
+): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const r = await httpRequest(api + path, {
     method,
-    headers: { 'DF-API-KEY': API_KEY, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
+    headers: {
+      'DF-API-KEY': API_KEY,
+      ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+    },
     body: payload,
   });
   const env = JSON.parse(r.body.toString()) as Envelope<T>;
@@ -386,23 +452,26 @@ export async function callApi<T = any>(api: string, path: string, body?: unknown
 /** Sends bytes [start, end) of `file` as one upload_part, in the public clients' multipart field order. */
 export async function sendPart(api: string, uploadId: string, chunkIndex: number, file: string, start: number, end: number): Promise<void> {
   const boundary = `----mapvaultbench${chunkIndex}x${Math.random().toString(36).slice(2)}`;
-  const field = (name: string, value: string) =>
-    `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
   const head = Buffer.from(
-    field('uploadId', uploadId) + field('chunkIndex', String(chunkIndex)) +
-    `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_${String(chunkIndex).padStart(6, '0')}"\r\n` +
-    'Content-Type: application/octet-stream\r\n\r\n',
+    field('uploadId', uploadId) +
+      field('chunkIndex', String(chunkIndex)) +
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_${String(chunkIndex).padStart(6, '0')}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const body = Readable.from((async function* () {
-    yield head;
-    yield* createReadStream(file, { start, end: end - 1, highWaterMark: 1 * MiB });
-    yield tail;
-  })());
+  const body = Readable.from(
+    (async function* () {
+      yield head;
+      yield* createReadStream(file, { start, end: end - 1, highWaterMark: 1 * MiB });
+      yield tail;
+    })(),
+  );
   const r = await httpRequest(`${api}/upload_part`, {
     method: 'POST',
     headers: {
-      'DF-API-KEY': API_KEY, 'content-type': `multipart/form-data; boundary=${boundary}`,
+      'DF-API-KEY': API_KEY,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
       'content-length': head.length + (end - start) + tail.length,
     },
     body,
@@ -425,17 +494,27 @@ export async function pool<T>(items: T[], n: number, fn: (item: T, i: number) =>
 export const partRanges = (size: number, partSize: number): Array<[number, number]> =>
   Array.from({ length: Math.ceil(size / partSize) }, (_, i) => [i * partSize, Math.min(size, (i + 1) * partSize)]);
 
-export interface UploadTiming { partsMs: number; mergeMs: number; totalMs: number; merge: any }
+export interface UploadTiming {
+  partsMs: number;
+  mergeMs: number;
+  totalMs: number;
+  merge: any;
+}
 
 /** init → parts (`concurrency` at a time) → part_merge, timed. */
 export async function uploadZip(
-  api: string, zipPath: string, size: number, identity: { appId: string; version?: string; env?: string; needCover?: boolean },
+  api: string,
+  zipPath: string,
+  size: number,
+  identity: { appId: string; version?: string; env?: string; needCover?: boolean },
   opts: { partSize?: number; concurrency?: number } = {},
 ): Promise<UploadTiming> {
   const t0 = performance.now();
   const init = await callApi<{ uploadId: string }>(api, '/multipart_upload_init', identity);
   if (!init.uploadId) throw new Error(`init gave no uploadId: ${JSON.stringify(init)}`);
-  await pool(partRanges(size, opts.partSize ?? 10 * MiB), opts.concurrency ?? 4, ([s, e], i) => sendPart(api, init.uploadId, i, zipPath, s, e));
+  await pool(partRanges(size, opts.partSize ?? 10 * MiB), opts.concurrency ?? 4, ([s, e], i) =>
+    sendPart(api, init.uploadId, i, zipPath, s, e),
+  );
   const t1 = performance.now();
   const merge = await callApi(api, '/part_merge', { uploadId: init.uploadId });
   const t2 = performance.now();
@@ -458,7 +537,7 @@ export function writeRandomStoredZip(path: string, zipSize: number, name = 'rand
     const chunk = Buffer.allocUnsafe(8 * MiB);
     let crc = 0;
     let pos = 30 + nameBuf.length;
-    for (let left = size; left > 0;) {
+    for (let left = size; left > 0; ) {
       const n = Math.min(left, chunk.length);
       randomFillSync(chunk, 0, n);
       crc = crc32(chunk.subarray(0, n), crc);
@@ -489,7 +568,7 @@ export function writeRandomStoredZip(path: string, zipSize: number, name = 'rand
     central.writeUInt32LE(size, 20);
     central.writeUInt32LE(size, 24);
     central.writeUInt16LE(nameBuf.length, 28);
-    central.writeUInt32LE(((0o100644 << 16) >>> 0), 38); // regular file, rw-r--r--
+    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // regular file, rw-r--r--
     central.writeUInt32LE(0, 42); // local header offset
     const cdOffset = pos;
     const eocd = Buffer.alloc(22);
@@ -517,15 +596,24 @@ export function cachedRandomZip(zipSize: number): string {
   return path;
 }
 
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `a` and `b` alternately `runs` times (ABAB, then BABA, ...) so drift hits both equally. */
-export async function interleaved<A, B>(runs: number, a: (i: number) => Promise<A>, b: (i: number) => Promise<B>): Promise<{ a: A[]; b: B[] }> {
-  const ra: A[] = [], rb: B[] = [];
+export async function interleaved<A, B>(
+  runs: number,
+  a: (i: number) => Promise<A>,
+  b: (i: number) => Promise<B>,
+): Promise<{ a: A[]; b: B[] }> {
+  const ra: A[] = [],
+    rb: B[] = [];
   for (let i = 0; i < runs; i++) {
-    if (i % 2 === 0) { ra.push(await a(i)); rb.push(await b(i)); }
-    else { rb.push(await b(i)); ra.push(await a(i)); }
+    if (i % 2 === 0) {
+      ra.push(await a(i));
+      rb.push(await b(i));
+    } else {
+      rb.push(await b(i));
+      ra.push(await a(i));
+    }
   }
   return { a: ra, b: rb };
 }

@@ -34,15 +34,22 @@ const url = new URL(o.url);
 
 function post(body: Buffer): Promise<{ status: number; text: Buffer }> {
   return new Promise((res, rej) => {
-    const req = http.request({
-      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
-      headers: { ...o.headers, 'content-type': 'application/json', 'content-length': body.length },
-    }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks) }));
-      r.on('error', rej);
-    });
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        agent,
+        headers: { ...o.headers, 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks) }));
+        r.on('error', rej);
+      },
+    );
     req.on('error', rej);
     req.end(body);
   });
@@ -51,7 +58,13 @@ function post(body: Buffer): Promise<{ status: number; text: Buffer }> {
 const start = performance.now();
 const measureFrom = start + o.warmupMs;
 const stopAt = measureFrom + o.durationMs;
-let requests = 0, allRequests = 0, errors = 0, sampled = 0, sampledResolved = 0, sampledFrames = 0, next = 0;
+let requests = 0,
+  allRequests = 0,
+  errors = 0,
+  sampled = 0,
+  sampledResolved = 0,
+  sampledFrames = 0,
+  next = 0;
 const latencies: number[] = [];
 let firstError = '';
 
@@ -60,7 +73,7 @@ async function worker(w: number): Promise<void> {
   for (;;) {
     const t0 = performance.now();
     if (t0 >= stopAt) return;
-    const body = bodies[(next++) % bodies.length]!;
+    const body = bodies[next++ % bodies.length]!;
     try {
       const r = await post(body);
       const t1 = performance.now();
@@ -92,8 +105,19 @@ async function worker(w: number): Promise<void> {
 await Promise.all(Array.from({ length: o.concurrency }, (_, w) => worker(w)));
 agent.destroy();
 const seconds = o.durationMs / 1000;
-process.stdout.write(JSON.stringify({
-  requests, allRequests, frames: requests * o.framesPerBody, framesPerSecond: (requests * o.framesPerBody) / seconds,
-  requestsPerSecond: requests / seconds, errors, firstError, sampled, sampledFrames, sampledResolved,
-  p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
-}) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    requests,
+    allRequests,
+    frames: requests * o.framesPerBody,
+    framesPerSecond: (requests * o.framesPerBody) / seconds,
+    requestsPerSecond: requests / seconds,
+    errors,
+    firstError,
+    sampled,
+    sampledFrames,
+    sampledResolved,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  }) + '\n',
+);

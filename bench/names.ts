@@ -27,11 +27,17 @@ function table(title: string, scores: Score[]): void {
   for (const s of scores) {
     console.log(`| ${s.bundler} | ${s.browser} | ${s.resolved} | ${s.correct} | ${((100 * s.correct) / s.resolved).toFixed(1)} % |`);
   }
-  const total = scores.reduce((a, s) => ({ resolved: a.resolved + s.resolved, correct: a.correct + s.correct }), { resolved: 0, correct: 0 });
+  const total = scores.reduce((a, s) => ({ resolved: a.resolved + s.resolved, correct: a.correct + s.correct }), {
+    resolved: 0,
+    correct: 0,
+  });
   console.log(`| all | both | ${total.resolved} | ${total.correct} | ${((100 * total.correct) / total.resolved).toFixed(1)} % |`);
   if (showMisses) {
     for (const s of scores) {
-      for (const m of s.misses) console.log(`miss ${s.bundler}/${s.browser} ${m.scenario}: ${m.frame} → ${m.source}:${m.line}:${m.column} got ${m.got}, oracle ${m.want}`);
+      for (const m of s.misses)
+        console.log(
+          `miss ${s.bundler}/${s.browser} ${m.scenario}: ${m.frame} → ${m.source}:${m.line}:${m.column} got ${m.got}, oracle ${m.want}`,
+        );
     }
   }
 }
@@ -40,12 +46,18 @@ table('Maps as built (with sourcesContent):', await scoreNames());
 table('The same maps without sourcesContent (names from `names` only):', await scoreNames({ withoutSourcesContent: true }));
 // Maps uploaded without their scripts: no ranges, so each frame is named at its caller's call site
 // (the `names` entry there), else by the minified name the stack printed.
-table('The maps alone, scripts not stored (caller call-site names, then minified names):', await scoreNames({ omit: (p) => p.endsWith('.js') }));
+table(
+  'The maps alone, scripts not stored (caller call-site names, then minified names):',
+  await scoreNames({ omit: (p) => p.endsWith('.js') }),
+);
 console.log('');
 
 // Range computation time per script (median of 20), to size the merge-time work.
 const bundleScripts: Record<string, string> = {
-  webpack: 'webpack/main.js', rollup: 'rollup/main.chunk.js', esbuild: 'esbuild/main.js', vite: 'vite/assets/',
+  webpack: 'webpack/main.js',
+  rollup: 'rollup/main.chunk.js',
+  esbuild: 'esbuild/main.js',
+  vite: 'vite/assets/',
 };
 for (const bundler of BUNDLERS) {
   let script = bundleScripts[bundler]!;
@@ -88,5 +100,7 @@ for (const bundler of BUNDLERS) {
   times.sort((a, b) => a - b);
   cpus.sort((a, b) => a - b);
   const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
-  console.log(`typescript.js bundle: ${mib(text.length)} MiB script, ${mib(big.mapBytes)} MiB map: ${count} function ranges in ${times[2]!.toFixed(0)} ms wall, ${cpus[2]!.toFixed(0)} ms CPU (medians of 5)`);
+  console.log(
+    `typescript.js bundle: ${mib(text.length)} MiB script, ${mib(big.mapBytes)} MiB map: ${count} function ranges in ${times[2]!.toFixed(0)} ms wall, ${cpus[2]!.toFixed(0)} ms CPU (medians of 5)`,
+  );
 }

@@ -7,14 +7,26 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const arg = process.argv[2];
 if (!arg) throw new Error('usage: prof-summary.ts <file.cpuprofile | dir> [top]');
 const top = Number(process.argv[3] ?? 25);
 const files = statSync(arg).isDirectory()
-  ? readdirSync(arg).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(arg, f))
+  ? readdirSync(arg)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(arg, f))
   : [arg];
 
 for (const file of files) {

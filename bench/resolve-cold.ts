@@ -21,8 +21,21 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bigMap, stacksFor } from './fixtures.ts';
 import {
-  MiB, Report, callApi, httpRequest, interleaved, log, parseArgs, percentile, removeDir, runScriptJson, sleep,
-  startMapvault, tempDir, uploadZip, type MapvaultProc,
+  MiB,
+  Report,
+  callApi,
+  httpRequest,
+  interleaved,
+  log,
+  parseArgs,
+  percentile,
+  removeDir,
+  runScriptJson,
+  sleep,
+  startMapvault,
+  tempDir,
+  uploadZip,
+  type MapvaultProc,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -50,10 +63,12 @@ function pinger(url: string, everyMs = 5) {
   const timer = setInterval(() => {
     const at = performance.now();
     inflight++;
-    httpRequest(`${url}/healthz`, { agent }).then(
-      () => samples.push({ at, ms: performance.now() - at }),
-      () => samples.push({ at, ms: NaN }),
-    ).finally(() => inflight--);
+    httpRequest(`${url}/healthz`, { agent })
+      .then(
+        () => samples.push({ at, ms: performance.now() - at }),
+        () => samples.push({ at, ms: NaN }),
+      )
+      .finally(() => inflight--);
   }, everyMs);
   return {
     samples,
@@ -70,7 +85,10 @@ async function idleBaseline(url: string): Promise<number> {
   const p = pinger(url);
   await sleep(500);
   await p.stop();
-  return percentile(p.samples.map((s) => s.ms), 99);
+  return percentile(
+    p.samples.map((s) => s.ms),
+    99,
+  );
 }
 
 async function coldRequest(mv: MapvaultProc, version: string): Promise<{ ms: number; p99: number; max: number }> {
@@ -99,19 +117,23 @@ try {
   const restart: Array<{ ms: number; p99: number; max: number; idleP99: number }> = [];
   const floors: Array<{ coldMs: number; warmMs: number }> = [];
   log(`${opts.runs} runs: restart server → first parse_stack; floor in a fresh process`);
-  await interleaved(opts.runs, async () => {
-    const mv = await startMapvault(dataDir, { prof: opts.prof });
-    try {
-      // Warm the route, auth and catalog paths on an app with no sourcemap (no map is touched).
-      await callApi(mv.api, '/parse_stack', { appId: 'nothing-here', stack });
-      const idleP99 = await idleBaseline(mv.url);
-      restart.push({ ...(await coldRequest(mv, 'base')), idleP99 });
-    } finally {
-      await mv.stop();
-    }
-  }, async () => {
-    floors.push(await runScriptJson('floor-cold.ts', [bm.map, String(line0), String(col0)]));
-  });
+  await interleaved(
+    opts.runs,
+    async () => {
+      const mv = await startMapvault(dataDir, { prof: opts.prof });
+      try {
+        // Warm the route, auth and catalog paths on an app with no sourcemap (no map is touched).
+        await callApi(mv.api, '/parse_stack', { appId: 'nothing-here', stack });
+        const idleP99 = await idleBaseline(mv.url);
+        restart.push({ ...(await coldRequest(mv, 'base')), idleP99 });
+      } finally {
+        await mv.stop();
+      }
+    },
+    async () => {
+      floors.push(await runScriptJson('floor-cold.ts', [bm.map, String(line0), String(col0)]));
+    },
+  );
 
   // B: a long-running server, the map uploaded again under a new version before each run.
   log(`${opts.runs} runs: new version on a running server → first parse_stack`);
@@ -126,20 +148,55 @@ try {
     fresh.push(await coldRequest(mv, version));
   }
 
-  report.ratioRow(`first parse_stack on a ${(bm.mapBytes / MiB).toFixed(0)} MiB map, restarted server (floor: trace-mapping parse + 1st lookup, fresh process)`, 'ms',
-    restart.map((r) => r.ms), floors.map((f) => f.coldMs), 0.25);
-  report.ratioRow('first parse_stack, new version on a running server (floor: same, JIT warm)', 'ms',
-    fresh.map((r) => r.ms), floors.map((f) => f.warmMs), 1.5);
-  report.ratioRow('  /healthz p99 every 5 ms during the cold request, restart (floor col: same server idle)', 'ms',
-    restart.map((r) => r.p99), restart.map((r) => r.idleP99), null);
-  report.absoluteRow('  /healthz p99 every 5 ms during the cold request, new version', 'ms',
-    fresh.map((r) => r.p99), null, null, '–');
-  report.absoluteRow('  /healthz worst during the cold request, restart', 'ms', restart.map((r) => r.max), null, null, '–');
+  report.ratioRow(
+    `first parse_stack on a ${(bm.mapBytes / MiB).toFixed(0)} MiB map, restarted server (floor: trace-mapping parse + 1st lookup, fresh process)`,
+    'ms',
+    restart.map((r) => r.ms),
+    floors.map((f) => f.coldMs),
+    0.25,
+  );
+  report.ratioRow(
+    'first parse_stack, new version on a running server (floor: same, JIT warm)',
+    'ms',
+    fresh.map((r) => r.ms),
+    floors.map((f) => f.warmMs),
+    1.5,
+  );
+  report.ratioRow(
+    '  /healthz p99 every 5 ms during the cold request, restart (floor col: same server idle)',
+    'ms',
+    restart.map((r) => r.p99),
+    restart.map((r) => r.idleP99),
+    null,
+  );
+  report.absoluteRow(
+    '  /healthz p99 every 5 ms during the cold request, new version',
+    'ms',
+    fresh.map((r) => r.p99),
+    null,
+    null,
+    '–',
+  );
+  report.absoluteRow(
+    '  /healthz worst during the cold request, restart',
+    'ms',
+    restart.map((r) => r.max),
+    null,
+    null,
+    '–',
+  );
   // The lookup index built at merge (symbolicate/index/), beside the map in the blob store.
   const indexes: number[] = [];
   for await (const f of walkFiles(join(dataDir, 'blobs', 'trees'))) if (f.endsWith('.mvx')) indexes.push((await stat(f)).size);
   if (indexes.length > 0) {
-    report.absoluteRow('  bytes of lookup index per byte of map', 'x', indexes.map((b) => b / bm.mapBytes), null, null, '–');
+    report.absoluteRow(
+      '  bytes of lookup index per byte of map',
+      'x',
+      indexes.map((b) => b / bm.mapBytes),
+      null,
+      null,
+      '–',
+    );
   }
 } finally {
   if (server) await server.stop();

@@ -21,7 +21,21 @@ import { dirname, join } from 'node:path';
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 import { bigMap, stacksFor } from './fixtures.ts';
 import {
-  API_KEY, MiB, Report, callApi, interleaved, log, parseArgs, processCpuMs, removeDir, runScriptJson, startMapvault, startScript, stats, tempDir, uploadZip,
+  API_KEY,
+  MiB,
+  Report,
+  callApi,
+  interleaved,
+  log,
+  parseArgs,
+  processCpuMs,
+  removeDir,
+  runScriptJson,
+  startMapvault,
+  startScript,
+  stats,
+  tempDir,
+  uploadZip,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -33,9 +47,17 @@ const identity = { appId: 'tsbench', version: '1.0.0', env: 'prod' };
 
 interface LoadResult {
   /** serverCpuMs: CPU time of the server process (all threads) per answered request, warm-up included. */
-  serverCpuMs: number; allRequests: number;
-  framesPerSecond: number; requestsPerSecond: number; errors: number; firstError: string;
-  sampled: number; sampledFrames: number; sampledResolved: number; p50Ms: number; p99Ms: number;
+  serverCpuMs: number;
+  allRequests: number;
+  framesPerSecond: number;
+  requestsPerSecond: number;
+  errors: number;
+  firstError: string;
+  sampled: number;
+  sampledFrames: number;
+  sampledResolved: number;
+  p50Ms: number;
+  p99Ms: number;
 }
 
 const bm = await bigMap();
@@ -56,7 +78,8 @@ try {
   const a = await callApi<{ frames: any[] }>(mv.api, '/parse_stack', { ...identity, stack: stacks[0] });
   const fr = await fetch(floor.url, { method: 'POST', body: JSON.stringify({ stack: stacks[0] }) });
   const b = ((await fr.json()) as { content: { frames: any[] } }).content;
-  if (a.frames.length !== FRAMES || a.frames.some((f) => !f.resolved)) throw new Error(`mapvault did not resolve every frame: ${JSON.stringify(a.frames[0])}`);
+  if (a.frames.length !== FRAMES || a.frames.some((f) => !f.resolved))
+    throw new Error(`mapvault did not resolve every frame: ${JSON.stringify(a.frames[0])}`);
   a.frames.forEach((f, i) => {
     const g = b.frames[i];
     if (f.originalLine !== g.originalLine || f.originalColumn !== g.originalColumn || f.name !== g.name) {
@@ -66,32 +89,80 @@ try {
 
   const load = (pid: number, url: string, headers: Record<string, string>, parseEvery = false) => {
     const cpu0 = processCpuMs(pid);
-    return runScriptJson<LoadResult>('load-client.ts', [JSON.stringify({
-      url, headers, bodiesFile, concurrency: CONCURRENCY, warmupMs, durationMs, framesPerBody: FRAMES, parseEvery,
-    })]).then((r) => {
+    return runScriptJson<LoadResult>('load-client.ts', [
+      JSON.stringify({
+        url,
+        headers,
+        bodiesFile,
+        concurrency: CONCURRENCY,
+        warmupMs,
+        durationMs,
+        framesPerBody: FRAMES,
+        parseEvery,
+      }),
+    ]).then((r) => {
       if (r.errors > 0) throw new Error(`load errors against ${url}: ${r.errors} (${r.firstError})`);
-      if (r.sampledResolved !== r.sampledFrames) throw new Error(`${url}: ${r.sampledFrames - r.sampledResolved} sampled frames unresolved`);
+      if (r.sampledResolved !== r.sampledFrames)
+        throw new Error(`${url}: ${r.sampledFrames - r.sampledResolved} sampled frames unresolved`);
       return { ...r, serverCpuMs: (processCpuMs(pid) - cpu0) / r.allRequests };
     });
   };
   log(`${opts.runs} runs × (${warmupMs} ms warm-up + ${durationMs} ms) per side, interleaved`);
-  const res = await interleaved(opts.runs,
+  const res = await interleaved(
+    opts.runs,
     () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }),
-    () => load(floor.pid, floor.url, {}));
+    () => load(floor.pid, floor.url, {}),
+  );
 
-  report.rateRow(`parse_stack warm: frames/s, ${FRAMES}-frame V8 stacks, ${CONCURRENCY} keep-alive clients, 1 answer in 50 parsed`, 'frames/s',
-    res.a.map((r) => r.framesPerSecond), res.b.map((r) => r.framesPerSecond), 0.5);
-  report.ratioRow('  request latency p99 under that load', 'ms', res.a.map((r) => r.p99Ms), res.b.map((r) => r.p99Ms), null);
-  report.ratioRow('  server CPU time per request (all threads)', 'ms', res.a.map((r) => r.serverCpuMs), res.b.map((r) => r.serverCpuMs), null);
+  report.rateRow(
+    `parse_stack warm: frames/s, ${FRAMES}-frame V8 stacks, ${CONCURRENCY} keep-alive clients, 1 answer in 50 parsed`,
+    'frames/s',
+    res.a.map((r) => r.framesPerSecond),
+    res.b.map((r) => r.framesPerSecond),
+    0.5,
+  );
+  report.ratioRow(
+    '  request latency p99 under that load',
+    'ms',
+    res.a.map((r) => r.p99Ms),
+    res.b.map((r) => r.p99Ms),
+    null,
+  );
+  report.ratioRow(
+    '  server CPU time per request (all threads)',
+    'ms',
+    res.a.map((r) => r.serverCpuMs),
+    res.b.map((r) => r.serverCpuMs),
+    null,
+  );
 
   // The SDK-like client shape: the same load, but the client JSON-parses and checks every answer.
-  const parsing = await interleaved(opts.runs,
+  const parsing = await interleaved(
+    opts.runs,
     () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }, true),
-    () => load(floor.pid, floor.url, {}, true));
-  report.rateRow(`parse_stack warm: frames/s, same load, client parses every answer`, 'frames/s',
-    parsing.a.map((r) => r.framesPerSecond), parsing.b.map((r) => r.framesPerSecond), 0.5);
-  report.ratioRow('  request latency p99 under that load', 'ms', parsing.a.map((r) => r.p99Ms), parsing.b.map((r) => r.p99Ms), null);
-  report.ratioRow('  server CPU time per request (all threads)', 'ms', parsing.a.map((r) => r.serverCpuMs), parsing.b.map((r) => r.serverCpuMs), null);
+    () => load(floor.pid, floor.url, {}, true),
+  );
+  report.rateRow(
+    `parse_stack warm: frames/s, same load, client parses every answer`,
+    'frames/s',
+    parsing.a.map((r) => r.framesPerSecond),
+    parsing.b.map((r) => r.framesPerSecond),
+    0.5,
+  );
+  report.ratioRow(
+    '  request latency p99 under that load',
+    'ms',
+    parsing.a.map((r) => r.p99Ms),
+    parsing.b.map((r) => r.p99Ms),
+    null,
+  );
+  report.ratioRow(
+    '  server CPU time per request (all threads)',
+    'ms',
+    parsing.a.map((r) => r.serverCpuMs),
+    parsing.b.map((r) => r.serverCpuMs),
+    null,
+  );
 
   // Reference: trace-mapping alone, in this process, on the same positions (no HTTP, no JSON).
   const tm = new TraceMap(readFileSync(bm.map, 'utf8'));
@@ -108,8 +179,13 @@ try {
     rates.push(n / ((performance.now() - t0) / 1000));
   }
   report.add({
-    name: '  reference: raw trace-mapping originalPositionFor, in-process', unit: 'frames/s',
-    mapvault: null, floor: stats(rates), ratio: null, target: '–', met: null,
+    name: '  reference: raw trace-mapping originalPositionFor, in-process',
+    unit: 'frames/s',
+    mapvault: null,
+    floor: stats(rates),
+    ratio: null,
+    target: '–',
+    met: null,
   });
 } finally {
   await mv.stop();

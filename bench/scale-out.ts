@@ -28,8 +28,24 @@ import { S3BlobStore } from '../src/storage/s3/s3-blob-store.ts';
 import { parseS3Url } from '../src/storage/s3/s3-url.ts';
 import { bigMap, stacksFor } from './fixtures.ts';
 import {
-  API_KEY, CACHE, MiB, Report, WORKSPACE, cachedRandomZip, callApi, httpRequest, interleaved, log, parseArgs, percentile,
-  removeDir, ROOT, startMapvault, tempDir, uploadZip, type MapvaultProc,
+  API_KEY,
+  CACHE,
+  MiB,
+  Report,
+  WORKSPACE,
+  cachedRandomZip,
+  callApi,
+  httpRequest,
+  interleaved,
+  log,
+  parseArgs,
+  percentile,
+  removeDir,
+  ROOT,
+  startMapvault,
+  tempDir,
+  uploadZip,
+  type MapvaultProc,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -96,28 +112,59 @@ async function manyFilesZip(count: number): Promise<string> {
  * environment selects): app "big" gets 9 990 sourcemaps, app "small" 10, and one task 10 000 parts.
  */
 async function seed(dataDir: string, env: Record<string, string>, uploadId: string): Promise<void> {
-  const mv = await createMapvault(loadConfig({ ...process.env, ...env, MAPVAULT_DATA_DIR: dataDir, MAPVAULT_API_KEYS: `${API_KEY}=${WORKSPACE}` }), { logger: false, announce: () => {} });
+  const mv = await createMapvault(
+    loadConfig({ ...process.env, ...env, MAPVAULT_DATA_DIR: dataDir, MAPVAULT_API_KEYS: `${API_KEY}=${WORKSPACE}` }),
+    { logger: false, announce: () => {} },
+  );
   try {
     const now = Date.now();
     for (let i = 0; i < ROWS; i++) {
       const revisionId = `rev${String(i).padStart(6, '0')}${hex(4)}`;
       const r = await mv.catalog.publishSourceMap({
         sourcemap: {
-          workspace: WORKSPACE, appId: i < 10 ? 'small' : 'big', version: `1.${Math.floor(i / 100)}.${i % 100}`, env: i % 2 ? 'prod' : 'staging', revisionId,
-          createdAt: now - (ROWS - i) * 1000, size: 1_000_000 + i, sha256: hex(32), fileCount: 12, mapCount: 6, warnings: [],
+          workspace: WORKSPACE,
+          appId: i < 10 ? 'small' : 'big',
+          version: `1.${Math.floor(i / 100)}.${i % 100}`,
+          env: i % 2 ? 'prod' : 'staging',
+          revisionId,
+          createdAt: now - (ROWS - i) * 1000,
+          size: 1_000_000 + i,
+          sha256: hex(32),
+          fileCount: 12,
+          mapCount: 6,
+          warnings: [],
         },
-        files: [], replace: false, stagingPrefix: `trees/${revisionId}/`,
+        files: [],
+        replace: false,
+        stagingPrefix: `trees/${revisionId}/`,
         retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
       });
       if (!r.ok) throw new Error(`seed: ${r.reason}`);
     }
     await mv.catalog.createUpload({
-      workspace: WORKSPACE, appId: 'parts', version: '1.0.0', env: 'prod', uploadId, needCover: false, createdAt: now, expiresAt: now + 30 * 86_400_000,
+      workspace: WORKSPACE,
+      appId: 'parts',
+      version: '1.0.0',
+      env: 'prod',
+      uploadId,
+      needCover: false,
+      createdAt: now,
+      expiresAt: now + 30 * 86_400_000,
     });
     for (let i = 0; i < ROWS; i++) {
-      const r = await mv.catalog.putPart(WORKSPACE, uploadId, {
-        chunkIndex: i, size: MiB, md5: hex(16), sha256: hex(32), uploadedAt: now, blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-seeded`,
-      }, now);
+      const r = await mv.catalog.putPart(
+        WORKSPACE,
+        uploadId,
+        {
+          chunkIndex: i,
+          size: MiB,
+          md5: hex(16),
+          sha256: hex(32),
+          uploadedAt: now,
+          blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-seeded`,
+        },
+        now,
+      );
       if (!r.ok) throw new Error('seed: putPart refused');
     }
   } finally {
@@ -142,7 +189,10 @@ const uploadId = hex(16);
 const scaleEnv = {
   ...svc.aws,
   MAPVAULT_CATALOG_URL: await freshDatabase(svc.pgUrl),
-  MAPVAULT_BLOB_URL: (() => { const u = new URL(svc.s3Url); return `s3://${u.host}/bench-${hex(6)}/${u.search}`; })(),
+  MAPVAULT_BLOB_URL: (() => {
+    const u = new URL(svc.s3Url);
+    return `s3://${u.host}/bench-${hex(6)}/${u.search}`;
+  })(),
   MAPVAULT_KEY_PEPPER: hex(32),
 };
 // Explicitly empty for the embedded node, whatever the shell exported (README's several-nodes section exports them).
@@ -161,21 +211,43 @@ try {
 
   const archive = cachedRandomZip(ARCHIVE_BYTES);
   log(`${opts.runs} runs: upload + merge of ${ARCHIVE_BYTES / MiB} MiB`);
-  const big = await interleaved(opts.runs,
+  const big = await interleaved(
+    opts.runs,
     (i) => uploadZip(nodes.scale.api, archive, ARCHIVE_BYTES, { appId: 'archive', version: `s${i}` }),
-    (i) => uploadZip(nodes.embedded.api, archive, ARCHIVE_BYTES, { appId: 'archive', version: `e${i}` }));
-  report.ratioRow(`upload + merge of a ${ARCHIVE_BYTES / MiB} MiB archive (10 MiB parts, 4 at a time)`, 's',
-    big.a.map((t) => t.totalMs / 1000), big.b.map((t) => t.totalMs / 1000), 2);
-  report.ratioRow('  of which the merge', 's', big.a.map((t) => t.mergeMs / 1000), big.b.map((t) => t.mergeMs / 1000), null);
+    (i) => uploadZip(nodes.embedded.api, archive, ARCHIVE_BYTES, { appId: 'archive', version: `e${i}` }),
+  );
+  report.ratioRow(
+    `upload + merge of a ${ARCHIVE_BYTES / MiB} MiB archive (10 MiB parts, 4 at a time)`,
+    's',
+    big.a.map((t) => t.totalMs / 1000),
+    big.b.map((t) => t.totalMs / 1000),
+    2,
+  );
+  report.ratioRow(
+    '  of which the merge',
+    's',
+    big.a.map((t) => t.mergeMs / 1000),
+    big.b.map((t) => t.mergeMs / 1000),
+    null,
+  );
 
   const many = await manyFilesZip(MANY_FILES);
   const manyBytes = statSync(many).size;
   log(`${opts.runs} runs: merge of a ${MANY_FILES}-file archive (${(manyBytes / MiB).toFixed(1)} MiB)`);
-  const files = await interleaved(opts.runs,
+  const files = await interleaved(
+    opts.runs,
     (i) => uploadZip(nodes.scale.api, many, manyBytes, { appId: 'many', version: `s${i}` }),
-    (i) => uploadZip(nodes.embedded.api, many, manyBytes, { appId: 'many', version: `e${i}` }));
-  for (const t of [...files.a, ...files.b]) if (t.merge.fileCount !== MANY_FILES) throw new Error(`merge stored ${t.merge.fileCount} files`);
-  report.ratioRow(`merge of a ${MANY_FILES}-file archive`, 's', files.a.map((t) => t.mergeMs / 1000), files.b.map((t) => t.mergeMs / 1000), 2);
+    (i) => uploadZip(nodes.embedded.api, many, manyBytes, { appId: 'many', version: `e${i}` }),
+  );
+  for (const t of [...files.a, ...files.b])
+    if (t.merge.fileCount !== MANY_FILES) throw new Error(`merge stored ${t.merge.fileCount} files`);
+  report.ratioRow(
+    `merge of a ${MANY_FILES}-file archive`,
+    's',
+    files.a.map((t) => t.mergeMs / 1000),
+    files.b.map((t) => t.mergeMs / 1000),
+    2,
+  );
 
   for (const [name, path] of [
     [`list, app with ${ROWS - 10} sourcemaps (kept answer, validated per request): p99 of ${requests}`, '/list?appId=big'],
@@ -183,7 +255,11 @@ try {
   ] as const) {
     await p99(nodes.scale, path);
     await p99(nodes.embedded, path);
-    const r = await interleaved(opts.runs, () => p99(nodes.scale, path), () => p99(nodes.embedded, path));
+    const r = await interleaved(
+      opts.runs,
+      () => p99(nodes.scale, path),
+      () => p99(nodes.embedded, path),
+    );
     report.ratioRow(name, 'ms', r.a, r.b, 2);
   }
 
@@ -201,8 +277,18 @@ try {
   };
   await warm(nodes.scale);
   await warm(nodes.embedded);
-  const w = await interleaved(opts.runs, () => warm(nodes.scale), () => warm(nodes.embedded));
-  report.ratioRow(`warm parse_stack, 20 frames into a ${(bm.mapBytes / MiB).toFixed(0)} MiB map: p50 of ${stacks.length}`, 'ms', w.a, w.b, 2);
+  const w = await interleaved(
+    opts.runs,
+    () => warm(nodes.scale),
+    () => warm(nodes.embedded),
+  );
+  report.ratioRow(
+    `warm parse_stack, 20 frames into a ${(bm.mapBytes / MiB).toFixed(0)} MiB map: p50 of ${stacks.length}`,
+    'ms',
+    w.a,
+    w.b,
+    2,
+  );
 
   const cold = async (node: MapvaultProc, version: string) => {
     await uploadZip(node.api, bm.zip, bm.zipBytes, { appId: 'resolve', version });
@@ -210,11 +296,18 @@ try {
     await callApi(node.api, '/parse_stack', { appId: 'resolve', version, stack: stacks[0] });
     return performance.now() - t0;
   };
-  const c = await interleaved(opts.runs, (i) => cold(nodes.scale, `cold-s${i}`), (i) => cold(nodes.embedded, `cold-e${i}`));
+  const c = await interleaved(
+    opts.runs,
+    (i) => cold(nodes.scale, `cold-s${i}`),
+    (i) => cold(nodes.embedded, `cold-e${i}`),
+  );
   report.ratioRow('cold parse_stack (first after uploading the map under a new version)', 'ms', c.a, c.b, 2);
 } catch (err) {
   // The servers' own words say why (a crash, a refused request); the bench's error alone often does not.
-  for (const [name, node] of [['scale-out', scale], ['embedded', embedded]] as const) {
+  for (const [name, node] of [
+    ['scale-out', scale],
+    ['embedded', embedded],
+  ] as const) {
     if (node) process.stderr.write(`--- ${name} node output (last 4000 characters) ---\n${node.output().slice(-4000)}\n`);
   }
   throw err;

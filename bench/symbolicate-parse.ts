@@ -52,7 +52,15 @@ async function generate(): Promise<void> {
     index += `import { Widget${i} } from './mod${i}.ts';\nexport const w${i} = new Widget${i}('w${i}');\n`;
   }
   writeFileSync(join(dir, 'src', 'index.ts'), index);
-  await build({ entryPoints: [join(dir, 'src', 'index.ts')], bundle: true, minify: true, sourcemap: 'external', outfile: join(dir, 'out', 'app.js'), format: 'esm', logLevel: 'error' });
+  await build({
+    entryPoints: [join(dir, 'src', 'index.ts')],
+    bundle: true,
+    minify: true,
+    sourcemap: 'external',
+    outfile: join(dir, 'out', 'app.js'),
+    format: 'esm',
+    logLevel: 'error',
+  });
 }
 
 function monitor(): () => number {
@@ -134,7 +142,9 @@ await generate();
 const mapPath = join(dir, 'out', 'app.js.map');
 const bytes = readFileSync(mapPath);
 const parsed = JSON.parse(bytes.toString('utf8'));
-console.log(`map: ${(bytes.length / 1e6).toFixed(1)} MB (mappings ${(parsed.mappings.length / 1e6).toFixed(1)} MB, sourcesContent ${(parsed.sourcesContent.join('').length / 1e6).toFixed(1)} MB, ${parsed.sources.length} sources, ${parsed.mappings.split(';').length} generated line(s))`);
+console.log(
+  `map: ${(bytes.length / 1e6).toFixed(1)} MB (mappings ${(parsed.mappings.length / 1e6).toFixed(1)} MB, sourcesContent ${(parsed.sourcesContent.join('').length / 1e6).toFixed(1)} MB, ${parsed.sources.length} sources, ${parsed.mappings.split(';').length} generated line(s))`,
+);
 
 for (let round = 0; round < 2; round++) {
   gc();
@@ -143,13 +153,17 @@ for (let round = 0; round < 2; round++) {
   const t1 = performance.now();
   originalPositionFor(tm, { line: 1, column: 100 });
   const t2 = performance.now();
-  console.log(`1. trace-mapping inline (round ${round + 1}): parse+TraceMap ${ms(t1 - t0)} + first lookup/decode ${ms(t2 - t1)} = blocked ${ms(t2 - t0)}`);
+  console.log(
+    `1. trace-mapping inline (round ${round + 1}): parse+TraceMap ${ms(t1 - t0)} + first lookup/decode ${ms(t2 - t1)} = blocked ${ms(t2 - t0)}`,
+  );
 }
 for (let round = 0; round < 2; round++) {
   gc();
   const t0 = performance.now();
   const ix = new SourceMapIndex(packSourceMap(bytes));
-  console.log(`2. packSourceMap inline (round ${round + 1}): blocked ${ms(performance.now() - t0)} (packed size ${(ix.cost / 1e6).toFixed(1)} MB)`);
+  console.log(
+    `2. packSourceMap inline (round ${round + 1}): blocked ${ms(performance.now() - t0)} (packed size ${(ix.cost / 1e6).toFixed(1)} MB)`,
+  );
 }
 
 const w = altWorker();
@@ -167,11 +181,17 @@ const tree: TreeSource = {
   readFile: async (p) => (p === 'app.js.map' ? bytes : null),
 };
 const stack = `Error: x\n    at f (https://cdn.example.com/app.js:1:100)`;
-for (const [label, threshold] of [['worker', 0], ['inline', Infinity]] as const) {
+for (const [label, threshold] of [
+  ['worker', 0],
+  ['inline', Infinity],
+] as const) {
   const r = new StackResolver({ workerThresholdBytes: threshold });
   if (label === 'worker') {
     // Start the worker first so its one-off startup (tsx loading the module) is not counted.
-    await r.resolve({ ...tree, id: 'warmup', readFile: async () => Buffer.from('{"version":3,"sources":[],"names":[],"mappings":""}') }, { stack });
+    await r.resolve(
+      { ...tree, id: 'warmup', readFile: async () => Buffer.from('{"version":3,"sources":[],"names":[],"mappings":""}') },
+      { stack },
+    );
   }
   gc();
   await settle();
@@ -184,6 +204,8 @@ for (const [label, threshold] of [['worker', 0], ['inline', Infinity]] as const)
   const t1 = performance.now();
   await r.resolve(tree, { stack });
   const warm = performance.now() - t1;
-  console.log(`${label === 'worker' ? 4 : 2}'. StackResolver ${label}: cold resolve wall ${ms(wall)}, longest event-loop stall ${ms(blocked)}; warm resolve ${(warm).toFixed(2)} ms; resolved=${res.frames[0]!.resolved}`);
+  console.log(
+    `${label === 'worker' ? 4 : 2}'. StackResolver ${label}: cold resolve wall ${ms(wall)}, longest event-loop stall ${ms(blocked)}; warm resolve ${(warm).toFixed(2)} ms; resolved=${res.frames[0]!.resolved}`,
+  );
   await r.close();
 }

@@ -29,8 +29,24 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import {
-  API_KEY, MiB, Report, cachedRandomZip, httpRequest, interleaved, log, parseArgs, partRanges, peakRss, pool, processCpuMs, removeDir, run,
-  startMapvault, startScript, tempDir, uploadZip,
+  API_KEY,
+  MiB,
+  Report,
+  cachedRandomZip,
+  httpRequest,
+  interleaved,
+  log,
+  parseArgs,
+  partRanges,
+  peakRss,
+  pool,
+  processCpuMs,
+  removeDir,
+  run,
+  startMapvault,
+  startScript,
+  tempDir,
+  uploadZip,
 } from './lib.ts';
 
 const opts = parseArgs();
@@ -43,14 +59,26 @@ const SMALL = opts.quick ? 40 * MiB : 200 * MiB;
 const BIG = opts.quick ? 100 * MiB : 1024 * MiB;
 
 /** cpuMs: the server's CPU time (all threads) from the first request to the merge's answer. */
-interface Result { totalMs: number; partsMs: number; mergeMs: number; peak: number; cpuMs: number }
+interface Result {
+  totalMs: number;
+  partsMs: number;
+  mergeMs: number;
+  peak: number;
+  cpuMs: number;
+}
 
 async function mapvaultRun(zip: string, size: number, i: number): Promise<Result> {
   const dataDir = await tempDir('mv-upload');
   const mv = await startMapvault(dataDir, { prof: opts.prof });
   try {
     const cpu0 = processCpuMs(mv.pid);
-    const t = await uploadZip(mv.api, zip, size, { appId: 'bench', version: `r${i}`, env: 'bench' }, { partSize: PART, concurrency: CONCURRENCY });
+    const t = await uploadZip(
+      mv.api,
+      zip,
+      size,
+      { appId: 'bench', version: `r${i}`, env: 'bench' },
+      { partSize: PART, concurrency: CONCURRENCY },
+    );
     if (t.merge.fileCount !== 1 || t.merge.size !== size) throw new Error(`unexpected merge result ${JSON.stringify(t.merge)}`);
     const peak = peakRss(mv.pid);
     return { totalMs: t.totalMs, partsMs: t.partsMs, mergeMs: t.mergeMs, peak, cpuMs: processCpuMs(mv.pid) - cpu0 };
@@ -69,7 +97,8 @@ async function floorRun(zip: string, size: number, i: number): Promise<Result> {
     const t0 = performance.now();
     await pool(partRanges(size, PART), CONCURRENCY, async ([s, e], idx) => {
       const r = await httpRequest(`${srv.url}/${task}/${idx}`, {
-        method: 'PUT', headers: { 'content-length': e - s, 'content-type': 'application/octet-stream' },
+        method: 'PUT',
+        headers: { 'content-length': e - s, 'content-type': 'application/octet-stream' },
         body: Readable.from(createReadStream(zip, { start: s, end: e - 1, highWaterMark: 1 * MiB })),
       });
       if (r.status !== 200) throw new Error(`floor PUT ${idx}: ${r.status}`);
@@ -108,7 +137,12 @@ async function chunksOf(zip: string): Promise<{ dir: string; chunks: string[] }>
     mkdirSync(dir, { recursive: true });
     await run('sh', ['-c', `split -b ${PART} -d -a 6 "${zip}" chunk_ && touch done`], { cwd: dir });
   }
-  return { dir, chunks: readdirSync(dir).filter((f) => f.startsWith('chunk_')).sort() };
+  return {
+    dir,
+    chunks: readdirSync(dir)
+      .filter((f) => f.startsWith('chunk_'))
+      .sort(),
+  };
 }
 
 /** `xargs -P4` over the chunk files: one curl process per part, exit status checked by xargs. */
@@ -123,14 +157,24 @@ async function mapvaultCurlRun(zip: string, size: number, i: number): Promise<Re
   try {
     const cpu0 = processCpuMs(mv.pid);
     const t0 = performance.now();
-    const init = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"appId":"bench","version":"c${i}","env":"bench"}' ${mv.api}/multipart_upload_init`]));
+    const init = JSON.parse(
+      await run('sh', [
+        '-c',
+        `${curl} -H 'Content-Type: application/json' -d '{"appId":"bench","version":"c${i}","env":"bench"}' ${mv.api}/multipart_upload_init`,
+      ]),
+    );
     const uploadId = init.content.uploadId as string;
     if (!uploadId) throw new Error(`curl init: ${JSON.stringify(init)}`);
-    await run('sh', ['-c', xargsCurl(`${curl} -o /dev/null -F uploadId=${uploadId} -F chunkIndex=$i -F files=@{} ${mv.api}/upload_part`)], { cwd: dir });
+    await run('sh', ['-c', xargsCurl(`${curl} -o /dev/null -F uploadId=${uploadId} -F chunkIndex=$i -F files=@{} ${mv.api}/upload_part`)], {
+      cwd: dir,
+    });
     const t1 = performance.now();
-    const merge = JSON.parse(await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"uploadId":"${uploadId}"}' ${mv.api}/part_merge`]));
+    const merge = JSON.parse(
+      await run('sh', ['-c', `${curl} -H 'Content-Type: application/json' -d '{"uploadId":"${uploadId}"}' ${mv.api}/part_merge`]),
+    );
     const t2 = performance.now();
-    if (!merge.success || merge.content.fileCount !== 1 || merge.content.size !== size) throw new Error(`curl merge: ${JSON.stringify(merge)}`);
+    if (!merge.success || merge.content.fileCount !== 1 || merge.content.size !== size)
+      throw new Error(`curl merge: ${JSON.stringify(merge)}`);
     return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(mv.pid), cpuMs: processCpuMs(mv.pid) - cpu0 };
   } finally {
     await mv.stop();
@@ -151,8 +195,15 @@ async function floorCurlRun(zip: string, size: number, i: number): Promise<Resul
     const out = join(root, task);
     const unzipCpuMs = await catUnzip(out);
     const t2 = performance.now();
-    if (statSync(join(out, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22)) throw new Error('floor (curl): wrong extracted size');
-    return { totalMs: t2 - t0, partsMs: t1 - t0, mergeMs: t2 - t1, peak: peakRss(srv.pid), cpuMs: processCpuMs(srv.pid) - cpu0 + unzipCpuMs };
+    if (statSync(join(out, 'out', 'random.bin')).size !== size - (30 + 10 + 46 + 10 + 22))
+      throw new Error('floor (curl): wrong extracted size');
+    return {
+      totalMs: t2 - t0,
+      partsMs: t1 - t0,
+      mergeMs: t2 - t1,
+      peak: peakRss(srv.pid),
+      cpuMs: processCpuMs(srv.pid) - cpu0 + unzipCpuMs,
+    };
   } finally {
     await srv.stop();
     if (!opts.keep) await removeDir(root);
@@ -186,49 +237,129 @@ const sizeLabel = (n: number) => (n >= 1024 * MiB ? `${n / 1024 / MiB} GiB` : `$
 
 const smallZip = cachedRandomZip(SMALL);
 log(`upload ${sizeLabel(SMALL)}: ${opts.runs} runs each, interleaved`);
-const small = await interleaved(opts.runs, (i) => mapvaultRun(smallZip, SMALL, i), (i) => floorRun(smallZip, SMALL, i));
+const small = await interleaved(
+  opts.runs,
+  (i) => mapvaultRun(smallZip, SMALL, i),
+  (i) => floorRun(smallZip, SMALL, i),
+);
 const nParts = Math.ceil(SMALL / PART);
-report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — node client`, 's',
-  s(small.a.map((r) => r.totalMs)), s(small.b.map((r) => r.totalMs)), 1.5);
-report.ratioRow('  of which: parts (mapvault: multipart → part store; floor: raw PUT → file)', 's',
-  s(small.a.map((r) => r.partsMs)), s(small.b.map((r) => r.partsMs)), null);
-report.ratioRow('  of which: merge (mapvault: part_merge; floor: cat + unzip)', 's',
-  s(small.a.map((r) => r.mergeMs)), s(small.b.map((r) => r.mergeMs)), null);
-report.ratioRow('  CPU time of the server (all threads; floor: its server + cat + unzip)', 's',
-  s(small.a.map((r) => r.cpuMs)), s(small.b.map((r) => r.cpuMs)), null);
-report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload`, 'MiB',
-  mib(small.a.map((r) => r.peak)), mib(small.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+report.ratioRow(
+  `upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — node client`,
+  's',
+  s(small.a.map((r) => r.totalMs)),
+  s(small.b.map((r) => r.totalMs)),
+  1.5,
+);
+report.ratioRow(
+  '  of which: parts (mapvault: multipart → part store; floor: raw PUT → file)',
+  's',
+  s(small.a.map((r) => r.partsMs)),
+  s(small.b.map((r) => r.partsMs)),
+  null,
+);
+report.ratioRow(
+  '  of which: merge (mapvault: part_merge; floor: cat + unzip)',
+  's',
+  s(small.a.map((r) => r.mergeMs)),
+  s(small.b.map((r) => r.mergeMs)),
+  null,
+);
+report.ratioRow(
+  '  CPU time of the server (all threads; floor: its server + cat + unzip)',
+  's',
+  s(small.a.map((r) => r.cpuMs)),
+  s(small.b.map((r) => r.cpuMs)),
+  null,
+);
+report.absoluteRow(
+  `server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload`,
+  'MiB',
+  mib(small.a.map((r) => r.peak)),
+  mib(small.b.map((r) => r.peak)),
+  200,
+  '≤ 200 MiB',
+);
 
 log(`upload ${sizeLabel(SMALL)} with curl -F (xargs -P${CONCURRENCY}): ${opts.runs} runs each, interleaved`);
-const smallCurl = await interleaved(opts.runs, (i) => mapvaultCurlRun(smallZip, SMALL, i), (i) => floorCurlRun(smallZip, SMALL, i));
-report.ratioRow(`upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — curl -F (floor: curl -T)`, 's',
-  s(smallCurl.a.map((r) => r.totalMs)), s(smallCurl.b.map((r) => r.totalMs)), 1.5);
-report.ratioRow('  of which: parts (curl -F multipart → part store; floor: curl -T → file)', 's',
-  s(smallCurl.a.map((r) => r.partsMs)), s(smallCurl.b.map((r) => r.partsMs)), null);
-report.ratioRow('  of which: merge', 's',
-  s(smallCurl.a.map((r) => r.mergeMs)), s(smallCurl.b.map((r) => r.mergeMs)), null);
-report.ratioRow('  CPU time of the server (all threads; floor: its server + cat + unzip)', 's',
-  s(smallCurl.a.map((r) => r.cpuMs)), s(smallCurl.b.map((r) => r.cpuMs)), null);
-report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload with curl`, 'MiB',
-  mib(smallCurl.a.map((r) => r.peak)), mib(smallCurl.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+const smallCurl = await interleaved(
+  opts.runs,
+  (i) => mapvaultCurlRun(smallZip, SMALL, i),
+  (i) => floorCurlRun(smallZip, SMALL, i),
+);
+report.ratioRow(
+  `upload+merge ${sizeLabel(SMALL)} zip, ${nParts}×10 MiB parts, 4 in flight — curl -F (floor: curl -T)`,
+  's',
+  s(smallCurl.a.map((r) => r.totalMs)),
+  s(smallCurl.b.map((r) => r.totalMs)),
+  1.5,
+);
+report.ratioRow(
+  '  of which: parts (curl -F multipart → part store; floor: curl -T → file)',
+  's',
+  s(smallCurl.a.map((r) => r.partsMs)),
+  s(smallCurl.b.map((r) => r.partsMs)),
+  null,
+);
+report.ratioRow('  of which: merge', 's', s(smallCurl.a.map((r) => r.mergeMs)), s(smallCurl.b.map((r) => r.mergeMs)), null);
+report.ratioRow(
+  '  CPU time of the server (all threads; floor: its server + cat + unzip)',
+  's',
+  s(smallCurl.a.map((r) => r.cpuMs)),
+  s(smallCurl.b.map((r) => r.cpuMs)),
+  null,
+);
+report.absoluteRow(
+  `server peak RSS (VmHWM), ${sizeLabel(SMALL)} upload with curl`,
+  'MiB',
+  mib(smallCurl.a.map((r) => r.peak)),
+  mib(smallCurl.b.map((r) => r.peak)),
+  200,
+  '≤ 200 MiB',
+);
 
-report.absoluteRow('  reference: CPU time of the hashes the API requires (md5+sha256 of parts, sha256 of the archive, sha256+CRC-32 of the file), in-process', 's',
-  Array.from({ length: Math.max(3, opts.runs) }, () => hashCost(SMALL)), null, null, '–');
+report.absoluteRow(
+  '  reference: CPU time of the hashes the API requires (md5+sha256 of parts, sha256 of the archive, sha256+CRC-32 of the file), in-process',
+  's',
+  Array.from({ length: Math.max(3, opts.runs) }, () => hashCost(SMALL)),
+  null,
+  null,
+  '–',
+);
 
 if (!noBig) {
   const bigZip = cachedRandomZip(BIG);
   log(`upload ${sizeLabel(BIG)}: ${bigRuns} runs each, interleaved`);
-  const big = await interleaved(bigRuns, (i) => mapvaultRun(bigZip, BIG, i), (i) => floorRun(bigZip, BIG, i));
-  report.ratioRow(`upload+merge ${sizeLabel(BIG)} zip, ${Math.ceil(BIG / PART)} parts, 4 in flight (no target: for the memory rows)`, 's',
-    s(big.a.map((r) => r.totalMs)), s(big.b.map((r) => r.totalMs)), null);
-  report.absoluteRow('  reference: CPU time of the required hashes for this size, in-process', 's',
-    [hashCost(BIG)], null, null, '–');
-  report.absoluteRow(`server peak RSS (VmHWM), ${sizeLabel(BIG)} upload`, 'MiB',
-    mib(big.a.map((r) => r.peak)), mib(big.b.map((r) => r.peak)), 200, '≤ 200 MiB');
+  const big = await interleaved(
+    bigRuns,
+    (i) => mapvaultRun(bigZip, BIG, i),
+    (i) => floorRun(bigZip, BIG, i),
+  );
+  report.ratioRow(
+    `upload+merge ${sizeLabel(BIG)} zip, ${Math.ceil(BIG / PART)} parts, 4 in flight (no target: for the memory rows)`,
+    's',
+    s(big.a.map((r) => r.totalMs)),
+    s(big.b.map((r) => r.totalMs)),
+    null,
+  );
+  report.absoluteRow('  reference: CPU time of the required hashes for this size, in-process', 's', [hashCost(BIG)], null, null, '–');
+  report.absoluteRow(
+    `server peak RSS (VmHWM), ${sizeLabel(BIG)} upload`,
+    'MiB',
+    mib(big.a.map((r) => r.peak)),
+    mib(big.b.map((r) => r.peak)),
+    200,
+    '≤ 200 MiB',
+  );
   // Same-index runs paired: how much the peak grows when the file is 5× bigger.
   const n = Math.min(big.a.length, small.a.length);
   const growth = (xs: Result[], ys: Result[]) => Array.from({ length: n }, (_, i) => xs[i]!.peak / ys[i]!.peak);
-  report.absoluteRow(`peak RSS ${sizeLabel(BIG)} ÷ peak RSS ${sizeLabel(SMALL)} (×)`, '',
-    growth(big.a, small.a), growth(big.b, small.b), 1.2, '≤ 1.2 (flat)');
+  report.absoluteRow(
+    `peak RSS ${sizeLabel(BIG)} ÷ peak RSS ${sizeLabel(SMALL)} (×)`,
+    '',
+    growth(big.a, small.a),
+    growth(big.b, small.b),
+    1.2,
+    '≤ 1.2 (flat)',
+  );
 }
 report.finish();

@@ -17,8 +17,16 @@ await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { app: `${src}main.tsx`, 'zip-worker': `${src}zip-worker.ts` },
-  outdir: out, bundle: true, format: 'esm', minify: true, target: 'es2022', platform: 'browser',
-  jsx: 'automatic', jsxImportSource: 'preact', legalComments: 'eof', logLevel: 'warning',
+  outdir: out,
+  bundle: true,
+  format: 'esm',
+  minify: true,
+  target: 'es2022',
+  platform: 'browser',
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  legalComments: 'eof',
+  logLevel: 'warning',
 });
 for (const file of ['index.html', 'app.css', 'favicon.svg']) await copyFile(src + file, out + file);
 

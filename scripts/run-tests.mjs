@@ -25,7 +25,9 @@ function walk(dir) {
 const args = process.argv.slice(2);
 const coverage = args.includes('--coverage');
 const filters = args.filter((a) => a !== '--coverage');
-const files = walk('test').sort().filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const files = walk('test')
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
@@ -40,9 +42,25 @@ chmodSync(scratch, 0o711);
 const env = { ...process.env, TMPDIR: scratch, XDG_CACHE_HOME: join(scratch, 'cache') };
 const testCommand = [process.execPath, '--import', 'tsx', '--test', '--test-concurrency=2', ...files];
 const command = coverage
-  ? [process.execPath, 'node_modules/c8/bin/c8.js', '--src', 'src', '--include', 'src/**', '--exclude-after-remap',
-    '--reporter', 'text-summary', '--reports-dir', join(scratch, 'coverage'), '--temp-directory', join(scratch, 'coverage/tmp'),
-    '--check-coverage', '--lines', String(COVERAGE_MIN_LINES), ...testCommand]
+  ? [
+      process.execPath,
+      'node_modules/c8/bin/c8.js',
+      '--src',
+      'src',
+      '--include',
+      'src/**',
+      '--exclude-after-remap',
+      '--reporter',
+      'text-summary',
+      '--reports-dir',
+      join(scratch, 'coverage'),
+      '--temp-directory',
+      join(scratch, 'coverage/tmp'),
+      '--check-coverage',
+      '--lines',
+      String(COVERAGE_MIN_LINES),
+      ...testCommand,
+    ]
   : testCommand;
 let status = 1;
 try {

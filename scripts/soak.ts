@@ -24,7 +24,11 @@ const pid = server.proc.pid!;
 const headers = { 'DF-API-KEY': KEY_A };
 
 async function call(path: string, body: unknown) {
-  const res = await fetch(`${server.api}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${server.api}${path}`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -68,8 +72,11 @@ async function uploadOnce(version: string) {
  */
 async function checkOwnVersionsListed(w: number) {
   const listed = await fetch(`${server.api}/list?appId=soak`, { headers }).then((r) => r.json() as Promise<any>);
-  const own = new Map<string, string>((listed.content as Array<{ version: string; sha256: string }>)
-    .filter((sm) => sm.version.startsWith(`v${w}-`)).map((sm) => [sm.version, sm.sha256]));
+  const own = new Map<string, string>(
+    (listed.content as Array<{ version: string; sha256: string }>)
+      .filter((sm) => sm.version.startsWith(`v${w}-`))
+      .map((sm) => [sm.version, sm.sha256]),
+  );
   const wanted = new Map([...expected].filter(([version]) => version.startsWith(`v${w}-`)));
   if (JSON.stringify([...own].sort()) !== JSON.stringify([...wanted].sort())) {
     throw new Error(`stale list for worker ${w}: listed ${JSON.stringify([...own])}, stored ${JSON.stringify([...wanted])}`);
@@ -80,31 +87,33 @@ const samples: Array<Awaited<ReturnType<typeof procStats>> & { t: number }> = []
 const start = Date.now();
 const sampler = setInterval(async () => samples.push({ t: Date.now() - start, ...(await procStats()) }), 5000);
 
-await Promise.all(Array.from({ length: workers }, async (_, w) => {
-  let n = 0;
-  while (Date.now() - start < durationMs) {
-    const version = `v${w}-${n++ % 3}`;
-    try {
-      const roll = Math.random();
-      if (roll < 0.5) await uploadOnce(version);
-      else if (roll < 0.88) {
-        const r = await call('/parse_stack', { appId: 'soak', version, stack });
-        if (r.status !== 200 && r.status !== 404) throw new Error(JSON.stringify(r.body));
-        counts.resolves++;
-      } else if (roll < 0.95) {
-        await checkOwnVersionsListed(w);
-        counts.lists++;
-      } else if (expected.has(version)) {
-        expected.delete(version);
-        await call('/delete', { appId: 'soak', version });
-        counts.deletes++;
+await Promise.all(
+  Array.from({ length: workers }, async (_, w) => {
+    let n = 0;
+    while (Date.now() - start < durationMs) {
+      const version = `v${w}-${n++ % 3}`;
+      try {
+        const roll = Math.random();
+        if (roll < 0.5) await uploadOnce(version);
+        else if (roll < 0.88) {
+          const r = await call('/parse_stack', { appId: 'soak', version, stack });
+          if (r.status !== 200 && r.status !== 404) throw new Error(JSON.stringify(r.body));
+          counts.resolves++;
+        } else if (roll < 0.95) {
+          await checkOwnVersionsListed(w);
+          counts.lists++;
+        } else if (expected.has(version)) {
+          expected.delete(version);
+          await call('/delete', { appId: 'soak', version });
+          counts.deletes++;
+        }
+      } catch (err) {
+        counts.errors++;
+        console.error(`worker ${w}:`, (err as Error).message);
       }
-    } catch (err) {
-      counts.errors++;
-      console.error(`worker ${w}:`, (err as Error).message);
     }
-  }
-}));
+  }),
+);
 clearInterval(sampler);
 await new Promise((r) => setTimeout(r, 3000)); // let the sweeper collect replaced trees
 
@@ -116,7 +125,11 @@ for (const sm of listed.content) {
   if (expected.get(sm.version) !== sm.sha256) mismatches.push(`${sm.version}: archive sha256`);
   const tree = await call('/file_tree', { appId: 'soak', version: sm.version });
   for (const f of tree.body.content.files) {
-    const bytes = Buffer.from(await (await fetch(`${server.api}/file?appId=soak&version=${sm.version}&path=${encodeURIComponent(f.path)}`, { headers })).arrayBuffer());
+    const bytes = Buffer.from(
+      await (
+        await fetch(`${server.api}/file?appId=soak&version=${sm.version}&path=${encodeURIComponent(f.path)}`, { headers })
+      ).arrayBuffer(),
+    );
     if (createHash('sha256').update(bytes).digest('hex') !== f.sha256) mismatches.push(`${sm.version}/${f.path}`);
     verifiedFiles++;
   }
@@ -126,10 +139,16 @@ const firstHalf = samples.slice(1, Math.max(2, samples.length >> 1));
 const secondHalf = samples.slice(samples.length >> 1);
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 console.log('\nsamples (t s, RSS MiB, fds):', samples.map((s) => `${Math.round(s.t / 1000)}:${s.rssMiB.toFixed(0)}/${s.fds}`).join(' '));
-console.log(`ran ${values.minutes} min with ${workers} workers: ${counts.uploads} uploads+merges, ${counts.resolves} parse_stack, ${counts.lists} list checks, ${counts.deletes} deletes, ${counts.errors} errors`);
-console.log(`RSS: first half avg ${avg(firstHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, second half avg ${avg(secondHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, peak (VmHWM) ${final.hwmMiB.toFixed(1)} MiB`);
+console.log(
+  `ran ${values.minutes} min with ${workers} workers: ${counts.uploads} uploads+merges, ${counts.resolves} parse_stack, ${counts.lists} list checks, ${counts.deletes} deletes, ${counts.errors} errors`,
+);
+console.log(
+  `RSS: first half avg ${avg(firstHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, second half avg ${avg(secondHalf.map((s) => s.rssMiB)).toFixed(1)} MiB, peak (VmHWM) ${final.hwmMiB.toFixed(1)} MiB`,
+);
 console.log(`fds: at first sample ${samples[0]?.fds}, at the end ${final.fds}`);
-console.log(`verified ${listed.content.length} sourcemaps, ${verifiedFiles} files: ${mismatches.length ? `MISMATCHES ${mismatches.join(', ')}` : 'all sha256 match'}`);
+console.log(
+  `verified ${listed.content.length} sourcemaps, ${verifiedFiles} files: ${mismatches.length ? `MISMATCHES ${mismatches.join(', ')}` : 'all sha256 match'}`,
+);
 await server.kill9();
 await rm(dataDir, { recursive: true, force: true });
 await rm(root, { recursive: true, force: true });

@@ -27,11 +27,18 @@ export interface Config {
   quotaUploadBytes: number;
   quotaStoredBytes: number;
   symbolicate: {
-    cacheBytes: number; maxStackBytes: number; maxFrames: number; maxMapBytes: number;
+    cacheBytes: number;
+    maxStackBytes: number;
+    maxFrames: number;
+    maxMapBytes: number;
     /** Android: loaded mapping indexes (symbolicate/java/java-resolver.ts), bytes. */
     javaCacheBytes: number;
     /** Cold map loads, all requests together (docs/RELIABILITY.md, "Resolver"). */
-    parseBudgetBytes: number; maxColdParses: number; parseQueueMs: number; parserHeapMb: number; parseTimeoutMs: number;
+    parseBudgetBytes: number;
+    maxColdParses: number;
+    parseQueueMs: number;
+    parserHeapMb: number;
+    parseTimeoutMs: number;
   };
   /** Merges running at once; more wait up to mergeQueueMs for a slot, then get 503 with Retry-After. */
   maxMerges: number;
@@ -98,7 +105,15 @@ export function parseBytes(text: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text.trim());
   if (!m) throw new ConfigError(`${name}: cannot parse size "${text}" (examples: 10MiB, 2GiB, 1048576)`);
   const units: Record<string, number> = {
-    b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: MiB, gb: 1e9, gib: 1024 * MiB, tb: 1e12, tib: 1024 * 1024 * MiB,
+    b: 1,
+    kb: 1e3,
+    kib: 1024,
+    mb: 1e6,
+    mib: MiB,
+    gb: 1e9,
+    gib: 1024 * MiB,
+    tb: 1e12,
+    tib: 1024 * 1024 * MiB,
   };
   const unit = units[(m[2] ?? 'b').toLowerCase()];
   if (unit === undefined) throw new ConfigError(`${name}: unknown unit in size "${text}"`); // the regex admits only the units above
@@ -113,18 +128,22 @@ function parseInteger(text: string, name: string): number {
 }
 
 /** An integer in [min, max]; the message states the range. */
-const integerIn = (min: number, max: number) => (text: string, name: string): number => {
-  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!(n >= min && n <= max)) throw new ConfigError(`${name}: expected an integer from ${min} to ${max}, got "${text}"`);
-  return n;
-};
+const integerIn =
+  (min: number, max: number) =>
+  (text: string, name: string): number => {
+    const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+    if (!(n >= min && n <= max)) throw new ConfigError(`${name}: expected an integer from ${min} to ${max}, got "${text}"`);
+    return n;
+  };
 
 /** Wraps a parser so zero (or less) is refused, for values where 0 would mean "never" or "nothing". */
-const positive = (parse: (v: string, n: string) => number) => (text: string, name: string): number => {
-  const n = parse(text, name);
-  if (n <= 0) throw new ConfigError(`${name}: must be more than 0, got "${text}"`);
-  return n;
-};
+const positive =
+  (parse: (v: string, n: string) => number) =>
+  (text: string, name: string): number => {
+    const n = parse(text, name);
+    if (n <= 0) throw new ConfigError(`${name}: must be more than 0, got "${text}"`);
+    return n;
+  };
 
 /** A duration used as a timer: Node's timers take at most 2^31-1 ms (about 24 days). */
 const timer = (text: string, name: string): number => {
@@ -133,20 +152,27 @@ const timer = (text: string, name: string): number => {
   return ms;
 };
 
-const oneOf = <T extends string>(allowed: readonly T[]) => (text: string, name: string): T => {
-  if (!(allowed as readonly string[]).includes(text)) throw new ConfigError(`${name}: expected one of ${allowed.join(', ')}, got "${text}"`);
-  return text as T;
-};
+const oneOf =
+  <T extends string>(allowed: readonly T[]) =>
+  (text: string, name: string): T => {
+    if (!(allowed as readonly string[]).includes(text))
+      throw new ConfigError(`${name}: expected one of ${allowed.join(', ')}, got "${text}"`);
+    return text as T;
+  };
 
 /** `key1=workspace1,key2=workspace2` */
 export function parseApiKeys(text: string): Map<string, string> {
   const keys = new Map<string, string>();
-  for (const pair of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const pair of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = pair.lastIndexOf('=');
     if (eq <= 0 || eq === pair.length - 1) {
       throw new ConfigError('MAPVAULT_API_KEYS: expected "key=workspace" pairs separated by commas');
     }
-    const key = pair.slice(0, eq), workspace = pair.slice(eq + 1);
+    const key = pair.slice(0, eq),
+      workspace = pair.slice(eq + 1);
     // The item number, never the key: this message ends up in logs.
     const item = keys.size + 1;
     if (key.length > 512 || /[\s\x00-\x1f]/.test(key)) {
@@ -177,10 +203,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   return {
     port: get('PORT', integerIn(0, 65535), 8800),
-    host: get('HOST', (v, n) => {
-      if (/[\s/]/.test(v)) throw new ConfigError(`${n}: "${v}" is not a host name or address`);
-      return v;
-    }, '127.0.0.1'),
+    host: get(
+      'HOST',
+      (v, n) => {
+        if (/[\s/]/.test(v)) throw new ConfigError(`${n}: "${v}" is not a host name or address`);
+        return v;
+      },
+      '127.0.0.1',
+    ),
     dataDir: resolve(get('MAPVAULT_DATA_DIR', (v) => v, './data')),
     blobs: get('MAPVAULT_BLOB_URL', parseBlobUrl, null),
     apiKeys: get('MAPVAULT_API_KEYS', parseApiKeys, new Map()),
@@ -223,10 +253,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: get('LOG_LEVEL', oneOf(LOG_LEVELS), 'info'),
     shutdownTimeoutMs: get('MAPVAULT_SHUTDOWN_TIMEOUT', timer, 10_000),
     catalogUrl: get('MAPVAULT_CATALOG_URL', (v) => v, undefined),
-    keyPepper: get('MAPVAULT_KEY_PEPPER', (v, n) => {
-      if (!/^[0-9a-fA-F]{64}$/.test(v) && v.length < 32) throw new ConfigError(`${n}: at least 32 characters (or 64 hex digits)`);
-      return v;
-    }, undefined),
+    keyPepper: get(
+      'MAPVAULT_KEY_PEPPER',
+      (v, n) => {
+        if (!/^[0-9a-fA-F]{64}$/.test(v) && v.length < 32) throw new ConfigError(`${n}: at least 32 characters (or 64 hex digits)`);
+        return v;
+      },
+      undefined,
+    ),
     lockTimeoutMs: get('MAPVAULT_LOCK_TIMEOUT', positive(timer), 30_000),
   };
 }

@@ -100,7 +100,7 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     // To the terminal (stderr), never into the JSON log stream on stdout, which is often shipped elsewhere.
     (opts.announce ?? ((t) => process.stderr.write(t)))(
       `\nmapvault: no API key existed, so one was created for workspace "default".\n` +
-      `It is shown only this once; store it now:\n\n    DF-API-KEY: ${key}\n\n`,
+        `It is shown only this once; store it now:\n\n    DF-API-KEY: ${key}\n\n`,
     );
   }
 
@@ -117,7 +117,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     // 30 s by default, so a short MAPVAULT_REQUEST_TIMEOUT would otherwise overshoot by half a minute.
     http: {
       requestTimeout: config.requestTimeoutMs,
-      connectionsCheckingInterval: config.requestTimeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))) : 30_000,
+      connectionsCheckingInterval:
+        config.requestTimeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))) : 30_000,
     },
     clientErrorHandler: answerClientError(config.requestTimeoutMs),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -125,12 +126,26 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
 
   const sweeper = new Sweeper({ catalog, blobs, now, intervalMs: config.sweepIntervalMs, log: app.log });
   const quotas = new Quotas(catalog, { uploadBytes: config.quotaUploadBytes, storedBytes: config.quotaStoredBytes }, now);
-  const merges = new Admission(Math.max(1, config.maxMerges), config.mergeQueueMs, () => new ApiError(
-    'Server.Busy', `${config.maxMerges} merges are running and none finished within ${config.mergeQueueMs} ms; retry later`, null, 5));
+  const merges = new Admission(
+    Math.max(1, config.maxMerges),
+    config.mergeQueueMs,
+    () =>
+      new ApiError(
+        'Server.Busy',
+        `${config.maxMerges} merges are running and none finished within ${config.mergeQueueMs} ms; retry later`,
+        null,
+        5,
+      ),
+  );
   const resolver = new StackResolver({
-    cacheBytes: config.symbolicate.cacheBytes, maxStackBytes: config.symbolicate.maxStackBytes, maxFrames: config.symbolicate.maxFrames,
-    parseBudgetBytes: config.symbolicate.parseBudgetBytes, maxColdParses: config.symbolicate.maxColdParses,
-    parseQueueMs: config.symbolicate.parseQueueMs, parserHeapMb: config.symbolicate.parserHeapMb, parseTimeoutMs: config.symbolicate.parseTimeoutMs,
+    cacheBytes: config.symbolicate.cacheBytes,
+    maxStackBytes: config.symbolicate.maxStackBytes,
+    maxFrames: config.symbolicate.maxFrames,
+    parseBudgetBytes: config.symbolicate.parseBudgetBytes,
+    maxColdParses: config.symbolicate.maxColdParses,
+    parseQueueMs: config.symbolicate.parseQueueMs,
+    parserHeapMb: config.symbolicate.parserHeapMb,
+    parseTimeoutMs: config.symbolicate.parseTimeoutMs,
   });
   const java = new JavaResolver(config.symbolicate.javaCacheBytes);
   // A replaced, deleted or edited tree drops its parsed maps (and Java mapping index) from the caches.
@@ -140,19 +155,47 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   };
   const collectSoon = () => void sweeper.kick();
   // Each merged map gets its binary lookup index beside it (symbolicate/index/).
-  const indexMaps = (prefix: string, files: ReadonlyArray<StoredFile>, stored?: StoredFiles) => buildTreeIndexes({
-    blobs, prefix, files, stored, maxMapBytes: config.symbolicate.maxMapBytes, build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
-  });
+  const indexMaps = (prefix: string, files: ReadonlyArray<StoredFile>, stored?: StoredFiles) =>
+    buildTreeIndexes({
+      blobs,
+      prefix,
+      files,
+      stored,
+      maxMapBytes: config.symbolicate.maxMapBytes,
+      build: (bytes, sha256, script) => resolver.buildIndex(bytes, sha256, script),
+    });
   const uploads = new UploadService({
-    catalog, blobs, scratch, now, uploadTtlMs: config.uploadTtlMs, retiredGraceMs: config.retiredGraceMs,
-    maxParts: config.maxParts, archiveLimits: config.archive, quotas, locker, lockTimeoutMs: config.lockTimeoutMs, onTreeRetired, collectSoon,
-    merges, mergeLeaseMs: config.mergeLeaseMs,
+    catalog,
+    blobs,
+    scratch,
+    now,
+    uploadTtlMs: config.uploadTtlMs,
+    retiredGraceMs: config.retiredGraceMs,
+    maxParts: config.maxParts,
+    archiveLimits: config.archive,
+    quotas,
+    locker,
+    lockTimeoutMs: config.lockTimeoutMs,
+    onTreeRetired,
+    collectSoon,
+    merges,
+    mergeLeaseMs: config.mergeLeaseMs,
     postProcess: indexMaps,
   });
   const sourcemaps = new SourceMapService({
-    catalog, blobs, now, retiredGraceMs: config.retiredGraceMs, locker, lockTimeoutMs: config.lockTimeoutMs, quotas, onTreeRetired, collectSoon,
-    maxFileBytes: config.maxFileContentBytes, maxResolveFileBytes: config.symbolicate.maxMapBytes,
-    listCacheBytes: config.listCacheBytes, postProcess: indexMaps,
+    catalog,
+    blobs,
+    now,
+    retiredGraceMs: config.retiredGraceMs,
+    locker,
+    lockTimeoutMs: config.lockTimeoutMs,
+    quotas,
+    onTreeRetired,
+    collectSoon,
+    maxFileBytes: config.maxFileContentBytes,
+    maxResolveFileBytes: config.symbolicate.maxMapBytes,
+    listCacheBytes: config.listCacheBytes,
+    postProcess: indexMaps,
   });
 
   const routes: Mapvault['routes'] = [];
@@ -192,19 +235,27 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await registerOpenApi(app, API_PREFIX);
 
   await opsRoutes(app, { catalog, blobs });
-  await app.register(async (api) => {
-    await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
-    await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
-    await parseStackRoutes(api, { sourcemaps, resolver, java });
-    await appRoutes(api, {
-      sourcemaps,
-      limits: {
-        maxPartBytes: config.maxPartBytes, maxParts: config.maxParts, archiveMaxBytes: config.archive.maxTotalBytes,
-        archiveMaxEntries: config.archive.maxEntries, maxStackBytes: config.symbolicate.maxStackBytes,
-        maxFrames: config.symbolicate.maxFrames, quotaUploadBytes: config.quotaUploadBytes, quotaStoredBytes: config.quotaStoredBytes,
-      },
-    });
-  }, { prefix: API_PREFIX });
+  await app.register(
+    async (api) => {
+      await uploadRoutes(api, { uploads, scratch, maxPartBytes: config.maxPartBytes, maxParts: config.maxParts });
+      await sourcemapRoutes(api, { sourcemaps, maxFileContentBytes: config.maxFileContentBytes });
+      await parseStackRoutes(api, { sourcemaps, resolver, java });
+      await appRoutes(api, {
+        sourcemaps,
+        limits: {
+          maxPartBytes: config.maxPartBytes,
+          maxParts: config.maxParts,
+          archiveMaxBytes: config.archive.maxTotalBytes,
+          archiveMaxEntries: config.archive.maxEntries,
+          maxStackBytes: config.symbolicate.maxStackBytes,
+          maxFrames: config.symbolicate.maxFrames,
+          quotaUploadBytes: config.quotaUploadBytes,
+          quotaStoredBytes: config.quotaStoredBytes,
+        },
+      });
+    },
+    { prefix: API_PREFIX },
+  );
   await app.register(consoleRoutes, { buildDir: config.consoleDir ?? undefined });
 
   // Startup recovery: what is due now (expired tasks, cancelled parts, retired trees past their
@@ -213,7 +264,16 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
   await sweeper.sweep(now());
 
   return {
-    app, routes, catalog, blobs, keys, uploads, sourcemaps, sweeper, resolver, java,
+    app,
+    routes,
+    catalog,
+    blobs,
+    keys,
+    uploads,
+    sourcemaps,
+    sweeper,
+    resolver,
+    java,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       // Beyond this many open connections new ones are refused, before the process runs out of file descriptors.

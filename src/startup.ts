@@ -41,11 +41,19 @@ function listenMessage(err: unknown, config: Config): string {
   const code = (err as NodeJS.ErrnoException).code;
   const at = `PORT=${config.port} HOST=${config.host}`;
   switch (code) {
-    case 'EADDRINUSE': return `${at}: the port is already in use (another mapvault or another program listens there)`;
-    case 'EACCES': return `${at}: permission denied (ports below 1024 need privileges)`;
-    case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_FAIL': case 'EAI_NONAME': return `HOST=${config.host}: unknown host`;
-    case 'EADDRNOTAVAIL': return `HOST=${config.host}: not an address of this machine`;
-    default: return `${at}: cannot listen (${describeErrno(err)})`;
+    case 'EADDRINUSE':
+      return `${at}: the port is already in use (another mapvault or another program listens there)`;
+    case 'EACCES':
+      return `${at}: permission denied (ports below 1024 need privileges)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return `HOST=${config.host}: unknown host`;
+    case 'EADDRNOTAVAIL':
+      return `HOST=${config.host}: not an address of this machine`;
+    default:
+      return `${at}: cannot listen (${describeErrno(err)})`;
   }
 }
 
@@ -74,7 +82,8 @@ export function startupMessage(err: unknown): string {
     return err.message;
   }
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'SQLITE_CANTOPEN' || e?.code === 'SQLITE_READONLY') return `the catalog in MAPVAULT_DATA_DIR cannot be opened (${e.code})`;
+  if (e?.code === 'SQLITE_CANTOPEN' || e?.code === 'SQLITE_READONLY')
+    return `the catalog in MAPVAULT_DATA_DIR cannot be opened (${e.code})`;
   return e?.message ?? String(err);
 }
 

@@ -14,7 +14,9 @@ const BIN = new URL('../bin/mapvault', import.meta.url).pathname;
 
 async function initWith(url: string, key: string) {
   const res = await fetch(`${url}${API_PREFIX}/multipart_upload_init`, {
-    method: 'POST', headers: { 'DF-API-KEY': key, 'content-type': 'application/json' }, body: '{"appId":"k"}',
+    method: 'POST',
+    headers: { 'DF-API-KEY': key, 'content-type': 'application/json' },
+    body: '{"appId":"k"}',
   });
   return { status: res.status, body: (await res.json()) as any };
 }
@@ -65,8 +67,15 @@ test('`mapvault keys create --workspace` prints a working key once; env keys fol
 test('one log line per request carries its traceId; API keys never appear in the log', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-log-'));
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _e, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
-  const mv = await createMapvault(loadConfig({ MAPVAULT_DATA_DIR: dataDir, MAPVAULT_API_KEYS: 'secret-key-123=w' }), { logger: { level: 'info', stream } });
+  const stream = new Writable({
+    write(chunk, _e, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const mv = await createMapvault(loadConfig({ MAPVAULT_DATA_DIR: dataDir, MAPVAULT_API_KEYS: 'secret-key-123=w' }), {
+    logger: { level: 'info', stream },
+  });
   const url = await mv.listen(0, '127.0.0.1');
   const ok = await initWith(url, 'secret-key-123');
   const bad = await initWith(url, 'wrong-secret-456');
@@ -85,7 +94,13 @@ test('configuration: durations, sizes and key lists are parsed; bad values are r
   const c = loadConfig({ MAPVAULT_UPLOAD_TTL: '90m', MAPVAULT_ARCHIVE_MAX_BYTES: '1GiB', MAPVAULT_API_KEYS: 'a=w1, b=w2', PORT: '9000' });
   assert.equal(c.uploadTtlMs, 90 * 60_000);
   assert.equal(c.archive.maxTotalBytes, 1024 ** 3);
-  assert.deepEqual([...c.apiKeys], [['a', 'w1'], ['b', 'w2']]);
+  assert.deepEqual(
+    [...c.apiKeys],
+    [
+      ['a', 'w1'],
+      ['b', 'w2'],
+    ],
+  );
   assert.equal(c.port, 9000);
   const d = loadConfig({});
   assert.deepEqual([d.port, d.host, d.uploadTtlMs], [8800, '127.0.0.1', 24 * 3_600_000]);

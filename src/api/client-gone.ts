@@ -13,7 +13,12 @@ export function clientGoneSignal(reply: FastifyReply): AbortSignal {
   res.once('close', () => {
     if (res.writableFinished) return;
     // Nobody reads this answer; the code says why the work was not done (the identity was busy).
-    controller.abort(new ApiError('Merge.InProgress', 'the client went away while waiting for another merge, delete or file write of this sourcemap; nothing was done'));
+    controller.abort(
+      new ApiError(
+        'Merge.InProgress',
+        'the client went away while waiting for another merge, delete or file write of this sourcemap; nothing was done',
+      ),
+    );
   });
   return controller.signal;
 }

@@ -43,9 +43,15 @@ export function okRaw(req: FastifyRequest, reply: FastifyReply, content: RawJson
     chunks.push(separator === '{' ? '{}' : '}');
   }
   const { code, content: _, ...rest } = envelope(req, 200, null);
-  const parts = [`{"code":${code},"content":`, ...chunks, `,${JSON.stringify(rest).slice(1)}`].map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+  const parts = [`{"code":${code},"content":`, ...chunks, `,${JSON.stringify(rest).slice(1)}`].map((c) =>
+    typeof c === 'string' ? Buffer.from(c) : c,
+  );
   const length = parts.reduce((n, b) => n + b.length, 0);
-  return reply.code(200).type('application/json; charset=utf-8').header('content-length', String(length)).send(Readable.from(parts, { objectMode: false }));
+  return reply
+    .code(200)
+    .type('application/json; charset=utf-8')
+    .header('content-length', String(length))
+    .send(Readable.from(parts, { objectMode: false }));
 }
 
 /** Guance returns a workspace description with every upload answer; ours names the workspace. */

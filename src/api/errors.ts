@@ -39,15 +39,19 @@ export function toApiError(err: FastifyError | Error): ApiError {
     return new ApiError('Server.Busy', 'the server is out of file descriptors; retry shortly', null, 5);
   }
   if (err instanceof CatalogUnavailableError) {
-    return new ApiError('Catalog.Unavailable', `the catalog database cannot be reached; nothing was lost, retry in ${CATALOG_RETRY_AFTER_S} s`);
+    return new ApiError(
+      'Catalog.Unavailable',
+      `the catalog database cannot be reached; nothing was lost, retry in ${CATALOG_RETRY_AFTER_S} s`,
+    );
   }
   if (err instanceof SizeLimitExceededError) return new ApiError('Part.TooLarge', `the part is larger than ${err.limit} bytes (10 MiB)`);
   const fe = err as FastifyError;
   if (fe.validation) {
     const v = fe.validation[0];
-    const field = v?.params && 'missingProperty' in v.params
-      ? `${fe.validationContext}.${String(v.params.missingProperty)}`
-      : `${fe.validationContext}${(v?.instancePath ?? '').replaceAll('/', '.')}`;
+    const field =
+      v?.params && 'missingProperty' in v.params
+        ? `${fe.validationContext}.${String(v.params.missingProperty)}`
+        : `${fe.validationContext}${(v?.instancePath ?? '').replaceAll('/', '.')}`;
     return new ApiError('Param.Invalid', `${field}: ${v?.message ?? 'invalid'}`, { field });
   }
   const code = fe.code ? FRAMEWORK_CODES[fe.code] : undefined;
@@ -86,13 +90,21 @@ export function answerClientError(requestTimeoutMs: number) {
       socket.destroy();
       return;
     }
-    const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new ApiError('Request.Timeout', `the request was not received whole within ${requestTimeoutMs} ms (MAPVAULT_REQUEST_TIMEOUT)`)
-      : new ApiError('Param.Invalid', `malformed HTTP request (${err.code ?? err.message})`);
-    const body = JSON.stringify({ code: e.status, content: null, errorCode: e.errorCode, message: e.message, success: false, traceId: newTraceId() });
+    const e =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ApiError('Request.Timeout', `the request was not received whole within ${requestTimeoutMs} ms (MAPVAULT_REQUEST_TIMEOUT)`)
+        : new ApiError('Param.Invalid', `malformed HTTP request (${err.code ?? err.message})`);
+    const body = JSON.stringify({
+      code: e.status,
+      content: null,
+      errorCode: e.errorCode,
+      message: e.message,
+      success: false,
+      traceId: newTraceId(),
+    });
     socket.end(
       `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
 }

@@ -26,18 +26,31 @@ const failure = envelopeOf({}, 'Failure: `success` is false, `errorCode` is stab
 const declaration = obj({ organization: str });
 const identity = { appId: str, version: str, env: str };
 const mergeResult = obj({
-  ...identity, size: int, sha256: str, fileCount: int, mapCount: int, warnings: { type: 'array', items: str },
+  ...identity,
+  size: int,
+  sha256: str,
+  fileCount: int,
+  mapCount: int,
+  warnings: { type: 'array', items: str },
 });
 const part = obj({ chunkIndex: int, size: int, md5: str, sha256: str, uploadedAt: int });
 const frame: Schema = {
   type: 'object',
   required: ['raw', 'functionName', 'url', 'line', 'column', 'resolved', 'source', 'originalLine', 'originalColumn', 'name'],
   properties: {
-    raw: str, functionName: nullable('string'), url: nullable('string'), line: nullable('integer'), column: nullable('integer'),
-    resolved: { type: 'boolean' }, source: nullable('string'), originalLine: nullable('integer'),
-    originalColumn: nullable('integer'), name: nullable('string'),
+    raw: str,
+    functionName: nullable('string'),
+    url: nullable('string'),
+    line: nullable('integer'),
+    column: nullable('integer'),
+    resolved: { type: 'boolean' },
+    source: nullable('string'),
+    originalLine: nullable('integer'),
+    originalColumn: nullable('integer'),
+    name: nullable('string'),
     context: obj({ pre: { type: 'array', items: str }, line: str, post: { type: 'array', items: str } }),
-    reason: str, detail: str,
+    reason: str,
+    detail: str,
   },
 };
 const javaOriginal = obj({ class: str, method: str, line: nullable('integer'), sourceFile: str });
@@ -46,65 +59,122 @@ const javaFrame: Schema = {
   type: 'object',
   required: ['raw', 'class', 'method', 'line', 'sourceFile', 'resolved', 'originalClass', 'chain'],
   properties: {
-    raw: str, class: str, method: str, line: nullable('integer'), sourceFile: str, resolved: { type: 'boolean' },
-    originalClass: nullable('string'), chain: { type: ['array', 'null'], items: javaOriginal },
-    alternatives: { type: 'array', items: { type: 'array', items: javaOriginal } }, reason: str, detail: str,
+    raw: str,
+    class: str,
+    method: str,
+    line: nullable('integer'),
+    sourceFile: str,
+    resolved: { type: 'boolean' },
+    originalClass: nullable('string'),
+    chain: { type: ['array', 'null'], items: javaOriginal },
+    alternatives: { type: 'array', items: { type: 'array', items: javaOriginal } },
+    reason: str,
+    detail: str,
   },
 };
 /** A field named in an ART NullPointerException message, retraced (Java stacks only). */
 const javaField = obj({
-  raw: str, class: str, field: str, type: str, resolved: { type: 'boolean' }, originalClass: nullable('string'),
-  originalType: str, names: { type: 'array', items: str },
+  raw: str,
+  class: str,
+  field: str,
+  type: str,
+  resolved: { type: 'boolean' },
+  originalClass: nullable('string'),
+  originalType: str,
+  names: { type: 'array', items: str },
 });
 const health = obj({
-  status: { type: 'string', enum: ['ok', 'unavailable'] }, version: str,
+  status: { type: 'string', enum: ['ok', 'unavailable'] },
+  version: str,
   checks: obj({ catalog: str, blobStore: str }),
 });
 
 /** `content` of each route's successful answer, by `METHOD url`; aliases share their entry. */
 const CONTENT: Record<string, Schema> = {
-  'POST /multipart_upload_init': obj({ uploadId: str, existsSameFile: { type: 'boolean' }, existsOldTask: { type: 'boolean' }, declaration }),
+  'POST /multipart_upload_init': obj({
+    uploadId: str,
+    existsSameFile: { type: 'boolean' },
+    existsOldTask: { type: 'boolean' },
+    declaration,
+  }),
   'POST /upload_part': obj({ chunkIndex: str, uploadId: str, size: int, md5: str, sha256: str, declaration }),
   'POST /part_list': obj({
-    chunkIndexs: { type: 'array', items: int }, parts: { type: 'array', items: part }, ...identity,
-    needCover: { type: 'boolean' }, expiresAt: int, uploadId: str, declaration,
+    chunkIndexs: { type: 'array', items: int },
+    parts: { type: 'array', items: part },
+    ...identity,
+    needCover: { type: 'boolean' },
+    expiresAt: int,
+    uploadId: str,
+    declaration,
   }),
   'POST /upload_cancel': { type: 'boolean', const: true },
   'POST /part_merge': mergeResult,
   'POST /upload_file_content': { type: 'boolean', const: true },
   'GET /list': {
     type: 'array',
-    items: obj({ ...identity, createAt: int, declaration, size: int, fileCount: int, mapCount: int, sha256: str, warnings: { type: 'array', items: str } }),
+    items: obj({
+      ...identity,
+      createAt: int,
+      declaration,
+      size: int,
+      fileCount: int,
+      mapCount: int,
+      sha256: str,
+      warnings: { type: 'array', items: str },
+    }),
   },
   'POST /file_tree': obj({ ...identity, files: { type: 'array', items: obj({ path: str, size: int, sha256: str }) } }),
   'POST /delete': { type: 'boolean', const: true },
   'GET /whoami': obj({
-    workspace: str, declaration, usage: obj({ storedBytes: int, uploadBytes: int }),
+    workspace: str,
+    declaration,
+    usage: obj({ storedBytes: int, uploadBytes: int }),
     limits: { type: 'object', additionalProperties: int },
   }),
   'GET /apps': { type: 'array', items: obj({ appId: str, sourcemapCount: int, size: int, latestCreateAt: int }) },
-  'POST /parse_stack': obj({
-    stack: str, frames: { type: 'array', items: { anyOf: [frame, javaFrame] } }, truncated: { type: 'boolean', const: true },
-    fields: { type: 'array', items: javaField },
-  }, ['stack', 'frames']),
+  'POST /parse_stack': obj(
+    {
+      stack: str,
+      frames: { type: 'array', items: { anyOf: [frame, javaFrame] } },
+      truncated: { type: 'boolean', const: true },
+      fields: { type: 'array', items: javaField },
+    },
+    ['stack', 'frames'],
+  ),
 };
 const ALIASES: Record<string, string> = {
   'GET /part_list': 'POST /part_list',
-  'POST /multipart_upload_cancel': 'POST /upload_cancel', 'POST /cancel_upload': 'POST /upload_cancel',
-  'POST /part_meage': 'POST /part_merge', 'POST /merge_file': 'POST /part_merge', 'POST /merge_parts': 'POST /part_merge',
+  'POST /multipart_upload_cancel': 'POST /upload_cancel',
+  'POST /cancel_upload': 'POST /upload_cancel',
+  'POST /part_meage': 'POST /part_merge',
+  'POST /merge_file': 'POST /part_merge',
+  'POST /merge_parts': 'POST /part_merge',
 };
 
 /** Answers that are not an envelope around `content` (by full URL, or within the API prefix). */
 const OTHER: Record<string, Schema> = {
-  'GET /healthz': { 200: envelopeOf(health, 'Serving: the catalog and the blob store answer'), 503: envelopeOf(health, 'The catalog or the blob store does not answer') },
+  'GET /healthz': {
+    200: envelopeOf(health, 'Serving: the catalog and the blob store answer'),
+    503: envelopeOf(health, 'The catalog or the blob store does not answer'),
+  },
   'GET /livez': { 200: envelopeOf(obj({ status: { type: 'string', const: 'ok' } }), 'The process is alive') },
   'GET /metrics': { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: str } } } },
   'GET /openapi.json': { 200: { description: 'This document', type: 'object' } },
   'GET /': { 302: { description: 'Redirect to the web console, /console/', type: 'null' } },
   'GET /console': { 302: { description: 'Redirect to /console/', type: 'null' } },
   'GET /console/': { 200: { description: 'The web console page', content: { 'text/html': { schema: str } } } },
-  'GET /console/:file': { 200: { description: 'A file of the web console (script, style, icon)', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
-  'GET /file': { 200: { description: 'The stored file, as uploaded', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
+  'GET /console/:file': {
+    200: {
+      description: 'A file of the web console (script, style, icon)',
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    },
+  },
+  'GET /file': {
+    200: {
+      description: 'The stored file, as uploaded',
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    },
+  },
 };
 
 function responsesFor(method: string, url: string, prefix: string): Schema | undefined {
@@ -131,8 +201,9 @@ export async function registerOpenApi(app: FastifyInstance, apiPrefix: string): 
     openapi: {
       openapi: '3.1.0',
       info: {
-        title: 'mapvault', version: VERSION,
-        description: 'Self-hosted sourcemap service, wire-compatible with Guance Cloud\'s RUM sourcemap OpenAPI (docs/API.md).',
+        title: 'mapvault',
+        version: VERSION,
+        description: "Self-hosted sourcemap service, wire-compatible with Guance Cloud's RUM sourcemap OpenAPI (docs/API.md).",
       },
       components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'DF-API-KEY' } } },
       security: [{ apiKey: [] }],
@@ -143,10 +214,16 @@ export async function registerOpenApi(app: FastifyInstance, apiPrefix: string): 
       if (url === `${apiPrefix}/upload_part`) {
         // A multipart body is read by the handler, not validated by a schema; describe it for readers.
         out.consumes = ['multipart/form-data'];
-        out.body = obj({
-          uploadId: str, chunkIndex: { type: 'string', pattern: '^[0-9]+$' }, md5: str, sha256: str,
-          files: { type: 'string', format: 'binary' },
-        }, ['uploadId', 'chunkIndex', 'files']);
+        out.body = obj(
+          {
+            uploadId: str,
+            chunkIndex: { type: 'string', pattern: '^[0-9]+$' },
+            md5: str,
+            sha256: str,
+            files: { type: 'string', format: 'binary' },
+          },
+          ['uploadId', 'chunkIndex', 'files'],
+        );
       }
       return { schema: out as typeof schema, url };
     },

@@ -29,5 +29,8 @@ export interface IdentityInput {
 
 /** A request's sourcemap identity: omitted version and env are the empty string (still part of it). */
 export const toIdentity = (workspace: string, i: IdentityInput): Identity => ({
-  workspace, appId: i.appId, version: i.version ?? '', env: i.env ?? '',
+  workspace,
+  appId: i.appId,
+  version: i.version ?? '',
+  env: i.env ?? '',
 });

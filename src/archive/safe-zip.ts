@@ -6,18 +6,40 @@ import type { Entry, ZipFile } from 'yauzl';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { normalizeRelativePath } from './entry-path.ts';
 
-export interface ArchiveLimits { maxTotalBytes: number; maxEntries: number; maxRatio: number }
+export interface ArchiveLimits {
+  maxTotalBytes: number;
+  maxEntries: number;
+  maxRatio: number;
+}
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxTotalBytes: 2 * 1024 ** 3, maxEntries: 100_000, maxRatio: 200 };
-export interface ExtractedFile { path: string; size: number; sha256: string }
+export interface ExtractedFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
 /**
  * Where an entry's bytes are in the archive file: its data (after the local header), how many bytes
  * are stored, how (0 stored, 8 deflated) and their CRC-32, so a kept archive can serve the entry
  * by a ranged read (storage/tree-archive.ts).
  */
-export interface EntryLocation { dataOffset: number; storedSize: number; method: 0 | 8; crc32: number }
+export interface EntryLocation {
+  dataOffset: number;
+  storedSize: number;
+  method: 0 | 8;
+  crc32: number;
+}
 /** Called once per regular file, in central-directory order. Must fully consume `body` (or reject). */
-export type EntrySink = (path: string, body: NodeJS.ReadableStream | Readable, declaredSize: number, location: EntryLocation) => Promise<{ size: number; sha256: string }>;
-export interface ArchiveSummary { files: ExtractedFile[]; totalBytes: number; entryCount: number }
+export type EntrySink = (
+  path: string,
+  body: NodeJS.ReadableStream | Readable,
+  declaredSize: number,
+  location: EntryLocation,
+) => Promise<{ size: number; sha256: string }>;
+export interface ArchiveSummary {
+  files: ExtractedFile[];
+  totalBytes: number;
+  entryCount: number;
+}
 
 /** Below this many uncompressed bytes a high ratio is harmless (and common for repetitive text), so it is not checked. */
 const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
@@ -27,12 +49,31 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const FILE_TYPES: Record<number, string> = {
-  0o120000: 'symbolic link', 0o010000: 'FIFO', 0o020000: 'character device',
-  0o060000: 'block device', 0o140000: 'socket',
+  0o120000: 'symbolic link',
+  0o010000: 'FIFO',
+  0o020000: 'character device',
+  0o060000: 'block device',
+  0o140000: 'socket',
 };
-const METHODS: Record<number, string> = { 1: 'shrink', 6: 'implode', 9: 'deflate64', 12: 'bzip2', 14: 'LZMA', 93: 'zstd', 95: 'xz', 99: 'AES' };
+const METHODS: Record<number, string> = {
+  1: 'shrink',
+  6: 'implode',
+  9: 'deflate64',
+  12: 'bzip2',
+  14: 'LZMA',
+  93: 'zstd',
+  95: 'xz',
+  99: 'AES',
+};
 
-interface ScannedEntry { path: string; name: string; entry: Entry; isDir: boolean; size: number; compressedSize: number }
+interface ScannedEntry {
+  path: string;
+  name: string;
+  entry: Entry;
+  isDir: boolean;
+  size: number;
+  compressedSize: number;
+}
 
 const fail = (code: ErrorCode, message: string, content: Record<string, unknown> | null = null) => new ApiError(code, message, content);
 const q = (s: string) => JSON.stringify(s);
@@ -59,7 +100,8 @@ function toArchiveError(err: unknown, where: string): Error {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Raw name bytes for messages: printable ASCII as is, anything else as \xNN. */
-const printable = (raw: Buffer) => `"${Array.from(raw, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')}"`;
+const printable = (raw: Buffer) =>
+  `"${Array.from(raw, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')}"`;
 
 /** Zip names are raw bytes: UTF-8 when flagged (or when they happen to be valid UTF-8, as most tools write), else CP437. */
 function decodeName(raw: Buffer, flags: number): string {
@@ -70,7 +112,11 @@ function decodeName(raw: Buffer, flags: number): string {
   }
   // CP437 maps control bytes to printable glyphs (0x01 -> '☺'), which would slip past the control-character check.
   const ctl = raw.find((b) => b < 0x20 || b === 0x7f);
-  if (ctl !== undefined) throw fail('Archive.UnsafePath', `Unsafe path ${printable(raw)}: contains control character U+${ctl.toString(16).padStart(4, '0').toUpperCase()}`);
+  if (ctl !== undefined)
+    throw fail(
+      'Archive.UnsafePath',
+      `Unsafe path ${printable(raw)}: contains control character U+${ctl.toString(16).padStart(4, '0').toUpperCase()}`,
+    );
   // Empty extra-field list: we deliberately ignore the Info-ZIP Unicode Path field so the name we validate is the one in the header.
   return yauzl.getFileNameLowLevel(flags, raw, [], true);
 }
@@ -78,13 +124,17 @@ function decodeName(raw: Buffer, flags: number): string {
 async function openZip(zipPath: string): Promise<ZipFile> {
   const fd = await new Promise<number>((resolve, reject) => open(zipPath, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
   return new Promise((resolve, reject) => {
-    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: true }, (err, zip) => {
-      // On a parse failure yauzl leaves the fd to us; close it before reporting so nothing outlives the call.
-      if (err) return close(fd, () => reject(toArchiveError(err, 'The archive')));
-      // yauzl emits 'error' outside of eachEntry() too (e.g. a failed fd close); never let that crash the process.
-      zip.on('error', () => {});
-      resolve(zip);
-    });
+    yauzl.fromFd(
+      fd,
+      { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: true },
+      (err, zip) => {
+        // On a parse failure yauzl leaves the fd to us; close it before reporting so nothing outlives the call.
+        if (err) return close(fd, () => reject(toArchiveError(err, 'The archive')));
+        // yauzl emits 'error' outside of eachEntry() too (e.g. a failed fd close); never let that crash the process.
+        zip.on('error', () => {});
+        resolve(zip);
+      },
+    );
   });
 }
 
@@ -92,7 +142,10 @@ async function openZip(zipPath: string): Promise<ZipFile> {
 function closeZip(zip: ZipFile): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, 5000).unref();
-    zip.once('close', () => { clearTimeout(timer); resolve(); });
+    zip.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     zip.close();
   });
 }
@@ -109,7 +162,10 @@ async function withZip<T>(zipPath: string, fn: (zip: ZipFile) => Promise<T>): Pr
 /** Phase 1: walks the central directory only (no inflation) and rejects anything unsafe or over the limits. */
 async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: ScannedEntry[]; totalBytes: number }> {
   if (zip.entryCount > limits.maxEntries) {
-    throw fail('Archive.TooLarge', `Archive has ${zip.entryCount} entries; the limit is ${limits.maxEntries}`, { limit: limits.maxEntries, actual: zip.entryCount });
+    throw fail('Archive.TooLarge', `Archive has ${zip.entryCount} entries; the limit is ${limits.maxEntries}`, {
+      limit: limits.maxEntries,
+      actual: zip.entryCount,
+    });
   }
   if (zip.entryCount * CD_RECORD_MIN_BYTES > zip.fileSize) {
     throw fail('Archive.Corrupt', `Archive claims ${zip.entryCount} entries but is only ${zip.fileSize} bytes long`);
@@ -121,14 +177,22 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
     for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
       const parent = path.slice(0, i);
       const prev = seen.get(parent);
-      if (prev && !prev.dir) throw fail('Archive.DuplicatePath', `Entry ${q(name)} needs ${q(parent)} to be a directory, but entry ${q(prev.name)} is a file at that path`, { path: parent });
+      if (prev && !prev.dir)
+        throw fail(
+          'Archive.DuplicatePath',
+          `Entry ${q(name)} needs ${q(parent)} to be a directory, but entry ${q(prev.name)} is a file at that path`,
+          { path: parent },
+        );
       if (!prev) seen.set(parent, { dir: true, implied: true, name });
     }
     const prev = seen.get(path);
     if (prev && !(prev.dir && dir)) {
-      const message = !prev.dir && !dir ? `Entries ${q(prev.name)} and ${q(name)} both extract to the same path ${q(path)}`
-        : prev.implied ? `Entry ${q(name)} is a file, but entry ${q(prev.name)} needs ${q(path)} to be a directory`
-        : `Entries ${q(prev.name)} and ${q(name)} are a ${prev.dir ? 'directory and a file' : 'file and a directory'} at the same path ${q(path)}`;
+      const message =
+        !prev.dir && !dir
+          ? `Entries ${q(prev.name)} and ${q(name)} both extract to the same path ${q(path)}`
+          : prev.implied
+            ? `Entry ${q(name)} is a file, but entry ${q(prev.name)} needs ${q(path)} to be a directory`
+            : `Entries ${q(prev.name)} and ${q(name)} are a ${prev.dir ? 'directory and a file' : 'file and a directory'} at the same path ${q(path)}`;
       throw fail('Archive.DuplicatePath', message, { path });
     }
     seen.set(path, { dir, implied: false, name });
@@ -143,32 +207,55 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
       const path = normalizeRelativePath(name);
       const isDir = /[/\\]$/.test(name);
       const label = `Entry ${q(name)}`;
-      if (entry.generalPurposeBitFlag & 0x1) throw fail('Archive.Encrypted', `${label} is encrypted; password-protected archives are not supported`, { path });
+      if (entry.generalPurposeBitFlag & 0x1)
+        throw fail('Archive.Encrypted', `${label} is encrypted; password-protected archives are not supported`, { path });
       if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
         const m = entry.compressionMethod;
-        throw fail('Archive.Corrupt', `${label} uses unsupported compression method ${m}${METHODS[m] ? ` (${METHODS[m]})` : ''}; only stored (0) and deflate (8) are supported`, { path });
+        throw fail(
+          'Archive.Corrupt',
+          `${label} uses unsupported compression method ${m}${METHODS[m] ? ` (${METHODS[m]})` : ''}; only stored (0) and deflate (8) are supported`,
+          { path },
+        );
       }
       // The high 16 bits carry a Unix st_mode when the zip was made on Unix; 0 means "no mode recorded".
       const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
       if (type !== 0 && type !== S_IFREG && type !== S_IFDIR) {
-        throw fail('Archive.UnsafeEntry', `${label} is a ${FILE_TYPES[type] ?? `special file (mode 0o${type.toString(8)})`}; only regular files and directories are allowed`, { path });
+        throw fail(
+          'Archive.UnsafeEntry',
+          `${label} is a ${FILE_TYPES[type] ?? `special file (mode 0o${type.toString(8)})`}; only regular files and directories are allowed`,
+          { path },
+        );
       }
-      if (type === S_IFDIR && !isDir) throw fail('Archive.UnsafeEntry', `${label} has a directory mode but its name does not end in '/'`, { path });
-      if (isDir && entry.uncompressedSize !== 0) throw fail('Archive.UnsafeEntry', `${label} is a directory but carries ${entry.uncompressedSize} bytes of data`, { path });
+      if (type === S_IFDIR && !isDir)
+        throw fail('Archive.UnsafeEntry', `${label} has a directory mode but its name does not end in '/'`, { path });
+      if (isDir && entry.uncompressedSize !== 0)
+        throw fail('Archive.UnsafeEntry', `${label} is a directory but carries ${entry.uncompressedSize} bytes of data`, { path });
       // Cheap bounds check (30 = local header size) so a truncated archive fails here rather than mid-extraction.
       if (entry.relativeOffsetOfLocalHeader + 30 + entry.compressedSize > zip.fileSize) {
-        throw fail('Archive.Corrupt', `${label} points past the end of the archive (offset ${entry.relativeOffsetOfLocalHeader} + ${entry.compressedSize} bytes > ${zip.fileSize}); the file is truncated or corrupt`, { path });
+        throw fail(
+          'Archive.Corrupt',
+          `${label} points past the end of the archive (offset ${entry.relativeOffsetOfLocalHeader} + ${entry.compressedSize} bytes > ${zip.fileSize}); the file is truncated or corrupt`,
+          { path },
+        );
       }
       claim(path, isDir, name);
 
       const size = entry.uncompressedSize;
       totalBytes += size;
       if (totalBytes > limits.maxTotalBytes) {
-        throw fail('Archive.TooLarge', `Archive expands to more than ${bytes(limits.maxTotalBytes)} (reached ${bytes(totalBytes)} at entry ${q(name)}, which declares ${size} bytes)`, { limit: limits.maxTotalBytes, actual: totalBytes, path });
+        throw fail(
+          'Archive.TooLarge',
+          `Archive expands to more than ${bytes(limits.maxTotalBytes)} (reached ${bytes(totalBytes)} at entry ${q(name)}, which declares ${size} bytes)`,
+          { limit: limits.maxTotalBytes, actual: totalBytes, path },
+        );
       }
       const ratio = size / Math.max(entry.compressedSize, 1);
       if (size > RATIO_CHECK_MIN_BYTES && ratio > limits.maxRatio) {
-        throw fail('Archive.TooLarge', `${label} has a compression ratio of ${Math.round(ratio)}:1 (${size} bytes from ${entry.compressedSize}); the limit is ${limits.maxRatio}:1`, { limit: limits.maxRatio, actual: ratio, path });
+        throw fail(
+          'Archive.TooLarge',
+          `${label} has a compression ratio of ${Math.round(ratio)}:1 (${size} bytes from ${entry.compressedSize}); the limit is ${limits.maxRatio}:1`,
+          { limit: limits.maxRatio, actual: ratio, path },
+        );
       }
       items.push({ path, name, entry, isDir, size, compressedSize: entry.compressedSize });
     }
@@ -178,13 +265,19 @@ async function scan(zip: ZipFile, limits: ArchiveLimits): Promise<{ items: Scann
   // Whole-archive ratio against the real file size: this also catches entries that overlap the same compressed bytes.
   const ratio = totalBytes / Math.max(zip.fileSize, 1);
   if (totalBytes > RATIO_CHECK_MIN_BYTES && ratio > limits.maxRatio) {
-    throw fail('Archive.TooLarge', `Archive expands ${Math.round(ratio)}:1 (${totalBytes} bytes from a ${zip.fileSize}-byte file); the limit is ${limits.maxRatio}:1`, { limit: limits.maxRatio, actual: ratio });
+    throw fail(
+      'Archive.TooLarge',
+      `Archive expands ${Math.round(ratio)}:1 (${totalBytes} bytes from a ${zip.fileSize}-byte file); the limit is ${limits.maxRatio}:1`,
+      { limit: limits.maxRatio, actual: ratio },
+    );
   }
   return { items, totalBytes };
 }
 
 function readLocalHeader(zip: ZipFile, entry: Entry): Promise<{ fileDataStart: number }> {
-  return new Promise((resolve, reject) => zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => (err ? reject(err) : resolve(header))));
+  return new Promise((resolve, reject) =>
+    zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => (err ? reject(err) : resolve(header))),
+  );
 }
 
 function openEntryStream(zip: ZipFile, entry: Entry): Promise<Readable> {
@@ -192,7 +285,13 @@ function openEntryStream(zip: ZipFile, entry: Entry): Promise<Readable> {
 }
 
 /** Phase 2 for one file: streams it through the sink while counting bytes and computing the CRC. */
-async function extractOne(zip: ZipFile, item: ScannedEntry, limits: ArchiveLimits, running: { total: number }, sink: EntrySink): Promise<ExtractedFile> {
+async function extractOne(
+  zip: ZipFile,
+  item: ScannedEntry,
+  limits: ArchiveLimits,
+  running: { total: number },
+  sink: EntrySink,
+): Promise<ExtractedFile> {
   const label = `Entry ${q(item.name)}`;
   let raw: Readable;
   let location: EntryLocation;
@@ -214,19 +313,43 @@ async function extractOne(zip: ZipFile, item: ScannedEntry, limits: ArchiveLimit
       size += chunk.length;
       running.total += chunk.length;
       if (size > item.size) {
-        return done(record(fail('Archive.TooLarge', `${label} inflates to more than the ${item.size} bytes its header declares; refusing a possible zip bomb`, { limit: item.size, path: item.path })));
+        return done(
+          record(
+            fail(
+              'Archive.TooLarge',
+              `${label} inflates to more than the ${item.size} bytes its header declares; refusing a possible zip bomb`,
+              { limit: item.size, path: item.path },
+            ),
+          ),
+        );
       }
       if (running.total > limits.maxTotalBytes) {
-        return done(record(fail('Archive.TooLarge', `Archive expands to more than ${bytes(limits.maxTotalBytes)} (while extracting ${q(item.name)})`, { limit: limits.maxTotalBytes, path: item.path })));
+        return done(
+          record(
+            fail('Archive.TooLarge', `Archive expands to more than ${bytes(limits.maxTotalBytes)} (while extracting ${q(item.name)})`, {
+              limit: limits.maxTotalBytes,
+              path: item.path,
+            }),
+          ),
+        );
       }
       crc = crc32(chunk, crc);
       done(null, chunk);
     },
     // Verified before 'end', so a sink that pipes `body` sees the error instead of a clean end and keeps nothing.
     flush(done) {
-      if (size !== item.size) return done(record(fail('Archive.Corrupt', `${label} is truncated: ${size} of ${item.size} bytes`, { path: item.path })));
+      if (size !== item.size)
+        return done(record(fail('Archive.Corrupt', `${label} is truncated: ${size} of ${item.size} bytes`, { path: item.path })));
       if (crc !== item.entry.crc32) {
-        return done(record(fail('Archive.Corrupt', `${label} fails its CRC-32 check (expected ${item.entry.crc32.toString(16).padStart(8, '0')}, got ${crc.toString(16).padStart(8, '0')})`, { path: item.path })));
+        return done(
+          record(
+            fail(
+              'Archive.Corrupt',
+              `${label} fails its CRC-32 check (expected ${item.entry.crc32.toString(16).padStart(8, '0')}, got ${crc.toString(16).padStart(8, '0')})`,
+              { path: item.path },
+            ),
+          ),
+        );
       }
       done();
     },
@@ -268,7 +391,10 @@ export async function extractZip(zipPath: string, limits: ArchiveLimits, sink: E
 }
 
 /** Phase 1 only (used by tests and to pre-validate). Lists regular files; directory entries are validated but omitted. */
-export async function inspectZip(zipPath: string, limits: ArchiveLimits): Promise<{ entries: Array<{ path: string; size: number; compressedSize: number }>; totalBytes: number }> {
+export async function inspectZip(
+  zipPath: string,
+  limits: ArchiveLimits,
+): Promise<{ entries: Array<{ path: string; size: number; compressedSize: number }>; totalBytes: number }> {
   return withZip(zipPath, async (zip) => {
     const { items, totalBytes } = await scan(zip, limits);
     return { entries: items.filter((i) => !i.isDir).map(({ path, size, compressedSize }) => ({ path, size, compressedSize })), totalBytes };

@@ -35,7 +35,10 @@ export class ApiKeys {
   /** keyHash → when its last use was written. */
   private readonly touched = new Map<string, number>();
 
-  private constructor(private readonly catalog: Catalog, private readonly pepper: Buffer) {}
+  private constructor(
+    private readonly catalog: Catalog,
+    private readonly pepper: Buffer,
+  ) {}
 
   static async open(catalog: Catalog, opts: { dataDir: string; secret?: string; sharedCatalog: boolean }): Promise<ApiKeys> {
     if (opts.secret) {

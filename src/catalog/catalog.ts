@@ -138,9 +138,7 @@ export interface StoredReservation {
   expiresAt: number;
 }
 
-export type PublishResult =
-  | { ok: true; replaced: SourceMapRecord | null }
-  | { ok: false; reason: 'exists' | 'upload-gone' };
+export type PublishResult = { ok: true; replaced: SourceMapRecord | null } | { ok: false; reason: 'exists' | 'upload-gone' };
 
 export interface GarbageEntry {
   /** A blob prefix (ending in `/`), or one blob key (a file replaced by upload_file_content). */

@@ -34,7 +34,9 @@ export async function openCatalog(config: { catalogUrl?: string; dataDir: string
     throw new CatalogConfigError('MAPVAULT_CATALOG_URL: not a URL; expected postgres://user:password@host:port/database');
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new CatalogConfigError(`MAPVAULT_CATALOG_URL: unsupported scheme "${parsed.protocol}"; expected postgres://user:password@host:port/database`);
+    throw new CatalogConfigError(
+      `MAPVAULT_CATALOG_URL: unsupported scheme "${parsed.protocol}"; expected postgres://user:password@host:port/database`,
+    );
   }
   const where = `${parsed.hostname || 'localhost'}:${parsed.port || 5432}${decodeURIComponent(parsed.pathname) || '/'}`;
   try {

@@ -28,7 +28,13 @@ export class Quotas {
     const now = this.now();
     // A writer that dies leaves its reservation: it stops counting when the lease runs out (merges renew it).
     const ok = await this.catalog.reserveStored({
-      workspace, reservationId, bytes, limit: this.limits.storedBytes, credit, now, expiresAt: now + leaseMs,
+      workspace,
+      reservationId,
+      bytes,
+      limit: this.limits.storedBytes,
+      credit,
+      now,
+      expiresAt: now + leaseMs,
     });
     if (!ok) throw Quotas.storedExceeded();
   }
@@ -38,7 +44,10 @@ export class Quotas {
   }
 
   uploadExceeded(incoming: number): ApiError {
-    return new ApiError('Quota.Exceeded', `workspace upload quota of ${this.limits.uploadBytes} bytes exceeded: the pending parts and this one (${incoming} bytes) would be more; merge or cancel uploads first`);
+    return new ApiError(
+      'Quota.Exceeded',
+      `workspace upload quota of ${this.limits.uploadBytes} bytes exceeded: the pending parts and this one (${incoming} bytes) would be more; merge or cancel uploads first`,
+    );
   }
 
   static storedExceeded(): ApiError {

@@ -1,7 +1,19 @@
 import Database from 'better-sqlite3';
 import type {
-  AppSummary, Catalog, DebugIdHit, FileWrite, FileWriteResult, GarbageEntry, Identity, PartRecord, PublishRequest, PublishResult,
-  PutPartResult, SourceMapListing, StoredReservation, UploadTask,
+  AppSummary,
+  Catalog,
+  DebugIdHit,
+  FileWrite,
+  FileWriteResult,
+  GarbageEntry,
+  Identity,
+  PartRecord,
+  PublishRequest,
+  PublishResult,
+  PutPartResult,
+  SourceMapListing,
+  StoredReservation,
+  UploadTask,
 } from './catalog.ts';
 import { type FileRow, type SourceMapRow, toFile, toSourceMap, toUpload, type UploadRow } from './rows.ts';
 
@@ -118,7 +130,9 @@ function applySchema(db: Database.Database, file: string) {
     const fromV0 = version === 0 && existed;
     if (fromV0) {
       // The list index changed and v1's generated columns came in with a rebuild, so the two tables are rebuilt around their rows.
-      db.exec('DROP INDEX IF EXISTS sourcemaps_newest; ALTER TABLE sourcemaps RENAME TO sourcemaps_v0; ALTER TABLE parts RENAME TO parts_v0;');
+      db.exec(
+        'DROP INDEX IF EXISTS sourcemaps_newest; ALTER TABLE sourcemaps RENAME TO sourcemaps_v0; ALTER TABLE parts RENAME TO parts_v0;',
+      );
     }
     const fromV1 = version === 1;
     db.exec(SCHEMA);
@@ -199,7 +213,8 @@ export class SqliteCatalog implements Catalog {
       listSourceMaps: p(`SELECT json_group_array(json_array(version, env, revision_id, created_at, size, sha256,
                                  file_count, map_count, warnings, tree_version))
                          FROM (SELECT * FROM sourcemaps WHERE workspace = ? AND app_id = ? ORDER BY created_at DESC, version DESC, env DESC)`).pluck(),
-      upsertSourceMap: p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
+      upsertSourceMap:
+        p(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                           VALUES (@workspace, @appId, @version, @env, @revisionId, @createdAt, @size, @sha256, @fileCount, @mapCount, @warnings)
                           ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id, tree_version = 0,
                             created_at = excluded.created_at, size = excluded.size, sha256 = excluded.sha256,
@@ -230,10 +245,13 @@ export class SqliteCatalog implements Catalog {
                        WHERE revision_id = @revisionId`),
       listApps: p(`SELECT app_id AS appId, count(*) AS sourcemapCount, sum(size) AS size, max(created_at) AS latestCreatedAt
                     FROM sourcemaps WHERE workspace = ? GROUP BY app_id ORDER BY app_id`),
-      usageUploads: p(`SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`),
+      usageUploads: p(
+        `SELECT coalesce(sum(p.size), 0) AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = ?`,
+      ),
       usageStored: p('SELECT coalesce(sum(size), 0) AS n FROM sourcemaps WHERE workspace = ?'),
       reservedStored: p('SELECT coalesce(sum(bytes), 0) FROM reservations WHERE workspace = ? AND expires_at > ?').pluck(),
-      reserve: p(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES (@reservationId, @workspace, @bytes, @expiresAt)
+      reserve:
+        p(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES (@reservationId, @workspace, @bytes, @expiresAt)
                   ON CONFLICT (reservation_id) DO UPDATE SET bytes = bytes + excluded.bytes, expires_at = excluded.expires_at`),
       deleteReservation: p('DELETE FROM reservations WHERE reservation_id = ?'),
       releaseReservations: p('DELETE FROM reservations WHERE expires_at <= ?'),
@@ -270,8 +288,20 @@ export class SqliteCatalog implements Catalog {
   }
 
   async listApiKeys() {
-    const rows = this.stmt.listKeys.all() as Array<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>;
-    return rows.map((r) => ({ keyHash: r.key_hash, workspace: r.workspace, source: r.source, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
+    const rows = this.stmt.listKeys.all() as Array<{
+      key_hash: string;
+      workspace: string;
+      source: string;
+      created_at: number;
+      last_used_at: number | null;
+    }>;
+    return rows.map((r) => ({
+      keyHash: r.key_hash,
+      workspace: r.workspace,
+      source: r.source,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+    }));
   }
 
   async deleteApiKey(keyHash: string) {
@@ -339,7 +369,9 @@ export class SqliteCatalog implements Catalog {
   }
 
   async listParts(workspace: string, uploadId: string): Promise<PartRecord[]> {
-    const rows = JSON.parse(this.stmt.listParts.get(uploadId, workspace) as string) as Array<[number, number, string, string, number, string]>;
+    const rows = JSON.parse(this.stmt.listParts.get(uploadId, workspace) as string) as Array<
+      [number, number, string, string, number, string]
+    >;
     return rows.map(([chunkIndex, size, md5, sha256, uploadedAt, blobKey]) => ({ chunkIndex, size, md5, sha256, uploadedAt, blobKey }));
   }
 
@@ -371,13 +403,24 @@ export class SqliteCatalog implements Catalog {
     return this.db.transaction((): SourceMapListing | 'unchanged' => {
       const stamp = String((this.stmt.listVersion.get(workspace, appId) as number | undefined) ?? 0);
       if (stamp === unlessStamp) return 'unchanged';
-      const rows = JSON.parse(this.stmt.listSourceMaps.get(workspace, appId) as string) as Array<[
-        string, string, string, number, number, string, number, number, string, number]>;
+      const rows = JSON.parse(this.stmt.listSourceMaps.get(workspace, appId) as string) as Array<
+        [string, string, string, number, number, string, number, number, string, number]
+      >;
       return {
         stamp,
         rows: rows.map(([version, env, revisionId, createdAt, size, sha256, fileCount, mapCount, warnings, treeVersion]) => ({
-          workspace, appId, version, env, revisionId, createdAt, size, sha256, fileCount, mapCount,
-          warnings: warnings === '[]' ? [] : (JSON.parse(warnings) as string[]), treeVersion,
+          workspace,
+          appId,
+          version,
+          env,
+          revisionId,
+          createdAt,
+          size,
+          sha256,
+          fileCount,
+          mapCount,
+          warnings: warnings === '[]' ? [] : (JSON.parse(warnings) as string[]),
+          treeVersion,
         })),
       };
     })();

@@ -31,7 +31,9 @@ export class ApiError extends Error {
     readonly traceId = '',
     readonly content: unknown = null,
   ) {
-    super(`${path.replace(/^\//, "")}: HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}${traceId ? ` (${traceId})` : ''}`);
+    super(
+      `${path.replace(/^\//, '')}: HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}${traceId ? ` (${traceId})` : ''}`,
+    );
     this.name = 'ApiError';
   }
   /** 5xx and 429 are the server's (or a proxy's) momentary trouble; other 4xx are ours. */
@@ -42,7 +44,12 @@ export class ApiError extends Error {
 
 /** No HTTP answer at all: refused, reset, DNS, TLS, timeout. */
 export class NetworkError extends Error {
-  constructor(readonly path: string, readonly origin: string, readonly code: string, detail: string) {
+  constructor(
+    readonly path: string,
+    readonly origin: string,
+    readonly code: string,
+    detail: string,
+  ) {
     super(`cannot reach ${origin} (${detail.includes(code) ? detail : `${code}${detail ? `: ${detail}` : ''}`})`);
     this.name = 'NetworkError';
   }
@@ -111,9 +118,8 @@ export class Client {
       } catch (err) {
         opts.onAttemptFailed?.();
         if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-        const retriable = err instanceof NetworkError
-          ? this.reached || !UNREACHABLE.has(err.code)
-          : err instanceof ApiError && err.retriable;
+        const retriable =
+          err instanceof NetworkError ? this.reached || !UNREACHABLE.has(err.code) : err instanceof ApiError && err.retriable;
         if (!retriable || attempt >= retries) throw err;
         // Jitter (half the cap plus a random half) keeps N parallel part uploads from retrying in lockstep.
         const cap = Math.min(30_000, base * 2 ** attempt);
@@ -144,7 +150,11 @@ export class Client {
     let res: RawResponse;
     try {
       res = await (await this.transport).send(new URL(this.origin + this.base + path + qs), {
-        method: opts.method ?? 'POST', headers, body, signal: opts.signal, idleMs: opts.timeoutMs ?? 300_000,
+        method: opts.method ?? 'POST',
+        headers,
+        body,
+        signal: opts.signal,
+        idleMs: opts.timeoutMs ?? 300_000,
       });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
@@ -157,12 +167,25 @@ export class Client {
     try {
       const parsed = JSON.parse(text) as unknown;
       if (parsed && typeof parsed === 'object' && 'success' in parsed) env = parsed as Envelope<T>;
-    } catch { /* not JSON: a proxy's error page, or not this API at all */ }
+    } catch {
+      /* not JSON: a proxy's error page, or not this API at all */
+    }
     const status = res.status;
     if (!env) {
       // Only the head of a proxy's error page is shown; `[^<>]` ends each try at the next `<`, so stripping is linear.
-      const snippet = text.slice(0, 4096).replace(/<[^<>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 160);
-      const err = new ApiError(path, status, status < 400 ? 'Response.NotEnvelope' : '', snippet || 'the answer is not a JSON envelope', traceId);
+      const snippet = text
+        .slice(0, 4096)
+        .replace(/<[^<>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 160);
+      const err = new ApiError(
+        path,
+        status,
+        status < 400 ? 'Response.NotEnvelope' : '',
+        snippet || 'the answer is not a JSON envelope',
+        traceId,
+      );
       err.retryAfter = headerValue(res.headers['retry-after']);
       throw err;
     }
@@ -211,8 +234,18 @@ function networkError(path: string, origin: string, err: unknown): NetworkError 
   return new NetworkError(path, origin, code, e.cause?.message ?? e.message ?? '');
 }
 
-interface RawResponse { status: number; headers: IncomingHttpHeaders; text: string }
-interface SendOptions { method: string; headers: Record<string, string>; body?: Readable | Buffer; signal?: AbortSignal; idleMs: number }
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+interface SendOptions {
+  method: string;
+  headers: Record<string, string>;
+  body?: Readable | Buffer;
+  signal?: AbortSignal;
+  idleMs: number;
+}
 
 /** A host that drops connection attempts silently is given up on after this long (the OS would wait minutes). */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -232,8 +265,13 @@ async function makeTransport(): Promise<Transport> {
     return {
       async send(url, o) {
         const res = await request(url, {
-          method: o.method as 'POST', headers: o.headers, body: o.body, dispatcher, signal: o.signal,
-          headersTimeout: o.idleMs, bodyTimeout: o.idleMs,
+          method: o.method as 'POST',
+          headers: o.headers,
+          body: o.body,
+          dispatcher,
+          signal: o.signal,
+          headersTimeout: o.idleMs,
+          bodyTimeout: o.idleMs,
         });
         return { status: res.statusCode, headers: res.headers as IncomingHttpHeaders, text: await res.body.text() };
       },
@@ -242,29 +280,38 @@ async function makeTransport(): Promise<Transport> {
   }
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   return {
-    send: (url, o) => new Promise<RawResponse>((resolve, reject) => {
-      const agent = agents[url.protocol as 'http:'];
-      const req = (url.protocol === 'https:' ? https : http).request(url, { method: o.method, headers: o.headers, agent, signal: o.signal });
-      req.setTimeout(o.idleMs, () => req.destroy(Object.assign(new Error(`no answer for ${o.idleMs / 1000}s`), { code: 'ETIMEDOUT' })));
-      req.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ECONNECTTIMEOUT' })), CONNECT_TIMEOUT_MS);
-        socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
-      });
-      req.on('error', reject);
-      req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-        res.on('error', reject);
-      });
-      if (o.body instanceof Readable) {
-        o.body.on('error', (err) => req.destroy(err));
-        o.body.pipe(req);
-      } else {
-        req.end(o.body);
-      }
-    }),
+    send: (url, o) =>
+      new Promise<RawResponse>((resolve, reject) => {
+        const agent = agents[url.protocol as 'http:'];
+        const req = (url.protocol === 'https:' ? https : http).request(url, {
+          method: o.method,
+          headers: o.headers,
+          agent,
+          signal: o.signal,
+        });
+        req.setTimeout(o.idleMs, () => req.destroy(Object.assign(new Error(`no answer for ${o.idleMs / 1000}s`), { code: 'ETIMEDOUT' })));
+        req.on('socket', (socket) => {
+          if (!socket.connecting) return;
+          const timer = setTimeout(
+            () => req.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ECONNECTTIMEOUT' })),
+            CONNECT_TIMEOUT_MS,
+          );
+          socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+          res.on('error', reject);
+        });
+        if (o.body instanceof Readable) {
+          o.body.on('error', (err) => req.destroy(err));
+          o.body.pipe(req);
+        } else {
+          req.end(o.body);
+        }
+      }),
     close: async () => {
       agents['http:'].destroy();
       agents['https:'].destroy();

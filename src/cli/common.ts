@@ -5,12 +5,19 @@ import { ApiError, Client, NetworkError } from './client.ts';
 
 /** The variables the public Guance upload scripts read; MAPVAULT_* equivalents take precedence. */
 const GUANCE_ENV: Record<string, string> = {
-  endpoint: 'DF_OPENAPI_ENDPOINT', apiKey: 'DF_API_KEY', appId: 'DF_APP_ID', version: 'DF_VERSION', env: 'DF_ENV',
+  endpoint: 'DF_OPENAPI_ENDPOINT',
+  apiKey: 'DF_API_KEY',
+  appId: 'DF_APP_ID',
+  version: 'DF_VERSION',
+  env: 'DF_ENV',
 };
 
 /** A failure with a message meant for the user as-is. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -118,9 +125,14 @@ export function requireConnection(o: ConnectionOptions): Connection {
 export function makeClient(c: Connection, retries: number | undefined): Client {
   try {
     return new Client({
-      endpoint: c.endpoint, apiKey: c.apiKey, retries, userAgent: `mapvault-cli/${VERSION}`,
+      endpoint: c.endpoint,
+      apiKey: c.apiKey,
+      retries,
+      userAgent: `mapvault-cli/${VERSION}`,
       onRetry: ({ path, attempt, retries: max, delayMs, error }) =>
-        warn(`${oneLine(error instanceof ApiError || error instanceof NetworkError ? error.message : String(error))}; retry ${attempt}/${max} of ${path.replace(/^\//, '')} in ${(delayMs / 1000).toFixed(1)}s`),
+        warn(
+          `${oneLine(error instanceof ApiError || error instanceof NetworkError ? error.message : String(error))}; retry ${attempt}/${max} of ${path.replace(/^\//, '')} in ${(delayMs / 1000).toFixed(1)}s`,
+        ),
     });
   } catch (err) {
     throw new CliError((err as Error).message);

@@ -25,8 +25,10 @@ export function expandBraces(p: string): string[] {
       else if (ch === ',' && depth === 1) commas.push(i);
       else if (ch === '}' && --depth === 0) {
         if (commas.length === 0) break; // `{x}` is literal; look for a later brace
-        const starts = [open, ...commas], ends = [...commas, i];
-        const head = p.slice(0, open), tail = p.slice(i + 1);
+        const starts = [open, ...commas],
+          ends = [...commas, i];
+        const head = p.slice(0, open),
+          tail = p.slice(i + 1);
         return starts.flatMap((start, k) => expandBraces(head + p.slice(start + 1, ends[k]) + tail));
       }
     }
@@ -36,7 +38,8 @@ export function expandBraces(p: string): string[] {
 
 function compile(p: string): string {
   const segs = p.split('/');
-  let re = '', needSlash = false;
+  let re = '',
+    needSlash = false;
   segs.forEach((seg, k) => {
     if (seg === '**') {
       // `**` spans zero or more whole segments, including the separators around them.

@@ -62,9 +62,10 @@ export async function injectDebugIds(dir: string): Promise<InjectSummary> {
     const script = await readFile(jsPath, 'utf8');
     const ref = findSourceMappingURL(script);
     // External maps only: an inline data: map would have to be re-encoded.
-    const mapPath = ref && !/^data:/i.test(ref) && !/^[a-z][a-z0-9+.-]*:/i.test(ref)
-      ? join(dirname(jsPath), decodeURIComponent(ref.replace(/[?#].*$/s, '')))
-      : `${jsPath}.map`;
+    const mapPath =
+      ref && !/^data:/i.test(ref) && !/^[a-z][a-z0-9+.-]*:/i.test(ref)
+        ? join(dirname(jsPath), decodeURIComponent(ref.replace(/[?#].*$/s, '')))
+        : `${jsPath}.map`;
     const mapText = await readFile(mapPath, 'utf8').catch(() => null);
     if (mapText === null) continue;
     let map: Record<string, unknown>;
@@ -97,6 +98,8 @@ async function inject(dir: string): Promise<void> {
   const s = await injectDebugIds(dir).catch((e: NodeJS.ErrnoException) => {
     throw e.code === 'ENOENT' ? new CliError(`no such directory: ${dir}`) : e;
   });
-  log(`debug IDs: ${plural(s.injected.length, 'script')} injected, ${s.unchanged.length} already had one${s.mismatched.length ? `, ${s.mismatched.length} mismatched (see warnings)` : ''}`);
+  log(
+    `debug IDs: ${plural(s.injected.length, 'script')} injected, ${s.unchanged.length} already had one${s.mismatched.length ? `, ${s.mismatched.length} mismatched (see warnings)` : ''}`,
+  );
   if (s.mismatched.length) process.exitCode = 1;
 }

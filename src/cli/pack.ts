@@ -40,7 +40,10 @@ const SKIP_DIRS = new Set(['node_modules', '.git']);
 const FIXED_MTIME = new Date(2000, 0, 1);
 
 export function normalizePrefix(prefix: string | undefined): string {
-  const p = (prefix ?? '').replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  const p = (prefix ?? '')
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '');
   return p && !p.endsWith('/') ? `${p}/` : p;
 }
 
@@ -51,7 +54,8 @@ export function normalizePrefix(prefix: string | undefined): string {
 export async function selectFiles(dir: string, include: string[], stripPrefix?: string): Promise<Selection> {
   const match = globMatcher(include);
   const prefix = normalizePrefix(stripPrefix);
-  const files: PackedFile[] = [], scripts: PackedFile[] = [];
+  const files: PackedFile[] = [],
+    scripts: PackedFile[] = [];
   let outsidePrefix = 0;
   for (const { abs, rel, size } of await walk(dir, '')) {
     const inside = rel.startsWith(prefix);
@@ -206,8 +210,6 @@ export async function addMapScripts(sel: Selection): Promise<{ added: number; wi
   return { added: adds.length, withoutScript };
 }
 
-
-
 /**
  * Where a script's sourceMappingURL points, as a path relative to the upload root, or null when
  * it is a data: or absolute URL (nothing to check locally).
@@ -217,7 +219,9 @@ function mapTarget(scriptRel: string, url: string): { path: string; rooted: bool
   let u = url.replace(/[?#].*$/, '');
   try {
     u = decodeURIComponent(u);
-  } catch { /* keep as written */ }
+  } catch {
+    /* keep as written */
+  }
   if (u.startsWith('/')) return { path: posix.normalize(u).replace(/^\/+/, ''), rooted: true };
   return { path: posix.normalize(posix.join(posix.dirname(scriptRel), u)), rooted: false };
 }
@@ -235,7 +239,8 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
     if (problem) warnings.push(`${f.rel}: ${problem}`);
     else mapIds.set(f.rel, debugId);
   }
-  const rels = new Set(sel.files.map((f) => f.rel)), names = new Set(sel.files.map((f) => f.name));
+  const rels = new Set(sel.files.map((f) => f.rel)),
+    names = new Set(sel.files.map((f) => f.name));
   const byName = new Map(sel.files.map((f) => [f.name, f.rel]));
   const pairs: DebugIdPair[] = [];
   for (const s of sel.scripts) {
@@ -255,7 +260,12 @@ export async function checkSelection(sel: Selection): Promise<string[]> {
 }
 
 /** A script and the map it names (or `<script>.map`), with the debug ID each carries. */
-interface DebugIdPair { script: string; scriptId: string | null; map: string; mapId: string | null }
+interface DebugIdPair {
+  script: string;
+  scriptId: string | null;
+  map: string;
+  mapId: string | null;
+}
 
 /**
  * Scripts and maps whose debug IDs do not agree (issue #12 §2): the ID the browser SDK reports
@@ -266,9 +276,15 @@ export function debugIdWarnings(pairs: DebugIdPair[]): string[] {
   const fix = 'run `mapvault inject` on the build output before deploying it';
   return pairs.flatMap((p) => {
     if (p.scriptId === p.mapId) return [];
-    if (p.mapId === null) return [`${p.script}: it has debug ID ${p.scriptId} but its map ${p.map} has none, so frames reported with that ID will not find the map; ${fix}`];
-    if (p.scriptId === null) return [`${p.map}: it has debug ID ${p.mapId} but its script ${p.script} has none, so the browser reports no ID for it; ${fix}`];
-    return [`${p.script}: its debug ID ${p.scriptId} differs from its map ${p.map}'s (${p.mapId}), so frames reported with it will not find the map; ${fix}`];
+    if (p.mapId === null)
+      return [
+        `${p.script}: it has debug ID ${p.scriptId} but its map ${p.map} has none, so frames reported with that ID will not find the map; ${fix}`,
+      ];
+    if (p.scriptId === null)
+      return [`${p.map}: it has debug ID ${p.mapId} but its script ${p.script} has none, so the browser reports no ID for it; ${fix}`];
+    return [
+      `${p.script}: its debug ID ${p.scriptId} differs from its map ${p.map}'s (${p.mapId}), so frames reported with it will not find the map; ${fix}`,
+    ];
   });
 }
 
@@ -284,7 +300,8 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
     for await (const entry of zip.eachEntry()) {
       if (entry.fileName.endsWith('/')) continue;
       names.add(entry.fileName);
-      const isMap = entry.fileName.endsWith('.map'), isJs = /\.[cm]?js$/.test(entry.fileName);
+      const isMap = entry.fileName.endsWith('.map'),
+        isJs = /\.[cm]?js$/.test(entry.fileName);
       if (!isMap && !isJs) continue;
       const check = isMap ? new SourceMapCheck() : null;
       const script: Buffer[] = []; // whole, for the server's sourceMappingURL rule (checkSelection)
@@ -317,4 +334,3 @@ export async function checkZip(path: string): Promise<{ warnings: string[]; entr
   }
   return { warnings: [...warnings, ...debugIdWarnings(pairs)], entries: names.size, maps };
 }
-

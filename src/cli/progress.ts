@@ -12,7 +12,8 @@ export interface Progress {
 export function createProgress(o: { total: number; done: number; parts: number; partsDone: number; bar: boolean }): Progress {
   const started = Date.now();
   const base = o.done; // skipped (already uploaded) bytes do not count towards the rate
-  let sent = o.done, partsDone = o.partsDone;
+  let sent = o.done,
+    partsDone = o.partsDone;
   const rate = () => (sent - base) / Math.max(0.001, (Date.now() - started) / 1000);
   const eta = () => {
     const r = rate();
@@ -20,11 +21,24 @@ export function createProgress(o: { total: number; done: number; parts: number; 
   };
 
   if (o.bar) {
-    const bar = new cliProgress.SingleBar({
-      format: 'uploading [{bar}] {percentage}% | {sentH}/{totalH} | {rateH}/s | ETA {eta_formatted} | parts {partsDone}/{parts}',
-      stream: process.stderr, hideCursor: true, barsize: 30, etaBuffer: 50, fps: 10,
-    }, cliProgress.Presets.shades_classic);
-    const payload = () => ({ sentH: formatBytes(sent), totalH: formatBytes(o.total), rateH: formatBytes(Math.round(rate())), partsDone, parts: o.parts });
+    const bar = new cliProgress.SingleBar(
+      {
+        format: 'uploading [{bar}] {percentage}% | {sentH}/{totalH} | {rateH}/s | ETA {eta_formatted} | parts {partsDone}/{parts}',
+        stream: process.stderr,
+        hideCursor: true,
+        barsize: 30,
+        etaBuffer: 50,
+        fps: 10,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const payload = () => ({
+      sentH: formatBytes(sent),
+      totalH: formatBytes(o.total),
+      rateH: formatBytes(Math.round(rate())),
+      partsDone,
+      parts: o.parts,
+    });
     bar.start(o.total, sent, payload());
     return {
       add(n) {
@@ -46,7 +60,9 @@ export function createProgress(o: { total: number; done: number; parts: number; 
     partDone(index, bytes) {
       partsDone++;
       const pct = Math.floor((sent / o.total) * 100);
-      log(`part ${index + 1}/${o.parts} uploaded (${formatBytes(bytes)}) · ${partsDone}/${o.parts} parts, ${formatBytes(sent)} of ${formatBytes(o.total)} (${pct}%) · ${formatBytes(Math.round(rate()))}/s · ETA ${eta()}`);
+      log(
+        `part ${index + 1}/${o.parts} uploaded (${formatBytes(bytes)}) · ${partsDone}/${o.parts} parts, ${formatBytes(sent)} of ${formatBytes(o.total)} (${pct}%) · ${formatBytes(Math.round(rate()))}/s · ETA ${eta()}`,
+      );
     },
     stop() {},
   };

@@ -4,7 +4,16 @@ import { Option, type Command } from 'commander';
 import type { FrameResult, ResolveResult } from '../symbolicate/types.ts';
 import { normalizeDebugId } from '../symbolicate/debug-id.ts';
 import {
-  action, addConnectionOptions, CliError, identity, log, makeClient, plural, requireConnection, withEnv, type ConnectionOptions,
+  action,
+  addConnectionOptions,
+  CliError,
+  identity,
+  log,
+  makeClient,
+  plural,
+  requireConnection,
+  withEnv,
+  type ConnectionOptions,
 } from './common.ts';
 
 interface SymbolicateOptions extends ConnectionOptions {
@@ -25,16 +34,24 @@ export type Frame = FrameResult;
 type ParseStackContent = ResolveResult;
 
 export function registerSymbolicate(program: Command): void {
-  const cmd = program.command('symbolicate').description('resolve a minified stack trace (from stdin or --file) with the stored sourcemaps');
+  const cmd = program
+    .command('symbolicate')
+    .description('resolve a minified stack trace (from stdin or --file) with the stored sourcemaps');
   addConnectionOptions(cmd)
     .option('--file <path>', 'read the stack from this file instead of stdin')
     .option('--json', "print the server's answer (the rewritten stack and every frame) as JSON", false)
     .option('--context', 'show the original source line under each resolved frame (default: on a terminal)')
     .option('--no-context', 'do not show source lines')
-    .option('--debug-id <url=uuid>', "a script URL's debug ID, as the browser SDK reported it (repeatable): its frames are resolved through it first",
-      (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--debug-id <url=uuid>',
+      "a script URL's debug ID, as the browser SDK reported it (repeatable): its frames are resolved through it first",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--explain', 'under each frame, how its map was found, or what was looked for and the closest stored files', false)
-    .addOption(new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']))
+    .addOption(
+      new Option('--platform <platform>', 'force the stack kind (default: Java/Kotlin stacks are recognized)').choices(['web', 'android']),
+    )
     .option('--strict', `exit ${2} when any frame did not resolve (by default only when none did)`, false);
   withEnv(cmd).action(action(symbolicate));
 }
@@ -65,11 +82,16 @@ async function symbolicate(o: SymbolicateOptions): Promise<void> {
   }
   const resolved = result.frames.filter((f) => f.resolved).length;
   const total = result.frames.length;
-  if (total === 0) throw new CliError('no stack frames found in the input (expected lines like "    at fn (https://host/app.js:1:2)")', EXIT_UNRESOLVED);
+  if (total === 0)
+    throw new CliError('no stack frames found in the input (expected lines like "    at fn (https://host/app.js:1:2)")', EXIT_UNRESOLVED);
   if (resolved === 0) {
-    throw new CliError(`none of the ${plural(total, 'frame')} resolved for ${identity(conn)}; see the "not resolved" reasons`, EXIT_UNRESOLVED);
+    throw new CliError(
+      `none of the ${plural(total, 'frame')} resolved for ${identity(conn)}; see the "not resolved" reasons`,
+      EXIT_UNRESOLVED,
+    );
   }
-  if (o.strict && resolved < total) throw new CliError(`${total - resolved} of ${plural(total, 'frame')} did not resolve (--strict)`, EXIT_UNRESOLVED);
+  if (o.strict && resolved < total)
+    throw new CliError(`${total - resolved} of ${plural(total, 'frame')} did not resolve (--strict)`, EXIT_UNRESOLVED);
   if (process.stderr.isTTY) process.stderr.write(`resolved ${resolved} of ${plural(total, 'frame')}\n`);
 }
 
@@ -131,11 +153,18 @@ async function readStack(file: string | undefined): Promise<string> {
  * context, the original source line under resolved frames.
  */
 export function render(input: string, r: ParseStackContent, withContext: boolean, explain = false): string {
-  const inLines = input.split(/\r?\n/), outLines = r.stack.split(/\r?\n/);
+  const inLines = input.split(/\r?\n/),
+    outLines = r.stack.split(/\r?\n/);
   if (inLines.length !== outLines.length) {
     const stack = r.stack.endsWith('\n') ? r.stack : `${r.stack}\n`;
     // Lines were added or removed (Java inlining): the explanations follow the stack, one block per frame.
-    return explain ? stack + r.frames.flatMap((f) => [`  ${f.raw.trim()}`, ...explainFrame(f)]).map((l) => `${l}\n`).join('') : stack;
+    return explain
+      ? stack +
+          r.frames
+            .flatMap((f) => [`  ${f.raw.trim()}`, ...explainFrame(f)])
+            .map((l) => `${l}\n`)
+            .join('')
+      : stack;
   }
   const out: string[] = [];
   let k = 0;

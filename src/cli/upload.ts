@@ -11,8 +11,21 @@ import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { ApiError, type Body, type Client, type Envelope } from './client.ts';
 import {
-  action, addConnectionOptions, CliError, describeError, formatBytes, identity, log, makeClient, numberIn, plural,
-  requireConnection, warn, withEnv, type Connection, type ConnectionOptions,
+  action,
+  addConnectionOptions,
+  CliError,
+  describeError,
+  formatBytes,
+  identity,
+  log,
+  makeClient,
+  numberIn,
+  plural,
+  requireConnection,
+  warn,
+  withEnv,
+  type Connection,
+  type ConnectionOptions,
 } from './common.ts';
 import { addMapScripts, checkSelection, checkZip, hashFile, isZipFile, normalizePrefix, packZip, selectFiles } from './pack.ts';
 import { createProgress } from './progress.ts';
@@ -52,32 +65,60 @@ function requireVersion(conn: Connection, allowEmpty: boolean): void {
     ...(conn.env ? [] : ['--env (or MAPVAULT_ENV / DF_ENV)']),
   ];
   if (missing.length > 0) {
-    throw new CliError(`missing ${missing.join(' and ')}: stacks are resolved against the exact appId, version and env; pass --allow-empty-version to upload with an empty one on purpose`);
+    throw new CliError(
+      `missing ${missing.join(' and ')}: stacks are resolved against the exact appId, version and env; pass --allow-empty-version to upload with an empty one on purpose`,
+    );
   }
 }
 
-interface InitContent { uploadId?: string; existsSameFile?: boolean; existsOldTask?: boolean }
-interface PartListContent { chunkIndexs?: number[]; parts?: { chunkIndex: number; size?: number; sha256?: string; md5?: string }[] }
-interface MergeContent { fileCount?: number; mapCount?: number; size?: number; sha256?: string; warnings?: string[] }
+interface InitContent {
+  uploadId?: string;
+  existsSameFile?: boolean;
+  existsOldTask?: boolean;
+}
+interface PartListContent {
+  chunkIndexs?: number[];
+  parts?: { chunkIndex: number; size?: number; sha256?: string; md5?: string }[];
+}
+interface MergeContent {
+  fileCount?: number;
+  mapCount?: number;
+  size?: number;
+  sha256?: string;
+  warnings?: string[];
+}
 
 export function registerUpload(program: Command): void {
   const cmd = program
     .command('upload')
-    .description('upload the sourcemaps of a build directory, with their generated scripts (zipped on the fly), or a ready zip, in parallel resumable parts')
+    .description(
+      'upload the sourcemaps of a build directory, with their generated scripts (zipped on the fly), or a ready zip, in parallel resumable parts',
+    )
     .argument('<source>', 'build output directory, a .zip laid out like the script URLs, or an Android mapping.txt');
   addConnectionOptions(cmd)
     .option('--need-cover', 'replace an existing sourcemap with the same appId/version/env', false)
     .option('--concurrency <n>', 'parts uploaded at the same time', numberIn(1, 32), 4)
     .option('--part-size-mb <MiB>', 'part size in MiB, fractions allowed (0.0625 to 10)', numberIn(0.0625, 10, false), 10)
-    .option('--include <glob>', 'files of the directory to pack (repeatable; replaces the default; e.g. add \'**/*.js\')',
-      (v: string, prev: string[]) => [...(prev === DEFAULT_INCLUDE ? [] : prev), v], DEFAULT_INCLUDE)
-    .option('--no-scripts', 'leave out the generated script (.js/.mjs/.cjs) of each map, uploaded by default: without it the server cannot recover original function names')
+    .option(
+      '--include <glob>',
+      "files of the directory to pack (repeatable; replaces the default; e.g. add '**/*.js')",
+      (v: string, prev: string[]) => [...(prev === DEFAULT_INCLUDE ? [] : prev), v],
+      DEFAULT_INCLUDE,
+    )
+    .option(
+      '--no-scripts',
+      'leave out the generated script (.js/.mjs/.cjs) of each map, uploaded by default: without it the server cannot recover original function names',
+    )
     .option('--strip-prefix <prefix>', 'path prefix removed from the zip paths (files outside it are left out), e.g. dist/')
     .option('--state-dir <dir>', 'where resume state is kept', defaultStateDir())
     .addOption(new Option('--checksum <algo>', 'part checksum sent to the server').choices(['sha256', 'md5']).default('sha256'))
     .option('--cancel-on-error', 'on failure or Ctrl-C, cancel the server-side task instead of keeping it resumable', false)
     .option('--no-progress', 'plain log lines instead of a progress bar, even on a terminal')
-    .option('--allow-empty-version', 'upload even when --version or --env is empty (stacks then resolve only when sent with the same empty values)', false);
+    .option(
+      '--allow-empty-version',
+      'upload even when --version or --env is empty (stacks then resolve only when sent with the same empty values)',
+      false,
+    );
   withEnv(cmd).action(action(upload));
 }
 
@@ -92,9 +133,10 @@ async function upload(source: string, o: UploadOptions, cmd: Command): Promise<v
   const tmp = await mkdtemp(join(tmpdir(), 'mapvault-upload-'));
   const run: Run = { conn, client, o, signal: ac.signal, uploadId: '', statePath: '', onServer: 0, parts: 0 };
   try {
-    const zip = basename(source) === MAPPING_FILE_NAME
-      ? await packMapping(source, conn, tmp, ac.signal)
-      : await prepare(source, o, cmd, tmp, ac.signal);
+    const zip =
+      basename(source) === MAPPING_FILE_NAME
+        ? await packMapping(source, conn, tmp, ac.signal)
+        : await prepare(source, o, cmd, tmp, ac.signal);
     await send(run, zip);
   } catch (err) {
     throw await failure(run, err);
@@ -105,7 +147,11 @@ async function upload(source: string, o: UploadOptions, cmd: Command): Promise<v
   }
 }
 
-interface Zip { path: string; size: number; sha256: string }
+interface Zip {
+  path: string;
+  size: number;
+  sha256: string;
+}
 
 interface Run {
   conn: Connection;
@@ -123,11 +169,21 @@ interface Run {
  * Android: a ProGuard/R8 `mapping.txt`, checked as the server will check it, zipped in Guance's
  * layout (`<appId>-<env>-<version>/mapping.txt`).
  */
-async function packMapping(source: string, conn: { appId: string; version: string; env: string }, tmp: string, signal: AbortSignal): Promise<Zip> {
+async function packMapping(
+  source: string,
+  conn: { appId: string; version: string; env: string },
+  tmp: string,
+  signal: AbortSignal,
+): Promise<Zip> {
   const st = await stat(source).catch(() => null);
   if (!st?.isFile()) throw new CliError(`${source}: no such file`);
   // Checked by the server's own builder, its index spilled to `tmp` (memory stays flat) and dropped.
-  const builder = new MappingIndexBuilder({ spill: { newPath: (suffix = '') => join(tmp, `index-${randomBytes(8).toString('hex')}${suffix}`), remove: (p) => rm(p, { force: true }) } });
+  const builder = new MappingIndexBuilder({
+    spill: {
+      newPath: (suffix = '') => join(tmp, `index-${randomBytes(8).toString('hex')}${suffix}`),
+      remove: (p) => rm(p, { force: true }),
+    },
+  });
   try {
     for await (const chunk of createReadStream(source)) {
       builder.write(chunk as Buffer);
@@ -144,7 +200,9 @@ async function packMapping(source: string, conn: { appId: string; version: strin
   const name = `${conn.appId}-${conn.env}-${conn.version}/${MAPPING_FILE_NAME}`;
   const path = join(tmp, 'mapping.zip');
   const { size, sha256 } = await packZip([{ abs: source, rel: MAPPING_FILE_NAME, name, size: st.size }], path, signal);
-  log(`packed ${source} (${checked.classCount} classes, ${formatBytes(st.size)}) as ${name} into a ${formatBytes(size)} zip, sha256 ${sha256.slice(0, 16)}`);
+  log(
+    `packed ${source} (${checked.classCount} classes, ${formatBytes(st.size)}) as ${name} into a ${formatBytes(size)} zip, sha256 ${sha256.slice(0, 16)}`,
+  );
   return { path, size, sha256 };
 }
 
@@ -154,11 +212,14 @@ async function prepare(source: string, o: UploadOptions, cmd: Command, tmp: stri
   if (!st) throw new CliError(`${source}: no such directory or file`);
   if (st.isFile()) {
     if (!(await isZipFile(source))) throw new CliError(`${source} is neither a directory nor a zip file`);
-    if (cmd.getOptionValueSource('include') === 'cli' || o.stripPrefix) warn('--include and --strip-prefix apply to directories; the zip is uploaded as it is');
+    if (cmd.getOptionValueSource('include') === 'cli' || o.stripPrefix)
+      warn('--include and --strip-prefix apply to directories; the zip is uploaded as it is');
     const check = await checkZip(source);
     for (const w of check.warnings) warn(w);
     const { size, sha256 } = await hashFile(source);
-    log(`zip ${source}: ${plural(check.entries, 'file')} (${plural(check.maps, 'sourcemap')}), ${formatBytes(size)}, sha256 ${sha256.slice(0, 16)}`);
+    log(
+      `zip ${source}: ${plural(check.entries, 'file')} (${plural(check.maps, 'sourcemap')}), ${formatBytes(size)}, sha256 ${sha256.slice(0, 16)}`,
+    );
     return { path: source, size, sha256 };
   }
   if (!st.isDirectory()) throw new CliError(`${source} is neither a directory nor a zip file`);
@@ -180,7 +241,9 @@ async function prepare(source: string, o: UploadOptions, cmd: Command, tmp: stri
   const path = join(tmp, 'sourcemap.zip');
   const { size, sha256 } = await packZip(sel.files, path, signal);
   const raw = sel.files.reduce((n, f) => n + f.size, 0);
-  log(`packed ${plural(sel.files.length, 'file')} (${plural(maps, 'sourcemap')}, ${formatBytes(raw)}) from ${source} into a ${formatBytes(size)} zip, sha256 ${sha256.slice(0, 16)}`);
+  log(
+    `packed ${plural(sel.files.length, 'file')} (${plural(maps, 'sourcemap')}, ${formatBytes(raw)}) from ${source} into a ${formatBytes(size)} zip, sha256 ${sha256.slice(0, 16)}`,
+  );
   return { path, size, sha256 };
 }
 
@@ -189,15 +252,25 @@ async function send(run: Run, zip: Zip): Promise<void> {
   if (zip.size > 500 * MiB) warn(`the zip is ${formatBytes(zip.size)}; Guance documents a 500 MB limit`);
   const partSize = Math.floor(o.partSizeMb * MiB);
   const count = Math.ceil(zip.size / partSize);
-  if (count > MAX_PARTS) throw new CliError(`${count} parts of ${formatBytes(partSize)} exceed the API's ${MAX_PARTS}; raise --part-size-mb`);
+  if (count > MAX_PARTS)
+    throw new CliError(`${count} parts of ${formatBytes(partSize)} exceed the API's ${MAX_PARTS}; raise --part-size-mb`);
   run.parts = count;
 
   const endpoint = client.origin + client.base;
-  run.statePath = statePath(o.stateDir, { endpoint, appId: conn.appId, version: conn.version, env: conn.env, zipSha256: zip.sha256, partSize });
+  run.statePath = statePath(o.stateDir, {
+    endpoint,
+    appId: conn.appId,
+    version: conn.version,
+    env: conn.env,
+    zipSha256: zip.sha256,
+    partSize,
+  });
   let state = await loadState(run.statePath);
   let listed: PartListContent = {};
   if (state && state.needCover !== o.needCover) {
-    log(`the interrupted upload ${state.uploadId} was started with${state.needCover ? '' : 'out'} --need-cover; cancelling it and starting over`);
+    log(
+      `the interrupted upload ${state.uploadId} was started with${state.needCover ? '' : 'out'} --need-cover; cancelling it and starting over`,
+    );
     await cancelTask(client, state.uploadId);
     await removeState(run.statePath);
     state = null;
@@ -221,8 +294,16 @@ async function send(run: Run, zip: Zip): Promise<void> {
     if (!init.uploadId) throw alreadyExists(conn);
     if (init.existsOldTask) log('note: the server has another unfinished upload for this appId/version/env');
     state = {
-      uploadId: init.uploadId, endpoint, appId: conn.appId, version: conn.version, env: conn.env,
-      zipSha256: zip.sha256, size: zip.size, partSize, needCover: o.needCover, createdAt: new Date().toISOString(),
+      uploadId: init.uploadId,
+      endpoint,
+      appId: conn.appId,
+      version: conn.version,
+      env: conn.env,
+      zipSha256: zip.sha256,
+      size: zip.size,
+      partSize,
+      needCover: o.needCover,
+      createdAt: new Date().toISOString(),
     } satisfies UploadState;
     await saveState(run.statePath, state);
   }
@@ -234,9 +315,20 @@ async function send(run: Run, zip: Zip): Promise<void> {
     const done = await verifiedParts(fh, listed, count, partSize, partLength);
     const missing = [...Array(count).keys()].filter((i) => !done.has(i));
     run.onServer = done.size;
-    if (done.size) log(`resuming upload ${run.uploadId}: skipped ${done.size} of ${count} parts already on the server, uploading ${missing.length}`);
-    else log(`uploading ${formatBytes(zip.size)} as ${plural(count, 'part')} of up to ${formatBytes(partSize)}, ${Math.min(o.concurrency, count)} at a time (upload ${run.uploadId})`);
-    await sendParts(run, fh, missing, partLength, [...done].reduce((n, i) => n + partLength(i), 0), zip.size);
+    if (done.size)
+      log(`resuming upload ${run.uploadId}: skipped ${done.size} of ${count} parts already on the server, uploading ${missing.length}`);
+    else
+      log(
+        `uploading ${formatBytes(zip.size)} as ${plural(count, 'part')} of up to ${formatBytes(partSize)}, ${Math.min(o.concurrency, count)} at a time (upload ${run.uploadId})`,
+      );
+    await sendParts(
+      run,
+      fh,
+      missing,
+      partLength,
+      [...done].reduce((n, i) => n + partLength(i), 0),
+      zip.size,
+    );
   } finally {
     await fh.close();
   }
@@ -252,7 +344,10 @@ async function send(run: Run, zip: Zip): Promise<void> {
  * by a different input (or damaged) is sent again; Guance lists indexes only, which are trusted.
  */
 async function verifiedParts(
-  fh: FileHandle, listed: PartListContent, count: number, partSize: number,
+  fh: FileHandle,
+  listed: PartListContent,
+  count: number,
+  partSize: number,
   partLength: (i: number) => number,
 ): Promise<Set<number>> {
   const detail = new Map((listed.parts ?? []).map((p) => [p.chunkIndex, p]));
@@ -278,11 +373,21 @@ async function readPart(fh: FileHandle, i: number, partSize: number, len: number
 }
 
 /** N workers take the missing parts in order; the first failure stops the others. */
-async function sendParts(run: Run, fh: FileHandle, missing: number[], partLength: (i: number) => number, doneBytes: number, total: number): Promise<void> {
+async function sendParts(
+  run: Run,
+  fh: FileHandle,
+  missing: number[],
+  partLength: (i: number) => number,
+  doneBytes: number,
+  total: number,
+): Promise<void> {
   const { client, o } = run;
   const partSize = Math.floor(o.partSizeMb * MiB);
   const progress = createProgress({
-    total, done: doneBytes, parts: run.parts, partsDone: run.parts - missing.length,
+    total,
+    done: doneBytes,
+    parts: run.parts,
+    partsDone: run.parts - missing.length,
     bar: o.progress && process.stderr.isTTY === true,
   });
   const stop = new AbortController();
@@ -299,7 +404,8 @@ async function sendParts(run: Run, fh: FileHandle, missing: number[], partLength
         progress.add(n);
       });
       await client.call('/upload_part', {
-        body, signal,
+        body,
+        signal,
         onAttemptFailed: () => {
           progress.add(-counted); // the next attempt sends these bytes again
           counted = 0;
@@ -309,11 +415,14 @@ async function sendParts(run: Run, fh: FileHandle, missing: number[], partLength
       progress.partDone(i, data.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, missing.length) }, () =>
-    worker().catch((err) => {
-      firstError ??= err;
-      stop.abort();
-    })));
+  await Promise.all(
+    Array.from({ length: Math.min(o.concurrency, missing.length) }, () =>
+      worker().catch((err) => {
+        firstError ??= err;
+        stop.abort();
+      }),
+    ),
+  );
   progress.stop();
   if (firstError !== undefined) throw run.signal.aborted ? run.signal.reason : firstError;
 }
@@ -327,22 +436,29 @@ function partBody(uploadId: string, index: number, algo: string, sum: string, da
   const boundary = `----mapvault${randomBytes(12).toString('hex')}`;
   const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
   const head = Buffer.from(
-    field('uploadId', uploadId) + field('chunkIndex', String(index)) + field(algo, sum) +
-    `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_${String(index).padStart(6, '0')}"\r\n` +
-    'Content-Type: application/octet-stream\r\n\r\n');
+    field('uploadId', uploadId) +
+      field('chunkIndex', String(index)) +
+      field(algo, sum) +
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_${String(index).padStart(6, '0')}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     length: head.length + data.length + tail.length,
-    open: () => Readable.from((function* () {
-      yield head;
-      for (let off = 0; off < data.length; off += 256 * 1024) {
-        const chunk = data.subarray(off, off + 256 * 1024);
-        onBytes(chunk.length);
-        yield chunk;
-      }
-      yield tail;
-    })(), { objectMode: false }),
+    open: () =>
+      Readable.from(
+        (function* () {
+          yield head;
+          for (let off = 0; off < data.length; off += 256 * 1024) {
+            const chunk = data.subarray(off, off + 256 * 1024);
+            onBytes(chunk.length);
+            yield chunk;
+          }
+          yield tail;
+        })(),
+        { objectMode: false },
+      ),
   };
 }
 
@@ -367,7 +483,9 @@ async function cancelTask(client: Client, uploadId: string): Promise<boolean> {
     try {
       await client.call(path, { json: { uploadId }, signal: AbortSignal.timeout(20_000) });
       return true;
-    } catch { /* try the next name */ }
+    } catch {
+      /* try the next name */
+    }
   }
   return false;
 }

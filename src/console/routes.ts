@@ -13,18 +13,28 @@ export const CONSOLE_PATH = '/console/';
  * sessionStorage, never in the HTML, a URL or a log line.
  */
 export const CONSOLE_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
-  "worker-src 'self'", "manifest-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "manifest-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 function secure(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('content-security-policy', CONSOLE_CSP)
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    .header('cross-origin-opener-policy', 'same-origin')
-    // Revalidated every time (ETag/Last-Modified), so a new build is picked up at the next load.
-    .header('cache-control', 'no-cache');
+  return (
+    reply
+      .header('content-security-policy', CONSOLE_CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .header('cross-origin-opener-policy', 'same-origin')
+      // Revalidated every time (ETag/Last-Modified), so a new build is picked up at the next load.
+      .header('cache-control', 'no-cache')
+  );
 }
 
 /**
@@ -49,7 +59,9 @@ export async function consoleRoutes(app: FastifyInstance, opts: { buildDir?: str
   app.get('/console', { config }, async (_req, reply) => reply.redirect(CONSOLE_PATH, 302));
   app.get(CONSOLE_PATH, { config }, async (_req, reply) => {
     if (!built) {
-      return secure(reply).code(503).type('text/plain; charset=utf-8')
+      return secure(reply)
+        .code(503)
+        .type('text/plain; charset=utf-8')
         .send('The mapvault web console is not built: run `npm install` (its prepare step builds it) or `npm run build:console`.\n');
     }
     return secure(reply).type('text/html; charset=utf-8').sendFile('index.html');

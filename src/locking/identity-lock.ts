@@ -7,12 +7,18 @@ export const identityKey = (i: Identity): string => JSON.stringify([i.workspace,
 
 /** Runs `work` holding the identity's lock; 409 Merge.InProgress when it is not free within the timeout. */
 export async function underIdentityLock<T>(
-  o: { locker: Locker; lockTimeoutMs: number }, identity: Identity, work: () => Promise<T>, signal?: AbortSignal,
+  o: { locker: Locker; lockTimeoutMs: number },
+  identity: Identity,
+  work: () => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   try {
     return await withLock(o.locker, identityKey(identity), { timeoutMs: o.lockTimeoutMs, signal }, work);
   } catch (err) {
     if (!(err instanceof LockTimeoutError) || err.key !== identityKey(identity)) throw err;
-    throw new ApiError('Merge.InProgress', `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`);
+    throw new ApiError(
+      'Merge.InProgress',
+      `another merge, delete or file write of appId "${identity.appId}", version "${identity.version}", env "${identity.env}" is in progress; retry when it is done`,
+    );
   }
 }

@@ -16,7 +16,10 @@ export interface Lock {
 }
 
 export class LockTimeoutError extends Error {
-  constructor(readonly key: string, readonly timeoutMs: number) {
+  constructor(
+    readonly key: string,
+    readonly timeoutMs: number,
+  ) {
     super(`lock ${key} not acquired within ${timeoutMs} ms`);
     this.name = 'LockTimeoutError';
   }
@@ -24,7 +27,10 @@ export class LockTimeoutError extends Error {
 
 /** Runs `work` holding the lock on `key`, and releases it however `work` ends. */
 export async function withLock<T>(
-  locker: Locker, key: string, opts: { timeoutMs: number; signal?: AbortSignal }, work: () => Promise<T>,
+  locker: Locker,
+  key: string,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+  work: () => Promise<T>,
 ): Promise<T> {
   const lock = await locker.lock(key, opts);
   try {

@@ -31,7 +31,10 @@ export class PgAdvisoryLocker implements Locker {
     try {
       client = await Promise.race([connecting, aborted.promise]).catch((err) => {
         // Aborted while connecting: the connection, when it comes, goes straight back.
-        connecting.then((c) => c.release(), () => {});
+        connecting.then(
+          (c) => c.release(),
+          () => {},
+        );
         throw err;
       });
       for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {

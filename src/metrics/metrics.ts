@@ -16,7 +16,9 @@ const requests = new Histogram({
   registers: [registry],
 });
 const uploadBytes = new Counter({
-  name: 'mapvault_upload_bytes_total', help: 'Bytes of upload parts accepted', registers: [registry],
+  name: 'mapvault_upload_bytes_total',
+  help: 'Bytes of upload parts accepted',
+  registers: [registry],
 });
 const merges = new Histogram({
   name: 'mapvault_merge_duration_seconds',
@@ -39,47 +41,99 @@ const storageErrors = new Counter({
 });
 
 /** What the map cache reports (StackResolver.stats()). */
-export interface MapCacheStats { entries: number; bytes: number; parses: number; hits: number }
+export interface MapCacheStats {
+  entries: number;
+  bytes: number;
+  parses: number;
+  hits: number;
+}
 let mapCacheStats: () => MapCacheStats = () => ({ entries: 0, bytes: 0, parses: 0, hits: 0 });
 new Gauge({
-  name: 'mapvault_map_cache_bytes', help: 'Bytes of parsed sourcemaps in the cache', registers: [registry],
-  collect() { this.set(mapCacheStats().bytes); },
+  name: 'mapvault_map_cache_bytes',
+  help: 'Bytes of parsed sourcemaps in the cache',
+  registers: [registry],
+  collect() {
+    this.set(mapCacheStats().bytes);
+  },
 });
 new Gauge({
-  name: 'mapvault_map_cache_entries', help: 'Parsed sourcemaps in the cache', registers: [registry],
-  collect() { this.set(mapCacheStats().entries); },
+  name: 'mapvault_map_cache_entries',
+  help: 'Parsed sourcemaps in the cache',
+  registers: [registry],
+  collect() {
+    this.set(mapCacheStats().entries);
+  },
 });
 new Counter({
-  name: 'mapvault_map_cache_hits_total', help: 'Map lookups answered from the cache', registers: [registry],
-  collect() { this.reset(); this.inc(mapCacheStats().hits); },
+  name: 'mapvault_map_cache_hits_total',
+  help: 'Map lookups answered from the cache',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(mapCacheStats().hits);
+  },
 });
 new Counter({
-  name: 'mapvault_map_cache_misses_total', help: 'Map lookups that had to load and parse the map', registers: [registry],
-  collect() { this.reset(); this.inc(mapCacheStats().parses); },
+  name: 'mapvault_map_cache_misses_total',
+  help: 'Map lookups that had to load and parse the map',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(mapCacheStats().parses);
+  },
 });
 
 /** What the Java mapping-index cache reports (JavaResolver.stats()). */
-export interface JavaCacheStats { entries: number; bytes: number; loads: number; hits: number; rebuilds: number }
+export interface JavaCacheStats {
+  entries: number;
+  bytes: number;
+  loads: number;
+  hits: number;
+  rebuilds: number;
+}
 let javaCacheStats: () => JavaCacheStats = () => ({ entries: 0, bytes: 0, loads: 0, hits: 0, rebuilds: 0 });
 new Gauge({
-  name: 'mapvault_java_index_cache_bytes', help: 'Bytes of Java mapping indexes in the cache (with their decoded-class memo caps)', registers: [registry],
-  collect() { this.set(javaCacheStats().bytes); },
+  name: 'mapvault_java_index_cache_bytes',
+  help: 'Bytes of Java mapping indexes in the cache (with their decoded-class memo caps)',
+  registers: [registry],
+  collect() {
+    this.set(javaCacheStats().bytes);
+  },
 });
 new Gauge({
-  name: 'mapvault_java_index_cache_entries', help: 'Trees whose Java mapping index (or its absence) is cached', registers: [registry],
-  collect() { this.set(javaCacheStats().entries); },
+  name: 'mapvault_java_index_cache_entries',
+  help: 'Trees whose Java mapping index (or its absence) is cached',
+  registers: [registry],
+  collect() {
+    this.set(javaCacheStats().entries);
+  },
 });
 new Counter({
-  name: 'mapvault_java_index_cache_hits_total', help: 'Java stacks answered with a cached mapping index', registers: [registry],
-  collect() { this.reset(); this.inc(javaCacheStats().hits); },
+  name: 'mapvault_java_index_cache_hits_total',
+  help: 'Java stacks answered with a cached mapping index',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(javaCacheStats().hits);
+  },
 });
 new Counter({
-  name: 'mapvault_java_index_cache_misses_total', help: 'Java stacks that had to locate and load the mapping index', registers: [registry],
-  collect() { this.reset(); this.inc(javaCacheStats().loads); },
+  name: 'mapvault_java_index_cache_misses_total',
+  help: 'Java stacks that had to locate and load the mapping index',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(javaCacheStats().loads);
+  },
 });
 new Counter({
-  name: 'mapvault_java_index_rebuilds_total', help: 'Mappings indexed at resolution time (stored index missing, damaged or stale)', registers: [registry],
-  collect() { this.reset(); this.inc(javaCacheStats().rebuilds); },
+  name: 'mapvault_java_index_rebuilds_total',
+  help: 'Mappings indexed at resolution time (stored index missing, damaged or stale)',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(javaCacheStats().rebuilds);
+  },
 });
 const javaFrames = new Counter({
   name: 'mapvault_java_frames_total',

@@ -14,11 +14,30 @@ import { at } from '../util/invariant.ts';
 export const MAX_MAP_NESTING = 10_000;
 
 const enum S {
-  Prefix, PrefixLine, Value, ArrayFirst, ObjectFirstKey, ObjectKey, Colon, AfterValue, End,
-  String, Escape, Unicode, Literal,
-  NumMinus, NumZero, NumInt, NumFracFirst, NumFrac, NumExpSign, NumExpFirst, NumExp,
+  Prefix,
+  PrefixLine,
+  Value,
+  ArrayFirst,
+  ObjectFirstKey,
+  ObjectKey,
+  Colon,
+  AfterValue,
+  End,
+  String,
+  Escape,
+  Unicode,
+  Literal,
+  NumMinus,
+  NumZero,
+  NumInt,
+  NumFracFirst,
+  NumFrac,
+  NumExpSign,
+  NumExpFirst,
+  NumExp,
 }
-const OBJ = 1, ARR = 2;
+const OBJ = 1,
+  ARR = 2;
 const PREFIX = [0x29, 0x5d, 0x7d, 0x27]; // )]}'
 const WATCHED = new Set(['version', 'sections', 'mappings', 'sources', 'debugId', 'debug_id', 'file']);
 /**
@@ -81,14 +100,24 @@ export class SourceMapCheck {
           continue;
         case S.Value:
         case S.ArrayFirst:
-          if (isSpace(b)) { i++; continue; }
-          if (this.state === S.ArrayFirst && b === 0x5d) { i++; this.close(); continue; }
+          if (isSpace(b)) {
+            i++;
+            continue;
+          }
+          if (this.state === S.ArrayFirst && b === 0x5d) {
+            i++;
+            this.close();
+            continue;
+          }
           if (!this.startValue(b, i)) return;
           i++;
           continue;
         case S.ObjectFirstKey:
         case S.ObjectKey:
-          if (isSpace(b)) { i++; continue; }
+          if (isSpace(b)) {
+            i++;
+            continue;
+          }
           if (b === 0x22) {
             this.isKey = true;
             this.capturingKey = this.stack.length === 1;
@@ -97,27 +126,44 @@ export class SourceMapCheck {
             i++;
             continue;
           }
-          if (this.state === S.ObjectFirstKey && b === 0x7d) { i++; this.close(); continue; }
+          if (this.state === S.ObjectFirstKey && b === 0x7d) {
+            i++;
+            this.close();
+            continue;
+          }
           return this.fail(`expected a key string, got ${describe(b)}`, i);
         case S.Colon:
-          if (isSpace(b)) { i++; continue; }
+          if (isSpace(b)) {
+            i++;
+            continue;
+          }
           if (b !== 0x3a) return this.fail(`expected ':', got ${describe(b)}`, i);
           this.state = S.Value;
           i++;
           continue;
         case S.AfterValue: {
-          if (isSpace(b)) { i++; continue; }
+          if (isSpace(b)) {
+            i++;
+            continue;
+          }
           const top = this.stack[this.stack.length - 1];
           if (b === 0x2c && top !== undefined) {
             this.state = top === OBJ ? S.ObjectKey : S.Value;
             i++;
             continue;
           }
-          if ((b === 0x7d && top === OBJ) || (b === 0x5d && top === ARR)) { i++; this.close(); continue; }
+          if ((b === 0x7d && top === OBJ) || (b === 0x5d && top === ARR)) {
+            i++;
+            this.close();
+            continue;
+          }
           return this.fail(`unexpected ${describe(b)}`, i);
         }
         case S.End:
-          if (isSpace(b)) { i++; continue; }
+          if (isSpace(b)) {
+            i++;
+            continue;
+          }
           return this.fail(`unexpected ${describe(b)} after the JSON value`, i);
         case S.String:
           if (!this.capturingKey && this.text === null) {
@@ -131,10 +177,19 @@ export class SourceMapCheck {
           }
           {
             const c = at(chunk, i);
-            if (c === 0x22) { i++; this.endString(); continue; }
-            if (c === 0x5c) { i++; this.state = S.Escape; continue; }
+            if (c === 0x22) {
+              i++;
+              this.endString();
+              continue;
+            }
+            if (c === 0x5c) {
+              i++;
+              this.state = S.Escape;
+              continue;
+            }
             if (c < 0x20) return this.fail(`unescaped control character ${describe(c)} in a string`, i);
-            if (this.key !== null) this.appendKey(String.fromCharCode(c)); // non-ASCII never matches a watched key
+            if (this.key !== null)
+              this.appendKey(String.fromCharCode(c)); // non-ASCII never matches a watched key
             else if (this.text !== null) this.appendText(String.fromCharCode(c));
             i++;
             continue;
@@ -227,7 +282,8 @@ export class SourceMapCheck {
     if (this.stack.length === 0) this.rootKind = kind;
     if (this.field !== null) this.fields.set(this.field, { kind });
     switch (b) {
-      case 0x7b: case 0x5b:
+      case 0x7b:
+      case 0x5b:
         if (this.stack.length >= MAX_MAP_NESTING) {
           this.fail(`nested deeper than ${MAX_MAP_NESTING} levels`, i);
           return false;
@@ -243,7 +299,9 @@ export class SourceMapCheck {
         this.text = this.field !== null && TEXT_FIELDS.has(this.field) ? '' : null;
         this.state = S.String;
         return true;
-      case 0x74: case 0x66: case 0x6e:
+      case 0x74:
+      case 0x66:
+      case 0x6e:
         this.literal = b === 0x74 ? 'true' : b === 0x66 ? 'false' : 'null';
         this.literalAt = 1;
         this.state = S.Literal;
@@ -297,7 +355,14 @@ export class SourceMapCheck {
 }
 
 const ESCAPES: Record<number, string> = {
-  0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t',
+  0x22: '"',
+  0x5c: '\\',
+  0x2f: '/',
+  0x62: '\b',
+  0x66: '\f',
+  0x6e: '\n',
+  0x72: '\r',
+  0x74: '\t',
 };
 
 function isSpace(b: number): boolean {
@@ -326,15 +391,24 @@ const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 /** The number state after byte `b`, or null if `b` cannot continue the number. */
 function numberStep(state: S, b: number): S | null {
   switch (state) {
-    case S.NumMinus: return b === 0x30 ? S.NumZero : isDigit(b) ? S.NumInt : null;
-    case S.NumZero: return b === 0x2e ? S.NumFracFirst : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
-    case S.NumInt: return isDigit(b) ? S.NumInt : b === 0x2e ? S.NumFracFirst : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
-    case S.NumFracFirst: return isDigit(b) ? S.NumFrac : null;
-    case S.NumFrac: return isDigit(b) ? S.NumFrac : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
-    case S.NumExpSign: return b === 0x2b || b === 0x2d ? S.NumExpFirst : isDigit(b) ? S.NumExp : null;
-    case S.NumExpFirst: return isDigit(b) ? S.NumExp : null;
-    case S.NumExp: return isDigit(b) ? S.NumExp : null;
-    default: return null;
+    case S.NumMinus:
+      return b === 0x30 ? S.NumZero : isDigit(b) ? S.NumInt : null;
+    case S.NumZero:
+      return b === 0x2e ? S.NumFracFirst : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
+    case S.NumInt:
+      return isDigit(b) ? S.NumInt : b === 0x2e ? S.NumFracFirst : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
+    case S.NumFracFirst:
+      return isDigit(b) ? S.NumFrac : null;
+    case S.NumFrac:
+      return isDigit(b) ? S.NumFrac : b === 0x65 || b === 0x45 ? S.NumExpSign : null;
+    case S.NumExpSign:
+      return b === 0x2b || b === 0x2d ? S.NumExpFirst : isDigit(b) ? S.NumExp : null;
+    case S.NumExpFirst:
+      return isDigit(b) ? S.NumExp : null;
+    case S.NumExp:
+      return isDigit(b) ? S.NumExp : null;
+    default:
+      return null;
   }
 }
 

@@ -1,5 +1,14 @@
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type AppSummary, type Catalog, type FileRecord, type Identity, type SourceMapRecord, type WorkspaceUsage } from '../catalog/catalog.ts';
+import {
+  CatalogUnavailableError,
+  treeId,
+  type AppSummary,
+  type Catalog,
+  type FileRecord,
+  type Identity,
+  type SourceMapRecord,
+  type WorkspaceUsage,
+} from '../catalog/catalog.ts';
 import type { Locker } from '../locking/locker.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openTreeFile, readTreeFile, type StoredFile } from '../storage/tree-archive.ts';
@@ -8,7 +17,16 @@ import { ApiError } from '../errors.ts';
 import { ByteLru } from '../util/byte-lru.ts';
 import { newRevisionId, randomAlphanumeric } from '../util/ids.ts';
 import { underIdentityLock } from '../locking/identity-lock.ts';
-import { mapIndexPath, mappingIndexPath, refuseReservedPath, retiredFile, retiredTree, singleFileKey, singleFilePrefix, treePrefix } from '../storage/blob-keys.ts';
+import {
+  mapIndexPath,
+  mappingIndexPath,
+  refuseReservedPath,
+  retiredFile,
+  retiredTree,
+  singleFileKey,
+  singleFilePrefix,
+  treePrefix,
+} from '../storage/blob-keys.ts';
 import type { Quotas } from '../catalog/quotas.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import type { StoredFiles } from '../symbolicate/index/build.ts';
@@ -22,8 +40,6 @@ const DEBUG_ID_HITS = 16;
 
 /** A single-file write that dies with the process leaves its blob queued; it is collected after this long. */
 const STAGING_TIMEOUT_MS = 6 * 3_600_000;
-
-
 
 export interface SourceMapServiceOptions {
   catalog: Catalog;
@@ -114,7 +130,10 @@ export class SourceMapService {
     const stat = await this.o.catalog.getFile(sm.revisionId, normalized);
     const body = stat && (await openTreeFile(this.o.blobs, treePrefix(sm.revisionId), stat));
     if (!body || !stat) {
-      throw new ApiError('File.NotFound', `no file "${normalized}" in the sourcemap of appId "${identity.appId}", version "${identity.version}", env "${identity.env}"`);
+      throw new ApiError(
+        'File.NotFound',
+        `no file "${normalized}" in the sourcemap of appId "${identity.appId}", version "${identity.version}", env "${identity.env}"`,
+      );
     }
     return { body, size: stat.size };
   }
@@ -131,11 +150,12 @@ export class SourceMapService {
    */
   debugIdFinder(workspace: string): DebugIdFinder {
     return {
-      find: async (debugId) => (await this.o.catalog.findDebugId(workspace, debugId, DEBUG_ID_HITS)).map((hit) => ({
-        tree: this.treeOf(hit.sourcemap),
-        path: hit.path,
-        identity: { appId: hit.sourcemap.appId, version: hit.sourcemap.version, env: hit.sourcemap.env },
-      })),
+      find: async (debugId) =>
+        (await this.o.catalog.findDebugId(workspace, debugId, DEBUG_ID_HITS)).map((hit) => ({
+          tree: this.treeOf(hit.sourcemap),
+          path: hit.path,
+          identity: { appId: hit.sourcemap.appId, version: hit.sourcemap.version, env: hit.sourcemap.env },
+        })),
     };
   }
 
@@ -158,13 +178,18 @@ export class SourceMapService {
       writeIndex: async (mapPath, index) => {
         // Not into a tree that was replaced or deleted meanwhile (its prefix is being collected).
         if ((await this.o.catalog.getSourceMap(identity))?.revisionId !== sm.revisionId) return;
-        await this.o.blobs.put(prefix + mapIndexPath(mapPath), Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]));
+        await this.o.blobs.put(
+          prefix + mapIndexPath(mapPath),
+          Readable.from([Buffer.from(index.buffer, index.byteOffset, index.byteLength)]),
+        );
       },
       readFile: async (path) => {
         const record = await this.o.catalog.getFile(sm.revisionId, path);
         if (!record) return null;
         if (record.size > this.o.maxResolveFileBytes) {
-          throw new InvalidSourceMapError(`${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`);
+          throw new InvalidSourceMapError(
+            `${path} is ${record.size} bytes; files over ${this.o.maxResolveFileBytes} bytes are not loaded (MAPVAULT_MAX_MAP_BYTES)`,
+          );
         }
         return readTreeFile(this.o.blobs, prefix, record);
       },
@@ -179,7 +204,9 @@ export class SourceMapService {
           total += (c as Buffer).length;
           if (total > this.o.maxResolveFileBytes) {
             body.destroy();
-            throw new InvalidSourceMapError(`the lookup index of ${path} is over ${this.o.maxResolveFileBytes} bytes; it is not loaded (MAPVAULT_MAX_MAP_BYTES)`);
+            throw new InvalidSourceMapError(
+              `the lookup index of ${path} is over ${this.o.maxResolveFileBytes} bytes; it is not loaded (MAPVAULT_MAX_MAP_BYTES)`,
+            );
           }
           chunks.push(c as Buffer);
         }
@@ -188,14 +215,18 @@ export class SourceMapService {
     };
   }
 
-
   /** `signal`: the request was abandoned, stop waiting for the identity's lock. */
   async delete(identity: Identity, signal?: AbortSignal): Promise<void> {
-    await underIdentityLock(this.o, identity, async () => {
-      const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
-      if (!removed) throw notFound(identity);
-      this.o.onTreeRetired(treeId(removed));
-    }, signal);
+    await underIdentityLock(
+      this.o,
+      identity,
+      async () => {
+        const removed = await this.o.catalog.deleteSourceMap(identity, (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs));
+        if (!removed) throw notFound(identity);
+        this.o.onTreeRetired(treeId(removed));
+      },
+      signal,
+    );
     this.o.collectSoon();
   }
 
@@ -216,10 +247,11 @@ export class SourceMapService {
     const tree = this.treeOf(sm);
     return {
       size: async (path) => (await tree.fileInfo(path))?.size ?? null,
-      read: (path) => tree.readFile(path).catch((e: unknown) => {
-        if (e instanceof InvalidSourceMapError) return null;
-        throw e;
-      }),
+      read: (path) =>
+        tree.readFile(path).catch((e: unknown) => {
+          if (e instanceof InvalidSourceMapError) return null;
+          throw e;
+        }),
     };
   }
 
@@ -230,59 +262,91 @@ export class SourceMapService {
     if (bytes.length > this.o.maxFileBytes) {
       throw new ApiError('Request.TooLarge', `file content is ${bytes.length} bytes; at most ${this.o.maxFileBytes} (10 MiB) per file`);
     }
-    await underIdentityLock(this.o, identity, async () => {
-      const sm = await this.o.catalog.getSourceMap(identity);
-      const revisionId = sm?.revisionId ?? newRevisionId();
-      const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
-      const key = sm ? singleFileKey(revisionId, randomAlphanumeric(16), path) : treePrefix(revisionId) + path;
-      const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
-      const reservationId = randomAlphanumeric(16);
-      await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
-      try {
-        await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, ...(sm ? {} : { revisionId }) });
-        const stored = await this.o.blobs.put(key, Readable.from([bytes]));
-        const debugId = await fileDebugId(path, bytes);
-        const file: FileRecord = { path, size: stored.size, sha256: stored.sha256, ...(sm ? { blobKey: key } : {}), ...(debugId ? { debugId } : {}) };
-        const isMap = path.endsWith('.map');
-        // Before the publishing transaction, beside the bytes (under the staging prefix): the index
-        // of a map (with the tree's stored script), or of the stored map of a script (now with names).
-        await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }], sm ? this.storedFiles(sm) : undefined);
-        if (sm) {
-          const written = await this.o.catalog.upsertFile({
-            identity, revisionId, file, isMap, stagingPrefix: staging, reservationId,
-            retire: (f) => retiredFile(revisionId, f, this.o.now() + this.o.retiredGraceMs),
-          });
-          if (!written.ok) {
-            throw written.reason === 'replaced'
-              ? new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again')
-              : new ApiError('Archive.DuplicatePath', `"${path}" collides with "${written.path}" in the stored tree: one path cannot be both a file and a directory`, { path, conflictsWith: written.path });
+    await underIdentityLock(
+      this.o,
+      identity,
+      async () => {
+        const sm = await this.o.catalog.getSourceMap(identity);
+        const revisionId = sm?.revisionId ?? newRevisionId();
+        const old = sm ? await this.o.catalog.getFile(revisionId, path) : null;
+        const key = sm ? singleFileKey(revisionId, randomAlphanumeric(16), path) : treePrefix(revisionId) + path;
+        const staging = sm ? singleFilePrefix(key) : treePrefix(revisionId);
+        const reservationId = randomAlphanumeric(16);
+        await this.o.quotas.reserveStored(identity.workspace, reservationId, bytes.length, old?.size ?? 0, STAGING_TIMEOUT_MS);
+        try {
+          await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, ...(sm ? {} : { revisionId }) });
+          const stored = await this.o.blobs.put(key, Readable.from([bytes]));
+          const debugId = await fileDebugId(path, bytes);
+          const file: FileRecord = {
+            path,
+            size: stored.size,
+            sha256: stored.sha256,
+            ...(sm ? { blobKey: key } : {}),
+            ...(debugId ? { debugId } : {}),
+          };
+          const isMap = path.endsWith('.map');
+          // Before the publishing transaction, beside the bytes (under the staging prefix): the index
+          // of a map (with the tree's stored script), or of the stored map of a script (now with names).
+          await this.o.postProcess?.(staging, [{ path, size: stored.size, sha256: stored.sha256 }], sm ? this.storedFiles(sm) : undefined);
+          if (sm) {
+            const written = await this.o.catalog.upsertFile({
+              identity,
+              revisionId,
+              file,
+              isMap,
+              stagingPrefix: staging,
+              reservationId,
+              retire: (f) => retiredFile(revisionId, f, this.o.now() + this.o.retiredGraceMs),
+            });
+            if (!written.ok) {
+              throw written.reason === 'replaced'
+                ? new ApiError('SourceMap.NotFound', 'the sourcemap was replaced while the file was written; send the file again')
+                : new ApiError(
+                    'Archive.DuplicatePath',
+                    `"${path}" collides with "${written.path}" in the stored tree: one path cannot be both a file and a directory`,
+                    { path, conflictsWith: written.path },
+                  );
+            }
+            this.o.onTreeRetired(treeId(sm));
+            if (old) this.o.collectSoon();
+            // The resolver looks for a map's index at the tree's own place: copy it there (for a script,
+            // its map's). Best effort once committed: an index carries the sha256 of its map and of the
+            // script its names came from, so until the copy lands the old one is rebuilt, never trusted.
+            for (const map of path.endsWith('.map') ? [path] : [`${path}.map`]) {
+              await this.copyBlob(staging + mapIndexPath(map), treePrefix(revisionId) + mapIndexPath(map)).catch(() => {});
+            }
+          } else {
+            const result = await this.o.catalog.publishSourceMap({
+              sourcemap: {
+                ...identity,
+                revisionId,
+                createdAt: this.o.now(),
+                size: stored.size,
+                sha256: '',
+                fileCount: 1,
+                mapCount: isMap ? 1 : 0,
+                warnings: [],
+              },
+              files: [file],
+              replace: false,
+              stagingPrefix: staging,
+              reservationId,
+              retire: (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs),
+            });
+            if (!result.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
           }
-          this.o.onTreeRetired(treeId(sm));
-          if (old) this.o.collectSoon();
-          // The resolver looks for a map's index at the tree's own place: copy it there (for a script,
-          // its map's). Best effort once committed: an index carries the sha256 of its map and of the
-          // script its names came from, so until the copy lands the old one is rebuilt, never trusted.
-          for (const map of path.endsWith('.map') ? [path] : [`${path}.map`]) {
-            await this.copyBlob(staging + mapIndexPath(map), treePrefix(revisionId) + mapIndexPath(map)).catch(() => {});
+        } catch (err) {
+          // When the catalog dropped out the write may have committed: the staging entry decides later.
+          if (!(err instanceof CatalogUnavailableError)) {
+            await this.o.blobs.deletePrefix(staging);
+            await this.o.catalog.removeGarbage(staging);
+            await this.o.quotas.release(reservationId);
           }
-        } else {
-          const result = await this.o.catalog.publishSourceMap({
-            sourcemap: { ...identity, revisionId, createdAt: this.o.now(), size: stored.size, sha256: '', fileCount: 1, mapCount: isMap ? 1 : 0, warnings: [] },
-            files: [file], replace: false, stagingPrefix: staging, reservationId,
-            retire: (rev) => retiredTree(rev, this.o.now() + this.o.retiredGraceMs),
-          });
-          if (!result.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
+          throw err;
         }
-      } catch (err) {
-        // When the catalog dropped out the write may have committed: the staging entry decides later.
-        if (!(err instanceof CatalogUnavailableError)) {
-          await this.o.blobs.deletePrefix(staging);
-          await this.o.catalog.removeGarbage(staging);
-          await this.o.quotas.release(reservationId);
-        }
-        throw err;
-      }
-    }, signal);
+      },
+      signal,
+    );
   }
 }
 

@@ -39,7 +39,9 @@ export const SINGLE_FILES_SEGMENT = '.mapvault-files';
 export const TREE_ARCHIVE_PATH = `${SINGLE_FILES_SEGMENT}/archive.zip`;
 export function refuseReservedPath(path: string): void {
   if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {
-    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, { path });
+    throw new ApiError('Archive.UnsafePath', `Unsafe path ${JSON.stringify(path)}: "${SINGLE_FILES_SEGMENT}" is reserved by mapvault`, {
+      path,
+    });
   }
 }
 /** The key of a file written on its own into an existing tree; `random` makes it new. */

@@ -21,7 +21,9 @@ export function lockDataDir(dataDir: string): { release(): void } {
   } catch (err) {
     db.close();
     if ((err as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new Error(`another mapvault server is using ${dataDir} (it holds ${file}); stop it first, or give this one another MAPVAULT_DATA_DIR`);
+      throw new Error(
+        `another mapvault server is using ${dataDir} (it holds ${file}); stop it first, or give this one another MAPVAULT_DATA_DIR`,
+      );
     }
     throw err;
   }

@@ -14,7 +14,12 @@ import { TREE_ARCHIVE_PATH } from './blob-keys.ts';
  */
 
 /** A stored file as its catalog row describes it (FileRecord): enough to find and check its bytes. */
-export interface StoredFile { path: string; size: number; sha256: string; blobKey?: string }
+export interface StoredFile {
+  path: string;
+  size: number;
+  sha256: string;
+  blobKey?: string;
+}
 
 /** Where an entry's bytes are in the stored archive (from its local header, checked at merge). */
 export interface ArchiveEntryLocation {
@@ -47,15 +52,16 @@ export const isInTreeArchive = (file: { blobKey?: string }): boolean => file.blo
  * absent (the tree was collected). An archived entry is checked as it streams, like at merge: more
  * or fewer bytes than the row's size, or another CRC-32, fail the stream instead of ending it.
  */
-export async function openTreeFile(
-  blobs: BlobStore, prefix: string, file: Omit<StoredFile, 'sha256'>,
-): Promise<Readable | null> {
+export async function openTreeFile(blobs: BlobStore, prefix: string, file: Omit<StoredFile, 'sha256'>): Promise<Readable | null> {
   const at = file.blobKey === undefined ? null : parseRef(file.blobKey);
   if (!at) return blobs.get(file.blobKey ?? prefix + file.path);
   // An empty entry has no bytes to ask for; the archive's presence still says whether the tree is.
-  const raw = at.storedSize === 0
-    ? ((await blobs.stat(prefix + TREE_ARCHIVE_PATH)) ? Readable.from([]) : null)
-    : await blobs.getRange(prefix + TREE_ARCHIVE_PATH, at.dataOffset, at.dataOffset + at.storedSize - 1);
+  const raw =
+    at.storedSize === 0
+      ? (await blobs.stat(prefix + TREE_ARCHIVE_PATH))
+        ? Readable.from([])
+        : null
+      : await blobs.getRange(prefix + TREE_ARCHIVE_PATH, at.dataOffset, at.dataOffset + at.storedSize - 1);
   if (!raw) return null;
   let size = 0;
   let crc = 0;
@@ -78,9 +84,7 @@ export async function openTreeFile(
 }
 
 /** A stored file's bytes in memory (maps and scripts for resolution, bounded by the callers). */
-export async function readTreeFile(
-  blobs: BlobStore, prefix: string, file: Omit<StoredFile, 'sha256'>,
-): Promise<Buffer | null> {
+export async function readTreeFile(blobs: BlobStore, prefix: string, file: Omit<StoredFile, 'sha256'>): Promise<Buffer | null> {
   const body = await openTreeFile(blobs, prefix, file);
   if (!body) return null;
   const chunks: Buffer[] = [];

@@ -31,7 +31,10 @@ export async function writeStreamToFile(
   body: Readable | NodeJS.ReadableStream,
   path: string,
   opts: {
-    maxBytes?: number; md5?: boolean; sha256?: boolean; sync?: boolean;
+    maxBytes?: number;
+    md5?: boolean;
+    sha256?: boolean;
+    sync?: boolean;
     /** Told, as chunks go by, how many bytes have reached the file (completed writes): lets a reader follow it. */
     onWritten?: (bytesOnDisk: number) => void;
   } = {},

@@ -13,4 +13,14 @@ export type { ParsedFrame } from './frames.ts';
 export { urlPath, conventionalMapPath, findSourceMappingURL, resolveMapRef, suffixMatch } from './locate.ts';
 export { InvalidSourceMapError } from './sourcemap.ts';
 export type { SourceContext } from './sourcemap.ts';
-export type { TreeSource, FrameInput, ResolveInput, ResolveResult, FrameResult, FrameMatch, UnresolvedReason, DebugIdFinder, DebugIdLocation } from './types.ts';
+export type {
+  TreeSource,
+  FrameInput,
+  ResolveInput,
+  ResolveResult,
+  FrameResult,
+  FrameMatch,
+  UnresolvedReason,
+  DebugIdFinder,
+  DebugIdLocation,
+} from './types.ts';

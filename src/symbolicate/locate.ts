@@ -147,12 +147,13 @@ export function resolveMapRef(jsPath: string, ref: string): MapRef | null {
   if (/^data:/i.test(r)) {
     const comma = r.indexOf(',');
     if (comma < 0) return null;
-    const params = r.slice(5, comma).split(';').map((p) => p.trim().toLowerCase());
+    const params = r
+      .slice(5, comma)
+      .split(';')
+      .map((p) => p.trim().toLowerCase());
     const payload = r.slice(comma + 1);
     try {
-      const bytes = params.includes('base64')
-        ? Buffer.from(payload, 'base64')
-        : Buffer.from(decodeURIComponent(payload), 'utf8');
+      const bytes = params.includes('base64') ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'utf8');
       return bytes.length ? { kind: 'inline', bytes } : null;
     } catch {
       return null;

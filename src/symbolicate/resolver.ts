@@ -70,7 +70,11 @@ interface CachedMap {
 function originalFunctionFields(index: IndexedMap, line: number, column: number): OriginalFunctionFields | UnnamedFunction {
   const meta = index.functionMeta ?? { source: 'script-missing' as const };
   if (meta.source !== 'scopes' && meta.source !== 'script') {
-    return { name: null, source: meta.source === 'script-unparsable' ? meta.source : 'script-missing', ...(meta.problem ? { problem: meta.problem } : {}) };
+    return {
+      name: null,
+      source: meta.source === 'script-unparsable' ? meta.source : 'script-missing',
+      ...(meta.problem ? { problem: meta.problem } : {}),
+    };
   }
   const fn = index.enclosingFunction(line, column);
   if (fn && (fn.provisional || fn.name === ANONYMOUS)) return { name: fn.name, from: meta.source };
@@ -96,18 +100,17 @@ interface Missing {
 }
 
 const missing = (why: string, tried?: string[], closest?: string[]): Missing => ({
-  missing: why, cost: 256 + why.length * 2 + JSON.stringify([tried, closest]).length * 2,
-  ...(tried ? { tried } : {}), ...(closest ? { closest } : {}),
+  missing: why,
+  cost: 256 + why.length * 2 + JSON.stringify([tried, closest]).length * 2,
+  ...(tried ? { tried } : {}),
+  ...(closest ? { closest } : {}),
 });
 
 /** Paths under node_modules are third-party code. */
 const NODE_MODULES = /(^|[/\\])node_modules[/\\]/;
 
 /** How the map of one script path is found, remembered per revision (misses included). */
-type Decision =
-  | { map: string; how: MatchKind; cost: number; script?: string }
-  | { inline: string; how: MatchKind; cost: number }
-  | Missing;
+type Decision = { map: string; how: MatchKind; cost: number; script?: string } | { inline: string; how: MatchKind; cost: number } | Missing;
 
 type MatchKind = NonNullable<FrameMatch['by']>;
 
@@ -258,11 +261,13 @@ export class StackResolver {
    */
   private async breathe(): Promise<void> {
     if (performance.now() - this.sliceStart < 5) return;
-    this.pause ??= new Promise<void>((resolve) => setImmediate(() => {
-      this.pause = null;
-      this.sliceStart = performance.now();
-      resolve();
-    }));
+    this.pause ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.pause = null;
+        this.sliceStart = performance.now();
+        resolve();
+      }),
+    );
     await this.pause;
   }
 
@@ -284,7 +289,8 @@ export class StackResolver {
     };
     // A frame has a span only with a url, line and column (frames.ts); all four are checked for the types.
     const { url, line, column } = f;
-    if (!f.span || url === null || line === null || column === null) return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
+    if (!f.span || url === null || line === null || column === null)
+      return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
     const path = urlPath(url);
     const debugId = scope.debugIds?.get(url, path) ?? null;
     // A debug ID names the map whatever the version or path; when it finds none, the path rules decide.
@@ -299,7 +305,12 @@ export class StackResolver {
     let loc: Located;
     if (viaId && !('missing' in viaId)) loc = viaId;
     else if (path === null) {
-      return { ...base, reason: 'NoSourceMap', detail: [viaId?.missing, `no file path in URL ${f.url}`].filter(Boolean).join('; '), match: { ...base.match, ...idFields } };
+      return {
+        ...base,
+        reason: 'NoSourceMap',
+        detail: [viaId?.missing, `no file path in URL ${f.url}`].filter(Boolean).join('; '),
+        match: { ...base.match, ...idFields },
+      };
     } else if (!scope.tree) {
       const tried = [...(viaId?.tried ?? []), `${path}.map`];
       const detail = `${viaId ? `${viaId.missing}; ` : ''}no sourcemap is stored for this app/version/env (looked for ${path}.map)`;
@@ -309,10 +320,19 @@ export class StackResolver {
       if (!located) scope.located.set(path, (located = this.locate(scope.tree, path)));
       loc = await located;
       if (viaId && 'missing' in loc) {
-        loc = { ...loc, missing: `${viaId.missing}; ${loc.missing}`, ...(loc.tried ? { tried: [...(viaId.tried ?? []), ...loc.tried] } : {}) };
+        loc = {
+          ...loc,
+          missing: `${viaId.missing}; ${loc.missing}`,
+          ...(loc.tried ? { tried: [...(viaId.tried ?? []), ...loc.tried] } : {}),
+        };
       }
     }
-    const match: FrameMatch = { by: loc.how ?? null, map: loc.mapPath ?? null, ...idFields, ...('from' in loc && loc.from ? { from: loc.from } : {}) };
+    const match: FrameMatch = {
+      by: loc.how ?? null,
+      map: loc.mapPath ?? null,
+      ...idFields,
+      ...('from' in loc && loc.from ? { from: loc.from } : {}),
+    };
     if ('missing' in loc) {
       if (loc.tried) Object.assign(match, { tried: loc.tried, closest: loc.closest ?? [] });
       return { ...base, reason: 'NoSourceMap', detail: loc.missing, match };
@@ -358,7 +378,7 @@ export class StackResolver {
     // Newest tree first (the finder's order); within a tree, a map carrying the ID before a script's map.
     const treeRank = new Map<string, number>();
     for (const h of hits) if (!treeRank.has(h.tree.id)) treeRank.set(h.tree.id, treeRank.size);
-    const rank = (h: (typeof hits)[number]) => defined(treeRank.get(h.tree.id), 'the rank of a hit\'s tree');
+    const rank = (h: (typeof hits)[number]) => defined(treeRank.get(h.tree.id), "the rank of a hit's tree");
     hits.sort((a, b) => rank(a) - rank(b) || Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
     const problems: string[] = [];
     for (const hit of hits) {
@@ -386,7 +406,8 @@ export class StackResolver {
     try {
       const decision = (await this.cache.getOrLoad(cacheKey(tree.id, `${path}\u0000locate`), () => this.decide(tree, path))) as Decision;
       if ('missing' in decision) return decision;
-      const loaded = 'map' in decision ? await this.loadMap(tree, decision.map, decision.script) : await this.loadInline(tree, decision.inline, null);
+      const loaded =
+        'map' in decision ? await this.loadMap(tree, decision.map, decision.script) : await this.loadInline(tree, decision.inline, null);
       const mapPath = 'map' in decision ? decision.map : decision.inline;
       if (!loaded) return { ...missing(`${mapPath} is no longer stored`), how: decision.how, mapPath };
       return { ...loaded, how: decision.how, mapPath };
@@ -504,7 +525,11 @@ export class StackResolver {
    * The inline map of a script (cached under the script's key); `js` and `bytes` (the script and
    * its decoded map) when already in hand.
    */
-  private async loadInline(tree: TreeSource, jsPath: string, inHand: { js: Buffer; bytes: Buffer } | null): Promise<CachedMap | Missing | null> {
+  private async loadInline(
+    tree: TreeSource,
+    jsPath: string,
+    inHand: { js: Buffer; bytes: Buffer } | null,
+  ): Promise<CachedMap | Missing | null> {
     const label = `${jsPath} (inline sourceMappingURL)`;
     const parse = async (js: Buffer, data: Buffer): Promise<CachedMap | Missing> => {
       try {

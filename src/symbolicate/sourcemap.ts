@@ -85,7 +85,8 @@ function addSources(map: Json, sources: (string | null)[], contents: (string | n
   const first = ignored.length;
   for (let i = 0; i < map.sources.length; i++) ignored.push(0);
   const list = Array.isArray(map.ignoreList) ? map.ignoreList : Array.isArray(map.x_google_ignoreList) ? map.x_google_ignoreList : [];
-  for (const i of list as unknown[]) if (Number.isInteger(i) && (i as number) >= 0 && (i as number) < map.sources.length) ignored[first + (i as number)] = 1;
+  for (const i of list as unknown[])
+    if (Number.isInteger(i) && (i as number) >= 0 && (i as number) < map.sources.length) ignored[first + (i as number)] = 1;
   if (map.names != null && !Array.isArray(map.names)) throw new InvalidSourceMapError('"names" is not an array');
   const sc = Array.isArray(map.sourcesContent) ? (map.sourcesContent as unknown[]) : [];
   map.sources.forEach((s, i) => {
@@ -147,8 +148,17 @@ function sectionOffset(section: Json): { line: number; column: number } {
  * silently mis-sort them), nesting is capped, and nothing is allocated per skipped line.
  */
 function flattenSections(
-  map: Json, out: SparseLines, sources: (string | null)[], contents: (string | null)[], names: (string | null)[], ignored: number[],
-  lineOffset: number, columnOffset: number, stopLine: number, stopColumn: number, depth: number,
+  map: Json,
+  out: SparseLines,
+  sources: (string | null)[],
+  contents: (string | null)[],
+  names: (string | null)[],
+  ignored: number[],
+  lineOffset: number,
+  columnOffset: number,
+  stopLine: number,
+  stopColumn: number,
+  depth: number,
 ): void {
   if (depth > MAX_SECTION_DEPTH) throw new InvalidSourceMapError(`index map sections nest deeper than ${MAX_SECTION_DEPTH} levels`);
   const sections = map.sections as unknown[];
@@ -202,7 +212,14 @@ function flattenSections(
         if (src < 0) out.push(lineI, column, -1, -1, -1, -1);
         else {
           const name = at(segs, o + NAMES_INDEX);
-          out.push(lineI, column, sourcesOffset + src, at(segs, o + SOURCE_LINE), at(segs, o + SOURCE_COLUMN), name < 0 ? -1 : namesOffset + name);
+          out.push(
+            lineI,
+            column,
+            sourcesOffset + src,
+            at(segs, o + SOURCE_LINE),
+            at(segs, o + SOURCE_COLUMN),
+            name < 0 ? -1 : namesOffset + name,
+          );
         }
       }
     }
@@ -274,13 +291,18 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
   let pos = 0;
   let n = 0;
   let line = 0;
-  let source = 0, origLine = 0, origColumn = 0, name = 0;
+  let source = 0,
+    origLine = 0,
+    origColumn = 0,
+    name = 0;
   do {
     let semi = b.indexOf(59, pos);
     if (semi === -1) semi = len;
     lineStarts[line] = n;
     const first = n;
-    let column = 0, last = 0, sorted = true;
+    let column = 0,
+      last = 0,
+      sorted = true;
     while (pos < semi) {
       if ((n + 1) * SEGMENT_SIZE > segs.length) {
         const grown = new Int32Array(segs.length * 2); // only malformed mappings outgrow the estimate
@@ -292,7 +314,9 @@ function decodePacked(mappings: string): { segs: Int32Array; lineStarts: Uint32A
       let field = COLUMN;
       for (;;) {
         // One VLQ: inlined (a closure over `pos` costs ~1.5x here).
-        let value = 0, shift = 0, digit = 0;
+        let value = 0,
+          shift = 0,
+          digit = 0;
         do {
           digit = B64[b[pos++] ?? 0] ?? 0; // past the end: 0, like the codec (B64[0] is 0)
           value |= (digit & 31) << shift;
@@ -408,7 +432,18 @@ export function packSourceMap(bytes: Uint8Array): PackedMap {
     for (let nl = view.indexOf(10, start); nl >= 0 && nl < end; nl = view.indexOf(10, nl + 1)) contentLines[li++] = nl + 1;
   }
   contentLineFirst[nSources] = li;
-  return { segs, lineStarts, lineNumbers, strings, offsets, contentLines, contentLineFirst, ignored: Uint8Array.from(ignored), nSources, nNames: names.length };
+  return {
+    segs,
+    lineStarts,
+    lineNumbers,
+    strings,
+    offsets,
+    contentLines,
+    contentLineFirst,
+    ignored: Uint8Array.from(ignored),
+    nSources,
+    nNames: names.length,
+  };
 }
 
 export function transferList(p: PackedMap): ArrayBuffer[] {
@@ -469,8 +504,17 @@ export class SourceMapIndex {
     cost?: number,
   ) {
     this.buf = Buffer.from(p.strings.buffer, p.strings.byteOffset, p.strings.byteLength);
-    this.cost = cost ?? p.segs.byteLength + p.lineStarts.byteLength + (p.lineNumbers?.byteLength ?? 0) + p.strings.byteLength +
-      p.offsets.byteLength + p.contentLines.byteLength + p.contentLineFirst.byteLength + p.ignored.byteLength + 1024;
+    this.cost =
+      cost ??
+      p.segs.byteLength +
+        p.lineStarts.byteLength +
+        (p.lineNumbers?.byteLength ?? 0) +
+        p.strings.byteLength +
+        p.offsets.byteLength +
+        p.contentLines.byteLength +
+        p.contentLineFirst.byteLength +
+        p.ignored.byteLength +
+        1024;
   }
 
   /** Generated lines the map covers (the last mapped line, for index maps). */
@@ -545,8 +589,11 @@ export class SourceMapIndex {
     const sourceIndex = at(segs, o + SOURCES_INDEX);
     if (sourceIndex < 0) return null; // 1-field segment: generated code with no original
     return {
-      generatedColumn: at(segs, o + COLUMN) + 1, sourceIndex, line: at(segs, o + SOURCE_LINE) + 1,
-      column: at(segs, o + SOURCE_COLUMN) + 1, nameIndex: at(segs, o + NAMES_INDEX),
+      generatedColumn: at(segs, o + COLUMN) + 1,
+      sourceIndex,
+      line: at(segs, o + SOURCE_LINE) + 1,
+      column: at(segs, o + SOURCE_COLUMN) + 1,
+      nameIndex: at(segs, o + NAMES_INDEX),
     };
   }
 

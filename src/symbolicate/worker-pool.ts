@@ -104,7 +104,14 @@ export class MapParserPool {
   parse(bytes: Uint8Array, script: Uint8Array | null = null, sha256 = ''): Promise<Uint8Array> {
     if (this.unavailable) return Promise.reject(new WorkerUnavailableError(this.unavailable));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes: new Uint8Array(bytes), script: script && new Uint8Array(script), sha256, resolve, reject });
+      this.queue.push({
+        id: this.nextId++,
+        bytes: new Uint8Array(bytes),
+        script: script && new Uint8Array(script),
+        sha256,
+        resolve,
+        reject,
+      });
       this.pump();
     });
   }
@@ -140,9 +147,11 @@ export class MapParserPool {
   private limitError(slot: Slot, err: Error): ParseLimitError {
     if (slot.killed) return new ParseLimitError(`the map could not be parsed: ${slot.killed}`);
     const oom = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-    return new ParseLimitError(oom
-      ? `the map could not be parsed within the parser's memory limit (${this.limits.heapMb} MiB heap)`
-      : `the map parser stopped: ${err.message}`);
+    return new ParseLimitError(
+      oom
+        ? `the map could not be parsed within the parser's memory limit (${this.limits.heapMb} MiB heap)`
+        : `the map parser stopped: ${err.message}`,
+    );
   }
 
   private spawn(): void {

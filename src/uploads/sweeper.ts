@@ -13,9 +13,7 @@ export class Sweeper {
   private running: Promise<void> | undefined;
   private again = false;
 
-  constructor(
-    private readonly o: { catalog: Catalog; blobs: BlobStore; now: () => number; intervalMs: number; log: FastifyBaseLogger },
-  ) {}
+  constructor(private readonly o: { catalog: Catalog; blobs: BlobStore; now: () => number; intervalMs: number; log: FastifyBaseLogger }) {}
 
   start(): void {
     this.timer = setInterval(() => this.kick(), this.o.intervalMs);

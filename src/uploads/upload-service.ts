@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { CatalogUnavailableError, treeId, type Catalog, type FileRecord, type Identity, type PartRecord, type SourceMapRecord, type UploadTask } from '../catalog/catalog.ts';
+import {
+  CatalogUnavailableError,
+  treeId,
+  type Catalog,
+  type FileRecord,
+  type Identity,
+  type PartRecord,
+  type SourceMapRecord,
+  type UploadTask,
+} from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { archiveEntryRef, type StoredFile } from '../storage/tree-archive.ts';
@@ -14,7 +23,15 @@ import { ScriptDebugIdReader, isScriptPath, mapDebugId } from '../symbolicate/de
 import { ApiError } from '../errors.ts';
 import type { Locker } from '../locking/locker.ts';
 import { underIdentityLock } from '../locking/identity-lock.ts';
-import { mappingIndexPath, partKey, refuseReservedPath, retiredTree, TREE_ARCHIVE_PATH, treePrefix, uploadPrefix } from '../storage/blob-keys.ts';
+import {
+  mappingIndexPath,
+  partKey,
+  refuseReservedPath,
+  retiredTree,
+  TREE_ARCHIVE_PATH,
+  treePrefix,
+  uploadPrefix,
+} from '../storage/blob-keys.ts';
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from '../catalog/quotas.ts';
@@ -89,7 +106,8 @@ export class UploadService {
   async getTask(workspace: string, uploadId: string): Promise<UploadTask> {
     const task = await this.o.catalog.getUpload(workspace, uploadId, this.o.now());
     // Other workspaces' tasks get the very same answer as unknown ones.
-    if (!task) throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
+    if (!task)
+      throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
     return task;
   }
 
@@ -105,20 +123,30 @@ export class UploadService {
     try {
       const task = await this.getTask(workspace, part.uploadId);
       if (part.chunkIndex >= this.o.maxParts) {
-        throw new ApiError('Part.TooMany', `chunkIndex ${part.chunkIndex} is out of range: at most ${this.o.maxParts} parts (0..${this.o.maxParts - 1})`);
+        throw new ApiError(
+          'Part.TooMany',
+          `chunkIndex ${part.chunkIndex} is out of range: at most ${this.o.maxParts} parts (0..${this.o.maxParts - 1})`,
+        );
       }
       if (part.file.size === 0) throw new ApiError('Part.Empty', 'the part "files" is empty');
       for (const algo of ['md5', 'sha256'] as const) {
         const expected = part[algo];
         if (expected !== undefined && expected.toLowerCase() !== part.file[algo]) {
-          throw new ApiError('Part.ChecksumMismatch', `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`);
+          throw new ApiError(
+            'Part.ChecksumMismatch',
+            `${algo} of part ${part.chunkIndex} is ${part.file[algo]}, the request said ${expected.toLowerCase()}; the part was discarded`,
+          );
         }
       }
       const blobKey = partKey(task.uploadId, part.chunkIndex, randomAlphanumeric(8));
       await this.o.blobs.putFile(blobKey, part.localPath);
       const record: PartRecord = {
-        chunkIndex: part.chunkIndex, size: part.file.size, md5: part.file.md5, sha256: part.file.sha256,
-        uploadedAt: this.o.now(), blobKey,
+        chunkIndex: part.chunkIndex,
+        size: part.file.size,
+        md5: part.file.md5,
+        sha256: part.file.sha256,
+        uploadedAt: this.o.now(),
+        blobKey,
       };
       // The task's state and the quota are decided in the transaction that attaches the part.
       const put = await this.o.catalog.putPart(workspace, task.uploadId, record, this.o.now(), this.o.quotas.uploadBytes);
@@ -143,43 +171,63 @@ export class UploadService {
 
   async cancel(workspace: string, uploadId: string): Promise<void> {
     const deleted = await this.o.catalog.deleteUpload(workspace, uploadId, { prefix: uploadPrefix(uploadId), dueAt: this.o.now() });
-    if (!deleted) throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
+    if (!deleted)
+      throw new ApiError('Upload.NotFound', `upload task ${uploadId} does not exist, has expired, or was already merged or cancelled`);
     this.o.collectSoon();
   }
 
   async merge(workspace: string, uploadId: string, chunkIndexs?: number[], signal?: AbortSignal): Promise<MergeResult> {
     const first = await this.getTask(workspace, uploadId);
-    return this.o.merges.run(() => underIdentityLock(this.o, first, async () => {
-      // Re-read under the lock: a merge of the same task that just finished consumed it.
-      const task = await this.getTask(workspace, uploadId);
-      // From here parts of the task are refused (409) until the merge publishes or fails.
-      const leaseUntil = () => this.o.now() + this.o.mergeLeaseMs;
-      const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), leaseUntil());
-      if (lease === 'busy') throw mergeInProgress(uploadId);
-      if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
-      const revisionId = newRevisionId();
-      const renewal = setInterval(() => {
-        this.o.catalog.renewLeases(workspace, uploadId, revisionId, leaseUntil()).catch(() => {});
-      }, Math.max(1, Math.floor(this.o.mergeLeaseMs / 3)));
-      try {
-        return await this.mergeLeased(task, uploadId, revisionId, chunkIndexs);
-      } catch (err) {
-        if (!(err instanceof CatalogUnavailableError)) await this.o.catalog.endMerge(workspace, uploadId);
-        throw err;
-      } finally {
-        clearInterval(renewal);
-      }
-    }, signal));
+    return this.o.merges.run(() =>
+      underIdentityLock(
+        this.o,
+        first,
+        async () => {
+          // Re-read under the lock: a merge of the same task that just finished consumed it.
+          const task = await this.getTask(workspace, uploadId);
+          // From here parts of the task are refused (409) until the merge publishes or fails.
+          const leaseUntil = () => this.o.now() + this.o.mergeLeaseMs;
+          const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), leaseUntil());
+          if (lease === 'busy') throw mergeInProgress(uploadId);
+          if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
+          const revisionId = newRevisionId();
+          const renewal = setInterval(
+            () => {
+              this.o.catalog.renewLeases(workspace, uploadId, revisionId, leaseUntil()).catch(() => {});
+            },
+            Math.max(1, Math.floor(this.o.mergeLeaseMs / 3)),
+          );
+          try {
+            return await this.mergeLeased(task, uploadId, revisionId, chunkIndexs);
+          } catch (err) {
+            if (!(err instanceof CatalogUnavailableError)) await this.o.catalog.endMerge(workspace, uploadId);
+            throw err;
+          } finally {
+            clearInterval(renewal);
+          }
+        },
+        signal,
+      ),
+    );
   }
 
-  private async mergeLeased(task: UploadTask, uploadId: string, revisionId: string, chunkIndexs: number[] | undefined): Promise<MergeResult> {
+  private async mergeLeased(
+    task: UploadTask,
+    uploadId: string,
+    revisionId: string,
+    chunkIndexs: number[] | undefined,
+  ): Promise<MergeResult> {
     const { workspace } = task;
     const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
     // Refused before the parts are copied to scratch: 10 000 parts could be 100 GiB on disk for an
     // archive that extraction would refuse anyway.
     const total = parts.reduce((n, p) => n + p.size, 0);
     if (total > maxArchiveBytes(this.o.archiveLimits)) {
-      throw new ApiError('Archive.TooLarge', `the parts add up to ${total} bytes, more than any archive within the limits (${this.o.archiveLimits.maxTotalBytes} bytes uncompressed, ${this.o.archiveLimits.maxEntries} entries) can be`, { limit: maxArchiveBytes(this.o.archiveLimits), actual: total });
+      throw new ApiError(
+        'Archive.TooLarge',
+        `the parts add up to ${total} bytes, more than any archive within the limits (${this.o.archiveLimits.maxTotalBytes} bytes uncompressed, ${this.o.archiveLimits.maxEntries} entries) can be`,
+        { limit: maxArchiveBytes(this.o.archiveLimits), actual: total },
+      );
     }
     const existing = await this.o.catalog.getSourceMap(task);
     if (existing && !task.needCover) throw alreadyExists(task);
@@ -217,16 +265,27 @@ export class UploadService {
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
         }
         const digest = await archiveDigest;
-        if (digest.size !== concatenated.size) throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
+        if (digest.size !== concatenated.size)
+          throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
         const zip = { size: concatenated.size, sha256: digest.sha256 };
         const sourcemap = {
-          ...identityOf(task), revisionId, createdAt: this.o.now(), size: extracted.totalBytes, sha256: zip.sha256,
-          fileCount: extracted.files.length, mapCount: extracted.mapCount, warnings: extracted.warnings,
+          ...identityOf(task),
+          revisionId,
+          createdAt: this.o.now(),
+          size: extracted.totalBytes,
+          sha256: zip.sha256,
+          fileCount: extracted.files.length,
+          mapCount: extracted.mapCount,
+          warnings: extracted.warnings,
         };
         const published = await this.o.catalog.publishSourceMap({
-          sourcemap, files: extracted.files, replace: task.needCover, consumeUploadId: uploadId,
+          sourcemap,
+          files: extracted.files,
+          replace: task.needCover,
+          consumeUploadId: uploadId,
           consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
-          stagingPrefix: staging, reservationId: revisionId,
+          stagingPrefix: staging,
+          reservationId: revisionId,
           retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
         });
         if (!published.ok) {
@@ -237,7 +296,16 @@ export class UploadService {
         if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
         this.o.collectSoon();
         const { appId, version, env } = task;
-        return { appId, version, env, size: zip.size, sha256: zip.sha256, fileCount: sourcemap.fileCount, mapCount: sourcemap.mapCount, warnings: sourcemap.warnings };
+        return {
+          appId,
+          version,
+          env,
+          size: zip.size,
+          sha256: zip.sha256,
+          fileCount: sourcemap.fileCount,
+          mapCount: sourcemap.mapCount,
+          warnings: sourcemap.warnings,
+        };
       } catch (err) {
         // When the catalog dropped out, the publish may have committed: the staging entry (removed
         // by a commit, due later otherwise) decides, never this process.
@@ -257,7 +325,10 @@ export class UploadService {
   private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
     for (const part of parts) {
       const body = await this.o.blobs.get(part.blobKey);
-      if (!body) throw new ApiError('Parts.Missing', `part ${part.chunkIndex} was replaced during the merge; merge again`, { missing: [part.chunkIndex] });
+      if (!body)
+        throw new ApiError('Parts.Missing', `part ${part.chunkIndex} was replaced during the merge; merge again`, {
+          missing: [part.chunkIndex],
+        });
       for await (const chunk of body) yield chunk as Buffer;
     }
   }
@@ -341,7 +412,11 @@ export class UploadService {
     });
     const files = summary.files.map((f): FileRecord => {
       const debugId = debugIds.get(f.path);
-      return { ...f, blobKey: defined(locations.get(f.path), `the place of ${f.path} in the archive`), ...(debugId === undefined ? {} : { debugId }) };
+      return {
+        ...f,
+        blobKey: defined(locations.get(f.path), `the place of ${f.path} in the archive`),
+        ...(debugId === undefined ? {} : { debugId }),
+      };
     });
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
@@ -352,7 +427,10 @@ function identityOf(i: Identity): Identity {
 }
 
 function mergeInProgress(uploadId: string): ApiError {
-  return new ApiError('Merge.InProgress', `upload task ${uploadId} is being merged; parts can no longer be sent to it. If the merge fails, send the part again`);
+  return new ApiError(
+    'Merge.InProgress',
+    `upload task ${uploadId} is being merged; parts can no longer be sent to it. If the merge fails, send the part again`,
+  );
 }
 
 function alreadyExists(i: Identity): ApiError {

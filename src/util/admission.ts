@@ -7,7 +7,11 @@ export class Admission {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(private readonly max: number, private readonly maxWaitMs: number, private readonly busy: () => Error) {}
+  constructor(
+    private readonly max: number,
+    private readonly maxWaitMs: number,
+    private readonly busy: () => Error,
+  ) {}
 
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.max) await this.wait();

@@ -22,7 +22,11 @@ import { Worker } from 'node:worker_threads';
 import { InternalError } from './invariant.ts';
 
 export type DigestAlgorithm = 'md5' | 'sha256';
-export interface FileDigests { size: number; md5?: string; sha256?: string }
+export interface FileDigests {
+  size: number;
+  md5?: string;
+  sha256?: string;
+}
 
 /** A file being hashed while it is written (FileDigester.follow). */
 export interface DigestFollower<A extends DigestAlgorithm = DigestAlgorithm> {
@@ -130,7 +134,10 @@ interface Job {
   reject(err: Error): void;
 }
 
-interface Slot { worker: Worker; jobs: Map<number, Job> }
+interface Slot {
+  worker: Worker;
+  jobs: Map<number, Job>;
+}
 
 type Reply = { id: number; digests?: FileDigests; error?: { message: string; code?: string } };
 
@@ -144,10 +151,13 @@ export class FileDigester {
 
   /** The file's size and the digests asked for (lowercase hex). Errors are the file system's (ENOENT…). */
   async digest<A extends DigestAlgorithm>(path: string, algorithms: A[]): Promise<FileDigests & Record<A, string>> {
-    return having(await new Promise<FileDigests>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, path, algorithms, size: null, resolve, reject };
-      this.open(job, 0);
-    }), algorithms);
+    return having(
+      await new Promise<FileDigests>((resolve, reject) => {
+        const job: Job = { id: this.nextId++, path, algorithms, size: null, resolve, reject };
+        this.open(job, 0);
+      }),
+      algorithms,
+    );
   }
 
   /**
@@ -258,12 +268,14 @@ export class FileDigester {
   /** Stops the workers; jobs in progress are finished on this thread. */
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
-    await Promise.all(slots.map(async (s) => {
-      const jobs = [...s.jobs.values()];
-      s.jobs.clear();
-      await s.worker.terminate();
-      for (const j of jobs) this.here(j);
-    }));
+    await Promise.all(
+      slots.map(async (s) => {
+        const jobs = [...s.jobs.values()];
+        s.jobs.clear();
+        await s.worker.terminate();
+        for (const j of jobs) this.here(j);
+      }),
+    );
   }
 }
 

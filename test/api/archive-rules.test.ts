@@ -17,7 +17,11 @@ before(async () => {
 });
 after(() => s.close());
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 const file = (name: string, content = 'x') => ({ name, data: Buffer.from(content), content: Buffer.from(content) });
 
 const HOSTILE: Array<[string, Buffer, string]> = [
@@ -27,7 +31,11 @@ const HOSTILE: Array<[string, Buffer, string]> = [
   ['drive letter', craftZip([file('C:/evil.map')]), 'Archive.UnsafePath'],
   ['symlink entry', craftZip([{ ...file('static/js/link.map', '/etc/passwd'), mode: 0o120777 }]), 'Archive.UnsafeEntry'],
   ['fifo entry', craftZip([{ ...file('static/fifo'), mode: 0o010644 }]), 'Archive.UnsafeEntry'],
-  ['1 GiB bomb', craftZip([{ name: 'bomb.map', data: zerosDeflate(1024), method: 8, crc32: 0, uncompressedSize: 1024 ** 3 }]), 'Archive.TooLarge'],
+  [
+    '1 GiB bomb',
+    craftZip([{ name: 'bomb.map', data: zerosDeflate(1024), method: 8, crc32: 0, uncompressedSize: 1024 ** 3 }]),
+    'Archive.TooLarge',
+  ],
   ['ratio bomb', craftZip([deflated('zeros.map', Buffer.alloc(8 * 1024 * 1024))]), 'Archive.TooLarge'],
   ['not a zip', Buffer.from('this is not a zip file at all, just text'.repeat(10)), 'Archive.Corrupt'],
   ['crc mismatch', craftZip([{ ...file('a.map', MAP), crc32: 12345 }]), 'Archive.Corrupt'],
@@ -36,8 +44,16 @@ const HOSTILE: Array<[string, Buffer, string]> = [
   ['a 5000-character name', craftZip([file(`${'a'.repeat(4996)}.map`)]), 'Archive.UnsafePath'],
   ['a directory entry carrying data', craftZip([{ name: 'static/', data: Buffer.from('xyz') }]), 'Archive.UnsafeEntry'],
   ['a directory mode on a file name', craftZip([{ ...file('static/js'), mode: 0o40755 }]), 'Archive.UnsafeEntry'],
-  ['a header that lies (1000 bytes declared, 50 MiB inflated)', craftZip([{ name: 'liar.js.map', data: zerosDeflate(50), method: 8, uncompressedSize: 1000, crc32: 0 }]), 'Archive.TooLarge'],
-  ['a zip64 record declaring 8 GiB', craftZip([{ ...deflated('huge.map', Buffer.from('tiny')), zip64: true, uncompressedSize: 8 * 1024 ** 3 }], { zip64Eocd: true }), 'Archive.TooLarge'],
+  [
+    'a header that lies (1000 bytes declared, 50 MiB inflated)',
+    craftZip([{ name: 'liar.js.map', data: zerosDeflate(50), method: 8, uncompressedSize: 1000, crc32: 0 }]),
+    'Archive.TooLarge',
+  ],
+  [
+    'a zip64 record declaring 8 GiB',
+    craftZip([{ ...deflated('huge.map', Buffer.from('tiny')), zip64: true, uncompressedSize: 8 * 1024 ** 3 }], { zip64Eocd: true }),
+    'Archive.TooLarge',
+  ],
   ['200 000 tiny entries', craftZip(Array.from({ length: 200_000 }, (_, i) => ({ name: `f${i}` }))), 'Archive.TooLarge'],
   ['a truncated zip', craftZip([file('a.map', MAP), deflated('b.map', Buffer.from(MAP.repeat(50)))]).subarray(0, 200), 'Archive.Corrupt'],
   ['encrypted', craftZip([deflated('a.map', Buffer.from(MAP), { flags: 1 })]), 'Archive.Encrypted'],
@@ -57,7 +73,10 @@ for (const [what, zip, errorCode] of HOSTILE) {
     assert.equal(merged.body.success, false);
 
     const tree = await s.post('/file_tree', id);
-    assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/app.js.map']);
+    assert.deepEqual(
+      tree.body.content.files.map((f: { path: string }) => f.path),
+      ['static/js/app.js.map'],
+    );
     assert.equal((await s.get('/file?appId=rules&version=1&env=prod&path=static/js/app.js.map')).body.sources[0], 'a.ts');
     // Nothing of the refused archive was left on disk: only the live revision's tree exists.
     assert.equal((await readdir(join(s.dataDir, 'blobs', 'trees'))).length, 1);
@@ -82,7 +101,10 @@ test('after a refused merge, fixing the part makes the same task mergeable', asy
   const merged = await s.post('/part_merge', { uploadId });
   assert.equal(merged.status, 200, JSON.stringify(merged.body));
   const tree = await s.post('/file_tree', id);
-  assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/fixed.js.map']);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string }) => f.path),
+    ['static/js/fixed.js.map'],
+  );
 });
 
 test('archive limits are configurable (entry count)', async () => {

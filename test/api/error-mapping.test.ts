@@ -15,5 +15,9 @@ test('system errors that are not bugs map to stable codes, with Retry-After', ()
     const e = toApiError(sysError(code));
     assert.deepEqual([e.status, e.errorCode, e.retryAfterSeconds], [503, 'Server.Busy', 5], code);
   }
-  assert.deepEqual([toApiError(sysError('EIO')).status, toApiError(sysError('EIO')).errorCode], [500, 'Server.Internal'], 'a real I/O error stays a 500');
+  assert.deepEqual(
+    [toApiError(sysError('EIO')).status, toApiError(sysError('EIO')).errorCode],
+    [500, 'Server.Internal'],
+    'a real I/O error stays a 500',
+  );
 });

@@ -9,7 +9,11 @@ let s: TestServer;
 before(async () => (s = await startServer({ MAPVAULT_UPLOAD_TTL: '1h' })));
 after(() => s.close());
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 test('unfinished tasks expire after MAPVAULT_UPLOAD_TTL; the sweep deletes their parts', async () => {
   const t0 = Date.now();
@@ -41,7 +45,9 @@ test('unfinished tasks expire after MAPVAULT_UPLOAD_TTL; the sweep deletes their
 test('a reader polling file_tree and file while an overwrite merges sees the old tree or the new, never a mix', async () => {
   const id = { appId: 'atomic', version: '1', env: 'prod' };
   const tree = (version: string, names: string[]) =>
-    Object.fromEntries(names.map((n) => [`static/js/${n}.js.map`, JSON.stringify({ version: 3, file: version, sources: [], names: [], mappings: '' })]));
+    Object.fromEntries(
+      names.map((n) => [`static/js/${n}.js.map`, JSON.stringify({ version: 3, file: version, sources: [], names: [], mappings: '' })]),
+    );
   const v1Names = Array.from({ length: 400 }, (_, i) => `v1-${i}`);
   const v2Names = Array.from({ length: 400 }, (_, i) => `v2-${i}`);
   const shared = ['shared'];

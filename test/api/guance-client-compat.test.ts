@@ -46,8 +46,14 @@ test('the public shell upload script (curl -F, 1 MB chunk_NNNNNN parts) works un
   await writeFile(zipPath, zip);
   const { stdout } = await run('sh', ['-c', SCRIPT], {
     env: {
-      ...process.env, WORK: work, ZIP: zipPath, DF_OPENAPI_ENDPOINT: s.url, DF_API_KEY: KEY_A,
-      DF_APP_ID: 'shop', DF_VERSION: '1.2.3', DF_ENV: 'prod',
+      ...process.env,
+      WORK: work,
+      ZIP: zipPath,
+      DF_OPENAPI_ENDPOINT: s.url,
+      DF_API_KEY: KEY_A,
+      DF_APP_ID: 'shop',
+      DF_VERSION: '1.2.3',
+      DF_ENV: 'prod',
     },
   });
   assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('chunk_')).sort(), ['chunk_000000', 'chunk_000001', 'chunk_000002']);
@@ -61,8 +67,18 @@ test('the public shell upload script (curl -F, 1 MB chunk_NNNNNN parts) works un
 test('cancel probing: the first of the three paths answers 2xx with success true', async () => {
   const init = await s.post('/multipart_upload_init', { appId: 'probe' });
   const { stdout } = await run('curl', [
-    '-sS', '-X', 'POST', `${s.api}/upload_cancel`, '-H', 'Content-Type: application/json', '-H', `DF-API-KEY: ${KEY_A}`,
-    '--data-raw', JSON.stringify({ uploadId: init.body.content.uploadId }), '-w', '\n%{http_code}',
+    '-sS',
+    '-X',
+    'POST',
+    `${s.api}/upload_cancel`,
+    '-H',
+    'Content-Type: application/json',
+    '-H',
+    `DF-API-KEY: ${KEY_A}`,
+    '--data-raw',
+    JSON.stringify({ uploadId: init.body.content.uploadId }),
+    '-w',
+    '\n%{http_code}',
   ]);
   const [body, status] = stdout.split('\n');
   assert.equal(status, '200');

@@ -11,7 +11,9 @@ import { zipEntries } from '../helpers/fixtures.ts';
 /** Event-loop stalls above this fail the test (the machine is shared: generous, yet far below a blocked loop). */
 const HEALTH_BUDGET_MS = 500;
 let s: TestServer;
-before(async () => { s = await startServer(); });
+before(async () => {
+  s = await startServer();
+});
 after(() => s.close());
 
 async function whileWatchingHealth<T>(work: () => Promise<T>): Promise<{ result: T; worst: number }> {
@@ -44,14 +46,23 @@ test('a hostile mapping is merged with warnings while /healthz answers within bu
   const chain: string[] = [];
   for (let i = 0; i < 3000; i++) chain.push(`    9:9:void inlined${i}():${i + 1} -> c`);
   parts.push(Buffer.from(`${chain.join('\n')}\n`));
-  parts.push(Buffer.concat([Buffer.from('com.example.Other -> b:\n    1:1:void caf'), Buffer.from([0xc3, 0x28]), Buffer.from('() -> a\n    2:2:void fine():40 -> b\n')]));
+  parts.push(
+    Buffer.concat([
+      Buffer.from('com.example.Other -> b:\n    1:1:void caf'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('() -> a\n    2:2:void fine():40 -> b\n'),
+    ]),
+  );
   const zip = await zipEntries({ 'mapping.txt': Buffer.concat(parts) });
   const id = { appId: 'hostile', version: '1', env: 'prod' };
 
   const { result: merged, worst: duringMerge } = await whileWatchingHealth(() => uploadZip(s, zip, id, { partSize: 4 * 1024 * 1024 }));
   assert.equal(merged.status, 200, JSON.stringify(merged.body));
   const warnings: string[] = merged.body.content.warnings;
-  assert.ok(warnings.some((w) => /method name a of a has more than 20000 mapping lines/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /method name a of a has more than 20000 mapping lines/.test(w)),
+    warnings.join('\n'),
+  );
   assert.ok(warnings.some((w) => /longer than 65536 bytes and was skipped/.test(w)));
   assert.ok(warnings.some((w) => /inline chain deeper than 512 frames was cut/.test(w)));
   assert.ok(warnings.some((w) => /not valid UTF-8/.test(w)));
@@ -65,7 +76,10 @@ test('a hostile mapping is merged with warnings while /healthz answers within bu
     assert.equal(result.status, 200);
     mergeWorsts.push(worst);
   }
-  assert.ok(Math.min(...mergeWorsts) < HEALTH_BUDGET_MS, `/healthz took ${mergeWorsts.map((w) => w.toFixed(0)).join(', ')} ms during the merges`);
+  assert.ok(
+    Math.min(...mergeWorsts) < HEALTH_BUDGET_MS,
+    `/healthz took ${mergeWorsts.map((w) => w.toFixed(0)).join(', ')} ms during the merges`,
+  );
   const worsts: number[] = [];
   for (const version of ['1', '2', '3']) {
     const { result: r, worst } = await whileWatchingHealth(() => s.post('/parse_stack', { ...id, version, stack }));
@@ -76,5 +90,8 @@ test('a hostile mapping is merged with warnings while /healthz answers within bu
     assert.equal(frames[2].chain[0].line, 40);
     worsts.push(worst);
   }
-  assert.ok(Math.min(...worsts) < HEALTH_BUDGET_MS, `/healthz took ${worsts.map((w) => w.toFixed(0)).join(', ')} ms during the first lookups`);
+  assert.ok(
+    Math.min(...worsts) < HEALTH_BUDGET_MS,
+    `/healthz took ${worsts.map((w) => w.toFixed(0)).join(', ')} ms during the first lookups`,
+  );
 });

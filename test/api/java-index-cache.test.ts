@@ -16,7 +16,9 @@ const dir = join(import.meta.dirname, '../fixtures/java');
 const mapping = readFileSync(join(dir, 'mapping.txt'));
 const stack = readFileSync(join(dir, 'traces.txt'), 'utf8').split('=====\n')[0]!;
 const servers: TestServer[] = [];
-after(async () => { for (const s of servers) await s.close(); });
+after(async () => {
+  for (const s of servers) await s.close();
+});
 
 async function serverWithMapping(env: Record<string, string>, id: { appId: string; version: string; env: string }) {
   const s = await startServer(env);
@@ -85,13 +87,25 @@ test('/metrics: the Java index cache (bytes, entries, hits, misses, rebuilds) an
   const scrape = async () => (await fetch(`${s.url}/metrics`)).text();
   const before = await scrape();
   // resolved, ambiguous (two methods named b, no line), unresolved (no member z), unresolved (class not mapped)
-  const trace = 'java.lang.RuntimeException: x\n\tat c.a(SourceFile:1)\n\tat c.b(Unknown Source)\n\tat c.z(SourceFile:3)\n\tat d.e(SourceFile:1)';
+  const trace =
+    'java.lang.RuntimeException: x\n\tat c.a(SourceFile:1)\n\tat c.b(Unknown Source)\n\tat c.z(SourceFile:3)\n\tat d.e(SourceFile:1)';
   const first = await retrace(s, id, trace);
   await retrace(s, id, trace);
   const after = await scrape();
   const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
-  assert.deepEqual(first.frames.map((f: { resolved: boolean; alternatives?: unknown[]; reason?: string }) => [f.resolved, f.alternatives?.length ?? 0, f.reason ?? '']),
-    [[true, 0, ''], [true, 2, ''], [false, 0, 'NoMapping'], [false, 0, 'NoMapping']]);
+  assert.deepEqual(
+    first.frames.map((f: { resolved: boolean; alternatives?: unknown[]; reason?: string }) => [
+      f.resolved,
+      f.alternatives?.length ?? 0,
+      f.reason ?? '',
+    ]),
+    [
+      [true, 0, ''],
+      [true, 2, ''],
+      [false, 0, 'NoMapping'],
+      [false, 0, 'NoMapping'],
+    ],
+  );
   assert.equal(delta('mapvault_java_frames_total', { result: 'resolved', reason: '' }), 2);
   assert.equal(delta('mapvault_java_frames_total', { result: 'ambiguous', reason: '' }), 2);
   assert.equal(delta('mapvault_java_frames_total', { result: 'unresolved', reason: 'NoMapping' }), 4);

@@ -33,11 +33,19 @@ function* mappingText(): Generator<string> {
   yield '# compiler: R8\n# {"id":"com.android.tools.r8.mapping","version":"2.2"}\n';
   let bytes = 0;
   for (let c = 0; bytes < MAPPING_BYTES; c++) {
-    const lines = [`com.example.f${c % 97}.Screen${c} -> p${c}.a:`, `# {"id":"sourceFile","fileName":"Screen${c}.kt"}`, `    int field${c} -> a`];
+    const lines = [
+      `com.example.f${c % 97}.Screen${c} -> p${c}.a:`,
+      `# {"id":"sourceFile","fileName":"Screen${c}.kt"}`,
+      `    int field${c} -> a`,
+    ];
     for (let m = 0; m < 14; m++) {
       const name = String.fromCharCode(97 + (m % 5)); // overloads share obfuscated names
       lines.push(`    ${10 * m + 1}:${10 * m + 5}:void method${m}(int,java.lang.String):${100 + m}:${104 + m} -> ${name}`);
-      if (m % 4 === 1) lines.push(`    ${10 * m + 6}:${10 * m + 6}:void com.example.Helpers.check(int):7:7 -> ${name}`, `    ${10 * m + 6}:${10 * m + 6}:void method${m}(int,java.lang.String):${105 + m} -> ${name}`);
+      if (m % 4 === 1)
+        lines.push(
+          `    ${10 * m + 6}:${10 * m + 6}:void com.example.Helpers.check(int):7:7 -> ${name}`,
+          `    ${10 * m + 6}:${10 * m + 6}:void method${m}(int,java.lang.String):${105 + m} -> ${name}`,
+        );
     }
     const text = `${lines.join('\n')}\n`;
     bytes += text.length;
@@ -100,7 +108,10 @@ test('a 100 MiB mapping is indexed at merge in bounded memory, and its frames re
   const peak = memoryMiB(pid).peak;
   const grown = peak - before.rss;
   t.diagnostic(`merge peak growth ${grown.toFixed(0)} MiB (${before.rss.toFixed(0)} → ${peak.toFixed(0)})`);
-  assert.ok(grown < MERGE_PEAK_BUDGET_MIB, `the merge grew peak RSS by ${grown.toFixed(0)} MiB (from ${before.rss.toFixed(0)} to ${peak.toFixed(0)} MiB); budget ${MERGE_PEAK_BUDGET_MIB} MiB`);
+  assert.ok(
+    grown < MERGE_PEAK_BUDGET_MIB,
+    `the merge grew peak RSS by ${grown.toFixed(0)} MiB (from ${before.rss.toFixed(0)} to ${peak.toFixed(0)} MiB); budget ${MERGE_PEAK_BUDGET_MIB} MiB`,
+  );
 
   // The scratch dir holds only the (empty) dir of the live process: runs and index files are gone.
   const scratchRoot = join(dataDir, 'tmp');
@@ -115,12 +126,15 @@ test('a 100 MiB mapping is indexed at merge in bounded memory, and its frames re
   ].join('\n');
   const r = await postJson(s, '/parse_stack', { ...id, stack });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  assert.equal(r.body.content.stack, [
-    'java.lang.IllegalStateException: boom',
-    '\tat com.example.f0.Screen0.method0(Screen0.kt:102)',
-    '\tat com.example.Helpers.check(Helpers.java:7)',
-    '\tat com.example.f95.Screen41999.method1(Screen41999.kt:106)',
-    '\tat com.example.f55.Screen60001.method4(Screen60001.kt:108)',
-    '\tat android.os.Looper.loop(Looper.java:223)',
-  ].join('\n'));
+  assert.equal(
+    r.body.content.stack,
+    [
+      'java.lang.IllegalStateException: boom',
+      '\tat com.example.f0.Screen0.method0(Screen0.kt:102)',
+      '\tat com.example.Helpers.check(Helpers.java:7)',
+      '\tat com.example.f95.Screen41999.method1(Screen41999.kt:106)',
+      '\tat com.example.f55.Screen60001.method4(Screen60001.kt:108)',
+      '\tat android.os.Looper.loop(Looper.java:223)',
+    ].join('\n'),
+  );
 });

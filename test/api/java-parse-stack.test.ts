@@ -29,15 +29,24 @@ after(() => s.close());
 test('file_tree lists the mapping with its kind, and not its lookup index', async () => {
   const r = await s.post('/file_tree', id);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.body.content.files.map((f: any) => [f.path, f.kind]), [['shop-prod-2.4.0/mapping.txt', 'proguard-mapping']]);
+  assert.deepEqual(
+    r.body.content.files.map((f: any) => [f.path, f.kind]),
+    [['shop-prod-2.4.0/mapping.txt', 'proguard-mapping']],
+  );
 });
 
 test('a JVM stack is retraced: inline chains innermost first, headers de-obfuscated, JDK lines byte for byte', async () => {
   const r = await s.post('/parse_stack', { ...id, stack: paymentTrace });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const { stack, frames } = r.body.content;
-  assert.match(stack, /^com\.example\.shop\.Checkout\$PaymentException: payment refused\n\tat com\.example\.shop\.Checkout\.pay\(Checkout\.java:14\)\n\tat com\.example\.shop\.Main\.lambda\$main\$0\(Main\.java:11\)\n/);
-  assert.match(stack, /\nCaused by: java\.lang\.IllegalArgumentException: negative amount -1\n\tat com\.example\.shop\.Checkout\.validate\(Checkout\.java:20\)\n\tat com\.example\.shop\.Checkout\.pay\(Checkout\.java:12\)\n\tat com\.example\.shop\.Main\.lambda\$main\$0\(Main\.java:11\)\n\t\.\.\. 1 more\n/);
+  assert.match(
+    stack,
+    /^com\.example\.shop\.Checkout\$PaymentException: payment refused\n\tat com\.example\.shop\.Checkout\.pay\(Checkout\.java:14\)\n\tat com\.example\.shop\.Main\.lambda\$main\$0\(Main\.java:11\)\n/,
+  );
+  assert.match(
+    stack,
+    /\nCaused by: java\.lang\.IllegalArgumentException: negative amount -1\n\tat com\.example\.shop\.Checkout\.validate\(Checkout\.java:20\)\n\tat com\.example\.shop\.Checkout\.pay\(Checkout\.java:12\)\n\tat com\.example\.shop\.Main\.lambda\$main\$0\(Main\.java:11\)\n\t\.\.\. 1 more\n/,
+  );
   const top = frames[0];
   assert.equal(top.class, 'com.example.shop.Main');
   assert.equal(top.method, 'j');
@@ -47,7 +56,11 @@ test('a JVM stack is retraced: inline chains innermost first, headers de-obfusca
 });
 
 test('logcat lines keep their prefix on every rewritten line; platform "android" forces the Java path', async () => {
-  const logcat = paymentTrace.trimEnd().split('\n').map((l) => `12-01 10:00:00.123  4321  4321 E AndroidRuntime: ${l}`).join('\n');
+  const logcat = paymentTrace
+    .trimEnd()
+    .split('\n')
+    .map((l) => `12-01 10:00:00.123  4321  4321 E AndroidRuntime: ${l}`)
+    .join('\n');
   const r = await s.post('/parse_stack', { ...id, stack: logcat, platform: 'android' });
   assert.equal(r.status, 200);
   const lines = r.body.content.stack.split('\n');
@@ -69,9 +82,10 @@ test('Guance SDK shape (ART: Unknown Source:N, frames without lines, CRLF) and a
   assert.equal(r.status, 200);
   const { frames, stack: out } = r.body.content;
   assert.equal(frames.length, 5);
-  assert.deepEqual(frames[1].alternatives.map((c: any[]) => c.map((o) => o.method)), [
-    ['twoLambdasOnOneLine'], ['lambda$twoLambdasOnOneLine$8'], ['lambda$twoLambdasOnOneLine$7'],
-  ]);
+  assert.deepEqual(
+    frames[1].alternatives.map((c: any[]) => c.map((o) => o.method)),
+    [['twoLambdasOnOneLine'], ['lambda$twoLambdasOnOneLine$8'], ['lambda$twoLambdasOnOneLine$7']],
+  );
   assert.equal(frames[2].alternatives.length, 2);
   assert.equal(frames[3].resolved, false);
   assert.equal(frames[3].reason, 'NoMapping');
@@ -79,7 +93,11 @@ test('Guance SDK shape (ART: Unknown Source:N, frames without lines, CRLF) and a
   assert.equal(outLines[2], '\tat com.example.shop.Main.twoLambdasOnOneLine(Main.java:32)');
   assert.equal(outLines[3], '\t<OR> at com.example.shop.Main.lambda$twoLambdasOnOneLine$8(Main.java:32)');
   // Lines the mapping does not cover come back byte for byte (here with their CR).
-  assert.ok(out.endsWith('\r\n\tat android.os.Handler.dispatchMessage(Handler.java:106)\r\n\tat com.android.internal.os.ZygoteInit.main(Native Method)'));
+  assert.ok(
+    out.endsWith(
+      '\r\n\tat android.os.Handler.dispatchMessage(Handler.java:106)\r\n\tat com.android.internal.os.ZygoteInit.main(Native Method)',
+    ),
+  );
 });
 
 test('without a stored mapping every frame is NoSourceMap and the stack comes back byte for byte', async () => {
@@ -108,9 +126,16 @@ test('platform "android" needs a stack; an unknown platform is refused', async (
 });
 
 test('a field named in an ART NullPointerException message is retraced, and listed in fields[]', async () => {
-  const stack = "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.a.a' on a null object reference\n\tat com.example.shop.Main.main(SourceFile:8)";
+  const stack =
+    "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.a.a' on a null object reference\n\tat com.example.shop.Main.main(SourceFile:8)";
   const r = await s.post('/parse_stack', { ...id, stack });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  assert.equal(r.body.content.stack.split('\n')[0], "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.Cart.items' on a null object reference");
-  assert.deepEqual(r.body.content.fields.map((f: any) => [f.class, f.field, f.originalClass, f.names]), [['com.example.shop.a', 'a', 'com.example.shop.Cart', ['items']]]);
+  assert.equal(
+    r.body.content.stack.split('\n')[0],
+    "java.lang.NullPointerException: Attempt to read from field 'java.util.List com.example.shop.Cart.items' on a null object reference",
+  );
+  assert.deepEqual(
+    r.body.content.fields.map((f: any) => [f.class, f.field, f.originalClass, f.names]),
+    [['com.example.shop.a', 'a', 'com.example.shop.Cart', ['items']]],
+  );
 });

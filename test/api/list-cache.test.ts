@@ -24,7 +24,8 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-const zip = (text: string) => zipEntries({ 'static/js/app.js': text, 'static/js/app.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}' });
+const zip = (text: string) =>
+  zipEntries({ 'static/js/app.js': text, 'static/js/app.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}' });
 
 async function listed(s: TestServer, appId = 'cached') {
   const r = await s.get(`/list?appId=${appId}`);
@@ -36,7 +37,10 @@ const summary = (r: { body: any }) => r.body.content.map((e: any) => `${e.versio
 /** Both servers list the same as a server that keeps nothing, and tell it with fresh traceIds. */
 async function assertAllAgree(expectedVersions: string[]) {
   const [fromA, fromB, fresh] = [await listed(a), await listed(b), await listed(uncached)];
-  assert.deepEqual(fresh.body.content.map((e: any) => e.version), expectedVersions);
+  assert.deepEqual(
+    fresh.body.content.map((e: any) => e.version),
+    expectedVersions,
+  );
   assert.deepEqual(summary(fromA), summary(fresh));
   assert.deepEqual(summary(fromB), summary(fresh));
   assert.deepEqual(fromA.body.content, fresh.body.content);
@@ -54,7 +58,10 @@ test('a kept list answer is never stale: publish, overwrite, single-file upload 
   await assertAllAgree(['2', '1']);
 
   const before = summary(await listed(a));
-  assert.equal((await a.post('/upload_file_content', { appId: 'cached', version: '2', filename: 'static/js/extra.js', content: 'x' })).status, 200);
+  assert.equal(
+    (await a.post('/upload_file_content', { appId: 'cached', version: '2', filename: 'static/js/extra.js', content: 'x' })).status,
+    200,
+  );
   await assertAllAgree(['2', '1']);
   assert.notDeepEqual(summary(await listed(b)), before, 'fileCount and size moved');
   assert.equal((await listed(b)).body.content[0].fileCount, 3);

@@ -9,14 +9,17 @@ test('/openapi.json documents every registered route, with its answer, and nothi
     const res = await fetch(`${s.url}/openapi.json`);
     assert.equal(res.status, 200);
     const doc = (await res.json()) as {
-      openapi: string; info: { version: string };
+      openapi: string;
+      info: { version: string };
       paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[] }>>;
     };
     assert.equal(doc.openapi, '3.1.0');
     assert.equal(doc.info.version, VERSION);
     const asOpenApi = (url: string) => url.replace(/:(\w+)/g, '{$1}');
     const registered = s.mv.routes.map((r) => `${r.method} ${asOpenApi(r.url)}`).sort();
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
     assert.deepEqual(documented, registered, 'documented routes = registered routes');
     for (const route of s.mv.routes) {
       const op = doc.paths[asOpenApi(route.url)]![route.method.toLowerCase()]!;
@@ -40,7 +43,14 @@ test('answers are checked against the document: a drifted shape is caught', asyn
     const checker = new OpenApiChecker(s.url);
     await checker.check('GET', '/healthz', 200, (await s.get(`${s.url}/healthz`, null)).body);
     await assert.rejects(
-      checker.check('POST', '/api/v1/rum_sourcemap/delete', 200, { code: 200, content: 'yes', errorCode: '', message: '', success: true, traceId: 't' }),
+      checker.check('POST', '/api/v1/rum_sourcemap/delete', 200, {
+        code: 200,
+        content: 'yes',
+        errorCode: '',
+        message: '',
+        success: true,
+        traceId: 't',
+      }),
       /does not match \/openapi\.json/,
     );
     await assert.rejects(checker.check('POST', '/api/v1/rum_sourcemap/multipart_upload_init', 200, { code: 200 }), /does not match/);

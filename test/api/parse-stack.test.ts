@@ -66,7 +66,11 @@ test('a Guance web SDK stack resolves, and unknown files are reported as NoSourc
   assert.equal(b.resolved, false);
   assert.equal(b.reason, 'NoSourceMap');
   assert.match(b.detail, /static\/js\/vendor\.js\.map/);
-  assert.equal(r.body.content.stack.split('\n')[2], '  at x @ https://cdn.example.com/static/js/vendor.js:1:5', 'unresolved frames are kept byte for byte');
+  assert.equal(
+    r.body.content.stack.split('\n')[2],
+    '  at x @ https://cdn.example.com/static/js/vendor.js:1:5',
+    'unresolved frames are kept byte for byte',
+  );
   assert.equal(r.body.content.stack.split('\n')[1], `  at <anonymous> @ ${top.source}:${top.originalLine}:${top.originalColumn}`);
 });
 
@@ -106,7 +110,10 @@ test('limits: a 10 MB stack or 100 000 frames (over 1 MiB) get 413; 45 000 short
   const manyFrames = await s.post('/parse_stack', { ...id, frames: Array(100_000).fill({ url: URL_JS, line: 1, column: 1 }) });
   assert.equal(manyFrames.status, 413);
   assert.equal(manyFrames.body.errorCode, 'Stack.TooLarge');
-  const manyLines = await s.post('/parse_stack', { ...id, stack: `Error\n${Array(100_000).fill('    at f (https://x/a.js:1:1)').join('\n')}` });
+  const manyLines = await s.post('/parse_stack', {
+    ...id,
+    stack: `Error\n${Array(100_000).fill('    at f (https://x/a.js:1:1)').join('\n')}`,
+  });
   assert.equal(manyLines.status, 413);
   const top = (await s.post('/parse_stack', { ...id, stack: realStack })).body.content.frames[0];
   const line = `    at f (${URL_JS}:${top.line}:${top.column})`;

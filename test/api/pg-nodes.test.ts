@@ -19,7 +19,8 @@ const SCRIPT = new URL('../../scripts/services/postgres.sh', import.meta.url).pa
 async function serveFails(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-badcat-'));
   const proc = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MAPVAULT_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MAPVAULT_DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c));
@@ -80,7 +81,7 @@ describe('nodes on one PostgreSQL catalog', { skip: svc.skip }, () => {
     }
   });
 
-  test('a merge or delete that cannot get the identity\'s lock in time answers 409 Merge.InProgress', async () => {
+  test("a merge or delete that cannot get the identity's lock in time answers 409 Merge.InProgress", async () => {
     const url = await dbs.create();
     const s = await startServer({ MAPVAULT_CATALOG_URL: url, MAPVAULT_LOCK_TIMEOUT: '300ms' });
     // Another node holding the lock: a session of its own on the same database.
@@ -136,8 +137,14 @@ describe('nodes on one PostgreSQL catalog', { skip: svc.skip }, () => {
       await run('start');
       const list = await s.get('/list?appId=outage');
       assert.equal(list.status, 200, JSON.stringify(list.body));
-      assert.deepEqual(list.body.content.map((e: { version: string }) => e.version), ['1'], 'nothing lost');
-      const file = await fetch(`${s.api}/file?appId=outage&version=1&env=prod&path=static/a.js`, { headers: { 'DF-API-KEY': 'test-key-workspace-a' } });
+      assert.deepEqual(
+        list.body.content.map((e: { version: string }) => e.version),
+        ['1'],
+        'nothing lost',
+      );
+      const file = await fetch(`${s.api}/file?appId=outage&version=1&env=prod&path=static/a.js`, {
+        headers: { 'DF-API-KEY': 'test-key-workspace-a' },
+      });
       assert.equal(await file.text(), 'kept');
       const merged = await s.post('/part_merge', { uploadId });
       assert.equal(merged.status, 200, JSON.stringify(merged.body));

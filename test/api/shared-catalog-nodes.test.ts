@@ -13,7 +13,11 @@ import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
 
 const map = (source: string) => JSON.stringify({ version: 3, sources: [source], names: [], mappings: 'AAAA' });
 const STACK = 'Error: boom\n    at f (https://cdn.example.com/static/js/app.js:1:1)';
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 test('a parsed map kept by one node is not served after another node rewrites that map (upload_file_content)', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-nodes-'));
@@ -29,17 +33,17 @@ test('a parsed map kept by one node is not served after another node rewrites th
       return r.body.content.frames[0].source;
     };
     assert.equal(await source(), 'src/first.ts');
-    assert.equal(await source(), 'src/first.ts', 'answered from b\'s cache');
+    assert.equal(await source(), 'src/first.ts', "answered from b's cache");
     const put = await a.post('/upload_file_content', { ...id, filename: 'static/js/app.js.map', content: map('src/second.ts') });
     assert.equal(put.status, 200, JSON.stringify(put.body));
-    assert.equal(await source(), 'src/second.ts', 'b sees a\'s write at once');
+    assert.equal(await source(), 'src/second.ts', "b sees a's write at once");
   } finally {
     await Promise.all([a.close(), b.close()]);
     await rm(dataDir, { recursive: true, force: true });
   }
 });
 
-test('a node starting collects only due garbage: another node\'s staging tree and a retired tree in its grace stay', async () => {
+test("a node starting collects only due garbage: another node's staging tree and a retired tree in its grace stay", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-nodes-'));
   const a = await startServer({ MAPVAULT_RETIRED_GRACE: '1h' }, { dataDir });
   try {
@@ -65,7 +69,7 @@ test('a node starting collects only due garbage: another node\'s staging tree an
   }
 });
 
-test('a node starting leaves a live node\'s scratch files alone', async () => {
+test("a node starting leaves a live node's scratch files alone", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-nodes-'));
   const a = await startServer({}, { dataDir });
   try {
@@ -76,7 +80,7 @@ test('a node starting leaves a live node\'s scratch files alone', async () => {
     await writeFile(inFlight, 'half a part');
     const b = await startServer({}, { dataDir });
     await b.close();
-    assert.ok(await exists(inFlight), 'a\'s part in progress is still there');
+    assert.ok(await exists(inFlight), "a's part in progress is still there");
   } finally {
     await a.close();
     await rm(dataDir, { recursive: true, force: true });

@@ -78,9 +78,10 @@ test('full flow: init, three parts out of order, part_list, merge, list, file_tr
   assert.ok(Math.abs(entry.createAt - Date.now() / 1000) < 60);
 
   const tree = await s.post('/file_tree', { appId: 'shop', version: '1.0.0', env: 'prod' });
-  assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), [
-    'static/js/app.js', 'static/js/app.js.map', 'static/media/noise.bin',
-  ]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string }) => f.path),
+    ['static/js/app.js', 'static/js/app.js.map', 'static/media/noise.bin'],
+  );
 
   const mapText = await readFile(join(dist, 'static/js/app.js.map'), 'utf8');
   const file = await s.get('/file?appId=shop&version=1.0.0&env=prod&path=static/js/app.js.map');
@@ -106,7 +107,10 @@ test('overwrite rules: existsSameFile, empty uploadId without needCover, replace
   const cover = await uploadZip(s, v2, { ...id, needCover: true });
   assert.equal(cover.status, 200, JSON.stringify(cover.body));
   const tree = await s.post('/file_tree', id);
-  assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['b.js.map']);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string }) => f.path),
+    ['b.js.map'],
+  );
 
   // A task opened before the sourcemap existed, without needCover, cannot overwrite it at merge.
   const other = { appId: 'over', version: '3' };
@@ -201,11 +205,19 @@ test('upload_file_content creates and overwrites one file of the tree', async ()
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.content, true);
   await s.post('/upload_file_content', { ...id, filename: './static/js/a.js', content: 'console.log(2)' });
-  await s.post('/upload_file_content', { ...id, filename: 'static/js/a.js.map', content: '{"version":3,"sources":[],"names":[],"mappings":""}' });
+  await s.post('/upload_file_content', {
+    ...id,
+    filename: 'static/js/a.js.map',
+    content: '{"version":3,"sources":[],"names":[],"mappings":""}',
+  });
   const tree = await s.post('/file_tree', id);
-  assert.deepEqual(tree.body.content.files.map((f: { path: string; size: number }) => [f.path, f.size]), [
-    ['static/js/a.js', 14], ['static/js/a.js.map', 51],
-  ]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string; size: number }) => [f.path, f.size]),
+    [
+      ['static/js/a.js', 14],
+      ['static/js/a.js.map', 51],
+    ],
+  );
   const file = await s.get('/file?appId=single&version=1&path=static/js/a.js');
   assert.equal(file.body, 'console.log(2)');
   const listed = (await s.get('/list?appId=single')).body.content[0];
@@ -219,7 +231,11 @@ test('upload_file_content creates and overwrites one file of the tree', async ()
 });
 
 test('a .map that is not a sourcemap is a merge warning, not a failure', async () => {
-  const r = await uploadZip(s, await zipEntries({ 'ok.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}', 'bad.js.map': '{not json' }), { appId: 'warn' });
+  const r = await uploadZip(
+    s,
+    await zipEntries({ 'ok.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}', 'bad.js.map': '{not json' }),
+    { appId: 'warn' },
+  );
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.content.mapCount, 1);
   assert.equal(r.body.content.warnings.length, 2);
@@ -229,18 +245,27 @@ test('a .map that is not a sourcemap is a merge warning, not a failure', async (
 
 test('the merge summary says when maps have no generated script beside them (original function names lost), once for all of them', async () => {
   const map = '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}';
-  const withScripts = await uploadZip(s, await zipEntries({ 'a.js': 'var a=1;\n', 'a.js.map': map, 'b.js': 'var b=2;\n', 'b.js.map': map }), { appId: 'scripts-ok' });
+  const withScripts = await uploadZip(
+    s,
+    await zipEntries({ 'a.js': 'var a=1;\n', 'a.js.map': map, 'b.js': 'var b=2;\n', 'b.js.map': map }),
+    { appId: 'scripts-ok' },
+  );
   assert.deepEqual(withScripts.body.content.warnings, []);
   const one = await uploadZip(s, await zipEntries({ 'a.js': 'var a=1;\n', 'a.js.map': map, 'js/c.js.map': map }), { appId: 'scripts-one' });
   assert.deepEqual(one.body.content.warnings, [
     'js/c.js.map: its generated script js/c.js is not in the upload, so original function names (originalFunction) cannot be recovered; upload the .js files with their maps',
   ]);
-  const many = await uploadZip(s, await zipEntries(Object.fromEntries(['p', 'q', 'r', 's', 't'].map((n) => [`${n}.js.map`, map]))), { appId: 'scripts-none' });
+  const many = await uploadZip(s, await zipEntries(Object.fromEntries(['p', 'q', 'r', 's', 't'].map((n) => [`${n}.js.map`, map]))), {
+    appId: 'scripts-none',
+  });
   assert.deepEqual(many.body.content.warnings, [
     '5 maps have no generated script beside them (p.js.map, q.js.map, r.js.map, and 2 more), so original function names (originalFunction) cannot be recovered; upload the .js files with their maps',
   ]);
   const broken = await uploadZip(s, await zipEntries({ 'u.js': 'function (', 'u.js.map': map }), { appId: 'scripts-bad' });
-  assert.match(broken.body.content.warnings[0], /^u\.js\.map: original function names \(originalFunction\) cannot be recovered from u\.js: /);
+  assert.match(
+    broken.body.content.warnings[0],
+    /^u\.js\.map: original function names \(originalFunction\) cannot be recovered from u\.js: /,
+  );
 });
 
 test('maps of any size are checked while they stream (40 MB, beyond what used to be held in memory)', async () => {

@@ -41,14 +41,22 @@ test('JSON bodies are validated by schema and the message names the field', asyn
 
 test('bodies that are not JSON, or of the wrong type, or too large', async () => {
   const raw = async (body: string, contentType: string) => {
-    const res = await fetch(`${s.api}/multipart_upload_init`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType }, body });
+    const res = await fetch(`${s.api}/multipart_upload_init`, {
+      method: 'POST',
+      headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType },
+      body,
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
   assertError(await raw('{"appId": ', 'application/json'), 400, 'Param.Invalid');
   assertError(await raw('', 'application/json'), 400, 'Param.Invalid');
   assertError(await raw('appId=x', 'text/plain'), 415, 'Request.UnsupportedMediaType');
   assertError(await raw(JSON.stringify({ appId: 'a', pad: 'x'.repeat(17 * 1024 * 1024) }), 'application/json'), 413, 'Request.TooLarge');
-  const notMultipart = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: '{}' });
+  const notMultipart = await fetch(`${s.api}/upload_part`, {
+    method: 'POST',
+    headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' },
+    body: '{}',
+  });
   assertError({ status: notMultipart.status, body: await notMultipart.json() }, 415, 'Request.UnsupportedMediaType');
 });
 
@@ -100,19 +108,39 @@ test('a part over 10 MiB is refused with 413 and leaves nothing', async () => {
 
 test('malformed multipart bodies answer 400 Param.Invalid with a clear message, never 500', async () => {
   const send = async (contentType: string, body: Buffer | string) => {
-    const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+    const res = await fetch(`${s.api}/upload_part`, {
+      method: 'POST',
+      headers: { 'DF-API-KEY': KEY_A, 'content-type': contentType },
+      body: typeof body === 'string' ? body : new Uint8Array(body),
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
   const field = (b: string, name: string, value: string) => `--${b}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-  const fileHead = (b: string) => `--${b}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  const fileHead = (b: string) =>
+    `--${b}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n`;
   const whole = `${field('bb', 'uploadId', uploadId)}${field('bb', 'chunkIndex', '0')}${fileHead('bb')}data\r\n--bb--\r\n`;
   const cases: Array<[string, string, Buffer | string, RegExp]> = [
     ['no boundary', 'multipart/form-data', whole, /multipart|boundary/i],
     ['empty boundary', 'multipart/form-data; boundary=', whole, /multipart|boundary/i],
-    ['body cut before the closing boundary', 'multipart/form-data; boundary=bb', `${field('bb', 'uploadId', uploadId)}${field('bb', 'chunkIndex', '0')}${fileHead('bb')}da`, /multipart|end|closing/i],
-    ['garbage', 'multipart/form-data; boundary=bb', Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x2d, 0x2d, 0x62]), /multipart|end|closing/i],
+    [
+      'body cut before the closing boundary',
+      'multipart/form-data; boundary=bb',
+      `${field('bb', 'uploadId', uploadId)}${field('bb', 'chunkIndex', '0')}${fileHead('bb')}da`,
+      /multipart|end|closing/i,
+    ],
+    [
+      'garbage',
+      'multipart/form-data; boundary=bb',
+      Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x2d, 0x2d, 0x62]),
+      /multipart|end|closing/i,
+    ],
     ['a part without headers', 'multipart/form-data; boundary=bb', '--bb\r\n\r\nvalue\r\n--bb--\r\n', /multipart|uploadId|files/i],
-    ['a malformed part header', 'multipart/form-data; boundary=bb', `--bb\r\nContent-Disposition form-data name=x\r\n\r\nv\r\n--bb--\r\n`, /multipart|uploadId|files/i],
+    [
+      'a malformed part header',
+      'multipart/form-data; boundary=bb',
+      `--bb\r\nContent-Disposition form-data name=x\r\n\r\nv\r\n--bb--\r\n`,
+      /multipart|uploadId|files/i,
+    ],
   ];
   for (const [what, type, body, message] of cases) {
     const r = await send(type, body);
@@ -122,5 +150,9 @@ test('malformed multipart bodies answer 400 Param.Invalid with a clear message, 
   }
   assert.deepEqual((await s.post('/part_list', { uploadId })).body.content.chunkIndexs.filter((i: number) => i === 0).length <= 1, true);
   const scratch = await import('node:fs/promises').then((f) => f.readdir(`${s.dataDir}/tmp`, { recursive: true, withFileTypes: true }));
-  assert.deepEqual(scratch.filter((e) => e.isFile()).map((e) => e.name), [], 'nothing left in scratch');
+  assert.deepEqual(
+    scratch.filter((e) => e.isFile()).map((e) => e.name),
+    [],
+    'nothing left in scratch',
+  );
 });

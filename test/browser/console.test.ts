@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import type { BrowserContext, Page } from 'playwright-core';
 import { service } from '../helpers/services.ts';
-import { spawnServer, } from '../helpers/process.ts';
+import { spawnServer } from '../helpers/process.ts';
 import { KEY_A } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
 import { buildConsole } from '../helpers/console.ts';
@@ -26,18 +26,36 @@ async function startProcess(env: Record<string, string> = {}) {
   server.proc.stderr!.on('data', (c: Buffer) => (log += c));
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(server.api + path, {
-      method, headers: { 'DF-API-KEY': KEY_A, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      headers: { 'DF-API-KEY': KEY_A, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    try { return { status: res.status, body: JSON.parse(text) }; } catch { return { status: res.status, body: text }; }
+    try {
+      return { status: res.status, body: JSON.parse(text) };
+    } catch {
+      return { status: res.status, body: text };
+    }
   };
-  return { server, dataDir, api, log: () => log, async stop() { await server.kill9(); await rm(dataDir, { recursive: true, force: true }); } };
+  return {
+    server,
+    dataDir,
+    api,
+    log: () => log,
+    async stop() {
+      await server.kill9();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 let consoleDir: string;
-before(() => { if (!chromiumPath.skip) consoleDir = buildConsole(); });
-after(async () => { if (consoleDir) await rm(consoleDir, { recursive: true, force: true }); });
+before(() => {
+  if (!chromiumPath.skip) consoleDir = buildConsole();
+});
+after(async () => {
+  if (consoleDir) await rm(consoleDir, { recursive: true, force: true });
+});
 
 describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
   let srv: Awaited<ReturnType<typeof startProcess>>;
@@ -66,7 +84,10 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
       (sandbox.__app as { main(items: number[]): number }).main([1, -2]);
     } catch (e) {
       // The app's frames (the test runner's own frames below them are not the app's).
-      realStack = (e as Error).stack!.split('\n').filter((l) => !l.startsWith('    at ') || l.includes(URL_JS)).join('\n');
+      realStack = (e as Error)
+        .stack!.split('\n')
+        .filter((l) => !l.startsWith('    at ') || l.includes(URL_JS))
+        .join('\n');
     }
     assert.ok(realStack.includes(URL_JS));
   });
@@ -89,7 +110,7 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
   };
 
-  test('sign in: a wrong key gets the server\'s message; the right one shows the workspace; sign-out forgets the key', async () => {
+  test("sign in: a wrong key gets the server's message; the right one shows the workspace; sign-out forgets the key", async () => {
     const page = await open();
     await assertAccessible(page, 'sign-in');
     await page.screenshot({ path: `${SHOTS}sign-in.png` });
@@ -121,7 +142,9 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.getByLabel('Part size (MiB)').fill('1');
     await page.getByLabel('A .zip file').setInputFiles(zipPath);
     const parts: string[] = [];
-    page.on('request', (r) => { if (r.url().endsWith('/upload_part')) parts.push(r.url()); });
+    page.on('request', (r) => {
+      if (r.url().endsWith('/upload_part')) parts.push(r.url());
+    });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     const summary = page.getByRole('region', { name: /Uploaded shop 1\.0\.0 \(prod\)/ });
     await summary.waitFor();
@@ -148,13 +171,16 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByRole('region', { name: /Uploaded shop 1\.1\.0 \(prod\)/ }).waitFor();
     const tree = await srv.api('POST', '/file_tree', { appId: 'shop', version: '1.1.0', env: 'prod' });
-    assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/app.js', 'static/js/app.js.map']);
+    assert.deepEqual(
+      tree.body.content.files.map((f: { path: string }) => f.path),
+      ['static/js/app.js', 'static/js/app.js.map'],
+    );
     const map = await srv.api('GET', '/file?appId=shop&version=1.1.0&env=prod&path=static/js/app.js.map');
     assert.deepEqual(map.body, JSON.parse(await readFile(join(dist, 'static/js/app.js.map'), 'utf8')), 'the map arrives byte-identical');
     await page.close();
   });
 
-  test('browse: apps, versions (filtered), the file tree, a map\'s facts, a source with line numbers, a download', async () => {
+  test("browse: apps, versions (filtered), the file tree, a map's facts, a source with line numbers, a download", async () => {
     const page = await open();
     await signIn(page);
     const apps = (await srv.api('GET', '/apps')).body.content;
@@ -178,7 +204,13 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.getByText('static/').first().waitFor();
     assert.equal(await page.locator('li.file').count(), 2);
     assert.match(await page.locator('li.file', { hasText: 'app.js.map' }).innerText(), /sourcemap/);
-    assert.match(await page.locator('li.file', { hasText: /app\.js\b(?!\.map)/ }).first().innerText(), /script/);
+    assert.match(
+      await page
+        .locator('li.file', { hasText: /app\.js\b(?!\.map)/ })
+        .first()
+        .innerText(),
+      /script/,
+    );
     // Folders collapse.
     await page.locator('summary', { hasText: 'js/' }).click();
     assert.equal(await page.locator('li.file').first().isVisible(), false);
@@ -211,16 +243,22 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.close();
   });
 
-  test('resolve a real stack from a shared URL: the positions shown are the API\'s; toggles and reasons', async () => {
+  test("resolve a real stack from a shared URL: the positions shown are the API's; toggles and reasons", async () => {
     const missing = '    at lost (https://cdn.example.com/static/js/missing.js:1:5)';
     const stack = `${realStack}\n${missing}`;
     const api = (await srv.api('POST', '/parse_stack', { appId: 'shop', version: '1.0.0', env: 'prod', stack })).body.content;
     const page = await open(`#/resolve?${new URLSearchParams({ app: 'shop', version: '1.0.0', env: 'prod', stack })}`);
     await signIn(page);
     await page.getByRole('heading', { name: 'Resolved stack' }).waitFor();
-    assert.equal(await page.getByLabel('Stack (Chrome, Firefox, Safari or Guance SDK format)').inputValue(), stack, 'the link carries the inputs');
+    assert.equal(
+      await page.getByLabel('Stack (Chrome, Firefox, Safari or Guance SDK format)').inputValue(),
+      stack,
+      'the link carries the inputs',
+    );
     const shown = await page.locator('li.frame .where').allInnerTexts();
-    const expected = api.frames.map((f: any) => (f.resolved ? `${f.source}:${f.originalLine}:${f.originalColumn}` : `${f.url}:${f.line}:${f.column}`));
+    const expected = api.frames.map((f: any) =>
+      f.resolved ? `${f.source}:${f.originalLine}:${f.originalColumn}` : `${f.url}:${f.line}:${f.column}`,
+    );
     assert.deepEqual(shown, expected);
     assert.ok(api.frames.filter((f: any) => f.resolved).length >= 3);
     const top = page.locator('li.frame').first();
@@ -233,7 +271,10 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
     await page.screenshot({ path: `${SHOTS}resolve.png`, fullPage: true });
 
     await page.getByLabel('Minified positions').check();
-    assert.deepEqual(await page.locator('li.frame .where').allInnerTexts(), api.frames.map((f: any) => `${f.url}:${f.line}:${f.column}`));
+    assert.deepEqual(
+      await page.locator('li.frame .where').allInnerTexts(),
+      api.frames.map((f: any) => `${f.url}:${f.line}:${f.column}`),
+    );
     await page.getByLabel('Minified positions').uncheck();
     await page.getByLabel('Oldest call first').check();
     assert.deepEqual(await page.locator('li.frame .where').allInnerTexts(), expected.slice().reverse());
@@ -304,14 +345,20 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
       return route.abort('connectionreset');
     });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
-    await page.getByRole('alert').filter({ hasText: /Part 2 of 3/ }).waitFor({ timeout: 30_000 });
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /Part 2 of 3/ })
+      .waitFor({ timeout: 30_000 });
     assert.equal(cut, 5, 'the part was tried 5 times');
     await page.unrouteAll();
 
     await page.reload();
     await page.getByText(/was interrupted/).waitFor();
     const sent: string[] = [];
-    await page.route('**/upload_part', (route) => { sent.push(route.request().postData() ?? ''); return route.continue(); });
+    await page.route('**/upload_part', (route) => {
+      sent.push(route.request().postData() ?? '');
+      return route.continue();
+    });
     await page.getByLabel('A .zip file').setInputFiles(zipPath);
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     const summary = page.getByRole('region', { name: /Uploaded shop 2\.0\.0 \(prod\)/ });
@@ -324,7 +371,10 @@ describe('web console in Chromium', { skip: chromiumPath.skip }, () => {
   });
 
   test('no console errors and no CSP violations on any page', () => {
-    assert.deepEqual(problems.filter((p) => !/Failed to load resource: net::ERR_CONNECTION_RESET|status of 403/.test(p)), []);
+    assert.deepEqual(
+      problems.filter((p) => !/Failed to load resource: net::ERR_CONNECTION_RESET|status of 403/.test(p)),
+      [],
+    );
   });
 });
 
@@ -340,17 +390,22 @@ describe('web console: limits checked before sending, an unreachable server', { 
     await srv?.stop();
   });
 
-  test('a zip or a stack over the server\'s limits is refused with a clear message before any byte is sent', async () => {
+  test("a zip or a stack over the server's limits is refused with a clear message before any byte is sent", async () => {
     const page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
     await page.goto(`${srv.server.url}/console/#/upload?app=shop&version=1`);
     await page.getByLabel('API key').fill(KEY_A);
     await page.keyboard.press('Enter');
     const sent: string[] = [];
-    page.on('request', (r) => { if (r.method() === 'POST') sent.push(r.url()); });
+    page.on('request', (r) => {
+      if (r.method() === 'POST') sent.push(r.url());
+    });
     await page.getByLabel('A .zip file').setInputFiles({ name: 'big.zip', mimeType: 'application/zip', buffer: randomBytes(4096) });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
-    assert.match(await page.getByRole('alert').innerText(), /The zip is 4\.0 KiB, more than the server unpacks from one archive \(2\.0 KiB, MAPVAULT_ARCHIVE_MAX_BYTES\)\. Nothing was sent\./);
+    assert.match(
+      await page.getByRole('alert').innerText(),
+      /The zip is 4\.0 KiB, more than the server unpacks from one archive \(2\.0 KiB, MAPVAULT_ARCHIVE_MAX_BYTES\)\. Nothing was sent\./,
+    );
     await page.goto(`${srv.server.url}/console/#/resolve?app=shop`);
     await page.getByLabel(/^Stack/).fill('x'.repeat(2000));
     await page.getByRole('button', { name: 'Resolve' }).click();
@@ -362,9 +417,17 @@ describe('web console: limits checked before sending, an unreachable server', { 
   test('long version lists are paged; the server going away is reported as unreachable', async () => {
     // 120 versions through the API (upload_file_content creates each).
     for (let i = 0; i < 120; i += 12) {
-      await Promise.all(Array.from({ length: 12 }, (_, j) => srv.api('POST', '/upload_file_content', {
-        appId: 'big', version: `v${String(i + j).padStart(3, '0')}`, env: 'prod', filename: 'a.js.map', content: '{"version":3,"sources":[],"mappings":""}',
-      })));
+      await Promise.all(
+        Array.from({ length: 12 }, (_, j) =>
+          srv.api('POST', '/upload_file_content', {
+            appId: 'big',
+            version: `v${String(i + j).padStart(3, '0')}`,
+            env: 'prod',
+            filename: 'a.js.map',
+            content: '{"version":3,"sources":[],"mappings":""}',
+          }),
+        ),
+      );
     }
     const page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
@@ -381,7 +444,10 @@ describe('web console: limits checked before sending, an unreachable server', { 
     await srv.server.kill9();
     await page.getByRole('link', { name: 'Upload', exact: true }).click();
     await page.getByRole('link', { name: 'Apps', exact: true }).click();
-    assert.match(await page.getByRole('alert').innerText(), /Cannot reach the mapvault server at http:\/\/127\.0\.0\.1:\d+\. Is it running\?/);
+    assert.match(
+      await page.getByRole('alert').innerText(),
+      /Cannot reach the mapvault server at http:\/\/127\.0\.0\.1:\d+\. Is it running\?/,
+    );
     await page.close();
   });
 });

@@ -37,17 +37,43 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     const [c, other] = await Promise.all([PgCatalog.open(url), PgCatalog.open(url)]);
     await other.close();
     assert.deepEqual((await sql(url, 'SELECT version FROM mapvault_schema')).rows, [{ version: SCHEMA_VERSION }]);
-    assert.deepEqual(await c.listSourceMaps('w', 'app'), { stamp: '0', rows: [{
-      workspace: 'w', appId: 'app', version: '1.0', env: 'prod', revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2,
-      sha256: 'ab', warnings: ['bad map'], treeVersion: 0,
-    }] });
-    assert.deepEqual((await c.listParts('w', 'u1')).map((p) => p.blobKey), ['k0']);
+    assert.deepEqual(await c.listSourceMaps('w', 'app'), {
+      stamp: '0',
+      rows: [
+        {
+          workspace: 'w',
+          appId: 'app',
+          version: '1.0',
+          env: 'prod',
+          revisionId: 'r1',
+          createdAt: 1700000000500,
+          size: 42,
+          fileCount: 3,
+          mapCount: 2,
+          sha256: 'ab',
+          warnings: ['bad map'],
+          treeVersion: 0,
+        },
+      ],
+    });
+    assert.deepEqual(
+      (await c.listParts('w', 'u1')).map((p) => p.blobKey),
+      ['k0'],
+    );
     const written = await c.upsertFile({
-      identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' },
-      isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+      identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' },
+      revisionId: 'r1',
+      file: { path: 'a.js', size: 1, sha256: 'h' },
+      isMap: false,
+      stagingPrefix: 's/',
+      retire: () => ({ prefix: 'g', dueAt: 0 }),
     });
     assert.deepEqual(written, { ok: true });
-    assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.treeVersion, 1, 'the new column works');
+    assert.equal(
+      (await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.treeVersion,
+      1,
+      'the new column works',
+    );
     assert.equal(await c.ensureSetting('s', 'v'), 'v', 'the new table works');
     await c.close();
   });
@@ -63,11 +89,18 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
     const debugId = '12345678-1234-4234-8234-123456789abc';
     const written = await c.upsertFile({
-      identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId }, isMap: false,
-      stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+      identity: ident,
+      revisionId: 'r1',
+      file: { path: 'a.js', size: 1, sha256: 'j', debugId },
+      isMap: false,
+      stagingPrefix: 'trees/r1/.mapvault-files/s/',
+      retire: (f) => ({ prefix: f.path, dueAt: 0 }),
     });
     assert.deepEqual(written, { ok: true });
-    assert.deepEqual((await c.findDebugId('w', debugId, 5)).map((h) => [h.sourcemap.revisionId, h.path]), [['r1', 'a.js']]);
+    assert.deepEqual(
+      (await c.findDebugId('w', debugId, 5)).map((h) => [h.sourcemap.revisionId, h.path]),
+      [['r1', 'a.js']],
+    );
     await c.close();
   });
 
@@ -78,8 +111,12 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     await sql(url, 'CREATE TABLE settings (x int)');
     await assert.rejects(PgCatalog.open(url), /settings/);
     assert.deepEqual((await sql(url, 'SELECT version FROM mapvault_schema')).rows, [{ version: 1 }]);
-    assert.equal((await sql(url, "SELECT 1 FROM information_schema.columns WHERE table_name = 'sourcemaps' AND column_name = 'tree_version'")).rowCount, 0,
-      'the first statement of the failed migration was rolled back too');
+    assert.equal(
+      (await sql(url, "SELECT 1 FROM information_schema.columns WHERE table_name = 'sourcemaps' AND column_name = 'tree_version'"))
+        .rowCount,
+      0,
+      'the first statement of the failed migration was rolled back too',
+    );
   });
 
   test('PgCatalog: refuses a database written by a newer mapvault, and changes nothing in it', async () => {
@@ -94,15 +131,39 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     const url = await dbs.create();
     const c = await PgCatalog.open(url);
     const retire = (rev: string) => ({ prefix: `trees/${rev}/`, dueAt: 0, revisionId: rev });
-    for (const [rev, version] of [['r1', 'B'], ['r2', 'a'], ['r3', 'ä'], ['r4', 'Z']] as const) {
+    for (const [rev, version] of [
+      ['r1', 'B'],
+      ['r2', 'a'],
+      ['r3', 'ä'],
+      ['r4', 'Z'],
+    ] as const) {
       await c.publishSourceMap({
-        sourcemap: { workspace: 'w', appId: 'app', version, env: '', revisionId: rev, createdAt: 1, size: 0, sha256: '', fileCount: 0, mapCount: 0, warnings: [] },
-        files: [], replace: false, stagingPrefix: `trees/${rev}/`, retire,
+        sourcemap: {
+          workspace: 'w',
+          appId: 'app',
+          version,
+          env: '',
+          revisionId: rev,
+          createdAt: 1,
+          size: 0,
+          sha256: '',
+          fileCount: 0,
+          mapCount: 0,
+          warnings: [],
+        },
+        files: [],
+        replace: false,
+        stagingPrefix: `trees/${rev}/`,
+        retire,
       });
     }
     const listing = await c.listSourceMaps('w', 'app');
     assert.ok(listing !== 'unchanged');
-    assert.deepEqual(listing.rows.map((r) => r.version), ['ä', 'a', 'Z', 'B'], 'descending UTF-8 bytes, whatever the default collation');
+    assert.deepEqual(
+      listing.rows.map((r) => r.version),
+      ['ä', 'a', 'Z', 'B'],
+      'descending UTF-8 bytes, whatever the default collation',
+    );
     await c.close();
   });
 });

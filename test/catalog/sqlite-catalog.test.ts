@@ -30,16 +30,36 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   v0.close();
 
   const c = new SqliteCatalog(file);
-  assert.deepEqual(await c.listSourceMaps('w', 'app'), { stamp: '0', rows: [{
-    workspace: 'w', appId: 'app', version: '1.0', env: 'prod', revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2,
-    sha256: 'ab', warnings: ['bad map'], treeVersion: 0,
-  }] });
+  assert.deepEqual(await c.listSourceMaps('w', 'app'), {
+    stamp: '0',
+    rows: [
+      {
+        workspace: 'w',
+        appId: 'app',
+        version: '1.0',
+        env: 'prod',
+        revisionId: 'r1',
+        createdAt: 1700000000500,
+        size: 42,
+        fileCount: 3,
+        mapCount: 2,
+        sha256: 'ab',
+        warnings: ['bad map'],
+        treeVersion: 0,
+      },
+    ],
+  });
   assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.revisionId, 'r1');
   assert.deepEqual(await c.listParts('w', 'u1'), [
-    { chunkIndex: 0, size: 6, md5: 'm0', sha256: 's0', uploadedAt: 8, blobKey: 'k0' }, { chunkIndex: 1, size: 5, md5: 'm1', sha256: 's1', uploadedAt: 7, blobKey: 'k1' },
+    { chunkIndex: 0, size: 6, md5: 'm0', sha256: 's0', uploadedAt: 8, blobKey: 'k0' },
+    { chunkIndex: 1, size: 5, md5: 'm1', sha256: 's1', uploadedAt: 7, blobKey: 'k1' },
   ]);
   assert.deepEqual(await c.listApiKeys(), [{ keyHash: 'h', workspace: 'w', source: 'cli', createdAt: 3, lastUsedAt: null }]);
-  assert.deepEqual(await c.putPart('w', 'u1', { chunkIndex: 2, size: 1, md5: 'm', sha256: 's', uploadedAt: 9, blobKey: 'k2' }, 2), { ok: true }, 'the foreign key to uploads still holds');
+  assert.deepEqual(
+    await c.putPart('w', 'u1', { chunkIndex: 2, size: 1, md5: 'm', sha256: 's', uploadedAt: 9, blobKey: 'k2' }, 2),
+    { ok: true },
+    'the foreign key to uploads still holds',
+  );
   await c.close();
 
   const check = new Database(file, { readonly: true });
@@ -51,7 +71,12 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   assert.equal(listing !== 'unchanged' && listing.rows.length, 1, 'opening a migrated file again changes nothing');
   const file1 = { path: 'x.js', size: 1, sha256: 'h', blobKey: 'trees/r1/.mapvault-files/k/x.js' };
   const written = await again.upsertFile({
-    identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }, revisionId: 'r1', file: file1, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+    identity: { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' },
+    revisionId: 'r1',
+    file: file1,
+    isMap: false,
+    stagingPrefix: 's/',
+    retire: () => ({ prefix: 'g', dueAt: 0 }),
   });
   assert.deepEqual(written, { ok: true }, 'v2 → v3 added files.blob_key');
   assert.deepEqual(await again.getFile('r1', 'x.js'), file1);
@@ -78,9 +103,29 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
 
   const c = new SqliteCatalog(file);
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
-  assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), { stamp: '4', rows: [{ ...ident, revisionId: 'r1', createdAt: 1700000000500, size: 42, fileCount: 3, mapCount: 2, sha256: 'ab', warnings: ['bad map'], treeVersion: 0 }] });
+  assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), {
+    stamp: '4',
+    rows: [
+      {
+        ...ident,
+        revisionId: 'r1',
+        createdAt: 1700000000500,
+        size: 42,
+        fileCount: 3,
+        mapCount: 2,
+        sha256: 'ab',
+        warnings: ['bad map'],
+        treeVersion: 0,
+      },
+    ],
+  });
   const written = await c.upsertFile({
-    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'h' }, isMap: false, stagingPrefix: 's/', retire: () => ({ prefix: 'g', dueAt: 0 }),
+    identity: ident,
+    revisionId: 'r1',
+    file: { path: 'a.js', size: 1, sha256: 'h' },
+    isMap: false,
+    stagingPrefix: 's/',
+    retire: () => ({ prefix: 'g', dueAt: 0 }),
   });
   assert.deepEqual(written, { ok: true });
   assert.equal((await c.getSourceMap(ident))?.treeVersion, 1);
@@ -88,7 +133,14 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   await c.close();
   const check = new Database(file, { readonly: true });
   assert.equal(check.pragma('user_version', { simple: true }), 5);
-  assert.deepEqual(check.prepare("SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'").all(), []);
+  assert.deepEqual(
+    check
+      .prepare(
+        "SELECT name FROM pragma_table_xinfo('sourcemaps') WHERE name LIKE 'list_entry%' UNION ALL SELECT name FROM pragma_table_xinfo('parts') WHERE name LIKE 'list_entry%'",
+      )
+      .all(),
+    [],
+  );
   check.close();
 });
 
@@ -97,7 +149,13 @@ test('SqliteCatalog: a catalog file of schema v4 gets the debug ID index, rows i
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
   const sm = { ...ident, revisionId: 'r1', createdAt: 1, size: 1, sha256: 'ab', fileCount: 1, mapCount: 1, warnings: [] };
   const a = new SqliteCatalog(file);
-  await a.publishSourceMap({ sourcemap: sm, files: [{ path: 'a.js.map', size: 1, sha256: 'h' }], replace: false, stagingPrefix: 'trees/r1/', retire: (r) => ({ prefix: r, dueAt: 0 }) });
+  await a.publishSourceMap({
+    sourcemap: sm,
+    files: [{ path: 'a.js.map', size: 1, sha256: 'h' }],
+    replace: false,
+    stagingPrefix: 'trees/r1/',
+    retire: (r) => ({ prefix: r, dueAt: 0 }),
+  });
   await a.close();
   const v4 = new Database(file); // what schema v4 was: no debug_ids
   v4.exec('DROP TABLE debug_ids; PRAGMA user_version = 4;');
@@ -107,11 +165,18 @@ test('SqliteCatalog: a catalog file of schema v4 gets the debug ID index, rows i
   assert.deepEqual(await c.listFiles('r1'), [{ path: 'a.js.map', size: 1, sha256: 'h' }]);
   const id = '12345678-1234-4234-8234-123456789abc';
   const written = await c.upsertFile({
-    identity: ident, revisionId: 'r1', file: { path: 'a.js', size: 1, sha256: 'j', debugId: id }, isMap: false,
-    stagingPrefix: 'trees/r1/.mapvault-files/s/', retire: (f) => ({ prefix: f.path, dueAt: 0 }),
+    identity: ident,
+    revisionId: 'r1',
+    file: { path: 'a.js', size: 1, sha256: 'j', debugId: id },
+    isMap: false,
+    stagingPrefix: 'trees/r1/.mapvault-files/s/',
+    retire: (f) => ({ prefix: f.path, dueAt: 0 }),
   });
   assert.deepEqual(written, { ok: true });
-  assert.deepEqual((await c.findDebugId('w', id, 5)).map((h) => h.path), ['a.js']);
+  assert.deepEqual(
+    (await c.findDebugId('w', id, 5)).map((h) => h.path),
+    ['a.js'],
+  );
   await c.close();
   const check = new Database(file, { readonly: true });
   assert.equal(check.pragma('user_version', { simple: true }), 5);

@@ -34,7 +34,15 @@ test('--version prints the version; the CLI sends it in its User-Agent', async (
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
-    const r = await runCli(['list', '--endpoint', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, '--api-key', 'k', '--app-id', 'a']);
+    const r = await runCli([
+      'list',
+      '--endpoint',
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      '--api-key',
+      'k',
+      '--app-id',
+      'a',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(agents, [`mapvault-cli/${VERSION}`]);
   } finally {
@@ -90,7 +98,10 @@ test('symbolicate marks unresolved frames with their reason and exits 2 when non
   const unknown = await runCli(['symbolicate', ...conn('sym'), '--version', '9.9.9', '--env', 'prod'], { input: stack });
   assert.equal(unknown.code, 2, 'an unknown version is not a green job');
   assert.match(unknown.stdout, /# not resolved/);
-  assert.equal(unknown.stderr, 'mapvault: none of the 2 frames resolved for appId "sym" version "9.9.9" env "prod"; see the "not resolved" reasons\n');
+  assert.equal(
+    unknown.stderr,
+    'mapvault: none of the 2 frames resolved for appId "sym" version "9.9.9" env "prod"; see the "not resolved" reasons\n',
+  );
 
   const json = await runCli(['symbolicate', ...conn('sym'), '--version', '1', '--env', 'prod', '--json'], { input: stack });
   assert.equal(json.code, 0);
@@ -124,6 +135,9 @@ test('an endpoint where nothing listens fails at once in one line, without retri
   const port = await closedPort();
   const r = await runCli(['list', '--endpoint', `http://127.0.0.1:${port}`, '--api-key', 'k', '--app-id', 'a', '--retries', '5']);
   assert.equal(r.code, 1);
-  assert.equal(r.stderr, `mapvault: cannot reach http://127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}) — check --endpoint / DF_OPENAPI_ENDPOINT\n`);
+  assert.equal(
+    r.stderr,
+    `mapvault: cannot reach http://127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}) — check --endpoint / DF_OPENAPI_ENDPOINT\n`,
+  );
   assert.doesNotMatch(r.stderr, /retry/);
 });

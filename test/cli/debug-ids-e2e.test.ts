@@ -34,8 +34,25 @@ before(async () => {
   debugId = scriptDebugId(script)!;
   assert.ok(debugId, 'inject gave the script a debug ID');
 
-  const up = await runCli(['upload', dist, '--endpoint', server.url, '--api-key', KEY_A, '--app-id', 'shop', '--version', '1.0.0', '--env', 'prod',
-    '--include', '**/*.{js,map}', '--state-dir', await mkdtemp(join(tmpdir(), 'mapvault-state-')), '--no-progress']);
+  const up = await runCli([
+    'upload',
+    dist,
+    '--endpoint',
+    server.url,
+    '--api-key',
+    KEY_A,
+    '--app-id',
+    'shop',
+    '--version',
+    '1.0.0',
+    '--env',
+    'prod',
+    '--include',
+    '**/*.{js,map}',
+    '--state-dir',
+    await mkdtemp(join(tmpdir(), 'mapvault-state-')),
+    '--no-progress',
+  ]);
   assert.equal(up.code, 0, up.stderr);
   assert.doesNotMatch(up.stderr, /debug ID/, 'script and map agree: no warning');
   assert.match(up.stdout, /warnings: +0\n/);
@@ -61,36 +78,75 @@ const elsewhere = 'https://static.example.org/releases/build-2/bundle.min.js';
 test('file_tree of the uploaded build shows the injected debug ID on the script and its map', async () => {
   const tree = await postJson(server, '/file_tree', { appId: 'shop', version: '1.0.0', env: 'prod' });
   assert.equal(tree.status, 200);
-  assert.deepEqual(tree.body.content.files.map((f: { path: string; debugId?: string }) => [f.path, f.debugId]),
-    [['static/js/app.js', debugId], ['static/js/app.js.map', debugId]]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string; debugId?: string }) => [f.path, f.debugId]),
+    [
+      ['static/js/app.js', debugId],
+      ['static/js/app.js.map', debugId],
+    ],
+  );
 });
 
 test('parse_stack with debugIds resolves the real stack for another version and another URL path', async () => {
   const stack = stackFrom(elsewhere);
   const without = await postJson(server, '/parse_stack', { appId: 'shop', version: '2.0.0', env: 'prod', stack });
   assert.equal(without.status, 200);
-  assert.ok(without.body.content.frames.every((f: { resolved: boolean }) => !f.resolved), 'nothing is stored for 2.0.0 under that path');
+  assert.ok(
+    without.body.content.frames.every((f: { resolved: boolean }) => !f.resolved),
+    'nothing is stored for 2.0.0 under that path',
+  );
 
-  for (const ids of [{ debugIds: { [elsewhere]: debugId } }, { debug_meta: { images: [{ type: 'sourcemap', code_file: elsewhere, debug_id: debugId }] } }]) {
+  for (const ids of [
+    { debugIds: { [elsewhere]: debugId } },
+    { debug_meta: { images: [{ type: 'sourcemap', code_file: elsewhere, debug_id: debugId }] } },
+  ]) {
     const r = await postJson(server, '/parse_stack', { appId: 'shop', version: '2.0.0', env: 'prod', stack, ...ids });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const top = r.body.content.frames[0];
     assert.equal(top.resolved, true, JSON.stringify(top));
     assert.ok(top.source.endsWith('src/cart/subtotal.ts'), top.source);
     assert.equal(top.originalLine, 5);
-    assert.deepEqual(top.match, { by: 'debugId', map: 'static/js/app.js.map', debugId, from: { appId: 'shop', version: '1.0.0', env: 'prod' } });
+    assert.deepEqual(top.match, {
+      by: 'debugId',
+      map: 'static/js/app.js.map',
+      debugId,
+      from: { appId: 'shop', version: '1.0.0', env: 'prod' },
+    });
     assert.equal(top.originalFunction, 'subtotal', 'the script was uploaded too: function names recovered');
     assert.match(r.body.content.stack, /subtotal\.ts:5:\d+/);
-    const sources = r.body.content.frames.filter((f: { resolved: boolean }) => f.resolved).map((f: { source: string }) => f.source.replace(/^(\.\.\/)+/, ''));
+    const sources = r.body.content.frames
+      .filter((f: { resolved: boolean }) => f.resolved)
+      .map((f: { source: string }) => f.source.replace(/^(\.\.\/)+/, ''));
     assert.ok(sources.includes('src/cart/checkout.ts') && sources.includes('src/index.ts'), sources.join());
   }
 });
 
 test('mapvault symbolicate --debug-id --explain says the map came through the debug ID, from which version', async () => {
-  const r = await runCli(['symbolicate', '--endpoint', server.url, '--api-key', KEY_A, '--app-id', 'shop', '--version', '2.0.0', '--env', 'prod',
-    '--debug-id', `${elsewhere}=${debugId}`, '--explain', '--no-context'], { input: stackFrom(elsewhere) });
+  const r = await runCli(
+    [
+      'symbolicate',
+      '--endpoint',
+      server.url,
+      '--api-key',
+      KEY_A,
+      '--app-id',
+      'shop',
+      '--version',
+      '2.0.0',
+      '--env',
+      'prod',
+      '--debug-id',
+      `${elsewhere}=${debugId}`,
+      '--explain',
+      '--no-context',
+    ],
+    { input: stackFrom(elsewhere) },
+  );
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
   assert.match(lines[1]!, /subtotal\.ts:5:\d+\)?$/);
-  assert.equal(lines[2], `        map: static/js/app.js.map, found by its debug ID ${debugId}, stored for appId "shop" version "1.0.0" env "prod"`);
+  assert.equal(
+    lines[2],
+    `        map: static/js/app.js.map, found by its debug ID ${debugId}, stored for appId "shop" version "1.0.0" env "prod"`,
+  );
 });

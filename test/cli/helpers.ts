@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/mapvault', import.meta.url));
 
-export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** The environment minus anything that would configure the CLI behind the test's back. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -21,11 +26,16 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra };
 }
 
-export interface Spawned { child: ChildProcess; done: Promise<CliResult>; stdout(): string }
+export interface Spawned {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+  stdout(): string;
+}
 
 export function spawnCli(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Spawned {
   const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   child.stdin!.end(opts.input ?? '');
@@ -38,7 +48,10 @@ export function spawnCli(args: string[], opts: { env?: Record<string, string>; i
 
 export const runCli = (args: string[], opts: { env?: Record<string, string>; input?: string } = {}) => spawnCli(args, opts).done;
 
-export interface SeenRequest { path: string; chunkIndex?: number }
+export interface SeenRequest {
+  path: string;
+  chunkIndex?: number;
+}
 export type Verdict = 'pass' | 'hold' | { status: number; errorCode: string };
 
 export interface Proxy {
@@ -55,7 +68,9 @@ export async function startProxy(target: string): Promise<Proxy> {
   const t = new URL(target);
   const seen: SeenRequest[] = [];
   const proxy: Proxy = {
-    url: '', seen, hook: () => 'pass',
+    url: '',
+    seen,
+    hook: () => 'pass',
     count: (path) => seen.filter((r) => r.path === path).length,
     close: async () => {
       server.closeAllConnections();
@@ -75,7 +90,16 @@ export async function startProxy(target: string): Promise<Proxy> {
       if (verdict === 'hold') return;
       if (verdict !== 'pass') {
         res.writeHead(verdict.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: verdict.status, content: null, errorCode: verdict.errorCode, message: 'injected by the test proxy', success: false, traceId: 'TRACE-PROXY' }));
+        res.end(
+          JSON.stringify({
+            code: verdict.status,
+            content: null,
+            errorCode: verdict.errorCode,
+            message: 'injected by the test proxy',
+            success: false,
+            traceId: 'TRACE-PROXY',
+          }),
+        );
         return;
       }
       const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {

@@ -15,10 +15,25 @@ import { mapDebugId, scriptDebugId } from '../../src/symbolicate/debug-id.ts';
 
 async function esbuildDist(): Promise<string> {
   const src = await mkdtemp(join(tmpdir(), 'mapvault-inject-src-'));
-  await writeFile(join(src, 'a.ts'), "export function boom(n: number): number {\n  if (n < 0) throw new Error('neg');\n  return n * 2;\n}\n");
-  await writeFile(join(src, 'main.ts'), "import { boom } from './a.ts';\nexport const run = () => boom(-1);\nexport const lazy = () => import('./a.ts');\n");
+  await writeFile(
+    join(src, 'a.ts'),
+    "export function boom(n: number): number {\n  if (n < 0) throw new Error('neg');\n  return n * 2;\n}\n",
+  );
+  await writeFile(
+    join(src, 'main.ts'),
+    "import { boom } from './a.ts';\nexport const run = () => boom(-1);\nexport const lazy = () => import('./a.ts');\n",
+  );
   const out = join(src, 'dist');
-  await build({ entryPoints: [join(src, 'main.ts')], bundle: true, minify: true, splitting: true, format: 'esm', sourcemap: 'linked', outdir: out, logLevel: 'silent' });
+  await build({
+    entryPoints: [join(src, 'main.ts')],
+    bundle: true,
+    minify: true,
+    splitting: true,
+    format: 'esm',
+    sourcemap: 'linked',
+    outdir: out,
+    logLevel: 'silent',
+  });
   return out;
 }
 
@@ -74,7 +89,10 @@ test('inject: same IDs on script and map, derived from the map, sourceMappingURL
     await writeFile(join(copy, `${f}.map`), before[`${f}.map`]!); // map loses its ID; the script keeps it
     assert.equal((await runCli(['inject', copy])).code, 0);
     assert.equal(mapDebugId(JSON.parse(await readFile(join(copy, `${f}.map`), 'utf8'))), scriptDebugId(after[f]!));
-    await writeFile(join(copy, `${f}.map`), JSON.stringify({ ...JSON.parse(before[`${f}.map`]!), debug_id: '00000000-0000-4000-8000-000000000000' }));
+    await writeFile(
+      join(copy, `${f}.map`),
+      JSON.stringify({ ...JSON.parse(before[`${f}.map`]!), debug_id: '00000000-0000-4000-8000-000000000000' }),
+    );
     const mismatch = await runCli(['inject', copy]);
     assert.equal(mismatch.code, 1);
     assert.match(mismatch.stderr, /has debug ID .* but .* has 00000000-0000-4000-8000-000000000000/);

@@ -22,11 +22,20 @@ after(() => s.close());
 const args = () => ['--endpoint', s.url, '--api-key', KEY_A, '--app-id', 'shop', '--version', '2.4.0', '--env', 'prod'];
 
 test('upload mapping.txt, then symbolicate a Java stack', async () => {
-  const up = await runCli(['upload', join(fixtures, 'mapping.txt'), ...args(), '--state-dir', await mkdtemp(join(tmpdir(), 'mapvault-state-'))]);
+  const up = await runCli([
+    'upload',
+    join(fixtures, 'mapping.txt'),
+    ...args(),
+    '--state-dir',
+    await mkdtemp(join(tmpdir(), 'mapvault-state-')),
+  ]);
   assert.equal(up.code, 0, up.stderr);
   assert.match(up.stderr + up.stdout, /as shop-prod-2\.4\.0\/mapping\.txt/);
   const tree = await s.post('/file_tree', { appId: 'shop', version: '2.4.0', env: 'prod' });
-  assert.deepEqual(tree.body.content.files.map((f: any) => [f.path, f.kind]), [['shop-prod-2.4.0/mapping.txt', 'proguard-mapping']]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: any) => [f.path, f.kind]),
+    [['shop-prod-2.4.0/mapping.txt', 'proguard-mapping']],
+  );
 
   const r = await runCli(['symbolicate', ...args()], { input: trace });
   assert.equal(r.code, 0, r.stderr);

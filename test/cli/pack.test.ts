@@ -38,35 +38,67 @@ async function tree(files: Record<string, string>): Promise<string> {
 
 test('selection: --include, --strip-prefix, node_modules skipped, sorted zip paths', async () => {
   const dir = await tree({
-    'dist/static/js/b.js': 'b', 'dist/static/js/b.js.map': '{}', 'dist/static/js/a.js.map': '{}',
-    'dist/index.html': '<html>', 'node_modules/x/x.js.map': '{}', 'other/c.js.map': '{}',
+    'dist/static/js/b.js': 'b',
+    'dist/static/js/b.js.map': '{}',
+    'dist/static/js/a.js.map': '{}',
+    'dist/index.html': '<html>',
+    'node_modules/x/x.js.map': '{}',
+    'other/c.js.map': '{}',
   });
   const sel = await selectFiles(dir, ['**/*.map'], 'dist/');
-  assert.deepEqual(sel.files.map((f) => f.name), ['static/js/a.js.map', 'static/js/b.js.map']);
+  assert.deepEqual(
+    sel.files.map((f) => f.name),
+    ['static/js/a.js.map', 'static/js/b.js.map'],
+  );
   assert.equal(sel.outsidePrefix, 1);
   const withJs = await selectFiles(dir, ['**/*.map', 'static/**/*.js'], './dist');
-  assert.deepEqual(withJs.files.map((f) => f.name), ['static/js/a.js.map', 'static/js/b.js', 'static/js/b.js.map']);
+  assert.deepEqual(
+    withJs.files.map((f) => f.name),
+    ['static/js/a.js.map', 'static/js/b.js', 'static/js/b.js.map'],
+  );
   const all = await selectFiles(dir, ['**/*.map']);
-  assert.deepEqual(all.files.map((f) => f.name), ['dist/static/js/a.js.map', 'dist/static/js/b.js.map', 'other/c.js.map']);
+  assert.deepEqual(
+    all.files.map((f) => f.name),
+    ['dist/static/js/a.js.map', 'dist/static/js/b.js.map', 'other/c.js.map'],
+  );
 });
 
 test('each selected map brings its generated script: beside it, named by its `file`, or naming it by sourceMappingURL', async () => {
   const map = (extra = '') => `{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"${extra}}`;
   const dir = await tree({
-    'dist/js/beside.js': 'a()', 'dist/js/beside.js.map': map(),
-    'dist/js/module.mjs': 'b()', 'dist/js/module.mjs.map': map(),
-    'dist/js/hashed.3f2a.js': 'c()', 'dist/maps/hashed.map': map(',"file":"../js/hashed.3f2a.js"'),
-    'dist/js/commented.1b.cjs': 'd()\n//# sourceMappingURL=../maps/commented.map\n', 'dist/maps/commented.map': map(),
-    'dist/js/selected.js': 'e()', 'dist/js/selected.js.map': map(),
+    'dist/js/beside.js': 'a()',
+    'dist/js/beside.js.map': map(),
+    'dist/js/module.mjs': 'b()',
+    'dist/js/module.mjs.map': map(),
+    'dist/js/hashed.3f2a.js': 'c()',
+    'dist/maps/hashed.map': map(',"file":"../js/hashed.3f2a.js"'),
+    'dist/js/commented.1b.cjs': 'd()\n//# sourceMappingURL=../maps/commented.map\n',
+    'dist/maps/commented.map': map(),
+    'dist/js/selected.js': 'e()',
+    'dist/js/selected.js.map': map(),
     'dist/maps/alone.js.map': map(',"file":"https://cdn.example.com/alone.js"'),
-    'dist/js/unrelated.js': 'f()', 'outside/x.js': 'g()', 'outside/x.js.map': map(),
+    'dist/js/unrelated.js': 'f()',
+    'outside/x.js': 'g()',
+    'outside/x.js.map': map(),
   });
   const sel = await selectFiles(dir, ['**/*.map', 'js/selected.js'], 'dist/');
   assert.deepEqual(await addMapScripts(sel), { added: 4, withoutScript: ['dist/maps/alone.js.map'] });
-  assert.deepEqual(sel.files.map((f) => f.name), [
-    'js/beside.js', 'js/beside.js.map', 'js/commented.1b.cjs', 'js/hashed.3f2a.js', 'js/module.mjs', 'js/module.mjs.map',
-    'js/selected.js', 'js/selected.js.map', 'maps/alone.js.map', 'maps/commented.map', 'maps/hashed.map',
-  ]);
+  assert.deepEqual(
+    sel.files.map((f) => f.name),
+    [
+      'js/beside.js',
+      'js/beside.js.map',
+      'js/commented.1b.cjs',
+      'js/hashed.3f2a.js',
+      'js/module.mjs',
+      'js/module.mjs.map',
+      'js/selected.js',
+      'js/selected.js.map',
+      'maps/alone.js.map',
+      'maps/commented.map',
+      'maps/hashed.map',
+    ],
+  );
   // Idempotent: nothing more to add.
   assert.deepEqual(await addMapScripts(sel), { added: 0, withoutScript: ['dist/maps/alone.js.map'] });
 });
@@ -88,9 +120,12 @@ test('the zip is deterministic (same bytes on every run) and holds the selected 
 
 test('checks: invalid maps, non-sourcemap JSON, sourceMappingURL outside the upload', async () => {
   const dir = await tree({
-    'js/a.js': 'a()\n//# sourceMappingURL=a.js.map', 'js/a.js.map': '{"version":3,"sources":[],"mappings":""}',
-    'js/b.js': 'b()\n//# sourceMappingURL=/maps/b.js.map', 'js/c.js': 'c()\n//# sourceMappingURL=data:application/json;base64,e30=',
-    'js/d.js.map': '[1,2]', 'js/e.js.map': 'nope',
+    'js/a.js': 'a()\n//# sourceMappingURL=a.js.map',
+    'js/a.js.map': '{"version":3,"sources":[],"mappings":""}',
+    'js/b.js': 'b()\n//# sourceMappingURL=/maps/b.js.map',
+    'js/c.js': 'c()\n//# sourceMappingURL=data:application/json;base64,e30=',
+    'js/d.js.map': '[1,2]',
+    'js/e.js.map': 'nope',
   });
   const warnings = await checkSelection(await selectFiles(dir, ['**/*.map']));
   assert.equal(warnings.length, 3, warnings.join('\n'));
@@ -103,7 +138,14 @@ test('state files are keyed by endpoint, identity, zip sha256 and part size', ()
   const key = { endpoint: 'http://a/api/v1/rum_sourcemap', appId: 'x', version: '1', env: '', zipSha256: 'f'.repeat(64), partSize: 10 };
   const p = statePath('/s', key);
   assert.match(p, /^\/s\/upload-[0-9a-f]{32}\.json$/);
-  for (const change of [{ endpoint: 'http://b' }, { appId: 'y' }, { version: '2' }, { env: 'e' }, { zipSha256: '0'.repeat(64) }, { partSize: 11 }]) {
+  for (const change of [
+    { endpoint: 'http://b' },
+    { appId: 'y' },
+    { version: '2' },
+    { env: 'e' },
+    { zipSha256: '0'.repeat(64) },
+    { partSize: 11 },
+  ]) {
     assert.notEqual(statePath('/s', { ...key, ...change }), p);
   }
 });
@@ -113,25 +155,42 @@ test('render: the rewritten stack with project paths, reasons on unresolved fram
   const result = {
     stack: 'Error: x\n    at a (../../src/a.ts:3:7)\n    at b (https://h/other.js:1:5)\n',
     frames: [
-      { raw: '    at a (https://h/app.js:1:10)', resolved: true, source: '../../src/a.ts', originalLine: 3, originalColumn: 7, context: { pre: [], line: '  boom();', post: [] } },
+      {
+        raw: '    at a (https://h/app.js:1:10)',
+        resolved: true,
+        source: '../../src/a.ts',
+        originalLine: 3,
+        originalColumn: 7,
+        context: { pre: [], line: '  boom();', post: [] },
+      },
       { raw: '    at b (https://h/other.js:1:5)', resolved: false, reason: 'NoSourceMap', detail: 'no map at other.js.map' },
     ],
   } as unknown as Parameters<typeof render>[1];
-  assert.equal(render(input, result, false),
-    'Error: x\n    at a (src/a.ts:3:7)\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
-  assert.equal(render(input, result, true),
-    'Error: x\n    at a (src/a.ts:3:7)\n        | boom();\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n');
+  assert.equal(
+    render(input, result, false),
+    'Error: x\n    at a (src/a.ts:3:7)\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n',
+  );
+  assert.equal(
+    render(input, result, true),
+    'Error: x\n    at a (src/a.ts:3:7)\n        | boom();\n    at b (https://h/other.js:1:5)  # not resolved: no map at other.js.map\n',
+  );
 });
 
 test('checks: scripts and maps whose debug IDs disagree, in a directory and in a zip', async () => {
-  const A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+  const A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
+    B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
   const map = (id?: string) => JSON.stringify({ version: 3, sources: [], mappings: '', ...(id ? { debugId: id } : {}) });
   const files = {
-    'js/same.js': `s()\n//# debugId=${A}\n//# sourceMappingURL=same.js.map`, 'js/same.js.map': map(A),
-    'js/none.js': 'n()\n//# sourceMappingURL=none.js.map', 'js/none.js.map': map(),
-    'js/script-only.js': `x()\n//# debugId=${A}\n//# sourceMappingURL=maps/script-only.map`, 'js/maps/script-only.map': map(),
-    'js/map-only.js': 'y()\n', 'js/map-only.js.map': map(B), // esbuild's external maps: no sourceMappingURL, `<script>.map`
-    'js/differ.js': `z()\n//# debugId=${A}\n//# sourceMappingURL=differ.js.map`, 'js/differ.js.map': JSON.stringify({ version: 3, sources: [], mappings: '', debug_id: B }),
+    'js/same.js': `s()\n//# debugId=${A}\n//# sourceMappingURL=same.js.map`,
+    'js/same.js.map': map(A),
+    'js/none.js': 'n()\n//# sourceMappingURL=none.js.map',
+    'js/none.js.map': map(),
+    'js/script-only.js': `x()\n//# debugId=${A}\n//# sourceMappingURL=maps/script-only.map`,
+    'js/maps/script-only.map': map(),
+    'js/map-only.js': 'y()\n',
+    'js/map-only.js.map': map(B), // esbuild's external maps: no sourceMappingURL, `<script>.map`
+    'js/differ.js': `z()\n//# debugId=${A}\n//# sourceMappingURL=differ.js.map`,
+    'js/differ.js.map': JSON.stringify({ version: 3, sources: [], mappings: '', debug_id: B }),
   };
   const expected = [
     `js/differ.js: its debug ID ${A} differs from its map js/differ.js.map's (${B}), so frames reported with it will not find the map; run \`mapvault inject\` on the build output before deploying it`,

@@ -20,8 +20,23 @@ after(async () => {
 });
 
 const PART = ['--part-size-mb', '0.125', '--concurrency', '1'];
-const args = (dir: string, appId: string, stateDir: string, extra: string[] = []) =>
-  ['upload', dir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', appId, '--version', '1', '--allow-empty-version', '--state-dir', stateDir, ...PART, ...extra];
+const args = (dir: string, appId: string, stateDir: string, extra: string[] = []) => [
+  'upload',
+  dir,
+  '--endpoint',
+  proxy.url,
+  '--api-key',
+  KEY_A,
+  '--app-id',
+  appId,
+  '--version',
+  '1',
+  '--allow-empty-version',
+  '--state-dir',
+  stateDir,
+  ...PART,
+  ...extra,
+];
 
 const savedUploadId = async (stateDir: string) => {
   const files = (await readdir(stateDir)).filter((f) => f.endsWith('.json'));
@@ -58,10 +73,16 @@ test('kill -9 after 3 parts, re-run: part_list, only the missing parts are sent,
   proxy.seen.length = 0;
   const again = await runCli(args(bigDir, 'resume', stateDir));
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, new RegExp(`resuming upload ${uploadId}: skipped 3 of ${total} parts already on the server, uploading ${total - 3}`));
+  assert.match(
+    again.stdout,
+    new RegExp(`resuming upload ${uploadId}: skipped 3 of ${total} parts already on the server, uploading ${total - 3}`),
+  );
   assert.equal(proxy.count('multipart_upload_init'), 0, 'a resumed upload does not init again');
   assert.equal(proxy.count('part_list'), 1);
-  assert.deepEqual(proxy.seen.filter((r) => r.path === 'upload_part').map((r) => r.chunkIndex), [...Array(total).keys()].slice(3));
+  assert.deepEqual(
+    proxy.seen.filter((r) => r.path === 'upload_part').map((r) => r.chunkIndex),
+    [...Array(total).keys()].slice(3),
+  );
   assert.equal(proxy.count('part_merge'), 1);
   assert.match(again.stdout, /merged: appId "resume" version "1" env ""\n +files: +3\n +maps: +3\n/);
   assert.deepEqual(await readdir(stateDir), [], 'the state file goes once merged');
@@ -91,13 +112,30 @@ test('an injected 503 on the first part is retried and the upload succeeds', asy
   const stateDir = await mkdtemp(join(tmpdir(), 'mapvault-state-'));
   proxy.seen.length = 0;
   proxy.hook = (r, nth) => (r.path === 'upload_part' && nth === 1 ? { status: 503, errorCode: 'Service.Unavailable' } : 'pass');
-  const r = await runCli(['upload', bigDir, '--endpoint', proxy.url, '--api-key', KEY_A, '--app-id', 'retry', '--allow-empty-version', '--state-dir', stateDir, '--part-size-mb', '0.5']);
+  const r = await runCli([
+    'upload',
+    bigDir,
+    '--endpoint',
+    proxy.url,
+    '--api-key',
+    KEY_A,
+    '--app-id',
+    'retry',
+    '--allow-empty-version',
+    '--state-dir',
+    stateDir,
+    '--part-size-mb',
+    '0.5',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const parts = proxy.seen.filter((x) => x.path === 'upload_part').map((x) => x.chunkIndex!);
   const total = Number(/as (\d+) parts/.exec(r.stdout)?.[1]);
   assert.equal(parts.length, total + 1, 'one part was sent twice');
   assert.equal(parts.filter((i) => i === parts[0]).length, 2, 'the refused part was sent again');
-  assert.match(r.stderr, /^mapvault: warning: upload_part: HTTP 503 Service\.Unavailable: injected by the test proxy \(TRACE-PROXY\); retry 1\/5 of upload_part in \d\.\ds\n$/);
+  assert.match(
+    r.stderr,
+    /^mapvault: warning: upload_part: HTTP 503 Service\.Unavailable: injected by the test proxy \(TRACE-PROXY\); retry 1\/5 of upload_part in \d\.\ds\n$/,
+  );
   assert.match(r.stdout, /merged: appId "retry"/);
 });
 
@@ -108,7 +146,10 @@ test('other 4xx are not retried: one line, non-zero exit, the task stays resumab
   const r = await runCli(args(bigDir, 'no-retry', stateDir));
   assert.equal(r.code, 1);
   assert.equal(proxy.count('upload_part'), 1);
-  assert.match(r.stderr, /^mapvault: upload_part: HTTP 400 Param\.Invalid: injected by the test proxy \(TRACE-PROXY\); 0 of \d+ parts are on the server, run the same command again to resume\n$/);
+  assert.match(
+    r.stderr,
+    /^mapvault: upload_part: HTTP 400 Param\.Invalid: injected by the test proxy \(TRACE-PROXY\); 0 of \d+ parts are on the server, run the same command again to resume\n$/,
+  );
   await savedUploadId(stateDir);
 });
 
@@ -127,7 +168,10 @@ test('Ctrl-C keeps the task resumable; with --cancel-on-error it cancels it', as
       assert.equal((await s.post('/part_list', { uploadId })).status, 404);
       assert.deepEqual(await readdir(stateDir), []);
     } else {
-      assert.match(r.stderr, /^mapvault: interrupted \(SIGINT\); 1 of \d+ parts are on the server, run the same command again to resume\n$/);
+      assert.match(
+        r.stderr,
+        /^mapvault: interrupted \(SIGINT\); 1 of \d+ parts are on the server, run the same command again to resume\n$/,
+      );
       assert.deepEqual((await s.post('/part_list', { uploadId })).body.content.chunkIndexs, [0]);
     }
   }

@@ -12,7 +12,8 @@ import { StackResolver } from '../../src/symbolicate/index.ts';
 import { MemTree } from '../symbolicate/fixtures.ts';
 
 /** A one-segment map of line 1, column 1 to `<name>.ts`, with its own debug ID (the CLI names the map it pairs through it). */
-const map = (name: string, debugId: string) => JSON.stringify({ version: 3, sources: [`${name}.ts`], names: [], mappings: 'AAAA', debugId });
+const map = (name: string, debugId: string) =>
+  JSON.stringify({ version: 3, sources: [`${name}.ts`], names: [], mappings: 'AAAA', debugId });
 const MAPS = {
   'js/old.js.map': map('old', '11111111-1111-4111-8111-111111111111'),
   'js/new.js.map': map('new', '22222222-2222-4222-8222-222222222222'),
@@ -21,15 +22,35 @@ const inline = `data:application/json;base64,${Buffer.from(map('inline', '333333
 
 /** The script, and the map the rule picks: a file, the inline one, or none. */
 const CASES: { what: string; script: string; picks: 'js/old.js.map' | 'js/new.js.map' | 'inline' | null }[] = [
-  { what: 'several comments: the last one', script: 'a()\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=new.js.map\n', picks: 'js/new.js.map' },
+  {
+    what: 'several comments: the last one',
+    script: 'a()\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=new.js.map\n',
+    picks: 'js/new.js.map',
+  },
   { what: 'the old //@ form', script: 'a()\n//@ sourceMappingURL=new.js.map', picks: 'js/new.js.map' },
   { what: 'trailing whitespace and blank lines', script: 'a()\n//# sourceMappingURL=new.js.map \t\n\n  \n\n', picks: 'js/new.js.map' },
-  { what: 'CRLF line ends, a debugId comment after it', script: 'a()\r\n//# sourceMappingURL=new.js.map\r\n//# debugId=x\r\n', picks: 'js/new.js.map' },
-  { what: 'a comment inside a string on the last line', script: '//# sourceMappingURL=old.js.map\nvar s = "//# sourceMappingURL=new.js.map";\n', picks: null },
+  {
+    what: 'CRLF line ends, a debugId comment after it',
+    script: 'a()\r\n//# sourceMappingURL=new.js.map\r\n//# debugId=x\r\n',
+    picks: 'js/new.js.map',
+  },
+  {
+    what: 'a comment inside a string on the last line',
+    script: '//# sourceMappingURL=old.js.map\nvar s = "//# sourceMappingURL=new.js.map";\n',
+    picks: null,
+  },
   { what: 'code after the comment', script: 'a()\n//# sourceMappingURL=old.js.map\nb();\n', picks: null },
   { what: 'a block comment is not the line comment', script: 'a()\n/*# sourceMappingURL=new.js.map */\n', picks: null },
-  { what: 'a data: URL after a file comment', script: `a()\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=${inline}\n`, picks: 'inline' },
-  { what: 'a file comment after a data: URL', script: `a()\n//# sourceMappingURL=${inline}\n//# sourceMappingURL=old.js.map\n`, picks: 'js/old.js.map' },
+  {
+    what: 'a data: URL after a file comment',
+    script: `a()\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=${inline}\n`,
+    picks: 'inline',
+  },
+  {
+    what: 'a file comment after a data: URL',
+    script: `a()\n//# sourceMappingURL=${inline}\n//# sourceMappingURL=old.js.map\n`,
+    picks: 'js/old.js.map',
+  },
 ];
 
 /** The map the CLI pairs with js/app.js: its debug-ID check names it (the script carries no debug ID). */

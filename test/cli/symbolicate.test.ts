@@ -36,7 +36,10 @@ const args = (version = '1.2.3') => ['--endpoint', s.url, '--api-key', KEY_A, '-
 test('symbolicate --json resolves the frames of a real stack to the TypeScript sources', async () => {
   const r = await runCli(['symbolicate', ...args(), '--json'], { input: stack });
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { stack: string; frames: { resolved: boolean; source: string; originalLine: number; originalColumn: number; url: string }[] };
+  const out = JSON.parse(r.stdout) as {
+    stack: string;
+    frames: { resolved: boolean; source: string; originalLine: number; originalColumn: number; url: string }[];
+  };
   const top = out.frames[0]!;
   assert.equal(top.resolved, true, JSON.stringify(top));
   assert.equal(top.url, URL_JS);
@@ -69,7 +72,7 @@ test('symbolicate with an unknown version: frames stay as they were, the reason 
   assert.ok(out.frames.length > 0 && out.frames.every((f) => !f.resolved && f.reason), r.stdout);
 });
 
-test('symbolicate --explain prints how each frame\'s map was found, or what was looked for and the closest stored files', async () => {
+test("symbolicate --explain prints how each frame's map was found, or what was looked for and the closest stored files", async () => {
   const found = await runCli(['symbolicate', ...args(), '--explain', '--no-context'], { input: stack });
   assert.equal(found.code, 0, found.stderr);
   assert.match(found.stdout, /subtotal\.ts:5:\d+\)?\n {8}map: static\/js\/app\.js\.map, found by the URL path \+ \.map\n/);
@@ -90,7 +93,12 @@ test('symbolicate --explain prints how each frame\'s map was found, or what was 
   const unknown = '00000000-0000-4000-8000-00000000abcd';
   const viaPath = await runCli(['symbolicate', ...args(), '--explain', '--debug-id', `${URL_JS}=${unknown}`], { input: stack });
   assert.equal(viaPath.code, 0, viaPath.stderr);
-  assert.match(viaPath.stdout, new RegExp(`\n {8}map: static/js/app\\.js\\.map, found by the URL path \\+ \\.map \\(its debug ID ${unknown} led to no stored map\\)\n`));
+  assert.match(
+    viaPath.stdout,
+    new RegExp(
+      `\n {8}map: static/js/app\\.js\\.map, found by the URL path \\+ \\.map \\(its debug ID ${unknown} led to no stored map\\)\n`,
+    ),
+  );
   const bad = await runCli(['symbolicate', ...args(), '--debug-id', 'nope'], { input: stack });
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--debug-id nope: expected <script url>=<uuid>/);

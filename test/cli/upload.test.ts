@@ -63,7 +63,10 @@ test('--no-scripts (or MAPVAULT_SCRIPTS=0) uploads the maps alone, and the print
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /generated script of the maps/);
   assert.match(r.stdout, /packed 1 file \(1 sourcemap,/);
-  assert.match(r.stdout, /warnings: +1\n +- static\/js\/app\.js\.map: its generated script static\/js\/app\.js is not in the upload, so original function names \(originalFunction\) cannot be recovered/);
+  assert.match(
+    r.stdout,
+    /warnings: +1\n +- static\/js\/app\.js\.map: its generated script static\/js\/app\.js is not in the upload, so original function names \(originalFunction\) cannot be recovered/,
+  );
   assert.deepEqual(await paths({ appId: 'mapsonly', version: '1' }), ['static/js/app.js.map']);
   const env = await runCli(['upload', app.dist, ...conn('mapsonly'), '--version', '2'], { env: { MAPVAULT_SCRIPTS: '0' } });
   assert.equal(env.code, 0, env.stderr);
@@ -71,9 +74,19 @@ test('--no-scripts (or MAPVAULT_SCRIPTS=0) uploads the maps alone, and the print
 });
 
 test('configured from DF_* variables; --include adds scripts; --strip-prefix maps dist/ to the URL root', async () => {
-  const r = await runCli(['upload', app.root, '--include', '**/*.map', '--include', 'static/**/*.js', '--strip-prefix', 'dist', '--state-dir', stateDir], {
-    env: { DF_OPENAPI_ENDPOINT: s.url, DF_API_KEY: KEY_A, DF_APP_ID: 'envapp', DF_VERSION: '2', DF_ENV: 'staging', MAPVAULT_CONCURRENCY: '2' },
-  });
+  const r = await runCli(
+    ['upload', app.root, '--include', '**/*.map', '--include', 'static/**/*.js', '--strip-prefix', 'dist', '--state-dir', stateDir],
+    {
+      env: {
+        DF_OPENAPI_ENDPOINT: s.url,
+        DF_API_KEY: KEY_A,
+        DF_APP_ID: 'envapp',
+        DF_VERSION: '2',
+        DF_ENV: 'staging',
+        MAPVAULT_CONCURRENCY: '2',
+      },
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /packed 2 files \(1 sourcemap,/);
   assert.deepEqual(await paths({ appId: 'envapp', version: '2', env: 'staging' }), ['static/js/app.js', 'static/js/app.js.map']);
@@ -90,15 +103,29 @@ test('an existing version fails without --need-cover, then --need-cover replaces
   assert.equal((await runCli(['upload', app.dist, ...conn('cover'), '--version', '1'])).code, 0);
   const again = await runCli(['upload', app.dist, ...conn('cover'), '--version', '1']);
   assert.equal(again.code, 1);
-  assert.match(oneLine(again.stderr), /^mapvault: a sourcemap for appId "cover" version "1" env "" already exists \(SourceMap\.AlreadyExists\); pass --need-cover/);
+  assert.match(
+    oneLine(again.stderr),
+    /^mapvault: a sourcemap for appId "cover" version "1" env "" already exists \(SourceMap\.AlreadyExists\); pass --need-cover/,
+  );
 
   const other = await buildApp({ variant: 'v2' });
-  const cover = await runCli(['upload', other.root, ...conn('cover'), '--version', '1', '--need-cover', '--strip-prefix', 'dist/', '--include', '**/*.{js,map}']);
+  const cover = await runCli([
+    'upload',
+    other.root,
+    ...conn('cover'),
+    '--version',
+    '1',
+    '--need-cover',
+    '--strip-prefix',
+    'dist/',
+    '--include',
+    '**/*.{js,map}',
+  ]);
   assert.equal(cover.code, 0, cover.stderr);
   assert.deepEqual(await paths(id), ['static/js/app.js', 'static/js/app.js.map']);
 });
 
-test('a bad key: one line with the server\'s errorCode and message, non-zero exit', async () => {
+test("a bad key: one line with the server's errorCode and message, non-zero exit", async () => {
   const r = await runCli(['upload', app.dist, ...conn('shop', 'not-a-key'), '--version', '9']);
   assert.notEqual(r.code, 0);
   const line = oneLine(r.stderr);
@@ -111,7 +138,21 @@ test('a missing directory, an unreachable endpoint, missing options: one line ea
   assert.match(oneLine(missing.stderr), /nope: no such directory or file$/);
 
   const port = await closedPort();
-  const down = await runCli(['upload', app.dist, '--endpoint', `http://127.0.0.1:${port}`, '--api-key', KEY_A, '--app-id', 'x', '--retries', '0', '--state-dir', stateDir, '--allow-empty-version']);
+  const down = await runCli([
+    'upload',
+    app.dist,
+    '--endpoint',
+    `http://127.0.0.1:${port}`,
+    '--api-key',
+    KEY_A,
+    '--app-id',
+    'x',
+    '--retries',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--allow-empty-version',
+  ]);
   assert.equal(down.code, 1);
   assert.match(oneLine(down.stderr), new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED.*\\) — check --endpoint`));
 
@@ -137,7 +178,10 @@ test('warns before uploading about broken maps and scripts whose map is left out
   const warnings = r.stderr.trim().split('\n');
   assert.equal(warnings.length, 2, r.stderr);
   assert.match(warnings[0]!, /^mapvault: warning: js\/broken\.js\.map: not valid JSON/);
-  assert.match(warnings[1]!, /^mapvault: warning: js\/lost\.js: its sourceMappingURL maps\/lost\.js\.map \(js\/maps\/lost\.js\.map\) is not in the upload/);
+  assert.match(
+    warnings[1]!,
+    /^mapvault: warning: js\/lost\.js: its sourceMappingURL maps\/lost\.js\.map \(js\/maps\/lost\.js\.map\) is not in the upload/,
+  );
   // (ok.js went up with its map, so the merge has no "generated script missing" warning for it.)
   assert.match(r.stdout, /warnings: +1\n +- js\/broken\.js\.map: not valid JSON/);
 });

@@ -29,10 +29,15 @@ test('the console is served without a key, with a strict CSP, only its built fil
     assert.equal(js.headers.get('content-encoding'), 'gzip');
     // fetch decodes gzip itself; node:http shows the bytes as sent.
     const raw = await new Promise<Buffer>((resolve, reject) => {
-      import('node:http').then(({ get }) => get(s.url + '/console/app.js', { headers: { 'accept-encoding': 'gzip' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-      }).on('error', reject));
+      import('node:http').then(({ get }) =>
+        get(s.url + '/console/app.js', { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res
+            .on('data', (c: Buffer) => chunks.push(c))
+            .on('end', () => resolve(Buffer.concat(chunks)))
+            .on('error', reject);
+        }).on('error', reject),
+      );
     });
     assert.ok(raw.length < 150 * 1024, `first-load JS is ${raw.length} bytes gzip; the budget is 150 KB`);
     assert.ok(gunzipSync(raw).length > raw.length);

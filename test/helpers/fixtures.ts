@@ -51,8 +51,13 @@ export async function buildApp(opts: { variant?: string; sourcesContent?: boolea
   await build({
     entryPoints: [join(root, 'src/index.ts')],
     outfile: join(dist, 'static/js/app.js'),
-    bundle: true, minify: true, sourcemap: 'external', format: 'iife', target: 'es2020',
-    sourcesContent: opts.sourcesContent ?? true, logLevel: 'silent',
+    bundle: true,
+    minify: true,
+    sourcemap: 'external',
+    format: 'iife',
+    target: 'es2020',
+    sourcesContent: opts.sourcesContent ?? true,
+    logLevel: 'silent',
   });
   return { root, dist };
 }

@@ -83,7 +83,11 @@ export function memoryMiB(pid: number): { rss: number; peak: number } {
 }
 
 export async function postJson(s: ServerProcess, path: string, body: unknown, key = KEY_A) {
-  const res = await fetch(s.api + path, { method: 'POST', headers: { 'DF-API-KEY': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(s.api + path, {
+    method: 'POST',
+    headers: { 'DF-API-KEY': key, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
 

@@ -40,7 +40,9 @@ export class OpenApiChecker {
       validators.set(key, validate);
     }
     if (!validate(body)) {
-      throw new Error(`${key}: the answer does not match /openapi.json: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
+      throw new Error(
+        `${key}: the answer does not match /openapi.json: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`,
+      );
     }
   }
 }

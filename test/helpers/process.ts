@@ -17,8 +17,13 @@ export interface ServerProcess {
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [BIN, 'serve'], {
     env: {
-      ...process.env, PORT: '0', HOST: '127.0.0.1', MAPVAULT_DATA_DIR: dataDir,
-      MAPVAULT_API_KEYS: `${KEY_A}=workspace-a,${KEY_B}=workspace-b`, LOG_LEVEL: 'info', ...env,
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MAPVAULT_DATA_DIR: dataDir,
+      MAPVAULT_API_KEYS: `${KEY_A}=workspace-a,${KEY_B}=workspace-b`,
+      LOG_LEVEL: 'info',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,7 +44,9 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   proc.stdout!.resume();
   proc.stderr!.resume();
   return {
-    proc, url, api: url + API_PREFIX,
+    proc,
+    url,
+    api: url + API_PREFIX,
     async kill9() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = once(proc, 'exit');

@@ -77,7 +77,10 @@ export async function scoreNames(treeOptions: TreeOptions = {}): Promise<Score[]
   const tree = distTree(treeOptions);
   for (const bundler of BUNDLERS) {
     for (const browser of BROWSERS) {
-      const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<string, string | null>;
+      const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<
+        string,
+        string | null
+      >;
       const score: Score = { bundler, browser, resolved: 0, correct: 0, misses: [] };
       for (const [scenario, stack] of Object.entries(stacks)) {
         if (!stack) continue;
@@ -89,7 +92,16 @@ export async function scoreNames(treeOptions: TreeOptions = {}): Promise<Score[]
           score.resolved++;
           const want = oracleFunctionName(text, f.originalLine!, f.originalColumn!);
           if (f.originalFunction === want) score.correct++;
-          else score.misses.push({ scenario, frame: f.raw.trim(), source: f.source!, line: f.originalLine!, column: f.originalColumn!, got: f.originalFunction ?? null, want });
+          else
+            score.misses.push({
+              scenario,
+              frame: f.raw.trim(),
+              source: f.source!,
+              line: f.originalLine!,
+              column: f.originalColumn!,
+              got: f.originalFunction ?? null,
+              want,
+            });
         }
       }
       scores.push(score);

@@ -45,11 +45,17 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     if (body !== undefined) headers['content-type'] = 'application/json';
     const target = new URL(path.startsWith('http') ? path : api + path);
     const res = await fetch(target, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* raw file */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* raw file */
+    }
     // Every JSON answer is checked against the API document the server publishes.
     if (res.headers.get('content-type')?.startsWith('application/json') && typeof parsed === 'object') {
       await openapi.check(method, target.pathname, res.status, parsed);
@@ -57,7 +63,12 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     return { status: res.status, body: parsed as any, headers: res.headers };
   };
   return {
-    url, api, dataDir, mv, config, clock,
+    url,
+    api,
+    dataDir,
+    mv,
+    config,
+    clock,
     post: (path, body, key) => request('POST', path, body, key),
     get: (path, key) => request('GET', path, undefined, key),
     async close() {
@@ -69,8 +80,12 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
 
 /** Sends one part as multipart/form-data in the public clients' field order. */
 export async function uploadPart(
-  s: TestServer, uploadId: string, chunkIndex: number | string, data: Buffer,
-  extra: Record<string, string> = {}, key: string = KEY_A,
+  s: TestServer,
+  uploadId: string,
+  chunkIndex: number | string,
+  data: Buffer,
+  extra: Record<string, string> = {},
+  key: string = KEY_A,
 ) {
   const form = new FormData();
   form.append('uploadId', uploadId);
@@ -83,7 +98,9 @@ export async function uploadPart(
 
 /** init → parts → merge; returns the merge answer. */
 export async function uploadZip(
-  s: TestServer, zip: Buffer, identity: { appId: string; version?: string; env?: string; needCover?: boolean },
+  s: TestServer,
+  zip: Buffer,
+  identity: { appId: string; version?: string; env?: string; needCover?: boolean },
   opts: { partSize?: number; key?: string } = {},
 ) {
   const init = await s.post('/multipart_upload_init', identity, opts.key);

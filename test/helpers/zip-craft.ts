@@ -32,13 +32,33 @@ export interface CraftOptions {
   cdOffset?: number;
 }
 
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
-const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+const u16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n);
+  return b;
+};
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
+const u64 = (n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+};
 const FF32 = 0xffffffff;
 const EMPTY = Buffer.alloc(0);
 
-interface Fields { version: number; flags: number; method: number; crc: number; csize: number; usize: number; nameLength: number }
+interface Fields {
+  version: number;
+  flags: number;
+  method: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  nameLength: number;
+}
 /** The run of fields shared by the local header (at +4) and the central record (at +6), version needed .. name length. */
 function writeCommon(b: Buffer, at: number, f: Fields): void {
   b.writeUInt16LE(f.version, at);
@@ -102,11 +122,24 @@ export function craftZip(entries: CraftEntry[], opts: CraftOptions = {}): Buffer
   const zip64 = opts.zip64Eocd || entries.length > 0xffff;
   if (zip64) {
     const recordOffset = offset + cd.length;
-    tail.push(Buffer.concat([u32(0x06064b50), u64(44), u16(45), u16(45), u32(0), u32(0), u64(count), u64(count), u64(cd.length), u64(cdOffset)]));
+    tail.push(
+      Buffer.concat([u32(0x06064b50), u64(44), u16(45), u16(45), u32(0), u32(0), u64(count), u64(count), u64(cd.length), u64(cdOffset)]),
+    );
     tail.push(Buffer.concat([u32(0x07064b50), u32(0), u64(recordOffset), u32(1)]));
   }
   const c16 = zip64 ? 0xffff : count;
-  tail.push(Buffer.concat([u32(0x06054b50), u16(0), u16(0), u16(c16), u16(c16), u32(zip64 ? FF32 : cd.length), u32(zip64 ? FF32 : cdOffset), u16(0)]));
+  tail.push(
+    Buffer.concat([
+      u32(0x06054b50),
+      u16(0),
+      u16(0),
+      u16(c16),
+      u16(c16),
+      u32(zip64 ? FF32 : cd.length),
+      u32(zip64 ? FF32 : cdOffset),
+      u16(0),
+    ]),
+  );
   return Buffer.concat([...locals, cd, ...tail]);
 }
 

@@ -13,7 +13,13 @@ class WatchedLocker implements Locker {
   readonly waits: Array<{ key: string; outcome: Promise<unknown> }> = [];
   lock(key: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Lock> {
     const lock = this.inner.lock(key, opts);
-    this.waits.push({ key, outcome: lock.then(() => 'granted', (err: unknown) => err) });
+    this.waits.push({
+      key,
+      outcome: lock.then(
+        () => 'granted',
+        (err: unknown) => err,
+      ),
+    });
     return lock;
   }
   close(): Promise<void> {
@@ -39,7 +45,8 @@ async function abandonWhileWaiting(path: string, body: unknown): Promise<unknown
   const waitsBefore = locker.waits.length;
   const payload = JSON.stringify(body);
   const req = request(`${s.api}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'DF-API-KEY': KEY_A },
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'DF-API-KEY': KEY_A },
   });
   req.on('error', () => {}); // the socket we destroy
   req.end(payload);

@@ -52,7 +52,12 @@ function lockerContract(name: string, two: () => Promise<[Locker, Locker, () => 
 
   test(`${name}: withLock releases when the work throws; unlock is idempotent`, async () => {
     const [a, b, done] = await two();
-    await assert.rejects(withLock(a, 'k', { timeoutMs: 1000 }, async () => { throw new Error('work failed'); }), /work failed/);
+    await assert.rejects(
+      withLock(a, 'k', { timeoutMs: 1000 }, async () => {
+        throw new Error('work failed');
+      }),
+      /work failed/,
+    );
     const l = await b.lock('k', { timeoutMs: 1000 });
     await l.unlock();
     await l.unlock();
@@ -72,7 +77,14 @@ describe('PgAdvisoryLocker', { skip: svc.skip }, () => {
   after(() => Promise.all(pools.map((p) => p.end())));
   lockerContract('PgAdvisoryLocker', async () => {
     const [p1, p2] = [new pg.Pool({ connectionString: svc.value, max: 3 }), new pg.Pool({ connectionString: svc.value, max: 3 })];
-    return [new PgAdvisoryLocker(p1), new PgAdvisoryLocker(p2), async () => { await p1.end(); await p2.end(); }];
+    return [
+      new PgAdvisoryLocker(p1),
+      new PgAdvisoryLocker(p2),
+      async () => {
+        await p1.end();
+        await p2.end();
+      },
+    ];
   });
 
   test('PgAdvisoryLocker: a node that dies releases its locks with its session', async () => {

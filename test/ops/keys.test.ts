@@ -12,13 +12,21 @@ const keys = (dataDir: string, args: string[], env: Record<string, string> = {})
 
 async function init(api: string, key: string): Promise<number> {
   const res = await fetch(`${api}/multipart_upload_init`, {
-    method: 'POST', headers: { 'DF-API-KEY': key, 'content-type': 'application/json' }, body: '{"appId":"k"}',
+    method: 'POST',
+    headers: { 'DF-API-KEY': key, 'content-type': 'application/json' },
+    body: '{"appId":"k"}',
   });
   await res.arrayBuffer();
   return res.status;
 }
 
-interface Listed { id: string; workspace: string; source: string; createdAt: number; lastUsedAt: number | null }
+interface Listed {
+  id: string;
+  workspace: string;
+  source: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
 const list = async (dataDir: string): Promise<Listed[]> => {
   const r = await keys(dataDir, ['list', '--json']);
   assert.equal(r.code, 0, r.stderr);
@@ -31,7 +39,10 @@ test('keys create on a fresh data dir makes exactly one key, and the first start
   assert.equal(created.code, 0, created.stderr);
   const key = created.stdout.trim();
   const listed = await list(dataDir);
-  assert.deepEqual(listed.map((k) => [k.workspace, k.source, k.lastUsedAt]), [['team-web', 'cli', null]]);
+  assert.deepEqual(
+    listed.map((k) => [k.workspace, k.source, k.lastUsedAt]),
+    [['team-web', 'cli', null]],
+  );
   assert.doesNotMatch(JSON.stringify(listed), new RegExp(key), 'the key itself is never listed');
 
   const server = await spawnServer(dataDir, { MAPVAULT_API_KEYS: '' });
@@ -41,7 +52,10 @@ test('keys create on a fresh data dir makes exactly one key, and the first start
     const [k] = await list(dataDir);
     assert.ok(k!.lastUsedAt !== null && k!.lastUsedAt > 0, 'last use recorded');
     const table = await keys(dataDir, ['list']);
-    assert.match(table.stdout, /^ID +WORKSPACE +SOURCE +CREATED \(UTC\) +LAST USED \(UTC\)\n[0-9a-f]{12} +team-web +cli +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d{4}-/);
+    assert.match(
+      table.stdout,
+      /^ID +WORKSPACE +SOURCE +CREATED \(UTC\) +LAST USED \(UTC\)\n[0-9a-f]{12} +team-web +cli +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d{4}-/,
+    );
   } finally {
     await server.kill9();
   }
@@ -78,7 +92,10 @@ test('keys revoke and rotate act on a running server at once; env keys are refus
     assert.equal(refused.stderr, `mapvault: key ${envKey.id} comes from MAPVAULT_API_KEYS: remove it there and restart the server\n`);
     assert.equal(await init(server.api, KEY_A), 200);
 
-    for (const [id, message] of [['zz', /is not a key id/], ['abcdef', /no key has id abcdef/]] as const) {
+    for (const [id, message] of [
+      ['zz', /is not a key id/],
+      ['abcdef', /no key has id abcdef/],
+    ] as const) {
       const r = await keys(dataDir, ['revoke', id]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, message);
@@ -104,8 +121,8 @@ test('keys create touches only the key store: the running server keeps its env k
       const r = await keys(dataDir, ['create', '--workspace', 'ops'], env);
       assert.equal(r.code, 0, r.stderr);
     }
-    assert.equal(await init(server.api, KEY_A), 200, 'the server\'s env keys still work');
-    assert.equal(await init(server.api, 'other-key'), 403, 'the shell\'s keys were not added');
+    assert.equal(await init(server.api, KEY_A), 200, "the server's env keys still work");
+    assert.equal(await init(server.api, 'other-key'), 403, "the shell's keys were not added");
     assert.deepEqual((await readdir(join(dataDir, 'tmp'))).sort(), scratchBefore.sort());
     assert.ok(scratchBefore.includes('merge-in-progress.zip'));
     assert.deepEqual((await readdir(dataDir)).sort(), before.sort(), 'nothing else created or removed');

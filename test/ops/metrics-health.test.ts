@@ -25,7 +25,10 @@ test('/metrics: requests by route and status, upload bytes, merges, frames by re
     const zip = await zipDir(dist);
     const merged = await uploadZip(s, zip, { appId: 'm', version: '1', env: 'prod' });
     assert.equal(merged.status, 200);
-    const frames = [{ url: 'https://cdn.example.com/static/js/app.js', line: 1, column: 10 }, { url: 'https://cdn.example.com/nope.js', line: 1, column: 1 }];
+    const frames = [
+      { url: 'https://cdn.example.com/static/js/app.js', line: 1, column: 10 },
+      { url: 'https://cdn.example.com/nope.js', line: 1, column: 1 },
+    ];
     const parsed = await s.post('/parse_stack', { appId: 'm', version: '1', env: 'prod', frames });
     assert.equal(parsed.status, 200);
     await s.post('/parse_stack', { appId: 'm', version: '1', env: 'prod', frames });
@@ -37,8 +40,14 @@ test('/metrics: requests by route and status, upload bytes, merges, frames by re
     const after = await res.text();
     const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
 
-    assert.equal(delta('mapvault_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/rum_sourcemap/part_merge', status: '200' }), 1);
-    assert.equal(delta('mapvault_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/rum_sourcemap/part_merge', status: '404' }), 1);
+    assert.equal(
+      delta('mapvault_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/rum_sourcemap/part_merge', status: '200' }),
+      1,
+    );
+    assert.equal(
+      delta('mapvault_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/rum_sourcemap/part_merge', status: '404' }),
+      1,
+    );
     assert.ok(delta('mapvault_http_request_duration_seconds_bucket', { route: '/api/v1/rum_sourcemap/parse_stack', le: '+Inf' }) === 2);
     assert.equal(delta('mapvault_upload_bytes_total'), zip.length);
     assert.equal(delta('mapvault_merge_duration_seconds_count', { result: 'ok' }), 1);
@@ -56,10 +65,17 @@ test('/metrics: requests by route and status, upload bytes, merges, frames by re
 });
 
 test('storage failures are counted by store and operation, and still reach the caller', async () => {
-  const failing = countStorageErrors({
-    async stat(): Promise<null> { throw new Error('disk on fire'); },
-    async get(): Promise<null> { return null; },
-  }, 'blobs');
+  const failing = countStorageErrors(
+    {
+      async stat(): Promise<null> {
+        throw new Error('disk on fire');
+      },
+      async get(): Promise<null> {
+        return null;
+      },
+    },
+    'blobs',
+  );
   const before = sample((await metricsText()).body, 'mapvault_storage_errors_total', { store: 'blobs', operation: 'stat' });
   await assert.rejects(failing.stat(), /disk on fire/);
   assert.equal(await failing.get(), null);

@@ -10,12 +10,20 @@ import { join } from 'node:path';
 import { VERSION } from '../../src/version.ts';
 import { BIN, cleanEnv } from '../cli/helpers.ts';
 
-interface Exited { code: number | null; stdout: string; stderr: string }
+interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `mapvault serve` with `env` and expects it to exit on its own. */
 async function serveExpectingExit(env: Record<string, string>): Promise<Exited> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: cleanEnv({ HOST: '127.0.0.1', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: cleanEnv({ HOST: '127.0.0.1', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '',
+    stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // A server that starts instead of failing is killed (the test then fails on its exit code).
@@ -66,7 +74,10 @@ test('a busy port fails in one line before the data dir is touched', async () =>
     const dataDir = await freshDir();
     const r = await serveExpectingExit({ MAPVAULT_DATA_DIR: dataDir, PORT: String(port) });
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stderr, `mapvault: PORT=${port} HOST=127.0.0.1: the port is already in use (another mapvault or another program listens there)\n`);
+    assert.equal(
+      r.stderr,
+      `mapvault: PORT=${port} HOST=127.0.0.1: the port is already in use (another mapvault or another program listens there)\n`,
+    );
     assert.equal(existsSync(dataDir), false);
   } finally {
     blocker.close();
@@ -86,7 +97,8 @@ test('a data dir that cannot be created or written is named in one line', async 
 /** Starts `command` in its own process group and waits for the readiness line; returns the group and the output so far. */
 async function startGroup(command: string, args: string[], env: Record<string, string>) {
   const child = spawn(command, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -131,7 +143,10 @@ test('npm start: SIGTERM to its process group stops the server gracefully, the w
   assert.match(stderr, /DF-API-KEY: mv_/);
   assert.doesNotMatch(stdout, /mv_[A-Za-z0-9_-]{32}/);
   for (const line of stdout.split('\n').filter(Boolean)) JSON.parse(line);
-  await fetch(`${g.url}/healthz`).then(() => assert.fail('still answering'), () => {});
+  await fetch(`${g.url}/healthz`).then(
+    () => assert.fail('still answering'),
+    () => {},
+  );
 });
 
 /** A raw HTTP request whose body is cut after `sent` bytes; `rest` sends the remainder. */
@@ -142,13 +157,13 @@ async function partialUpload(url: string, key: string, uploadId: string) {
   const boundary = 'XyZ';
   const body = Buffer.from(
     `--${boundary}\r\nContent-Disposition: form-data; name="uploadId"\r\n\r\n${uploadId}\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="chunkIndex"\r\n\r\n0\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n` +
-    `${'x'.repeat(1000)}\r\n--${boundary}--\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="chunkIndex"\r\n\r\n0\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n` +
+      `${'x'.repeat(1000)}\r\n--${boundary}--\r\n`,
   );
   socket.write(
     `POST /api/v1/rum_sourcemap/upload_part HTTP/1.1\r\nHost: ${u.host}\r\nDF-API-KEY: ${key}\r\n` +
-    `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n`,
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n`,
   );
   socket.write(body.subarray(0, 300));
   let answer = '';
@@ -157,13 +172,17 @@ async function partialUpload(url: string, key: string, uploadId: string) {
   return { rest: () => socket.write(body.subarray(300)), closed, answer: () => answer, destroy: () => socket.destroy() };
 }
 
-test('SIGTERM: a request that finishes within the deadline is answered; a stalled upload is cut and the process exits', { timeout: 60_000 }, async () => {
+test('SIGTERM: a request that finishes within the deadline is answered; a stalled upload is cut and the process exits', {
+  timeout: 60_000,
+}, async () => {
   const dataDir = await freshDir();
   const env = { MAPVAULT_DATA_DIR: dataDir, PORT: '0', MAPVAULT_API_KEYS: 'shutdown-key=w', MAPVAULT_SHUTDOWN_TIMEOUT: '3s' };
   const g = await startGroup(process.execPath, [BIN, 'serve'], env);
   const init = async () => {
     const res = await fetch(`${g.url}/api/v1/rum_sourcemap/multipart_upload_init`, {
-      method: 'POST', headers: { 'DF-API-KEY': 'shutdown-key', 'content-type': 'application/json' }, body: '{"appId":"a"}',
+      method: 'POST',
+      headers: { 'DF-API-KEY': 'shutdown-key', 'content-type': 'application/json' },
+      body: '{"appId":"a"}',
     });
     return ((await res.json()) as { content: { uploadId: string } }).content.uploadId;
   };

@@ -29,12 +29,17 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'mapvault-pack-'));
   // dist/ is already built by the test runner; packing must not rebuild it concurrently with other tests.
   const pack = async (args: string[]) =>
-    JSON.parse((await run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...args], { cwd: ROOT })).stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    JSON.parse(
+      (await run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...args], { cwd: ROOT })).stdout,
+    ) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const [server] = await pack([]);
   const [cli] = await pack(['-w', 'packages/cli']);
   for (const p of [server!, cli!]) {
     assert.ok(p.files.some((f) => f.path === 'bin/mapvault'));
-    assert.ok(p.files.every((f) => !f.path.startsWith('src/') && !f.path.endsWith('.ts') && !f.path.endsWith('.js.map')), 'only compiled JS is shipped');
+    assert.ok(
+      p.files.every((f) => !f.path.startsWith('src/') && !f.path.endsWith('.ts') && !f.path.endsWith('.js.map')),
+      'only compiled JS is shipped',
+    );
   }
   tarballs = { server: join(work, server!.filename), cli: join(work, cli!.filename) };
 });
@@ -48,7 +53,11 @@ async function emptyProject(name: string): Promise<string> {
 }
 
 const install = (dir: string, tarball: string, extra: string[] = []) =>
-  run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', ...extra, tarball], { cwd: dir, env: cleanEnv(), maxBuffer: 16 << 20 });
+  run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', ...extra, tarball], {
+    cwd: dir,
+    env: cleanEnv(),
+    maxBuffer: 16 << 20,
+  });
 
 test('the CLI-only package installs without any native or server dependency and uploads', { timeout: 300_000 }, async () => {
   const dir = await emptyProject('ci-job');
@@ -64,29 +73,43 @@ test('the CLI-only package installs without any native or server dependency and 
   try {
     s = await startServer();
     const { dist } = await buildApp();
-    const r = await run(bin, ['upload', dist, '--endpoint', s.url, '--api-key', KEY_A, '--app-id', 'packed', '--version', '1', '--env', 'prod', '--no-progress'], {
-      env: cleanEnv({ XDG_CACHE_HOME: join(dir, 'cache') }),
-    });
+    const r = await run(
+      bin,
+      ['upload', dist, '--endpoint', s.url, '--api-key', KEY_A, '--app-id', 'packed', '--version', '1', '--env', 'prod', '--no-progress'],
+      {
+        env: cleanEnv({ XDG_CACHE_HOME: join(dir, 'cache') }),
+      },
+    );
     assert.match(r.stdout, /merged: appId "packed" version "1" env "prod"/);
-    const served = await run(bin, ['serve']).then(() => 'ran', (e: { stderr: string }) => e.stderr);
+    const served = await run(bin, ['serve']).then(
+      () => 'ran',
+      (e: { stderr: string }) => e.stderr,
+    );
     assert.match(served, /unknown command 'serve'/, 'the CLI package has no server');
   } finally {
     await s?.close();
   }
 });
 
-test('the server tarball installs into an empty directory and `mapvault serve` runs there', { timeout: fullInstall ? 1_200_000 : 300_000 }, async () => {
+test('the server tarball installs into an empty directory and `mapvault serve` runs there', {
+  timeout: fullInstall ? 1_200_000 : 300_000,
+}, async () => {
   const dir = await emptyProject('server');
   await install(dir, tarballs.server, fullInstall ? [] : ['--ignore-scripts']);
   const installed = await readdir(join(dir, 'node_modules'));
-  for (const devOnly of ['tsx', 'typescript', 'esbuild', 'c8', '@biomejs']) assert.ok(!installed.includes(devOnly), `${devOnly} is not a runtime dependency`);
+  for (const devOnly of ['tsx', 'typescript', 'esbuild', 'c8', '@biomejs'])
+    assert.ok(!installed.includes(devOnly), `${devOnly} is not a runtime dependency`);
   if (!fullInstall) {
     const addon = 'better-sqlite3/build/Release/better_sqlite3.node';
     await mkdir(join(dir, 'node_modules', addon, '..'), { recursive: true });
     await copyFile(join(ROOT, 'node_modules', addon), join(dir, 'node_modules', addon));
   }
 
-  const child = spawn(join(dir, 'node_modules/.bin/mapvault'), ['serve'], { cwd: dir, env: cleanEnv({ PORT: '0', LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(join(dir, 'node_modules/.bin/mapvault'), ['serve'], {
+    cwd: dir,
+    env: cleanEnv({ PORT: '0', LOG_LEVEL: 'warn' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const closed = once(child, 'close');

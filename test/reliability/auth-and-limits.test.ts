@@ -9,7 +9,13 @@ test('every route except health, the operator routes (metrics, API document) and
     const api = s.mv.routes.filter((r) => !r.public);
     assert.ok(api.length >= 16, `routes: ${api.map((r) => r.url)}`);
     // The web console's page and assets hold no data: every call the page makes carries the key.
-    assert.deepEqual(s.mv.routes.filter((r) => r.public).map((r) => r.url).sort(), ['/', '/console', '/console/', '/console/:file', '/healthz', '/livez', '/metrics', '/openapi.json']);
+    assert.deepEqual(
+      s.mv.routes
+        .filter((r) => r.public)
+        .map((r) => r.url)
+        .sort(),
+      ['/', '/console', '/console/', '/console/:file', '/healthz', '/livez', '/metrics', '/openapi.json'],
+    );
     for (const route of api) {
       for (const key of [undefined, 'wrong-key', '']) {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -55,12 +61,19 @@ test('workspace quotas: pending part bytes and stored bytes beyond the quota get
     await s.post('/upload_cancel', { uploadId });
 
     const map = (n: number) => JSON.stringify({ version: 3, sources: [], names: [], mappings: '', pad: 'x'.repeat(n) });
-    assert.equal((await uploadZip(s, await zipEntries({ 'a.map': map(1500) }, { compress: false }), { appId: 'q', version: '1' })).status, 200);
+    assert.equal(
+      (await uploadZip(s, await zipEntries({ 'a.map': map(1500) }, { compress: false }), { appId: 'q', version: '1' })).status,
+      200,
+    );
     const second = await uploadZip(s, await zipEntries({ 'b.map': map(1800) }, { compress: false }), { appId: 'q', version: '2' });
     assert.equal(second.status, 413);
     assert.equal(second.body.errorCode, 'Quota.Exceeded');
     // Replacing a sourcemap counts only the difference.
-    const replace = await uploadZip(s, await zipEntries({ 'a.map': map(2500) }, { compress: false }), { appId: 'q', version: '1', needCover: true });
+    const replace = await uploadZip(s, await zipEntries({ 'a.map': map(2500) }, { compress: false }), {
+      appId: 'q',
+      version: '1',
+      needCover: true,
+    });
     assert.equal(replace.status, 200, JSON.stringify(replace.body));
     const file = await s.post('/upload_file_content', { appId: 'q', version: '3', filename: 'c.map', content: map(1000) });
     assert.equal(file.status, 413);

@@ -31,13 +31,19 @@ test('two merges of the same new identity at once: exactly one wins, the other g
   assert.equal(loser.body.errorCode, 'SourceMap.AlreadyExists');
   const winner = results[0]!.status === 200 ? 'a' : 'b';
   const tree = await s.post('/file_tree', id);
-  assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), [`${winner}.js.map`]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string }) => f.path),
+    [`${winner}.js.map`],
+  );
 });
 
 test('the same task merged twice at once: one 200, one 404', async () => {
   const uploadId = await openTask({ appId: 'race', version: '2' }, await zipEntries({ 'a.js.map': MAP('a') }));
   const statuses = (await Promise.all([1, 2].map(() => s.post('/part_merge', { uploadId })))).map((r) => [r.status, r.body.errorCode]);
-  assert.deepEqual(statuses.sort(), [[200, ''], [404, 'Upload.NotFound']]);
+  assert.deepEqual(statuses.sort(), [
+    [200, ''],
+    [404, 'Upload.NotFound'],
+  ]);
 });
 
 test('32 parts of one task uploaded 16 at a time, in shuffled order, merge into the exact archive', async () => {
@@ -71,7 +77,10 @@ test('the same index re-sent concurrently: one of the bodies wins whole, and no 
 test('init racing with merge: every init answer is consistent with the state it saw', async () => {
   const id = { appId: 'initrace', version: '1' };
   const uploadId = await openTask(id, await zipEntries({ 'a.js.map': MAP('a') }));
-  const [merge, ...inits] = await Promise.all([s.post('/part_merge', { uploadId }), ...Array.from({ length: 8 }, () => s.post('/multipart_upload_init', id))]);
+  const [merge, ...inits] = await Promise.all([
+    s.post('/part_merge', { uploadId }),
+    ...Array.from({ length: 8 }, () => s.post('/multipart_upload_init', id)),
+  ]);
   assert.equal(merge!.status, 200);
   for (const init of inits) {
     assert.equal(init.status, 200);
@@ -93,11 +102,15 @@ test('the expiry sweep running while a late part arrives: the part is refused an
   const tail = `\r\n--${boundary}--\r\n`;
   const data = randomBytes(500_000);
   const response = new Promise<{ status: number; body: any }>((resolve, reject) => {
-    const req = request(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': `multipart/form-data; boundary=${boundary}` } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
+    const req = request(
+      `${s.api}/upload_part`,
+      { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': `multipart/form-data; boundary=${boundary}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     req.write(head);
     req.write(data.subarray(0, 250_000));
@@ -123,10 +136,21 @@ test('an oversized part is cut off early: the server answers 413 long before the
   const total = 200 * 1024 * 1024;
   let sent = 0;
   const status = await new Promise<number>((resolve) => {
-    const req = request(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + total) } }, (res) => {
-      resolve(res.statusCode!);
-      res.resume();
-    });
+    const req = request(
+      `${s.api}/upload_part`,
+      {
+        method: 'POST',
+        headers: {
+          'DF-API-KEY': KEY_A,
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(head.length + total),
+        },
+      },
+      (res) => {
+        resolve(res.statusCode!);
+        res.resume();
+      },
+    );
     req.on('error', () => {});
     req.write(head);
     const chunk = Buffer.alloc(256 * 1024, 7);

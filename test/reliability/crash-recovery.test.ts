@@ -14,7 +14,11 @@ import { TREE_ARCHIVE_PATH } from '../../src/storage/blob-keys.ts';
 import Database from 'better-sqlite3';
 
 async function post(s: ServerProcess, path: string, body: unknown) {
-  const res = await fetch(s.api + path, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(s.api + path, {
+    method: 'POST',
+    headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -48,11 +52,16 @@ test('kill -9 while a part is being received: after restart the part is absent a
   const boundary = 'mapvaultboundary';
   const head = Buffer.from(
     `--${boundary}\r\nContent-Disposition: form-data; name="uploadId"\r\n\r\n${uploadId}\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="chunkIndex"\r\n\r\n0\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="chunkIndex"\r\n\r\n0\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="chunk_000000"\r\nContent-Type: application/octet-stream\r\n\r\n`,
   );
   const req = request(`${s.api}/upload_part`, {
-    method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + 4_000_000 + 50) },
+    method: 'POST',
+    headers: {
+      'DF-API-KEY': KEY_A,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + 4_000_000 + 50),
+    },
   });
   req.on('error', () => {});
   req.write(head);
@@ -68,8 +77,8 @@ test('kill -9 while a part is being received: after restart the part is absent a
 
   s = await spawnServer(dataDir);
   try {
-    assert.ok(!(await scratchFiles()).includes(deadScratch), 'the dead process\'s scratch is wiped at startup');
-    for (const d of await scratchFiles()) assert.deepEqual(await list(d), [], 'only the new process\'s empty scratch dir is left');
+    assert.ok(!(await scratchFiles()).includes(deadScratch), "the dead process's scratch is wiped at startup");
+    for (const d of await scratchFiles()) assert.deepEqual(await list(d), [], "only the new process's empty scratch dir is left");
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200);
     assert.deepEqual(parts.body.content.chunkIndexs, []);
@@ -100,7 +109,8 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   const newZip = await zipEntries(entries, { compress: false });
   const uploadId = (await post(s, '/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
   const MiB = 1024 * 1024;
-  for (let i = 0; i * MiB < newZip.length; i++) assert.equal((await sendPart(s, uploadId, i, newZip.subarray(i * MiB, (i + 1) * MiB))).status, 200);
+  for (let i = 0; i * MiB < newZip.length; i++)
+    assert.equal((await sendPart(s, uploadId, i, newZip.subarray(i * MiB, (i + 1) * MiB))).status, 200);
 
   const merging = post(s, '/part_merge', { uploadId }).catch(() => 'killed');
   // The merge queues its staging tree right before it stores anything, then checks the 3 000
@@ -108,7 +118,9 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   const stagingRevision = await waitFor('the merge to queue its staging tree', async () => {
     const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare("SELECT revision_id FROM garbage WHERE prefix LIKE 'trees/%' AND revision_id IS NOT NULL").all() as Array<{ revision_id: string }>;
+      const rows = db.prepare("SELECT revision_id FROM garbage WHERE prefix LIKE 'trees/%' AND revision_id IS NOT NULL").all() as Array<{
+        revision_id: string;
+      }>;
       return rows.map((r) => r.revision_id).find((rev) => rev !== oldRevision);
     } finally {
       db.close();
@@ -120,21 +132,29 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
   s = await spawnServer(dataDir, { MAPVAULT_RETIRED_GRACE: '0' });
   try {
     const tree = await post(s, '/file_tree', id);
-    assert.deepEqual(tree.body.content.files.map((f: { path: string }) => f.path), ['static/js/old.js.map']);
-    const file = await fetch(`${s.api}/file?appId=crash&version=m&env=prod&path=static/js/old.js.map`, { headers: { 'DF-API-KEY': KEY_A } });
+    assert.deepEqual(
+      tree.body.content.files.map((f: { path: string }) => f.path),
+      ['static/js/old.js.map'],
+    );
+    const file = await fetch(`${s.api}/file?appId=crash&version=m&env=prod&path=static/js/old.js.map`, {
+      headers: { 'DF-API-KEY': KEY_A },
+    });
     assert.equal(((await file.json()) as any).sources[0], 'old.ts');
     // Startup collects only due garbage (another node could be writing that prefix): the staging
     // tree is queued, due STAGING_TIMEOUT after the merge began, and collected then.
     const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
     const queued = await catalog.dueGarbage(Date.now() + 7 * 3_600_000, 1000);
     await catalog.close();
-    assert.ok(queued.some((g) => g.prefix === `trees/${stagingRevision}/`), 'the staging tree is queued for collection');
+    assert.ok(
+      queued.some((g) => g.prefix === `trees/${stagingRevision}/`),
+      'the staging tree is queued for collection',
+    );
     const parts = await post(s, '/part_list', { uploadId });
     assert.equal(parts.status, 200, 'the task survived');
     assert.equal(parts.body.content.chunkIndexs.length, Math.ceil(newZip.length / MiB));
 
     // The killed merge's lease on the task ends within MAPVAULT_MERGE_LEASE; until then: 409 Merge.InProgress.
-    const merged = await waitFor('the killed merge\'s lease to end', async () => {
+    const merged = await waitFor("the killed merge's lease to end", async () => {
       const r = await post(s, '/part_merge', { uploadId });
       return r.status === 409 && r.body.errorCode === 'Merge.InProgress' ? undefined : r;
     });
@@ -170,7 +190,9 @@ test('kill -9 during upload_file_content overwrites: after restart the row and t
       let stop = false;
       const writers = [0, 1, 2, 3].map(async (w) => {
         for (let i = w; !stop; i++) {
-          await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[i % contents.length] }).catch(() => (stop = true));
+          await post(s, '/upload_file_content', { ...id, filename: 'static/app.js', content: contents[i % contents.length] }).catch(
+            () => (stop = true),
+          );
         }
       });
       await sleep(150 + round * 70);
@@ -212,7 +234,7 @@ test('a second server on the same data dir is refused up front and touches nothi
     await assert.rejects(spawnServer(dataDir, { MAPVAULT_API_KEYS: 'other-key=somewhere' }), /another mapvault server is using/);
     assert.ok((await list(join(dataDir, 'tmp'))).includes('in-flight.part'), 'no startup recovery ran (it removes loose scratch files)');
     const init = await post(first, '/multipart_upload_init', { appId: 'twice' });
-    assert.equal(init.status, 200, 'the first server\'s keys were not re-synced away');
+    assert.equal(init.status, 200, "the first server's keys were not re-synced away");
   } finally {
     await first.kill9();
   }

@@ -29,7 +29,9 @@ async function smallFilesystem(size: string): Promise<{ dir: string; unmount(): 
 
 const fs = await smallFilesystem('8m');
 
-test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges, single files (no ghost sourcemap)', { skip: typeof fs === 'string' ? fs : false }, async () => {
+test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges, single files (no ghost sourcemap)', {
+  skip: typeof fs === 'string' ? fs : false,
+}, async () => {
   if (typeof fs === 'string') return;
   const s = await startServer({}, { dataDir: fs.dir });
   try {
@@ -44,7 +46,11 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
     assert.equal(part.body.errorCode, 'Storage.Full');
     assert.deepEqual((await s.post('/part_list', { uploadId })).body.content.chunkIndexs, []);
     const scratch = await readdir(join(fs.dir, 'tmp'), { recursive: true, withFileTypes: true });
-    assert.deepEqual(scratch.filter((e) => e.isFile()).map((e) => e.name), [], 'the partial part is gone');
+    assert.deepEqual(
+      scratch.filter((e) => e.isFile()).map((e) => e.name),
+      [],
+      'the partial part is gone',
+    );
 
     // A merge whose parts fit (5 MiB) but whose concatenation (5 MiB more) does not: the previous tree stays whole.
     const big = await zipEntries({ 'b.js': randomBytes(5 * MiB), 'a.js.map': map }, { compress: false });
@@ -53,7 +59,10 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
     const merged = await s.post('/part_merge', { uploadId: replace });
     assert.equal(merged.status, 507, JSON.stringify(merged.body));
     assert.equal(merged.body.errorCode, 'Storage.Full');
-    assert.deepEqual((await s.post('/file_tree', id)).body.content.files.map((f: { path: string }) => f.path), ['a.js.map']);
+    assert.deepEqual(
+      (await s.post('/file_tree', id)).body.content.files.map((f: { path: string }) => f.path),
+      ['a.js.map'],
+    );
     assert.equal((await s.post('/part_list', { uploadId: replace })).status, 200, 'the task can be merged again once there is room');
     assert.equal((await s.post('/upload_cancel', { uploadId: replace })).status, 200);
 
@@ -63,7 +72,11 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
     assert.equal(file.status, 507, JSON.stringify(file.body));
     assert.equal(file.body.errorCode, 'Storage.Full');
     assert.equal((await s.post('/file_tree', ghost)).status, 404, 'no ghost sourcemap');
-    assert.notEqual((await s.post('/multipart_upload_init', ghost)).body.content.uploadId, '', 'a later upload is not skipped as "already exists"');
+    assert.notEqual(
+      (await s.post('/multipart_upload_init', ghost)).body.content.uploadId,
+      '',
+      'a later upload is not skipped as "already exists"',
+    );
     const versions = JSON.parse(JSON.stringify((await s.get('/list?appId=full')).body.content)).map((v: { version: string }) => v.version);
     assert.deepEqual(versions, ['1']);
 

@@ -21,7 +21,8 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mapvault-hostile-debugids-'));
   s = await spawnServer(dataDir, { LOG_LEVEL: 'warn' });
   const files: Record<string, string> = {};
-  for (let i = 0; i < 300; i++) files[`build/m${i}.js.map`] = `{"version":3,"sources":["a${i}.ts"],"names":[],"mappings":"AAAA","debugId":"${uuid(i)}"}`;
+  for (let i = 0; i < 300; i++)
+    files[`build/m${i}.js.map`] = `{"version":3,"sources":["a${i}.ts"],"names":[],"mappings":"AAAA","debugId":"${uuid(i)}"}`;
   await uploadZipTo(s, await zipEntries(files), { appId: 'ids', version: 'stored' });
 });
 after(async () => {
@@ -32,10 +33,16 @@ after(async () => {
 test('1 000 frames with 1 000 distinct debug IDs: resolved through the index where stored, the rest fall back, /healthz keeps answering', async () => {
   const frames = Array.from({ length: 1000 }, (_, i) => ({ url: `https://x.example/v9/${i}/s${i}.js`, line: 1, column: 1 }));
   const debugIds = Object.fromEntries(frames.map((f, i) => [f.url, uuid(i)]));
-  const { result: r, health } = await underHealthWatch(s, () => postJson(s, '/parse_stack', { appId: 'ids', version: 'other', frames, debugIds }));
+  const { result: r, health } = await underHealthWatch(s, () =>
+    postJson(s, '/parse_stack', { appId: 'ids', version: 'other', frames, debugIds }),
+  );
   assert.ok(health.worstCpuMs < HEALTH_BUDGET_MS, `a /healthz ping waited while the event loop used ${health.worstCpuMs} ms of CPU`);
   assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 500));
-  const got = r.body.content.frames as Array<{ resolved: boolean; source: string; match: { by: string; debugId: string; tried?: string[] } }>;
+  const got = r.body.content.frames as Array<{
+    resolved: boolean;
+    source: string;
+    match: { by: string; debugId: string; tried?: string[] };
+  }>;
   for (let i = 0; i < 1000; i++) {
     if (i < 300) {
       assert.equal(got[i]!.source, `a${i}.ts`, JSON.stringify(got[i]));

@@ -35,8 +35,10 @@ async function resolveFrames(s: ServerProcess, version: string, frames: Array<{ 
  */
 async function hostileRequest<T>(s: ServerProcess, what: string, work: () => Promise<T>): Promise<T> {
   const { result, health } = await underHealthWatch(s, work);
-  assert.ok(health.worstCpuMs < HEALTH_BUDGET_MS,
-    `${what}: a /healthz ping waited while the event loop used ${health.worstCpuMs} ms of CPU (budget ${HEALTH_BUDGET_MS}; wall ${health.worstMs.toFixed(0)} ms)`);
+  assert.ok(
+    health.worstCpuMs < HEALTH_BUDGET_MS,
+    `${what}: a /healthz ping waited while the event loop used ${health.worstCpuMs} ms of CPU (budget ${HEALTH_BUDGET_MS}; wall ${health.worstMs.toFixed(0)} ms)`,
+  );
   assert.ok(health.pings > 0);
   return result;
 }
@@ -59,11 +61,13 @@ describe('work bounded by bytes, not by numbers written in the input', () => {
     assert.ok(map.length < 256, `${map.length} bytes`);
     await store(s, 'offset', { 'static/js/app.js.map': map });
     const before = memoryMiB(s.proc.pid!);
-    const r = await hostileRequest(s, 'section offset', () => resolveFrames(s, 'offset', [
-      { url: `${CDN}/static/js/app.js`, line: 200_000_001, column: 8 },
-      { url: `${CDN}/static/js/app.js`, line: 1, column: 1 },
-      { url: `${CDN}/static/js/app.js`, line: 100_000_000, column: 1 },
-    ]));
+    const r = await hostileRequest(s, 'section offset', () =>
+      resolveFrames(s, 'offset', [
+        { url: `${CDN}/static/js/app.js`, line: 200_000_001, column: 8 },
+        { url: `${CDN}/static/js/app.js`, line: 1, column: 1 },
+        { url: `${CDN}/static/js/app.js`, line: 100_000_000, column: 1 },
+      ]),
+    );
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const [far, first, between] = r.body.content.frames;
     assert.deepEqual([far.resolved, far.source, far.originalLine, far.originalColumn], [true, 'far.ts', 1, 1]);
@@ -99,19 +103,22 @@ describe('work bounded by bytes, not by numbers written in the input', () => {
   test('huge line/column/source/name values and endless VLQ continuations cost only their bytes', async () => {
     // Field values near 2^31 and beyond (VLQ wraps at 32 bits), a 1 MiB run of continuation digits,
     // and a names index far past the names array.
-    const big = 'gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg'; // 'g' = continuation, digit 0
+    const big =
+      'gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg'; // 'g' = continuation, digit 0
     const files = {
       'static/js/values.js.map': `{"version":3,"sources":["v.ts"],"names":["n"],"mappings":"AAAA,C//////DA//////D//////D//////D;${big.repeat(6000)}B;AA+/////D"}`,
       'static/js/names.js.map': `{"version":3,"sources":["v.ts"],"names":["n"],"mappings":"AAAA+/////H"}`,
     };
     await store(s, 'values', files);
-    const r = await hostileRequest(s, 'huge values', () => resolveFrames(s, 'values', [
-      { url: `${CDN}/static/js/values.js`, line: 1, column: 1_000_000_000 },
-      { url: `${CDN}/static/js/values.js`, line: 2, column: 1 },
-      { url: `${CDN}/static/js/values.js`, line: 3, column: 1 },
-      { url: `${CDN}/static/js/values.js`, line: 2 ** 40, column: 2 ** 40 },
-      { url: `${CDN}/static/js/names.js`, line: 1, column: 1 },
-    ]));
+    const r = await hostileRequest(s, 'huge values', () =>
+      resolveFrames(s, 'values', [
+        { url: `${CDN}/static/js/values.js`, line: 1, column: 1_000_000_000 },
+        { url: `${CDN}/static/js/values.js`, line: 2, column: 1 },
+        { url: `${CDN}/static/js/values.js`, line: 3, column: 1 },
+        { url: `${CDN}/static/js/values.js`, line: 2 ** 40, column: 2 ** 40 },
+        { url: `${CDN}/static/js/names.js`, line: 1, column: 1 },
+      ]),
+    );
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const frames = r.body.content.frames;
     assert.equal(frames[3].reason, 'NoMapping');
@@ -126,7 +133,9 @@ describe('work bounded by bytes, not by numbers written in the input', () => {
     const depth = 750_000;
     const bomb = `{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA","x_junk":${'['.repeat(depth)}${']'.repeat(depth)}}`;
     await store(s, 'nested', { 'static/js/app.js.map': bomb });
-    const r = await hostileRequest(s, 'nested JSON', () => resolveFrames(s, 'nested', [{ url: `${CDN}/static/js/app.js`, line: 1, column: 1 }]));
+    const r = await hostileRequest(s, 'nested JSON', () =>
+      resolveFrames(s, 'nested', [{ url: `${CDN}/static/js/app.js`, line: 1, column: 1 }]),
+    );
     assert.equal(r.status, 200);
     assert.equal(r.body.content.frames[0].resolved, true);
   });
@@ -136,7 +145,10 @@ describe('work bounded by bytes, not by numbers written in the input', () => {
     const names = `"a",`.repeat(6 * 1024 * 1024);
     const map = `{"version":3,"sources":["a.ts"],"names":[${names}"a"],"mappings":"AAAA"}`;
     await store(s, 'oom', { 'static/js/app.js.map': map, 'static/js/ok.js.map': tinyMap('ok.ts') });
-    const frames = [{ url: `${CDN}/static/js/app.js`, line: 1, column: 1 }, { url: `${CDN}/static/js/ok.js`, line: 1, column: 1 }];
+    const frames = [
+      { url: `${CDN}/static/js/app.js`, line: 1, column: 1 },
+      { url: `${CDN}/static/js/ok.js`, line: 1, column: 1 },
+    ];
     const r = await hostileRequest(s, 'heap exhaustion', () => resolveFrames(s, 'oom', frames));
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.content.frames[0].resolved, false);
@@ -168,7 +180,8 @@ describe('sourceMappingURL and the suffix fallback: no super-linear work, misses
     await store(s, 'smu', { 'static/js/app.js': js, 'static/js/tail.js': tail });
     for (const name of ['app', 'tail']) {
       const r = await hostileRequest(s, `sourceMappingURL ${name}`, () =>
-        resolveFrames(s, 'smu', [{ url: `${CDN}/static/js/${name}.js`, line: 1, column: 1 }]));
+        resolveFrames(s, 'smu', [{ url: `${CDN}/static/js/${name}.js`, line: 1, column: 1 }]),
+      );
       assert.equal(r.status, 200);
       assert.equal(r.body.content.frames[0].reason, 'NoSourceMap');
     }
@@ -180,7 +193,9 @@ describe('sourceMappingURL and the suffix fallback: no super-linear work, misses
     for (let i = 0; i < 1500; i++) files[`build/${i % 7}/${deep}/chunk-${i}.js.map`] = tinyMap(`chunk-${i}.ts`);
     await store(s, 'suffix', files);
     const frames = Array.from({ length: 1000 }, (_, i) => ({
-      url: `${CDN}/other/${deep}/${i % 2 ? `chunk-${i}` : `missing-${i}`}.js`, line: 1, column: 1,
+      url: `${CDN}/other/${deep}/${i % 2 ? `chunk-${i}` : `missing-${i}`}.js`,
+      line: 1,
+      column: 1,
     }));
     const r = await hostileRequest(s, 'suffix fallback', () => resolveFrames(s, 'suffix', frames));
     assert.equal(r.status, 200);
@@ -208,7 +223,11 @@ describe('bounded cold loading across requests', () => {
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mapvault-hostile-budget-'));
     s = await spawnServer(dataDir, {
-      LOG_LEVEL: 'warn', MAPVAULT_ARCHIVE_MAX_RATIO: '100000', MAPVAULT_PARSE_BUDGET_BYTES: '8MiB', MAPVAULT_MAX_COLD_PARSES: '1', MAPVAULT_PARSE_QUEUE: '300ms',
+      LOG_LEVEL: 'warn',
+      MAPVAULT_ARCHIVE_MAX_RATIO: '100000',
+      MAPVAULT_PARSE_BUDGET_BYTES: '8MiB',
+      MAPVAULT_MAX_COLD_PARSES: '1',
+      MAPVAULT_PARSE_QUEUE: '300ms',
     });
     const files: Record<string, string> = {};
     for (let i = 0; i < 12; i++) files[`static/js/m${i}.js.map`] = bigMap(6, `m${i}`);
@@ -221,9 +240,11 @@ describe('bounded cold loading across requests', () => {
 
   test('12 concurrent cold 6 MiB maps under an 8 MiB budget: some 503 Server.Busy + Retry-After, bounded peak RSS, the rest resolve', async () => {
     const base = memoryMiB(s.proc.pid!);
-    const answers = await hostileRequest(s, 'concurrent cold loads', () => Promise.all(
-      Array.from({ length: 12 }, (_, i) => resolveFrames(s, 'budget', [{ url: `${CDN}/static/js/m${i}.js`, line: 3, column: 6 }])),
-    ));
+    const answers = await hostileRequest(s, 'concurrent cold loads', () =>
+      Promise.all(
+        Array.from({ length: 12 }, (_, i) => resolveFrames(s, 'budget', [{ url: `${CDN}/static/js/m${i}.js`, line: 3, column: 6 }])),
+      ),
+    );
     const busy = answers.filter((a) => a.status === 503);
     const ok = answers.filter((a) => a.status === 200);
     assert.ok(busy.length > 0, 'some loads must be refused when the budget is exhausted');

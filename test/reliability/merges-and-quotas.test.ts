@@ -73,8 +73,11 @@ test('a failed merge gives the task back: parts are accepted again', async () =>
 test('8 concurrent merges under a 2 MiB stored quota store at most 2 MiB; the rest get 413 Quota.Exceeded', async () => {
   const s = await startServer({ MAPVAULT_QUOTA_STORED_BYTES: '2MiB', MAPVAULT_MAX_MERGES: '8' });
   try {
-    const tasks = await Promise.all([...Array(8).keys()].map(async (i) =>
-      openTask(s, { appId: 'quota', version: String(i) }, await zipEntries({ 'a.js': randomBytes(900 * KiB) }, { compress: false }))));
+    const tasks = await Promise.all(
+      [...Array(8).keys()].map(async (i) =>
+        openTask(s, { appId: 'quota', version: String(i) }, await zipEntries({ 'a.js': randomBytes(900 * KiB) }, { compress: false })),
+      ),
+    );
     const results = await Promise.all(tasks.map((uploadId) => s.post('/part_merge', { uploadId })));
     const ok = results.filter((r) => r.status === 200).length;
     for (const r of results) if (r.status !== 200) assert.deepEqual([r.status, r.body.errorCode], [413, 'Quota.Exceeded']);
@@ -88,7 +91,11 @@ test('8 concurrent merges under a 2 MiB stored quota store at most 2 MiB; the re
 test('concurrent parts under a 2 MiB upload quota: the pending bytes never exceed it', async () => {
   const s = await startServer({ MAPVAULT_QUOTA_UPLOAD_BYTES: '2MiB' });
   try {
-    const ids = await Promise.all([...Array(8).keys()].map(async (i) => (await s.post('/multipart_upload_init', { appId: 'upq', version: String(i) })).body.content.uploadId as string));
+    const ids = await Promise.all(
+      [...Array(8).keys()].map(
+        async (i) => (await s.post('/multipart_upload_init', { appId: 'upq', version: String(i) })).body.content.uploadId as string,
+      ),
+    );
     const results = await Promise.all(ids.map((id) => uploadPart(s, id, 0, randomBytes(600 * KiB))));
     for (const r of results) if (r.status !== 200) assert.deepEqual([r.status, r.body.errorCode], [413, 'Quota.Exceeded']);
     assert.equal(results.filter((r) => r.status === 200).length, 3, '3 × 600 KiB fit in 2 MiB, a fourth does not');
@@ -119,9 +126,14 @@ test('merges beyond MAPVAULT_MAX_MERGES wait in line, then get 503 Server.Busy w
 test('a merge waiting in line within the queue timeout runs once a slot frees', async () => {
   const s = await startServer({ MAPVAULT_MAX_MERGES: '1', MAPVAULT_MERGE_QUEUE_TIMEOUT: '5m' });
   try {
-    const ids = await Promise.all([1, 2, 3].map(async (i) => openTask(s, { appId: 'line', version: String(i) }, await zipEntries({ 'a.js': `v${i}` }))));
+    const ids = await Promise.all(
+      [1, 2, 3].map(async (i) => openTask(s, { appId: 'line', version: String(i) }, await zipEntries({ 'a.js': `v${i}` }))),
+    );
     const results = await Promise.all(ids.map((uploadId) => s.post('/part_merge', { uploadId })));
-    assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200, 200],
+    );
   } finally {
     await s.close();
   }

@@ -26,11 +26,17 @@ test('a task that ends while its part is being stored: 404 Upload.NotFound, and 
     if (uploadId && endTask) await endTask(uploadId);
   };
   mv = await createMapvault(loadConfig({ MAPVAULT_DATA_DIR: dataDir, MAPVAULT_API_KEYS: `${KEY_A}=w`, MAPVAULT_RETIRED_GRACE: '0' }), {
-    logger: false, blobs, now: () => clock.now,
+    logger: false,
+    blobs,
+    now: () => clock.now,
   });
   const api = (await mv.listen(0, '127.0.0.1')) + API_PREFIX;
   const post = async (path: string, body: unknown) => {
-    const res = await fetch(api + path, { method: 'POST', headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(api + path, {
+      method: 'POST',
+      headers: { 'DF-API-KEY': KEY_A, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as { errorCode: string; message: string; content: { uploadId: string } } };
   };
   const sendPart = async (uploadId: string) => {
@@ -44,16 +50,23 @@ test('a task that ends while its part is being stored: 404 Upload.NotFound, and 
   const blobsOf = (uploadId: string) => readdir(join(dataDir, 'blobs', 'uploads', uploadId)).catch(() => [] as string[]);
   try {
     const ends: Array<[string, (uploadId: string) => Promise<void>]> = [
-      ['expired and swept', async () => {
-        clock.now += 25 * 3_600_000;
-        await mv.sweeper.sweep(clock.now);
-      }],
-      ['cancelled', async (uploadId) => {
-        await mv.uploads.cancel('w', uploadId);
-      }],
+      [
+        'expired and swept',
+        async () => {
+          clock.now += 25 * 3_600_000;
+          await mv.sweeper.sweep(clock.now);
+        },
+      ],
+      [
+        'cancelled',
+        async (uploadId) => {
+          await mv.uploads.cancel('w', uploadId);
+        },
+      ],
     ];
     for (const [how, end] of ends) {
-      const uploadId = (await post('/multipart_upload_init', { appId: `race${ends.findIndex((e) => e[0] === how)}` })).body.content.uploadId;
+      const uploadId = (await post('/multipart_upload_init', { appId: `race${ends.findIndex((e) => e[0] === how)}` })).body.content
+        .uploadId;
       endTask = end;
       const r = await sendPart(uploadId);
       endTask = null;

@@ -82,7 +82,10 @@ test('upload_file_content whose path collides with the tree answers 422 Archive.
   const under = await s.post('/upload_file_content', { ...id, filename: 'lib/a.js/b.js', content: 'b' });
   assert.equal(under.body.errorCode, 'Archive.DuplicatePath');
   const after = (await s.post('/file_tree', id)).body.content;
-  assert.deepEqual(after.files.map((f: { path: string }) => f.path), [...before.files.map((f: { path: string }) => f.path), 'lib/a.js'].sort());
+  assert.deepEqual(
+    after.files.map((f: { path: string }) => f.path),
+    [...before.files.map((f: { path: string }) => f.path), 'lib/a.js'].sort(),
+  );
   const reserved = await s.post('/upload_file_content', { ...id, filename: '.mapvault-files/x/y.js', content: 'x' });
   assert.equal(reserved.status, 422);
   assert.equal(reserved.body.errorCode, 'Archive.UnsafePath');
@@ -92,11 +95,13 @@ test('a merged file overwritten alone keeps serving whole versions, and the repl
   const id = { appId: 'regrace', version: '1' };
   assert.equal((await uploadZip(s, await zipEntries({ 'a.js': 'merged' }), id)).status, 200);
   const rev = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id, env: '' }))!.revisionId;
-  for (const content of ['one', 'two']) assert.equal((await s.post('/upload_file_content', { ...id, filename: 'a.js', content })).status, 200);
+  for (const content of ['one', 'two'])
+    assert.equal((await s.post('/upload_file_content', { ...id, filename: 'a.js', content })).status, 200);
   assert.equal((await s.get('/file?appId=regrace&version=1&path=a.js')).body, 'two');
   const keys = async () => {
     const out: string[] = [];
-    for await (const b of s.mv.blobs.list(`trees/${rev}/`)) out.push(b.key.slice(`trees/${rev}/`.length).replace(/\.mapvault-files\/\w+\//, '*/'));
+    for await (const b of s.mv.blobs.list(`trees/${rev}/`))
+      out.push(b.key.slice(`trees/${rev}/`.length).replace(/\.mapvault-files\/\w+\//, '*/'));
     return out.sort();
   };
   // The merged a.js is in the tree's archive, which stays with the tree.

@@ -15,17 +15,20 @@ let s: TestServer;
 before(async () => (s = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '300ms', MAPVAULT_MAX_CONNECTIONS: '40' })));
 after(() => s.close());
 
-
 /** A raw connection that sends the head of a request announcing a big body, then `sent` bytes of it, and stalls. */
-async function stalledUpload(opts: { key?: string; sent?: number; server?: TestServer } = {}): Promise<{ socket: Socket; closed: Promise<string> }> {
+async function stalledUpload(
+  opts: { key?: string; sent?: number; server?: TestServer } = {},
+): Promise<{ socket: Socket; closed: Promise<string> }> {
   const socket = connect(Number(new URL((opts.server ?? s).url).port), '127.0.0.1');
   let received = '';
   socket.on('data', (c) => (received += c));
   socket.on('error', () => {});
   const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
   await once(socket, 'connect');
-  socket.write(`POST ${API_PREFIX}/upload_part HTTP/1.1\r\nHost: x\r\n${opts.key ? `DF-API-KEY: ${opts.key}\r\n` : ''}` +
-    'Content-Type: multipart/form-data; boundary=bb\r\nContent-Length: 10000000\r\n\r\n');
+  socket.write(
+    `POST ${API_PREFIX}/upload_part HTTP/1.1\r\nHost: x\r\n${opts.key ? `DF-API-KEY: ${opts.key}\r\n` : ''}` +
+      'Content-Type: multipart/form-data; boundary=bb\r\nContent-Length: 10000000\r\n\r\n',
+  );
   socket.write(Buffer.alloc(opts.sent ?? 100, 0x61));
   return { socket, closed };
 }
@@ -34,7 +37,9 @@ async function healthz(): Promise<number> {
   return (await fetch(`${s.url}/healthz`)).status;
 }
 
-test('a body that stops arriving is cut after the idle timeout, and the server keeps answering meanwhile', { timeout: 60_000 }, async () => {
+test('a body that stops arriving is cut after the idle timeout, and the server keeps answering meanwhile', {
+  timeout: 60_000,
+}, async () => {
   const stalled = await Promise.all([...Array(20).keys()].map(() => stalledUpload({ key: KEY_A })));
   assert.equal(await healthz(), 200, 'answers while 20 uploads are stalled');
   // Without the idle timeout these sockets stay open for ever: this await would never end.
@@ -51,12 +56,16 @@ test('an unauthenticated upload is refused with 403 before its body is read, and
   assert.match(answer, /ft\.InvalidAPIKey/);
 });
 
-test('connections beyond MAPVAULT_MAX_CONNECTIONS are refused, and service resumes once stalled ones are cut', { timeout: 60_000 }, async () => {
+test('connections beyond MAPVAULT_MAX_CONNECTIONS are refused, and service resumes once stalled ones are cut', {
+  timeout: 60_000,
+}, async () => {
   const capped = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '1s', MAPVAULT_MAX_CONNECTIONS: '10' });
   try {
     const stalled: Array<{ closed: Promise<string> }> = [];
     for (let i = 0; i < 15; i++) stalled.push(await stalledUpload({ key: KEY_A, server: capped }));
-    const open = await new Promise<number>((resolve, reject) => capped.mv.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    const open = await new Promise<number>((resolve, reject) =>
+      capped.mv.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+    );
     assert.ok(open <= 10, `${open} connections are open; the cap is 10`);
     await Promise.all(stalled.map((c) => c.closed));
     assert.equal((await fetch(`${capped.url}/healthz`)).status, 200);
@@ -65,7 +74,9 @@ test('connections beyond MAPVAULT_MAX_CONNECTIONS are refused, and service resum
   }
 });
 
-test('an answer the client stops reading is cut after the idle timeout (the file descriptor is not held for ever)', { timeout: 60_000 }, async () => {
+test('an answer the client stops reading is cut after the idle timeout (the file descriptor is not held for ever)', {
+  timeout: 60_000,
+}, async () => {
   // The file is stored by a first server with a lenient idle timeout (a loaded machine can stall an
   // upload's body for longer than 500 ms), then served by a second one on the same data dir.
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-slowread-'));
@@ -80,7 +91,8 @@ test('an answer the client stops reading is cut after the idle timeout (the file
   }
   const own = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '500ms' }, { dataDir });
   try {
-    const connections = () => new Promise<number>((resolve, reject) => own.mv.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    const connections = () =>
+      new Promise<number>((resolve, reject) => own.mv.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
     // The uploads' idle keep-alive connections stay open meanwhile: count ours on top of them.
     const before = await connections();
     const socket = connect(Number(new URL(own.url).port), '127.0.0.1');
@@ -101,7 +113,9 @@ test('an answer the client stops reading is cut after the idle timeout (the file
   }
 });
 
-test('a body trickled just fast enough to dodge the idle timeout is cut at MAPVAULT_REQUEST_TIMEOUT, with the envelope', { timeout: 60_000 }, async () => {
+test('a body trickled just fast enough to dodge the idle timeout is cut at MAPVAULT_REQUEST_TIMEOUT, with the envelope', {
+  timeout: 60_000,
+}, async () => {
   const own = await startServer({ MAPVAULT_BODY_IDLE_TIMEOUT: '2s', MAPVAULT_REQUEST_TIMEOUT: '1500ms' });
   let trickling = true;
   try {

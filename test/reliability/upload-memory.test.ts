@@ -88,25 +88,33 @@ test('upload + merge of a 128 MiB archive (13 parts, 4 in flight) keeps the serv
   const archive = await openAsBlob(zipPath);
   const indexes = Array.from({ length: Math.ceil(ARCHIVE_BYTES / PART_BYTES) }, (_, i) => i);
   // 4 parts in flight, as the Guance shell script and the CLI send them; each streamed from the file.
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let i = indexes.shift(); i !== undefined; i = indexes.shift()) {
-      const form = new FormData();
-      form.append('uploadId', uploadId);
-      form.append('chunkIndex', String(i));
-      form.append('files', archive.slice(i * PART_BYTES, Math.min(ARCHIVE_BYTES, (i + 1) * PART_BYTES)), `chunk_${i}`);
-      const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A }, body: form });
-      assert.equal(res.status, 200, await res.text());
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let i = indexes.shift(); i !== undefined; i = indexes.shift()) {
+        const form = new FormData();
+        form.append('uploadId', uploadId);
+        form.append('chunkIndex', String(i));
+        form.append('files', archive.slice(i * PART_BYTES, Math.min(ARCHIVE_BYTES, (i + 1) * PART_BYTES)), `chunk_${i}`);
+        const res = await fetch(`${s.api}/upload_part`, { method: 'POST', headers: { 'DF-API-KEY': KEY_A }, body: form });
+        assert.equal(res.status, 200, await res.text());
+      }
+    }),
+  );
   const merged = await postJson(s, '/part_merge', { uploadId });
   assert.equal(merged.status, 200, JSON.stringify(merged.body));
   assert.equal(merged.body.content.size, ARCHIVE_BYTES);
   assert.equal(merged.body.content.fileCount, 1);
   const tree = await postJson(s, '/file_tree', { appId: 'memory', version: '1.0.0', env: 'production' });
-  assert.deepEqual(tree.body.content.files.map((f: { path: string; size: number }) => [f.path, f.size]), [['static/big.bin', fileBytes]]);
+  assert.deepEqual(
+    tree.body.content.files.map((f: { path: string; size: number }) => [f.path, f.size]),
+    [['static/big.bin', fileBytes]],
+  );
 
   const { peak } = memoryMiB(pid);
   t.diagnostic(`server VmHWM: ${started.toFixed(1)} MiB started, ${peak.toFixed(1)} MiB after the upload + merge`);
   assert.ok(peak <= PEAK_BOUND_MIB, `peak RSS ${peak.toFixed(1)} MiB is over ${PEAK_BOUND_MIB} MiB`);
-  assert.ok(peak - started <= GROWTH_BOUND_MIB, `the upload + merge raised the peak RSS by ${(peak - started).toFixed(1)} MiB (from ${started.toFixed(1)}), more than ${GROWTH_BOUND_MIB} MiB`);
+  assert.ok(
+    peak - started <= GROWTH_BOUND_MIB,
+    `the upload + merge raised the peak RSS by ${(peak - started).toFixed(1)} MiB (from ${started.toFixed(1)}), more than ${GROWTH_BOUND_MIB} MiB`,
+  );
 });

@@ -39,7 +39,11 @@ export interface Cluster {
 }
 
 /** `n` real `mapvault serve` processes on one fresh PostgreSQL database and one fresh S3 prefix. */
-export async function startCluster(n: number, services: { pgUrl: string; s3Url: string }, extraEnv: Record<string, string> = {}): Promise<Cluster> {
+export async function startCluster(
+  n: number,
+  services: { pgUrl: string; s3Url: string },
+  extraEnv: Record<string, string> = {},
+): Promise<Cluster> {
   const prefix = `cluster-${randomBytes(6).toString('hex')}/`;
   const env = {
     MAPVAULT_CATALOG_URL: await freshDatabase(services.pgUrl),
@@ -59,7 +63,10 @@ export async function startCluster(n: number, services: { pgUrl: string; s3Url: 
   for (let i = 0; i < n; i++) await addNode();
   const blobs = await S3BlobStore.open({ ...parseS3Url(services.s3Url), prefix });
   return {
-    env, nodes, blobs, addNode,
+    env,
+    nodes,
+    blobs,
+    addNode,
     async close() {
       await Promise.all(nodes.map((node) => node.kill9()));
       blobs.close();
@@ -67,17 +74,32 @@ export async function startCluster(n: number, services: { pgUrl: string; s3Url: 
   };
 }
 
-export interface Answer { status: number; body: any; text: string }
+export interface Answer {
+  status: number;
+  body: any;
+  text: string;
+}
 
 /** One API call to one node. */
-export async function call(node: ServerProcess, method: 'GET' | 'POST', path: string, body?: unknown, key: string = KEY_A): Promise<Answer> {
+export async function call(
+  node: ServerProcess,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  key: string = KEY_A,
+): Promise<Answer> {
   const res = await fetch(node.api + path, {
-    method, headers: { 'DF-API-KEY': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    method,
+    headers: { 'DF-API-KEY': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   let parsed: unknown = null;
-  try { parsed = JSON.parse(text); } catch { /* a raw file */ }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* a raw file */
+  }
   return { status: res.status, body: parsed, text };
 }
 

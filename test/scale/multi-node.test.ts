@@ -19,9 +19,9 @@ const s3 = service('MAPVAULT_TEST_S3_URL', 'scripts/services/swift.sh');
 const BIN = new URL('../../bin/mapvault', import.meta.url).pathname;
 
 /** A sourcemap whose only mapping sends line 1 column 1 of `a.js` to line 1 of `source`. */
-const mapFor = (source: string) => JSON.stringify({ version: 3, sources: [source], sourcesContent: [`// ${source}\n`], names: [], mappings: 'AAAA' });
+const mapFor = (source: string) =>
+  JSON.stringify({ version: 3, sources: [source], sourcesContent: [`// ${source}\n`], names: [], mappings: 'AAAA' });
 const STACK = 'Error: boom\n    at https://cdn.example.com/static/a.js:1:1';
-
 
 async function treeOf(node: Cluster['nodes'][number], id: object) {
   const r = await call(node, 'POST', '/file_tree', id);
@@ -36,15 +36,23 @@ async function resolvedSource(node: Cluster['nodes'][number], id: object): Promi
 }
 
 /** Starts an upload on `node` and sends its parts round-robin to `partNodes`. */
-async function uploadParts(init: Cluster['nodes'][number], partNodes: Cluster['nodes'], id: object, zip: Buffer, parts: number): Promise<string> {
+async function uploadParts(
+  init: Cluster['nodes'][number],
+  partNodes: Cluster['nodes'],
+  id: object,
+  zip: Buffer,
+  parts: number,
+): Promise<string> {
   const r = await call(init, 'POST', '/multipart_upload_init', id);
   assert.equal(r.status, 200, r.text);
   const uploadId = r.body.content.uploadId as string;
   const pieces = split(zip, parts);
-  await Promise.all(pieces.map(async (piece, i) => {
-    const sent = await sendPart(partNodes[i % partNodes.length]!, uploadId, i, piece);
-    assert.equal(sent.status, 200, sent.text);
-  }));
+  await Promise.all(
+    pieces.map(async (piece, i) => {
+      const sent = await sendPart(partNodes[i % partNodes.length]!, uploadId, i, piece);
+      assert.equal(sent.status, 200, sent.text);
+    }),
+  );
   return uploadId;
 }
 
@@ -56,7 +64,7 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
   after(() => cluster?.close());
 
   test('parts sent to different nodes, merged on a third, resolved on another right after', async () => {
-    const [a, b, c] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0], typeof cluster.nodes[0]];
+    const [a, b, c] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
     const id = { appId: 'web', version: '1.0.0', env: 'prod' };
     const extra: Record<string, string> = {};
     for (let i = 0; i < 200; i++) extra[`static/chunk-${i}.js`] = randomBytes(400 + i).toString('base64');
@@ -76,9 +84,16 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
   });
 
   test('a replace on A is what B answers at once (parse_stack and file); a delete on A is NotFound on B at once', async () => {
-    const [a, b] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0]];
+    const [a, b] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
     const id = { appId: 'replace', version: '2', env: 'prod' };
-    assert.equal((await call(a, 'POST', '/part_merge', { uploadId: await uploadParts(a, [a], id, await zipEntries({ 'static/a.js.map': mapFor('src/old.ts') }), 1) })).status, 200);
+    assert.equal(
+      (
+        await call(a, 'POST', '/part_merge', {
+          uploadId: await uploadParts(a, [a], id, await zipEntries({ 'static/a.js.map': mapFor('src/old.ts') }), 1),
+        })
+      ).status,
+      200,
+    );
     // B parses and keeps the old map in its cache.
     assert.equal(await resolvedSource(b, id), 'src/old.ts');
     assert.equal(await resolvedSource(b, id), 'src/old.ts');
@@ -92,7 +107,10 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
 
     // upload_file_content on B, then A's parse_stack sees it.
     assert.equal(await resolvedSource(a, id), 'src/new.ts');
-    assert.equal((await call(b, 'POST', '/upload_file_content', { ...id, filename: 'static/a.js.map', content: mapFor('src/edited.ts') })).status, 200);
+    assert.equal(
+      (await call(b, 'POST', '/upload_file_content', { ...id, filename: 'static/a.js.map', content: mapFor('src/edited.ts') })).status,
+      200,
+    );
     assert.equal(await resolvedSource(a, id), 'src/edited.ts');
 
     assert.equal((await call(a, 'POST', '/delete', id)).status, 200);
@@ -121,7 +139,8 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
     const [a] = cluster.nodes;
     const uploadId = await uploadParts(a!, cluster.nodes, id, await zipEntries({ 'static/a.js.map': mapFor('src/private.ts') }), 3);
     for (const node of cluster.nodes) {
-      for (const key of [KEY_A, KEY_B, keyC]) assert.equal((await call(node, 'GET', '/list?appId=private', undefined, key)).status, 200, `key works on ${node.url}`);
+      for (const key of [KEY_A, KEY_B, keyC])
+        assert.equal((await call(node, 'GET', '/list?appId=private', undefined, key)).status, 200, `key works on ${node.url}`);
       assert.equal((await call(node, 'GET', '/list?appId=private', undefined, 'not-a-key')).status, 403);
       const foreign = await call(node, 'POST', '/part_list', { uploadId }, KEY_B);
       assert.equal(foreign.status, 404);
@@ -142,19 +161,26 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
   });
 
   test('kill -9 of the node doing a merge: the old tree stays whole through the others, the task merges again, nothing is left once garbage is due', async () => {
-    const [a, b, c] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0], typeof cluster.nodes[0]];
+    const [a, b, c] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
     const id = { appId: 'crash', version: '9', env: 'prod' };
     const oldFiles = { 'static/a.js.map': mapFor('src/old.ts'), 'static/a.js': 'old()' };
-    assert.equal((await call(a, 'POST', '/part_merge', { uploadId: await uploadParts(a, [a], id, await zipEntries(oldFiles), 1) })).status, 200);
+    assert.equal(
+      (await call(a, 'POST', '/part_merge', { uploadId: await uploadParts(a, [a], id, await zipEntries(oldFiles), 1) })).status,
+      200,
+    );
     const oldTree = await treeOf(b, id);
 
     // A replacement big enough that its merge is still writing when the node dies (the archive,
     // one object of ~25 MiB, stored while its 1 201 files are checked).
-    const newFiles: Record<string, string | Buffer> = { 'static/a.js.map': mapFor('src/new.ts'), 'static/big.bin': randomBytes(24 * 1024 * 1024) };
+    const newFiles: Record<string, string | Buffer> = {
+      'static/a.js.map': mapFor('src/new.ts'),
+      'static/big.bin': randomBytes(24 * 1024 * 1024),
+    };
     for (let i = 0; i < 1200; i++) newFiles[`static/c/${i}.js`] = randomBytes(300).toString('hex');
     const uploadId = await uploadParts(a, [a, b], { ...id, needCover: true }, await zipEntries(newFiles), 4);
     const catalog = await PgCatalog.open(cluster.env.MAPVAULT_CATALOG_URL!);
-    const staging = async () => (await catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000)).filter((g) => g.prefix.startsWith('trees/')).map((g) => g.prefix);
+    const staging = async () =>
+      (await catalog.dueGarbage(Number.MAX_SAFE_INTEGER, 100_000)).filter((g) => g.prefix.startsWith('trees/')).map((g) => g.prefix);
     const before = new Set(await staging());
 
     const merging = call(c, 'POST', '/part_merge', { uploadId }).catch((err: Error) => err);
@@ -172,10 +198,14 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
       }
       assert.equal(await resolvedSource(node, id), 'src/old.ts');
     }
-    assert.deepEqual((await call(b, 'POST', '/part_list', { uploadId })).body.content.chunkIndexs, [0, 1, 2, 3], 'the task and its parts survive');
+    assert.deepEqual(
+      (await call(b, 'POST', '/part_list', { uploadId })).body.content.chunkIndexs,
+      [0, 1, 2, 3],
+      'the task and its parts survive',
+    );
     // The dead node's lease on the task (MAPVAULT_MERGE_LEASE, short here) lapses; until then the task answers 409.
     let again = await call(b, 'POST', '/part_merge', { uploadId });
-    for (const until = Date.now() + 30_000; again.status === 409 && again.body.errorCode === 'Merge.InProgress' && Date.now() < until;) {
+    for (const until = Date.now() + 30_000; again.status === 409 && again.body.errorCode === 'Merge.InProgress' && Date.now() < until; ) {
       await sleep(250);
       again = await call(b, 'POST', '/part_merge', { uploadId });
     }
@@ -188,7 +218,11 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
     // could not tell it from a merge still running), a sweep leaves exactly the published trees.
     const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-sweeper-'));
     const later = Date.now() + 7 * 3_600_000;
-    const sweeper = await createMapvault(loadConfig({ ...cluster.env, MAPVAULT_DATA_DIR: dataDir }), { logger: false, now: () => later, announce: () => {} });
+    const sweeper = await createMapvault(loadConfig({ ...cluster.env, MAPVAULT_DATA_DIR: dataDir }), {
+      logger: false,
+      now: () => later,
+      announce: () => {},
+    });
     try {
       await sweeper.sweeper.sweep(later);
       const published = new Set<string>();

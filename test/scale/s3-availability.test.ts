@@ -55,12 +55,17 @@ test('an unreachable S3 endpoint stops the start with one line naming the variab
   const port = (closed.address() as { port: number }).port;
   await new Promise((resolve) => closed.close(resolve));
   const r = await serveFails({
-    MAPVAULT_BLOB_URL: `s3://bucket?endpoint=http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y',
+    MAPVAULT_BLOB_URL: `s3://bucket?endpoint=http://127.0.0.1:${port}`,
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
   });
   assert.equal(r.code, 1, r.stderr);
   const lines = ourLines(r.stderr);
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, new RegExp(`^mapvault: MAPVAULT_BLOB_URL: cannot use bucket "bucket" at http://127.0.0.1:${port}: unreachable \\(.*ECONNREFUSED`));
+  assert.match(
+    lines[0]!,
+    new RegExp(`^mapvault: MAPVAULT_BLOB_URL: cannot use bucket "bucket" at http://127.0.0.1:${port}: unreachable \\(.*ECONNREFUSED`),
+  );
   assert.doesNotMatch(r.stderr, /^\s+at /m);
 });
 
@@ -69,7 +74,9 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
     const endpoint = new URL(s3.value).searchParams.get('endpoint');
     const missing = await serveFails({ MAPVAULT_BLOB_URL: `s3://no-such-bucket-here?endpoint=${endpoint}` });
     assert.equal(missing.code, 1, missing.stderr);
-    assert.deepEqual(ourLines(missing.stderr), [`mapvault: MAPVAULT_BLOB_URL: cannot use bucket "no-such-bucket-here" at ${endpoint}: the bucket does not exist`]);
+    assert.deepEqual(ourLines(missing.stderr), [
+      `mapvault: MAPVAULT_BLOB_URL: cannot use bucket "no-such-bucket-here" at ${endpoint}: the bucket does not exist`,
+    ]);
     const denied = await serveFails({ MAPVAULT_BLOB_URL: s3.value, AWS_SECRET_ACCESS_KEY: 'wrong' });
     assert.equal(denied.code, 1, denied.stderr);
     assert.match(ourLines(denied.stderr).join('\n'), /^mapvault: MAPVAULT_BLOB_URL: cannot use bucket "[^"]+" at .*: access denied/);
@@ -89,11 +96,23 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
 
     const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
       const res = await fetch(server.api + path, {
-        method, headers: { 'DF-API-KEY': KEY_A, ...(body ? { 'content-type': 'application/json' } : {}) },
+        method,
+        headers: { 'DF-API-KEY': KEY_A, ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
       });
       const text = await res.text();
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), text, json: (() => { try { return JSON.parse(text); } catch { return null; } })() };
+      return {
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        text,
+        json: (() => {
+          try {
+            return JSON.parse(text);
+          } catch {
+            return null;
+          }
+        })(),
+      };
     };
     const sendPart = async (uploadId: string, index: number, data: Buffer) => {
       const form = new FormData();
@@ -108,7 +127,8 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
       const uploadId = init.json.content.uploadId as string;
       return { uploadId, part: await sendPart(uploadId, 0, zip) };
     };
-    const MAP = '{"version":3,"sources":["src/a.ts"],"sourcesContent":["export const a = 1;\\nthrow new Error(1);\\n"],"names":[],"mappings":"AAAA;AACA"}';
+    const MAP =
+      '{"version":3,"sources":["src/a.ts"],"sourcesContent":["export const a = 1;\\nthrow new Error(1);\\n"],"names":[],"mappings":"AAAA;AACA"}';
     const stack = 'Error: 1\n    at https://cdn.example.com/a.js:2:1';
 
     test('503 Storage.Unavailable with Retry-After while it is down; nothing lost; everything works once it is back', async () => {

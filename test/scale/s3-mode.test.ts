@@ -20,7 +20,9 @@ async function observe(s: TestServer, id: { appId: string; version: string; env:
   const tree = await s.post('/file_tree', id);
   const files: Record<string, string> = {};
   for (const f of tree.body.content?.files ?? []) {
-    const r = await fetch(`${s.api}/file?appId=${id.appId}&version=${id.version}&env=${id.env}&path=${encodeURIComponent(f.path)}`, { headers: { 'DF-API-KEY': 'test-key-workspace-a' } });
+    const r = await fetch(`${s.api}/file?appId=${id.appId}&version=${id.version}&env=${id.env}&path=${encodeURIComponent(f.path)}`, {
+      headers: { 'DF-API-KEY': 'test-key-workspace-a' },
+    });
     files[f.path] = Buffer.from(await r.arrayBuffer()).toString('base64');
   }
   const parsed = await s.post('/parse_stack', { ...id, stack });
@@ -90,7 +92,10 @@ describe('S3 mode answers exactly as the filesystem mode', { skip: s3.skip }, ()
     assert.deepEqual(await observe(s3Server, id, stack), edited);
 
     // Replace with another build: both answer from the new tree.
-    const v2 = await zipEntries({ 'static/js/app.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}', 'static/js/app.js': 'x' });
+    const v2 = await zipEntries({
+      'static/js/app.js.map': '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}',
+      'static/js/app.js': 'x',
+    });
     for (const s of [fsServer, s3Server]) assert.equal((await uploadZip(s, v2, { ...id, needCover: true })).status, 200);
     const replaced = await observe(fsServer, id, stack);
     assert.deepEqual(Object.keys(replaced.files), ['static/js/app.js', 'static/js/app.js.map']);

@@ -29,7 +29,12 @@ async function run(args: string[], env: Record<string, string>): Promise<string>
  * A Swift of its own (own data dir and ports, started by the project's script), for tests that
  * stop and restart the S3 server without disturbing the shared one other suites use.
  */
-export async function startPrivateSwift(): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void>; remove(): Promise<void> }> {
+export async function startPrivateSwift(): Promise<{
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+}> {
   const root = await mkdtemp(join(tmpdir(), 'mapvault-swift-'));
   const env = {
     MAPVAULT_SWIFT_ROOT: root,

@@ -44,7 +44,7 @@ function sourceMapProblem(bytes: Buffer): string | null {
 /** Feeds `bytes` in chunks cut at random places (or every `every` bytes). */
 function checkInChunks(bytes: Buffer, random: () => number, every?: number): string | null {
   const check = new SourceMapCheck();
-  for (let at = 0; at < bytes.length;) {
+  for (let at = 0; at < bytes.length; ) {
     const size = every ?? 1 + Math.floor(random() * 40);
     check.write(bytes.subarray(at, at + size));
     at += size;
@@ -85,7 +85,7 @@ const CASES: Array<[string, Verdict]> = [
   ['null', 'object'],
   ['', 'json'],
   [' ', 'json'],
-  [')]}\'', 'json'],
+  [")]}'", 'json'],
   [')]}\'{"version":3}', 'json'],
   [')', 'json'],
   ['{not json', 'json'],
@@ -115,7 +115,7 @@ const CASES: Array<[string, Verdict]> = [
   ['\ufeff{"version":3,"sources":[],"mappings":""}', 'json'],
   ['{"version":3,"sources":[],"mappings":""}\u0000', 'json'],
   ['{"version":3,"sources":[],"mappings":"" ,}', 'json'],
-  ['[' .repeat(10) + ']'.repeat(10), 'object'],
+  ['['.repeat(10) + ']'.repeat(10), 'object'],
 ];
 
 test('agrees with JSON.parse and the sourcemap rules on hand-picked inputs, whole and cut into chunks', () => {
@@ -141,8 +141,12 @@ function randomDocument(random: () => number): string {
     const keys = ['version', 'sources', 'mappings', 'sections', 'names', 'x', 've\\u0072sion'];
     return `{${Array.from({ length: Math.floor(random() * 5) }, () => `"${pick(keys)}":${value(depth + 1)}`).join(',')}}`;
   };
-  const fields = ['"version":' + pick(['3', '3', '3.0', '2', '"3"']), '"sources":' + pick(['[]', '["a.ts"]', '{}']),
-    '"mappings":' + pick(['"AAAA"', '""', '1']), '"x":' + value(1)];
+  const fields = [
+    '"version":' + pick(['3', '3', '3.0', '2', '"3"']),
+    '"sources":' + pick(['[]', '["a.ts"]', '{}']),
+    '"mappings":' + pick(['"AAAA"', '""', '1']),
+    '"x":' + value(1),
+  ];
   if (random() < 0.2) fields.push('"sections":' + pick(['[]', '{}']));
   const doc = random() < 0.8 ? `{${fields.sort(() => random() - 0.5).join(pick([',', ' , ', ',\n']))}}` : value(0);
   return (random() < 0.1 ? ")]}'\n" : '') + doc;
@@ -182,7 +186,10 @@ test('a real esbuild map passes, fed in 1-byte and 64 KiB chunks', async () => {
 
 test('says where the JSON breaks, and refuses nesting deeper than the limit without growing', () => {
   assert.equal(sourceMapProblem(Buffer.from('{"version":3,}')), "not valid JSON (expected a key string, got '}' at byte 13)");
-  assert.equal(sourceMapProblem(Buffer.from('{"a":"x\ny"}')), 'not valid JSON (unescaped control character byte 0x0a in a string at byte 7)');
+  assert.equal(
+    sourceMapProblem(Buffer.from('{"a":"x\ny"}')),
+    'not valid JSON (unescaped control character byte 0x0a in a string at byte 7)',
+  );
   const deep = Buffer.from('['.repeat(MAX_MAP_NESTING + 1));
   assert.equal(sourceMapProblem(deep), `not valid JSON (nested deeper than ${MAX_MAP_NESTING} levels at byte ${MAX_MAP_NESTING})`);
 });

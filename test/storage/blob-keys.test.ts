@@ -2,8 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeRelativePath } from '../../src/archive/entry-path.ts';
 import {
-  mapIndexPath, mappingIndexPath, partKey, refuseReservedPath, retiredFile, retiredTree, SINGLE_FILES_SEGMENT, singleFileKey, singleFilePrefix,
-  TREE_ARCHIVE_PATH, treePrefix, uploadPrefix,
+  mapIndexPath,
+  mappingIndexPath,
+  partKey,
+  refuseReservedPath,
+  retiredFile,
+  retiredTree,
+  SINGLE_FILES_SEGMENT,
+  singleFileKey,
+  singleFilePrefix,
+  TREE_ARCHIVE_PATH,
+  treePrefix,
+  uploadPrefix,
 } from '../../src/storage/blob-keys.ts';
 import { archiveEntryRef } from '../../src/storage/tree-archive.ts';
 
@@ -13,11 +23,12 @@ test('blob keys: parts under their upload, everything of a revision under its tr
   const key = singleFileKey('r1', 'R4nd', 'static/js/app.js.map');
   assert.equal(key, `trees/r1/${SINGLE_FILES_SEGMENT}/R4nd/static/js/app.js.map`);
   assert.equal(singleFilePrefix(key), `trees/r1/${SINGLE_FILES_SEGMENT}/R4nd/`);
-  for (const k of [key, treePrefix('r1') + mapIndexPath('a.js.map'), treePrefix('r1') + mappingIndexPath('mapping.txt')]) assert.ok(k.startsWith(treePrefix('r1')), k);
+  for (const k of [key, treePrefix('r1') + mapIndexPath('a.js.map'), treePrefix('r1') + mappingIndexPath('mapping.txt')])
+    assert.ok(k.startsWith(treePrefix('r1')), k);
   assert.deepEqual(retiredTree('r1', 5), { prefix: 'trees/r1/', dueAt: 5, revisionId: 'r1' });
   assert.deepEqual(retiredFile('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }, 5), { prefix: singleFilePrefix(key), dueAt: 5 });
   const archived = { path: 'a.js', size: 1, sha256: '', blobKey: archiveEntryRef({ dataOffset: 30, storedSize: 1, method: 0, crc32: 1 }) };
-  assert.equal(retiredFile('r1', archived, 5), null, 'a file in the tree\'s archive has nothing of its own to collect');
+  assert.equal(retiredFile('r1', archived, 5), null, "a file in the tree's archive has nothing of its own to collect");
   assert.ok(TREE_ARCHIVE_PATH.startsWith(`${SINGLE_FILES_SEGMENT}/`), 'the archive is under the reserved segment');
 });
 

@@ -70,7 +70,14 @@ export function blobStoreContract(name: string, create: () => Promise<BlobStore>
       return Buffer.concat(chunks);
     };
     const part = 8 * 1024 * 1024;
-    for (const [start, end] of [[0, 0], [0, 99], [12_345, 67_890], [part - 10, part + 10], [body.length - 1, body.length - 1], [0, body.length - 1]] as const) {
+    for (const [start, end] of [
+      [0, 0],
+      [0, 99],
+      [12_345, 67_890],
+      [part - 10, part + 10],
+      [body.length - 1, body.length - 1],
+      [0, body.length - 1],
+    ] as const) {
       assert.ok((await range(start, end)).equals(body.subarray(start, end + 1)), `bytes ${start}-${end}`);
     }
     assert.equal(await store.getRange('trees/r1/absent', 0, 9), null);
@@ -104,7 +111,10 @@ export function blobStoreContract(name: string, create: () => Promise<BlobStore>
   test(`${name}: maxBytes stops an oversized put and stores nothing`, async () => {
     const store = await create();
     await store.put('p/x', Readable.from(['keep']));
-    await assert.rejects(store.put('p/x', Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), { maxBytes: 1000 }), SizeLimitExceededError);
+    await assert.rejects(
+      store.put('p/x', Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), { maxBytes: 1000 }),
+      SizeLimitExceededError,
+    );
     assert.equal(await read(store, 'p/x'), 'keep');
     const exact = await store.put('p/y', Readable.from([Buffer.alloc(1000)]), { maxBytes: 1000 });
     assert.equal(exact.size, 1000);
@@ -135,7 +145,11 @@ export function blobStoreContract(name: string, create: () => Promise<BlobStore>
     for (const k of ['l/z', 'l/a/2', 'l/a/1', 'm/x']) await store.put(k, Readable.from(['12']));
     const listed: Array<{ key: string; size: number }> = [];
     for await (const o of store.list('l/')) listed.push(o);
-    assert.deepEqual(listed, [{ key: 'l/a/1', size: 2 }, { key: 'l/a/2', size: 2 }, { key: 'l/z', size: 2 }]);
+    assert.deepEqual(listed, [
+      { key: 'l/a/1', size: 2 },
+      { key: 'l/a/2', size: 2 },
+      { key: 'l/z', size: 2 },
+    ]);
     assert.deepEqual(await keys(store, 'none/'), []);
   });
 

@@ -10,5 +10,6 @@ const s3 = service('MAPVAULT_TEST_S3_URL', 'scripts/services/swift.sh');
 describe('S3BlobStore against a real S3 server (Swift)', { skip: s3.skip }, () => {
   // Each test gets an empty store: its own prefix in the shared test bucket.
   blobStoreContract('S3BlobStore', () =>
-    S3BlobStore.open({ ...parseS3Url(s3.value), prefix: `contract-${randomBytes(6).toString('hex')}/` }));
+    S3BlobStore.open({ ...parseS3Url(s3.value), prefix: `contract-${randomBytes(6).toString('hex')}/` }),
+  );
 });

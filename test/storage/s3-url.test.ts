@@ -4,7 +4,10 @@ import { parseS3Url } from '../../src/storage/s3/s3-url.ts';
 
 test('parseS3Url reads bucket, prefix, endpoint and region', () => {
   assert.deepEqual(parseS3Url('s3://maps/prod/eu/?endpoint=http://127.0.0.1:18080&region=eu-west-1'), {
-    bucket: 'maps', prefix: 'prod/eu/', endpoint: 'http://127.0.0.1:18080', region: 'eu-west-1',
+    bucket: 'maps',
+    prefix: 'prod/eu/',
+    endpoint: 'http://127.0.0.1:18080',
+    region: 'eu-west-1',
   });
   assert.deepEqual(parseS3Url('s3://my.maps'), { bucket: 'my.maps', prefix: '', endpoint: undefined, region: 'us-east-1' });
   assert.equal(parseS3Url('s3://maps/a//b').prefix, 'a/b/');

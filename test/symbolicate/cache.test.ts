@@ -41,9 +41,11 @@ test('MapCache: LRU order, byte bound, oversized entries, invalidation during a 
   assert.equal((await c.getOrLoad('u\u0000c', load('c2', 1)))!.v, 'c2'); // invalidated
   assert.equal((await c.getOrLoad('t\u0000a', load('a3', 1)))!.v, 'a'); // other tree untouched
 
-  const failing = await c.getOrLoad('t\u0000err', () => {
-    throw new Error('sync throw');
-  }).catch((e: Error) => e.message);
+  const failing = await c
+    .getOrLoad('t\u0000err', () => {
+      throw new Error('sync throw');
+    })
+    .catch((e: Error) => e.message);
   assert.equal(failing, 'sync throw');
   assert.equal((await c.getOrLoad('t\u0000err', load('ok', 1)))!.v, 'ok'); // errors are not cached
 });
@@ -87,7 +89,10 @@ test('concurrent requests for a cold map parse it once', async () => {
 test('byte bound: a budget for one map keeps one map', async () => {
   // Only the bundle's frames: misses for other files (node internals) would be cached too, and
   // their order of arrival would decide which entry is evicted first.
-  const stack = stackAll.split('\n').filter((l) => !/^\s+at /.test(l) || l.includes(fx.app.url)).join('\n');
+  const stack = stackAll
+    .split('\n')
+    .filter((l) => !/^\s+at /.test(l) || l.includes(fx.app.url))
+    .join('\n');
   const probe = new StackResolver();
   await probe.resolve(appTree('p'), { stack });
   const oneMap = probe.stats().bytes;
@@ -127,7 +132,10 @@ test('worker parsing (threshold 0) gives results identical to inline parsing', a
   const worker = new StackResolver({ workerThresholdBytes: 0 });
   try {
     for (const s of stacks) {
-      const [a, b] = await Promise.all([inline.resolve(new MemTree('w1', files), { stack: s }), worker.resolve(new MemTree('w2', files), { stack: s })]);
+      const [a, b] = await Promise.all([
+        inline.resolve(new MemTree('w1', files), { stack: s }),
+        worker.resolve(new MemTree('w2', files), { stack: s }),
+      ]);
       assert.deepEqual(b, a);
     }
     assert.ok(worker.stats().parses >= 2);
@@ -147,12 +155,22 @@ test('worker parsing (threshold 0) gives results identical to inline parsing', a
 
 test('worker pool: a worker that cannot start → WorkerUnavailableError (callers parse inline); a crash mid-job rejects that job', async () => {
   const broken = new MapParserPool(1, () => new Worker('throw new Error("no loader here")', { eval: true }));
-  await assert.rejects(broken.parse(Buffer.from('{}')), (e: unknown) => e instanceof WorkerUnavailableError && /no loader here/.test((e as Error).message));
+  await assert.rejects(
+    broken.parse(Buffer.from('{}')),
+    (e: unknown) => e instanceof WorkerUnavailableError && /no loader here/.test((e as Error).message),
+  );
   assert.ok(broken.unavailable);
   await assert.rejects(broken.parse(Buffer.from('{}')), WorkerUnavailableError); // no retry storm
   await broken.close();
 
-  const crashing = new MapParserPool(1, () => new Worker(`const { parentPort } = require('node:worker_threads'); parentPort.postMessage({ ready: true }); parentPort.on('message', () => process.exit(3));`, { eval: true }));
+  const crashing = new MapParserPool(
+    1,
+    () =>
+      new Worker(
+        `const { parentPort } = require('node:worker_threads'); parentPort.postMessage({ ready: true }); parentPort.on('message', () => process.exit(3));`,
+        { eval: true },
+      ),
+  );
   await assert.rejects(crashing.parse(Buffer.from('{}')), /exited with code 3/);
   assert.equal(crashing.unavailable, null);
   await crashing.close();

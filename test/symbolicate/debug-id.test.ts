@@ -21,7 +21,7 @@ function* chunkings(bytes: Buffer): Generator<Buffer[]> {
   let seed = 7;
   for (let round = 0; round < 20; round++) {
     const chunks: Buffer[] = [];
-    for (let at = 0; at < bytes.length;) {
+    for (let at = 0; at < bytes.length; ) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const n = 1 + (seed % 300);
       chunks.push(bytes.subarray(at, at + n));
@@ -37,7 +37,7 @@ const readScript = (chunks: Buffer[]) => {
   return r.debugId();
 };
 
-test('a script\'s debug ID read while streaming equals the whole-text reading, for every chunking', () => {
+test("a script's debug ID read while streaming equals the whole-text reading, for every chunking", () => {
   const scripts = [
     `var a=1;\n//# debugId=${ID}\n//# sourceMappingURL=app.js.map\n`,
     `var a=1;\r\n//# debugId=${ID.toUpperCase()}\r\n//# sourceMappingURL=app.js.map\r\n\r\n`,
@@ -65,7 +65,7 @@ test('a script\'s debug ID read while streaming equals the whole-text reading, f
   assert.equal(readScript([Buffer.from(scripts[7]!)]), ID);
 });
 
-test('a map\'s debugId (or debug_id) read by the streaming check equals JSON.parse\'s, for every chunking', () => {
+test("a map's debugId (or debug_id) read by the streaming check equals JSON.parse's, for every chunking", () => {
   const maps = [
     { version: 3, sources: ['a.ts'], names: [], mappings: 'AAAA', debugId: ID },
     { version: 3, sources: ['a.ts'], names: [], mappings: 'AAAA', debug_id: ID.toUpperCase() },
@@ -82,7 +82,11 @@ test('a map\'s debugId (or debug_id) read by the streaming check equals JSON.par
       const check = new SourceMapCheck();
       for (const c of chunks) check.write(c);
       assert.equal(check.result(), null);
-      assert.equal(mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }), expected, text.slice(0, 100));
+      assert.equal(
+        mapDebugId({ debugId: check.stringField('debugId'), debug_id: check.stringField('debug_id') }),
+        expected,
+        text.slice(0, 100),
+      );
     }
   }
   assert.equal(mapDebugId(JSON.parse(texts[0]!)), ID);

@@ -28,8 +28,29 @@ function assertSameDecode(mappings: string): void {
 }
 
 test('the direct VLQ decoder equals trace-mapping on hand-picked and malformed mappings', () => {
-  for (const m of ['', ';', ';;', 'A', 'AAAA', 'AAAAA', 'AAAAAA', 'AAAA;', ';AAAA', 'AAAA,CAAA', 'AA,B', ',,,,', 'AAAA,;;,',
-    'GAAG,DAAD,CAAC;IACA,HAAH', 'AAAAAAAAAAAAAAAA', 'gBAAgB,CAAC', '//////', 'zzzz', 'Z', 'AAAA,é', 'é€AA']) {
+  for (const m of [
+    '',
+    ';',
+    ';;',
+    'A',
+    'AAAA',
+    'AAAAA',
+    'AAAAAA',
+    'AAAA;',
+    ';AAAA',
+    'AAAA,CAAA',
+    'AA,B',
+    ',,,,',
+    'AAAA,;;,',
+    'GAAG,DAAD,CAAC;IACA,HAAH',
+    'AAAAAAAAAAAAAAAA',
+    'gBAAgB,CAAC',
+    '//////',
+    'zzzz',
+    'Z',
+    'AAAA,é',
+    'é€AA',
+  ]) {
     assertSameDecode(m);
   }
 });
@@ -53,7 +74,8 @@ test('unsorted segments are sorted stably, and lookups agree with trace-mapping'
   for (let column = 1; column <= 14; column++) {
     const want = originalPositionFor(tm, { line: 1, column: column - 1 });
     const m = ix.lookup(1, column);
-    const got = m ? { source: ix.source(m.sourceIndex), line: m.line, column: m.column - 1, name: ix.name(m.nameIndex) }
+    const got = m
+      ? { source: ix.source(m.sourceIndex), line: m.line, column: m.column - 1, name: ix.name(m.nameIndex) }
       : { source: null, line: null, column: null, name: null };
     assert.deepEqual(got, want, `column ${column}`);
   }

@@ -106,7 +106,12 @@ export interface Fixture {
   cleanup(): void;
 }
 
-async function bundle(dir: string, entry: string, treePath: string, opts: { sourcesContent?: boolean; inline?: boolean } = {}): Promise<Bundle> {
+async function bundle(
+  dir: string,
+  entry: string,
+  treePath: string,
+  opts: { sourcesContent?: boolean; inline?: boolean } = {},
+): Promise<Bundle> {
   const file = join(dir, 'out', treePath);
   mkdirSync(dirname(file), { recursive: true });
   await build({
@@ -144,7 +149,15 @@ export async function buildFixture(): Promise<Fixture> {
     bundle(dir, 'src/other.ts', 'static/inline/vendor.js', { inline: true }),
     bundle(dir, 'src/index.ts', 'assets/lib.js'),
   ]);
-  return { dir, app: app!, noContent: noContent!, other: other!, inline: inline!, suffix: suffix!, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    app: app!,
+    noContent: noContent!,
+    other: other!,
+    inline: inline!,
+    suffix: suffix!,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Runs an exported function of a bundle and returns the thrown error's stack with the bundle's file URL replaced by its CDN URL. */
@@ -205,7 +218,8 @@ export function generatedFor(mapJson: string, sourceSuffix: string, line: number
   const c = new sourceMap.SourceMapConsumer(JSON.parse(mapJson));
   let found: { line: number; column: number } | null = null;
   c.eachMapping((m) => {
-    if (!found && m.source.endsWith(sourceSuffix) && m.originalLine === line) found = { line: m.generatedLine, column: m.generatedColumn + 1 };
+    if (!found && m.source.endsWith(sourceSuffix) && m.originalLine === line)
+      found = { line: m.generatedLine, column: m.generatedColumn + 1 };
   });
   if (!found) throw new Error(`no mapping for ${sourceSuffix}:${line}`);
   return found;

@@ -37,7 +37,13 @@ test('V8 frames', () => {
 test('V8 eval frames resolve the call site of eval()', () => {
   frame('    at eval (eval at <anonymous> (https://x.test/app.js:1:100), <anonymous>:1:1)', 'eval', 'https://x.test/app.js', 1, 100);
   // Shapes as printed by Node 20 for nested eval.
-  frame('    at eval (eval at inner (eval at outer (https://x.test/app.js:2:30)), <anonymous>:1:1)', 'eval', 'https://x.test/app.js', 2, 30);
+  frame(
+    '    at eval (eval at inner (eval at outer (https://x.test/app.js:2:30)), <anonymous>:1:1)',
+    'eval',
+    'https://x.test/app.js',
+    2,
+    30,
+  );
   frame('    at inner (eval at outer (https://x.test/app.js:2:30), <anonymous>:1:27)', 'inner', 'https://x.test/app.js', 2, 30);
   bad('    at eval (eval at <anonymous> (native), <anonymous>:1:1)', 'eval');
 });
@@ -54,7 +60,13 @@ test('Firefox frames', () => {
   frame('@https://cdn.example.com/static/js/app.js:1:50', null, 'https://cdn.example.com/static/js/app.js', 1, 50);
   frame('fn/<@https://x.test/a.js:1:2', 'fn/<', 'https://x.test/a.js', 1, 2);
   frame('si</subtotal/<@https://x.test/a.js:7:8', 'si</subtotal/<', 'https://x.test/a.js', 7, 8);
-  frame('promise callback*run@https://x.test/node_modules/@scope/a.js:1:2', 'promise callback*run', 'https://x.test/node_modules/@scope/a.js', 1, 2);
+  frame(
+    'promise callback*run@https://x.test/node_modules/@scope/a.js:1:2',
+    'promise callback*run',
+    'https://x.test/node_modules/@scope/a.js',
+    1,
+    2,
+  );
   const f = bad('old@https://x.test/a.js:12', 'old'); // no column
   assert.equal(f.line, 12);
 });
@@ -67,13 +79,26 @@ test('Safari frames', () => {
 });
 
 test('Guance web SDK frames', () => {
-  frame('  at handleClick @ https://cdn.example.com/static/js/app.js:1:2345', 'handleClick', 'https://cdn.example.com/static/js/app.js', 1, 2345);
+  frame(
+    '  at handleClick @ https://cdn.example.com/static/js/app.js:1:2345',
+    'handleClick',
+    'https://cdn.example.com/static/js/app.js',
+    1,
+    2345,
+  );
   frame('  at <anonymous> @ https://cdn.example.com/static/js/app.js:1:20', null, 'https://cdn.example.com/static/js/app.js', 1, 20);
   bad('  at foo @ native', 'foo');
 });
 
 test('non-frame lines', () => {
-  for (const line of ['Error: boom', 'TypeError: x is not a function', '', '   ', 'Contact admin@example.com for help', 'Uncaught (in promise)']) {
+  for (const line of [
+    'Error: boom',
+    'TypeError: x is not a function',
+    '',
+    '   ',
+    'Contact admin@example.com for help',
+    'Uncaught (in promise)',
+  ]) {
     assert.equal(parseFrameLine(line), null, line);
   }
 });

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SuffixIndex, conventionalMapPath, findSourceMappingURL, resolveMapRef, suffixMatch, urlPath } from '../../src/symbolicate/locate.ts';
+import {
+  SuffixIndex,
+  conventionalMapPath,
+  findSourceMappingURL,
+  resolveMapRef,
+  suffixMatch,
+  urlPath,
+} from '../../src/symbolicate/locate.ts';
 
 test('urlPath: host, query and fragment ignored; schemes, relative URLs, percent-decoding', () => {
   const cases: [string, string | null][] = [
@@ -64,7 +71,10 @@ test('suffixMatch: longest segment-wise suffix, ties by shortest path then name'
 });
 
 test('findSourceMappingURL reads only the tail: blank and comment lines skipped, code ends the search', () => {
-  assert.equal(findSourceMappingURL('a()\n//# sourceMappingURL=app.js.map\n//# debugId=85314830-023f-4cf1-a267-535f4e37bb17\n\n'), 'app.js.map');
+  assert.equal(
+    findSourceMappingURL('a()\n//# sourceMappingURL=app.js.map\n//# debugId=85314830-023f-4cf1-a267-535f4e37bb17\n\n'),
+    'app.js.map',
+  );
   assert.equal(findSourceMappingURL('a()\n//# sourceMappingURL=app.js.map\nb()\n'), null); // code after the comment
   assert.equal(findSourceMappingURL('a()\r//# sourceMappingURL=cr.map'), 'cr.map'); // a lone CR ends a line too
   assert.equal(findSourceMappingURL(Buffer.from('a()\n//# sourceMappingURL=bytes.map \t\n')), 'bytes.map');
@@ -91,7 +101,7 @@ function scanSuffixMatch(mapPath: string, files: readonly string[]): string | nu
   return best;
 }
 
-test('SuffixIndex gives the scan\'s answer on random trees (differential, 20 000 queries)', () => {
+test("SuffixIndex gives the scan's answer on random trees (differential, 20 000 queries)", () => {
   let seed = 42;
   const rnd = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;

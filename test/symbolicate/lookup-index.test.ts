@@ -31,8 +31,18 @@ before(async () => {
   // A big real map: the server's own dependencies (Fastify, ajv, undici, …) bundled and minified.
   const dir = mkdtempSync(join(tmpdir(), 'mapvault-bigmap-'));
   await build({
-    stdin: { contents: "export * from 'fastify'; export * from 'undici'; export * from '@fastify/multipart'; export * from 'yauzl'; export * from 'yazl';", resolveDir: process.cwd() },
-    bundle: true, minify: true, sourcemap: 'external', platform: 'node', format: 'esm', outfile: join(dir, 'big.js'), logLevel: 'silent',
+    stdin: {
+      contents:
+        "export * from 'fastify'; export * from 'undici'; export * from '@fastify/multipart'; export * from 'yauzl'; export * from 'yazl';",
+      resolveDir: process.cwd(),
+    },
+    bundle: true,
+    minify: true,
+    sourcemap: 'external',
+    platform: 'node',
+    format: 'esm',
+    outfile: join(dir, 'big.js'),
+    logLevel: 'silent',
   });
   big = { map: readFileSync(join(dir, 'big.js.map'), 'utf8'), js: readFileSync(join(dir, 'big.js'), 'utf8'), dir };
 });
@@ -47,7 +57,15 @@ const viaIndex = (json: string, ranges: FunctionRange[] = []) => readIndex(write
 
 function answer(ix: SourceMapIndex, line: number, column: number) {
   const m = ix.lookup(line, column);
-  return m && { source: ix.source(m.sourceIndex), line: m.line, column: m.column, name: ix.name(m.nameIndex), context: ix.context(m.sourceIndex, m.line, 5) };
+  return (
+    m && {
+      source: ix.source(m.sourceIndex),
+      line: m.line,
+      column: m.column,
+      name: ix.name(m.nameIndex),
+      context: ix.context(m.sourceIndex, m.line, 5),
+    }
+  );
 }
 
 test('index = JSON path at every position of the real-bundle fixtures (esbuild builds of a TS project)', () => {
@@ -83,14 +101,24 @@ test('index = JSON path = trace-mapping on 20 000 random positions of a big real
     const got = answer(b, line, column);
     assert.deepEqual(got, answer(a, line, column), `${line}:${column}`);
     const want = originalPositionFor(tm, { line, column: column - 1 });
-    assert.deepEqual(got ? [got.source, got.line, got.column - 1, got.name] : [null, null, null, null], [want.source, want.line, want.column, want.name], `${line}:${column}`);
+    assert.deepEqual(
+      got ? [got.source, got.line, got.column - 1, got.name] : [null, null, null, null],
+      [want.source, want.line, want.column, want.name],
+      `${line}:${column}`,
+    );
     if (got) resolved++;
   }
   assert.ok(resolved > 15_000);
 });
 
 test('index maps with a section at line 200 000 000 and sources on the ignore list survive the round trip', () => {
-  const tiny = (s: string, extra = {}) => ({ version: 3, sources: [s, `node_modules/${s}`], names: ['n'], mappings: 'AAAAA,EACAA', ...extra });
+  const tiny = (s: string, extra = {}) => ({
+    version: 3,
+    sources: [s, `node_modules/${s}`],
+    names: ['n'],
+    mappings: 'AAAAA,EACAA',
+    ...extra,
+  });
   const json = JSON.stringify({
     version: 3,
     sections: [
@@ -100,11 +128,21 @@ test('index maps with a section at line 200 000 000 and sources on the ignore li
   });
   const a = viaJson(json);
   const b = viaIndex(json);
-  for (const [line, column] of [[1, 1], [1, 3], [200_000_001, 6], [200_000_001, 9], [100, 1], [200_000_002, 1]] as const) {
+  for (const [line, column] of [
+    [1, 1],
+    [1, 3],
+    [200_000_001, 6],
+    [200_000_001, 9],
+    [100, 1],
+    [200_000_002, 1],
+  ] as const) {
     assert.deepEqual(answer(b, line, column), answer(a, line, column));
   }
   assert.equal(b.lineCount, 200_000_001);
-  assert.deepEqual([0, 1, 2, 3].map((i) => b.ignored(i)), [false, true, true, false]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => b.ignored(i)),
+    [false, true, true, false],
+  );
 });
 
 test('function ranges: the innermost enclosing range, like a brute-force search over random nestings', () => {
@@ -132,13 +170,21 @@ test('function ranges: the innermost enclosing range, like a brute-force search 
       }
     };
     grow(0, 0, 4, 60, 0);
-    const ix = viaIndex(json, [...ranges].sort(() => rnd(3) - 1));
+    const ix = viaIndex(
+      json,
+      [...ranges].sort(() => rnd(3) - 1),
+    );
     for (let line = 0; line < 5; line++) {
       for (let column = 0; column < 62; column++) {
-        const inside = ranges.filter((r) =>
-          (line > r.startLine || (line === r.startLine && column >= r.startColumn)) && (line < r.endLine || (line === r.endLine && column < r.endColumn)));
+        const inside = ranges.filter(
+          (r) =>
+            (line > r.startLine || (line === r.startLine && column >= r.startColumn)) &&
+            (line < r.endLine || (line === r.endLine && column < r.endColumn)),
+        );
         // Innermost = the latest start (nesting: a later start inside means a deeper range); on equal starts the shorter one.
-        inside.sort((x, y) => x.startLine - y.startLine || x.startColumn - y.startColumn || y.endLine - x.endLine || y.endColumn - x.endColumn);
+        inside.sort(
+          (x, y) => x.startLine - y.startLine || x.startColumn - y.startColumn || y.endLine - x.endLine || y.endColumn - x.endColumn,
+        );
         assert.equal(ix.enclosingFunction(line + 1, column + 1)?.name ?? null, inside.at(-1)?.name ?? null, `t${t} ${line}:${column}`);
       }
     }
@@ -161,7 +207,10 @@ test('versioned file: magic, version and the map sha256 are checked; damaged fil
   assert.equal(indexMapSha256(writeIndex(packSourceMap(Buffer.from(json)))), null);
   const other = new Uint8Array(file);
   new DataView(other.buffer).setUint32(4, FORMAT_VERSION + 1, true);
-  assert.throws(() => readIndex(other), (e: unknown) => e instanceof IndexVersionError && e.found === FORMAT_VERSION + 1);
+  assert.throws(
+    () => readIndex(other),
+    (e: unknown) => e instanceof IndexVersionError && e.found === FORMAT_VERSION + 1,
+  );
   assert.throws(() => readIndex(Buffer.from('not an index at all, just some bytes here')), IndexFormatError);
   assert.throws(() => readIndex(file.subarray(0, file.length - 64)), IndexFormatError); // cut short
   const lying = new Uint8Array(file);
@@ -229,7 +278,10 @@ test('resolver: the stored index is read instead of the map; missing, outdated o
   const outdated = new Uint8Array(fresh.indexes.get(mapPath)!);
   new DataView(outdated.buffer).setUint32(4, 999, true);
   const stale = writeIndex(packSourceMap(Buffer.from(fx.other.map!)), [], sha(fx.other.map!)); // built from other bytes
-  for (const [label, bytes] of [['outdated version', outdated], ['built from other bytes', stale]] as const) {
+  for (const [label, bytes] of [
+    ['outdated version', outdated],
+    ['built from other bytes', stale],
+  ] as const) {
     const r = new StackResolver();
     const t = new IndexedTree(`t-${label}`, { [mapPath]: fx.app.map! });
     t.indexes.set(mapPath, bytes);
@@ -254,12 +306,16 @@ test('block-compressed segments: long lines, equal columns across block edges, 1
         col += rnd(4) === 0 ? 0 : rnd(3); // runs of equal columns, which land on block edges
         const k = rnd(4);
         const big = rnd(5) === 0;
-        return k === 0 ? [col] : k === 1
-          ? [col, rnd(3), big ? 2 ** 31 - 1 - rnd(3) : rnd(50), big ? rnd(2 ** 30) : rnd(80)]
-          : [col, rnd(3), rnd(50), rnd(80), big ? 2 ** 31 - 2 : rnd(4)];
+        return k === 0
+          ? [col]
+          : k === 1
+            ? [col, rnd(3), big ? 2 ** 31 - 1 - rnd(3) : rnd(50), big ? rnd(2 ** 30) : rnd(80)]
+            : [col, rnd(3), rnd(50), rnd(80), big ? 2 ** 31 - 2 : rnd(4)];
       }) as SourceMapSegment[];
     });
-    const json = JSON.stringify(encodedMap(presortedDecodedMap({ version: 3, sources: ['a.ts', 'b.ts', 'c.ts'], names: ['n0', 'n1', 'n2', 'n3'], mappings })));
+    const json = JSON.stringify(
+      encodedMap(presortedDecodedMap({ version: 3, sources: ['a.ts', 'b.ts', 'c.ts'], names: ['n0', 'n1', 'n2', 'n3'], mappings })),
+    );
     const a = viaJson(json);
     const b = viaIndex(json);
     for (let line = 1; line <= mappings.length + 1; line++) {
@@ -277,11 +333,17 @@ test('index = JSON path = trace-mapping on every frame of the real-browser fixtu
   const { makeIndexFile } = await import('../../src/symbolicate/index/make.ts');
   const { loadFunctionNames, originalFunctionFields } = await import('../../src/symbolicate/names/frame-names.ts');
   const dist = join(FIXTURE_DIR, 'dist');
-  const loaded = new Map<string, { a: SourceMapIndex; b: SourceMapIndex; tm: TraceMap; names: Awaited<ReturnType<typeof loadFunctionNames>> } | null>();
+  const loaded = new Map<
+    string,
+    { a: SourceMapIndex; b: SourceMapIndex; tm: TraceMap; names: Awaited<ReturnType<typeof loadFunctionNames>> } | null
+  >();
   let frames = 0;
   for (const bundler of BUNDLERS) {
     for (const browser of BROWSERS) {
-      const stacks = JSON.parse(readFileSync(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<string, string | null>;
+      const stacks = JSON.parse(readFileSync(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<
+        string,
+        string | null
+      >;
       for (const stack of Object.values(stacks)) {
         for (const line of (stack ?? '').split('\n')) {
           const f = parseFrameLine(line);
@@ -293,7 +355,12 @@ test('index = JSON path = trace-mapping on every frame of the real-browser fixtu
               const json = readFileSync(join(dist, `${script}.map`), 'utf8');
               const js = readFileSync(join(dist, script));
               const names = await loadFunctionNames(Buffer.from(json), viaJson(json), async () => js);
-              entry = { a: viaJson(json), b: readIndex(await makeIndexFile(Buffer.from(json), js, sha(json))), tm: new TraceMap(json), names };
+              entry = {
+                a: viaJson(json),
+                b: readIndex(await makeIndexFile(Buffer.from(json), js, sha(json))),
+                tm: new TraceMap(json),
+                names,
+              };
             } catch {
               entry = null; // a frame outside the app (the test page, browser internals)
             }
@@ -306,7 +373,11 @@ test('index = JSON path = trace-mapping on every frame of the real-browser fixtu
           assert.deepEqual(got, answer(m.a, f.line!, f.column!), line);
           const want = originalPositionFor(m.tm, { line: f.line!, column: f.column! - 1 });
           // (trace-mapping normalizes `a/./b` in sources; the index keeps them as the map says.)
-          assert.deepEqual(got ? [got.source!.replace(/\/\.\//g, '/'), got.line, got.column - 1] : [null, null, null], [want.source, want.line, want.column], line);
+          assert.deepEqual(
+            got ? [got.source!.replace(/\/\.\//g, '/'), got.line, got.column - 1] : [null, null, null],
+            [want.source, want.line, want.column],
+            line,
+          );
           // originalFunction from the ranges stored in the index = names/ computing them itself.
           const fromNames = originalFunctionFields(m.names, f.line!, f.column!);
           const stored = m.b.enclosingFunction(f.line!, f.column!);

@@ -75,7 +75,11 @@ describe('originalFunction: the caller call-site fallback', () => {
 
   test('a minified function name the map does not name: the caller names it at its call site', async () => {
     const frames = await resolveIn(withScript, stackOfFindProduct());
-    assert.deepEqual(frames.map(pick), [['findProduct', 'caller'], ['checkout', 'script'], ['<module>', 'script']]);
+    assert.deepEqual(frames.map(pick), [
+      ['findProduct', 'caller'],
+      ['checkout', 'script'],
+      ['<module>', 'script'],
+    ]);
     assert.match(frames[0]!.originalFunctionDetail!, /does not name the minified identifier of o: named after the caller's call site/);
     assert.equal(frames[1]!.originalFunctionDetail, undefined);
   });
@@ -111,7 +115,11 @@ describe('originalFunction: the caller call-site fallback', () => {
 
   test('script not stored: the caller names the frame, then the minified name the stack printed, else null', async () => {
     const frames = await resolveIn({ 'app.min.js.map': MAP }, stackOfFindProduct());
-    assert.deepEqual(frames.map(pick), [['findProduct', 'caller'], ['checkout', 'caller'], [null, 'script-missing']]);
+    assert.deepEqual(frames.map(pick), [
+      ['findProduct', 'caller'],
+      ['checkout', 'caller'],
+      [null, 'script-missing'],
+    ]);
     assert.match(frames[0]!.originalFunctionDetail!, /not stored: named after the caller's call site/);
     assert.match(frames[2]!.originalFunctionDetail!, /not stored/);
     // Outermost frame with a printed name: that minified name, marked as such.
@@ -130,6 +138,9 @@ describe('originalFunction: the caller call-site fallback', () => {
       ],
     });
     await resolver.close();
-    assert.deepEqual(frames.map(pick), [['findProduct', 'caller'], ['checkout', 'script']]);
+    assert.deepEqual(frames.map(pick), [
+      ['findProduct', 'caller'],
+      ['checkout', 'script'],
+    ]);
   });
 });

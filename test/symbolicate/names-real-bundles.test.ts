@@ -31,7 +31,7 @@ test('real bundles, maps without sourcesContent: names from `names` alone stay a
   for (const s of await scoreNames({ withoutSourcesContent: true })) assert.ok(pct(s) >= 65, report(s));
 });
 
-test('real bundles, scripts not stored: each frame is named at its caller\'s call site, else by its minified name, and says so', async () => {
+test("real bundles, scripts not stored: each frame is named at its caller's call site, else by its minified name, and says so", async () => {
   const scores = await scoreNames({ omit: (p) => p.endsWith('.js') });
   for (const s of scores) assert.ok(s.resolved >= 60);
 
@@ -42,7 +42,10 @@ test('real bundles, scripts not stored: each frame is named at its caller\'s cal
   const seen = { caller: 0, minified: 0 };
   for (const bundler of BUNDLERS) {
     for (const browser of BROWSERS) {
-      const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<string, string | null>;
+      const stacks = JSON.parse(await readFile(join(FIXTURE_DIR, 'stacks', `${bundler}.${browser}.json`), 'utf8')) as Record<
+        string,
+        string | null
+      >;
       for (const stack of Object.values(stacks)) {
         if (!stack) continue;
         const { frames } = await resolver.resolve(tree, { stack });
@@ -62,10 +65,18 @@ test('real bundles, scripts not stored: each frame is named at its caller\'s cal
           }
           assert.equal(f.originalFunctionSource, 'caller', where);
           seen.caller++;
-          const caller = frames.slice(k + 1).find((c) => c.url !== null && c.line !== null && c.column !== null && c.reason !== 'BadFrame')!;
+          const caller = frames
+            .slice(k + 1)
+            .find((c) => c.url !== null && c.line !== null && c.column !== null && c.reason !== 'BadFrame')!;
           assert.equal(caller.resolved, true, where);
           assert.equal(f.originalFunction, caller.name, where);
-          callerChecks.push({ where, name: f.originalFunction!, source: caller.source!, line: caller.originalLine!, column: caller.originalColumn! });
+          callerChecks.push({
+            where,
+            name: f.originalFunction!,
+            source: caller.source!,
+            line: caller.originalLine!,
+            column: caller.originalColumn!,
+          });
         });
       }
     }
@@ -77,7 +88,11 @@ test('real bundles, scripts not stored: each frame is named at its caller\'s cal
     const lineText = text.split('\n')[c.line - 1]!;
     const word = /^#?[\p{ID_Start}$_][\p{ID_Continue}$]*/u.exec(lineText.slice(c.column - 1))?.[0];
     // (A private name's `names` entry may be spelled without its `#`, as terser does.)
-    assert.equal(c.name.replace(/^#/, ''), word?.replace(/^#/, ''), `${c.where}: ${c.source}:${c.line}:${c.column} reads ${lineText.slice(c.column - 1, c.column + 30)}`);
+    assert.equal(
+      c.name.replace(/^#/, ''),
+      word?.replace(/^#/, ''),
+      `${c.where}: ${c.source}:${c.line}:${c.column} reads ${lineText.slice(c.column - 1, c.column + 30)}`,
+    );
   }
 });
 

@@ -88,7 +88,14 @@ function probe(code: string, label: string): { line: number; column: number } {
 }
 
 function minified(sourcesContent: boolean): { code: string; map: string } {
-  const r = transformSync(SOURCE, { minify: true, sourcemap: 'external', sourcesContent, format: 'esm', target: 'es2022', sourcefile: 'shop.js' });
+  const r = transformSync(SOURCE, {
+    minify: true,
+    sourcemap: 'external',
+    sourcesContent,
+    format: 'esm',
+    target: 'es2022',
+    sourcefile: 'shop.js',
+  });
   return { code: r.code, map: r.map };
 }
 
@@ -132,7 +139,8 @@ function mappingsOf(segments: [number, number, number, number, string | null][],
     segmentAt(line, column) {
       let best: MappedSegment | null = null;
       for (const [gl, gc, ol, oc, name] of segments) {
-        if (gl === line && gc <= column && (!best || gc >= best.generatedColumn)) best = { generatedColumn: gc, sourceIndex: 0, line: ol, column: oc, name };
+        if (gl === line && gc <= column && (!best || gc >= best.generatedColumn))
+          best = { generatedColumn: gc, sourceIndex: 0, line: ol, column: oc, name };
       }
       return best;
     },
@@ -145,23 +153,85 @@ describe('names: how identifiers are mapped', () => {
   const rangeName = (m: GeneratedMappings) => computeFunctionRanges({ map: null, script, mappings: m }).ranges![0]!.name;
 
   test('the names entry on the identifier', () => {
-    assert.equal(rangeName(mappingsOf([[0, 0, 4, 0, null], [0, 9, 4, 9, 'checkout']])), 'checkout');
+    assert.equal(
+      rangeName(
+        mappingsOf([
+          [0, 0, 4, 0, null],
+          [0, 9, 4, 9, 'checkout'],
+        ]),
+      ),
+      'checkout',
+    );
   });
   test('a segment one column before the identifier still counts (off-by-one generators)', () => {
-    assert.equal(rangeName(mappingsOf([[0, 0, 4, 0, null], [0, 8, 4, 9, 'checkout']])), 'checkout');
+    assert.equal(
+      rangeName(
+        mappingsOf([
+          [0, 0, 4, 0, null],
+          [0, 8, 4, 9, 'checkout'],
+        ]),
+      ),
+      'checkout',
+    );
   });
   test('the name on the preceding token when it maps to the same original position (TypeScript)', () => {
-    assert.equal(rangeName(mappingsOf([[0, 0, 4, 0, 'checkout'], [0, 9, 4, 0, null]])), 'checkout');
+    assert.equal(
+      rangeName(
+        mappingsOf([
+          [0, 0, 4, 0, 'checkout'],
+          [0, 9, 4, 0, null],
+        ]),
+      ),
+      'checkout',
+    );
     // …but not when the preceding token maps elsewhere
-    assert.equal(rangeName(mappingsOf([[0, 0, 3, 0, 'other'], [0, 9, 4, 0, null]])), 'a');
+    assert.equal(
+      rangeName(
+        mappingsOf([
+          [0, 0, 3, 0, 'other'],
+          [0, 9, 4, 0, null],
+        ]),
+      ),
+      'a',
+    );
   });
   test('a segment that starts well before the identifier is not its mapping: minified name kept', () => {
-    assert.equal(rangeName(mappingsOf([[0, 0, 4, 0, null], [0, 3, 4, 3, 'wrong']])), 'a');
+    assert.equal(
+      rangeName(
+        mappingsOf([
+          [0, 0, 4, 0, null],
+          [0, 3, 4, 3, 'wrong'],
+        ]),
+      ),
+      'a',
+    );
   });
   test('no names: the identifier the original text shows at the mapped position, never a keyword', () => {
     const original = ['', '', '', '', '  helper(x) {'];
-    assert.equal(rangeName(mappingsOf([[0, 0, 3, 0, null], [0, 9, 4, 2, null]], original)), 'helper');
-    assert.equal(rangeName(mappingsOf([[0, 0, 3, 0, null], [0, 9, 4, 0, null]], ['', '', '', '', 'return x'])), 'a');
+    assert.equal(
+      rangeName(
+        mappingsOf(
+          [
+            [0, 0, 3, 0, null],
+            [0, 9, 4, 2, null],
+          ],
+          original,
+        ),
+      ),
+      'helper',
+    );
+    assert.equal(
+      rangeName(
+        mappingsOf(
+          [
+            [0, 0, 3, 0, null],
+            [0, 9, 4, 0, null],
+          ],
+          ['', '', '', '', 'return x'],
+        ),
+      ),
+      'a',
+    );
   });
   test('the original `function NAME` header wins when the minifier dropped the name', () => {
     const anon = 'x(function(){return 1})';
@@ -170,7 +240,10 @@ describe('names: how identifiers are mapped', () => {
   });
   test('an unmapped private name stays as written, with its #', () => {
     const cls = 'class A{#b(){return 1}}';
-    const m = mappingsOf([[0, 6, 0, 6, 'Cart'], [0, 8, 2, 2, 'applyDiscount']]);
+    const m = mappingsOf([
+      [0, 6, 0, 6, 'Cart'],
+      [0, 8, 2, 2, 'applyDiscount'],
+    ]);
     assert.equal(computeFunctionRanges({ map: null, script: cls, mappings: m }).ranges![0]!.name, 'Cart.#applyDiscount');
   });
 });
@@ -198,7 +271,10 @@ describe('names: bad scripts are reported, never thrown', () => {
   });
   test('sloppy-mode scripts parse as scripts', () => {
     const r = computeFunctionRanges({ map: null, script: 'with (o) { (function f() { return 010; })(); }', mappings: none });
-    assert.deepEqual(r.ranges!.map((x) => x.name), ['f']);
+    assert.deepEqual(
+      r.ranges!.map((x) => x.name),
+      ['f'],
+    );
   });
 });
 
@@ -255,8 +331,20 @@ describe('names: ECMA-426 scopes', () => {
 });
 
 test('enclosingFunction: innermost of nested ranges, exclusive ends, siblings skipped', () => {
-  const r = (sl: number, sc: number, el: number, ec: number, name: string): FunctionRange => ({ startLine: sl, startColumn: sc, endLine: el, endColumn: ec, name });
-  const ranges = [r(0, 0, 5, 0, 'outer'), r(0, 10, 0, 20, 'first'), r(0, 12, 0, 14, 'tiny'), r(1, 0, 2, 0, 'second'), r(3, 0, 3, 9, 'third')];
+  const r = (sl: number, sc: number, el: number, ec: number, name: string): FunctionRange => ({
+    startLine: sl,
+    startColumn: sc,
+    endLine: el,
+    endColumn: ec,
+    name,
+  });
+  const ranges = [
+    r(0, 0, 5, 0, 'outer'),
+    r(0, 10, 0, 20, 'first'),
+    r(0, 12, 0, 14, 'tiny'),
+    r(1, 0, 2, 0, 'second'),
+    r(3, 0, 3, 9, 'third'),
+  ];
   assert.equal(enclosingFunction(ranges, 0, 13)?.name, 'tiny');
   assert.equal(enclosingFunction(ranges, 0, 14)?.name, 'first');
   assert.equal(enclosingFunction(ranges, 0, 25)?.name, 'outer');
@@ -281,7 +369,10 @@ describe('names in the resolver: originalFunction on every resolved frame', () =
     const { frames } = await resolver.resolve(tree, { stack });
     assert.deepEqual(
       frames.map((f) => [f.resolved, f.originalFunction, f.originalFunctionSource]),
-      [[true, 'Cart.#applyDiscount', 'script'], [true, '<module>', 'script']],
+      [
+        [true, 'Cart.#applyDiscount', 'script'],
+        [true, '<module>', 'script'],
+      ],
     );
     // Computed once with the cached map: a second request reads neither the map nor the script.
     const reads = tree.reads.length;
@@ -290,7 +381,7 @@ describe('names in the resolver: originalFunction on every resolved frame', () =
     await resolver.close();
   });
 
-  test('script missing: the frame says so (named at the caller\'s call site, else by the stack\'s minified name)', async () => {
+  test("script missing: the frame says so (named at the caller's call site, else by the stack's minified name)", async () => {
     const resolver = new StackResolver({ workers: 1 });
     const { frames } = await resolver.resolve(new MemTree('no-script', { 'static/shop.js.map': map }), { stack });
     assert.equal(frames[0]!.resolved, true);

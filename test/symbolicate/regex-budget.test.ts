@@ -67,7 +67,7 @@ test('URL and path handling (locate.ts, sourcemap.ts, entry-path.ts) stays linea
     'query markers': rep('?#'),
     'percent escapes': rep('%e'),
     'dot segments': rep('../'),
-    'backslashes': rep('\\'),
+    backslashes: rep('\\'),
     'surrogate halves': rep('\ud800'),
     'control characters': rep('\u0001a'),
   };

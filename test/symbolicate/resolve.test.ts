@@ -173,7 +173,10 @@ test('Firefox stack', async () => {
   const { t, c, T, C } = positions();
   const res = await resolver.resolve(tree, { stack: `validateAmount@${t}\nadd/<@${c}\n@${c}\n` });
   assert.equal(res.stack, `validateAmount@${T}\nadd/<@${C}\n@${C}\n`);
-  assert.deepEqual(res.frames.map((f) => f.functionName), ['validateAmount', 'add/<', null]);
+  assert.deepEqual(
+    res.frames.map((f) => f.functionName),
+    ['validateAmount', 'add/<', null],
+  );
   assert.ok(res.frames.every((f) => f.resolved));
 });
 
@@ -181,7 +184,10 @@ test('Safari stack, with [native code] as BadFrame', async () => {
   const { t, c, T, C } = positions();
   const res = await resolver.resolve(tree, { stack: `validateAmount@${t}\nforEach@[native code]\nglobal code@${c}\n[native code]` });
   assert.equal(res.stack, `validateAmount@${T}\nforEach@[native code]\nglobal code@${C}\n[native code]`);
-  assert.deepEqual(res.frames.map((f) => f.reason ?? 'ok'), ['ok', 'BadFrame', 'ok', 'BadFrame']);
+  assert.deepEqual(
+    res.frames.map((f) => f.reason ?? 'ok'),
+    ['ok', 'BadFrame', 'ok', 'BadFrame'],
+  );
   assert.equal(res.frames[1]!.source, null);
 });
 
@@ -190,7 +196,10 @@ test('Guance SDK stack', async () => {
   const stack = `ValidationError: invalid amount\n  at validateAmount @ ${t}\n  at <anonymous> @ ${c}`;
   const res = await resolver.resolve(tree, { stack });
   assert.equal(res.stack, `ValidationError: invalid amount\n  at validateAmount @ ${T}\n  at <anonymous> @ ${C}`);
-  assert.deepEqual(res.frames.map((f) => f.functionName), ['validateAmount', null]);
+  assert.deepEqual(
+    res.frames.map((f) => f.functionName),
+    ['validateAmount', null],
+  );
   assert.equal(res.frames.length, 2);
 });
 
@@ -280,7 +289,11 @@ test('reasons: NoSourceMap names the path looked for, NoMapping, BadFrame; outpu
     match: {
       by: null,
       map: null,
-      tried: ['static/js/missing.js.map', 'a sourceMappingURL comment in static/js/missing.js (not stored)', 'a .map file whose path ends with missing.js.map'],
+      tried: [
+        'static/js/missing.js.map',
+        'a sourceMappingURL comment in static/js/missing.js (not stored)',
+        'a .map file whose path ends with missing.js.map',
+      ],
       closest: [],
     },
     reason: 'NoSourceMap',
@@ -313,7 +326,10 @@ test('limits: frame cap truncates, byte cap and bad input throw ApiError', async
     const notTruncated = await small.resolve(tree, { stack: 'Error\nno frames' });
     assert.equal('truncated' in notTruncated, false);
 
-    await assert.rejects(small.resolve(tree, { stack: 'x'.repeat(401) }), (e: unknown) => e instanceof ApiError && e.errorCode === 'Stack.TooLarge' && e.status === 413);
+    await assert.rejects(
+      small.resolve(tree, { stack: 'x'.repeat(401) }),
+      (e: unknown) => e instanceof ApiError && e.errorCode === 'Stack.TooLarge' && e.status === 413,
+    );
     const frames = Array.from({ length: 3 }, () => ({ url: fx.app.url, line: 1, column: 1 }));
     const fr = await small.resolve(tree, { frames });
     assert.equal(fr.truncated, true);
@@ -325,8 +341,14 @@ test('limits: frame cap truncates, byte cap and bad input throw ApiError', async
   assert.throws(() => checkStackLimits({}), paramInvalid);
   assert.throws(() => checkStackLimits({ stack: 'a', frames: [] }), paramInvalid);
   assert.throws(() => checkStackLimits({ stack: 5 }), paramInvalid);
-  assert.throws(() => checkStackLimits({ frames: [{ url: 'a', line: 0, column: 1 }] }), (e: unknown) => paramInvalid(e) && /frames\[0\]\.line/.test((e as Error).message));
-  assert.throws(() => checkStackLimits({ stack: 'x'.repeat(1024 * 1024 + 1) }), (e: unknown) => e instanceof ApiError && e.errorCode === 'Stack.TooLarge');
+  assert.throws(
+    () => checkStackLimits({ frames: [{ url: 'a', line: 0, column: 1 }] }),
+    (e: unknown) => paramInvalid(e) && /frames\[0\]\.line/.test((e as Error).message),
+  );
+  assert.throws(
+    () => checkStackLimits({ stack: 'x'.repeat(1024 * 1024 + 1) }),
+    (e: unknown) => e instanceof ApiError && e.errorCode === 'Stack.TooLarge',
+  );
   checkStackLimits({ stack: 'x'.repeat(1024 * 1024) });
 });
 
@@ -353,16 +375,19 @@ test('match says how each map was found; inApp is false for ignore-listed and no
     { url: `${CDN}/node_modules/pkg/index.js`, line: 1, column: 1 },
   ];
   const res = (await r.resolve(t, { frames })).frames;
-  assert.deepEqual(res.map((f) => [f.match.by, f.match.map, f.inApp, f.source]), [
-    ['path', 'static/js/direct.js.map', true, 'src/a.ts'],
-    ['path', 'static/js/direct.js.map', false, 'webpack://app/node_modules/lib/x.js'],
-    ['sourceMappingURL', 'static/js/maps/named.map', true, 'src/named.ts'],
-    ['sourceMappingURL', 'static/js/maps/named.map', false, 'vendor/react.js'],
-    ['sourceMappingURL', 'static/js/inline.js', false, 'lib.js'],
-    ['suffix', 'dist/js/moved.js.map', true, 'src/moved.ts'],
-    [null, null, true, null],
-    [null, null, false, null],
-  ]);
+  assert.deepEqual(
+    res.map((f) => [f.match.by, f.match.map, f.inApp, f.source]),
+    [
+      ['path', 'static/js/direct.js.map', true, 'src/a.ts'],
+      ['path', 'static/js/direct.js.map', false, 'webpack://app/node_modules/lib/x.js'],
+      ['sourceMappingURL', 'static/js/maps/named.map', true, 'src/named.ts'],
+      ['sourceMappingURL', 'static/js/maps/named.map', false, 'vendor/react.js'],
+      ['sourceMappingURL', 'static/js/inline.js', false, 'lib.js'],
+      ['suffix', 'dist/js/moved.js.map', true, 'src/moved.ts'],
+      [null, null, true, null],
+      [null, null, false, null],
+    ],
+  );
   // Uploaded but not applied: the closest stored names say why (a different content hash).
   assert.deepEqual(res[6]!.match.closest, ['build/v2/main.9c1b.js.map', 'other/main.1111.js']);
   assert.equal(res[6]!.match.tried!.length, 3);

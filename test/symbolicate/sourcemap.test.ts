@@ -36,11 +36,7 @@ test('lookup equals trace-mapping originalPositionFor (GLB) at every position of
 });
 
 test('lookup edge cases: equal columns, 1-field segments, empty lines, names', () => {
-  const mappings: SourceMapSegment[][] = [
-    [[0], [2, 0, 0, 0], [5, 0, 1, 2, 0], [5, 1, 3, 4], [10, 0, 2, 0, 1], [20]],
-    [],
-    [[3, 1, 10, 0]],
-  ];
+  const mappings: SourceMapSegment[][] = [[[0], [2, 0, 0, 0], [5, 0, 1, 2, 0], [5, 1, 3, 4], [10, 0, 2, 0, 1], [20]], [], [[3, 1, 10, 0]]];
   const json = JSON.stringify(encodedMap(presortedDecodedMap({ version: 3, sources: ['a.ts', 'b.ts'], names: ['foo', 'bar'], mappings })));
   assertSameAsTraceMapping(json, 4, 30);
   const ix = parse(json);
@@ -54,7 +50,13 @@ test('lookup edge cases: equal columns, 1-field segments, empty lines, names', (
 test('index maps (sections) are flattened like AnyMap', () => {
   const a = JSON.parse(fx.app.map!);
   const b = JSON.parse(fx.other.map!);
-  const json = JSON.stringify({ version: 3, sections: [{ offset: { line: 0, column: 0 }, map: a }, { offset: { line: 2, column: 0 }, map: b }] });
+  const json = JSON.stringify({
+    version: 3,
+    sections: [
+      { offset: { line: 0, column: 0 }, map: a },
+      { offset: { line: 2, column: 0 }, map: b },
+    ],
+  });
   assertSameAsTraceMapping(json, 4, 600);
 });
 
@@ -85,7 +87,10 @@ test('context: 5 lines around, CRLF, 300-char cut, file edges', () => {
 });
 
 test('invalid sourcemaps throw InvalidSourceMapError; BOM and XSSI prefix accepted', () => {
-  assert.throws(() => packSourceMap(Buffer.from('{not json')), (e: unknown) => e instanceof InvalidSourceMapError && /not valid JSON/.test(e.message));
+  assert.throws(
+    () => packSourceMap(Buffer.from('{not json')),
+    (e: unknown) => e instanceof InvalidSourceMapError && /not valid JSON/.test(e.message),
+  );
   assert.throws(() => packSourceMap(Buffer.from('{}')), InvalidSourceMapError);
   assert.throws(() => packSourceMap(Buffer.from('{"version":3,"mappings":"AAAA"}')), InvalidSourceMapError);
   const ok = '{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}';
@@ -117,9 +122,16 @@ test('index maps: random sections (column offsets, shared lines, nesting, string
       if (rnd(2)) line += rnd(3); // sometimes the same line as the previous section
       column = rnd(2) ? column + rnd(20) : rnd(20);
       if (k > 0 && line === 0 && column === 0) column = 1;
-      const map = rnd(5) === 0
-        ? { version: 3, sections: [{ offset: { line: 0, column: 0 }, map: plain(k) }, { offset: { line: 1, column: 3 }, map: plain(k + 10) }] }
-        : plain(k);
+      const map =
+        rnd(5) === 0
+          ? {
+              version: 3,
+              sections: [
+                { offset: { line: 0, column: 0 }, map: plain(k) },
+                { offset: { line: 1, column: 3 }, map: plain(k + 10) },
+              ],
+            }
+          : plain(k);
       // (A nested index map given as a string trips AnyMap itself, so strings only for plain ones.)
       return { offset: { line, column }, map: rnd(4) === 0 && !('sections' in map) ? JSON.stringify(map) : map };
     });
@@ -131,7 +143,13 @@ test('index maps: random sections (column offsets, shared lines, nesting, string
 
 test('index maps: a section at line 200 000 000 costs its bytes, not its offset', () => {
   const tiny = (s: string) => ({ version: 3, sources: [s], names: [], mappings: 'AAAA' });
-  const json = JSON.stringify({ version: 3, sections: [{ offset: { line: 0, column: 0 }, map: tiny('a.ts') }, { offset: { line: 200_000_000, column: 7 }, map: tiny('b.ts') }] });
+  const json = JSON.stringify({
+    version: 3,
+    sections: [
+      { offset: { line: 0, column: 0 }, map: tiny('a.ts') },
+      { offset: { line: 200_000_000, column: 7 }, map: tiny('b.ts') },
+    ],
+  });
   const ix = parse(json);
   assert.ok(ix.cost < 4096, `cost ${ix.cost}`);
   assert.equal(ix.lineCount, 200_000_001);
@@ -140,12 +158,27 @@ test('index maps: a section at line 200 000 000 costs its bytes, not its offset'
   assert.equal(ix.lookup(100_000_000, 1), null);
   assert.deepEqual(ix.lookup(1, 1), { generatedColumn: 1, sourceIndex: 0, line: 1, column: 1, nameIndex: -1 });
   for (const bad of [
-    { line: 1e300, column: 0 }, { line: -1, column: 0 }, { line: 2 ** 32, column: 0 }, { line: 0, column: 2 ** 31 }, { line: 1.5, column: 0 }, {},
+    { line: 1e300, column: 0 },
+    { line: -1, column: 0 },
+    { line: 2 ** 32, column: 0 },
+    { line: 0, column: 2 ** 31 },
+    { line: 1.5, column: 0 },
+    {},
   ]) {
     assert.throws(() => parse({ version: 3, sections: [{ offset: bad, map: tiny('a.ts') }] }), InvalidSourceMapError, JSON.stringify(bad));
   }
   let nested: unknown = tiny('deep.ts');
   for (let i = 0; i < 20; i++) nested = { version: 3, sections: [{ offset: { line: 1, column: 0 }, map: nested }] };
   assert.throws(() => parse(nested), /nest deeper/);
-  assert.throws(() => parse({ version: 3, sections: [{ offset: { line: 5, column: 0 }, map: tiny('a.ts') }, { offset: { line: 1, column: 0 }, map: tiny('b.ts') }] }), /not in order/);
+  assert.throws(
+    () =>
+      parse({
+        version: 3,
+        sections: [
+          { offset: { line: 5, column: 0 }, map: tiny('a.ts') },
+          { offset: { line: 1, column: 0 }, map: tiny('b.ts') },
+        ],
+      }),
+    /not in order/,
+  );
 });

@@ -8,7 +8,11 @@ import { Readable } from 'node:stream';
 import { FileDigester } from '../../src/util/file-digests.ts';
 import { writeStreamToFile } from '../../src/storage/write-file.ts';
 
-const expected = (b: Buffer) => ({ size: b.length, md5: createHash('md5').update(b).digest('hex'), sha256: createHash('sha256').update(b).digest('hex') });
+const expected = (b: Buffer) => ({
+  size: b.length,
+  md5: createHash('md5').update(b).digest('hex'),
+  sha256: createHash('sha256').update(b).digest('hex'),
+});
 
 test('FileDigester: md5 and sha256 of files (empty, sub-buffer, several MiB) equal node:crypto over the bytes, in a worker and on this thread', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'digests-'));
@@ -24,14 +28,20 @@ test('FileDigester: md5 and sha256 of files (empty, sub-buffer, several MiB) equ
     // All at once: more jobs than workers queue and are answered in any order, each with its own file's digests.
     const got = await Promise.all(files.map((f) => digester.digest(f.path, ['md5', 'sha256'])));
     got.forEach((g, i) => assert.deepEqual(g, expected(files[i]!.bytes), `threads=${threads}, file ${i}`));
-    assert.deepEqual(await digester.digest(files[4]!.path, ['sha256']), { size: files[4]!.bytes.length, sha256: expected(files[4]!.bytes).sha256 });
+    assert.deepEqual(await digester.digest(files[4]!.path, ['sha256']), {
+      size: files[4]!.bytes.length,
+      sha256: expected(files[4]!.bytes).sha256,
+    });
     await digester.close();
   }
 });
 
 test('FileDigester: a missing file rejects with the file system code, and the worker keeps serving', async () => {
   const digester = new FileDigester(1);
-  await assert.rejects(digester.digest(join(tmpdir(), `absent-${process.pid}-${Date.now()}`), ['md5']), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+  await assert.rejects(
+    digester.digest(join(tmpdir(), `absent-${process.pid}-${Date.now()}`), ['md5']),
+    (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'digests-'));
   try {
     const bytes = randomBytes(1000);
@@ -46,7 +56,7 @@ test('FileDigester: a missing file rejects with the file system code, and the wo
 /** Writes `bytes` to `path` in uneven chunks through writeStreamToFile, reporting progress to `follower`. */
 async function writeFollowed(path: string, bytes: Buffer, follower: { written(n: number): void }) {
   async function* chunks() {
-    for (let at = 0; at < bytes.length;) {
+    for (let at = 0; at < bytes.length; ) {
       const n = Math.min(bytes.length - at, 1 + ((at * 7919) % (300 * 1024)));
       yield bytes.subarray(at, at + n);
       at += n;

@@ -26,8 +26,15 @@ export async function appRoutes(app: FastifyInstance, deps: { sourcemaps: Source
   app.get('/apps', async (req, reply) => {
     const apps = await sourcemaps.listApps(req.workspace);
     // Times in unix seconds, like `list`'s createAt.
-    return ok(req, reply, apps.map((a) => ({
-      appId: a.appId, sourcemapCount: a.sourcemapCount, size: a.size, latestCreateAt: Math.floor(a.latestCreatedAt / 1000),
-    })));
+    return ok(
+      req,
+      reply,
+      apps.map((a) => ({
+        appId: a.appId,
+        sourcemapCount: a.sourcemapCount,
+        size: a.size,
+        latestCreateAt: Math.floor(a.latestCreatedAt / 1000),
+      })),
+    );
   });
 }

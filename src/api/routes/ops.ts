@@ -14,7 +14,9 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
   try {
     await Promise.race([
       probe(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
     ]);
     return 'ok';
   } catch (err) {

@@ -20,59 +20,82 @@ const CONTENT_TYPES: Record<string, string> = {
 export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: SourceMapService; maxFileContentBytes: number }) {
   const { sourcemaps } = deps;
 
-  app.get<{ Querystring: { appId: string } }>('/list', {
-    schema: { querystring: { type: 'object', required: ['appId'], properties: { appId: appIdSchema } } },
-  }, async (req, reply) => {
-    const decl = declaration(req.workspace);
-    const list = await sourcemaps.list(req.workspace, req.query.appId, JSON.stringify(decl), (rows) => renderList(rows, decl));
-    return okRaw(req, reply, new RawJson(list));
-  });
+  app.get<{ Querystring: { appId: string } }>(
+    '/list',
+    {
+      schema: { querystring: { type: 'object', required: ['appId'], properties: { appId: appIdSchema } } },
+    },
+    async (req, reply) => {
+      const decl = declaration(req.workspace);
+      const list = await sourcemaps.list(req.workspace, req.query.appId, JSON.stringify(decl), (rows) => renderList(rows, decl));
+      return okRaw(req, reply, new RawJson(list));
+    },
+  );
 
   app.post<{ Body: IdentityInput }>('/file_tree', { schema: { body: identityBody } }, async (req, reply) => {
     const { sourcemap, files } = await sourcemaps.fileTree(toIdentity(req.workspace, req.body));
     const { appId, version, env } = sourcemap;
-    return ok(req, reply, { appId, version, env, files: files.map((f) => ({
-      path: f.path, size: f.size, sha256: f.sha256, kind: fileKind(f.path), ...(f.debugId ? { debugId: f.debugId } : {}),
-    })) });
+    return ok(req, reply, {
+      appId,
+      version,
+      env,
+      files: files.map((f) => ({
+        path: f.path,
+        size: f.size,
+        sha256: f.sha256,
+        kind: fileKind(f.path),
+        ...(f.debugId ? { debugId: f.debugId } : {}),
+      })),
+    });
   });
 
-  app.get<{ Querystring: IdentityInput & { path: string } }>('/file', {
-    schema: {
-      querystring: {
-        type: 'object', required: ['appId', 'path'],
-        properties: { ...identityProperties, path: { type: 'string', minLength: 1, maxLength: 1024 } },
+  app.get<{ Querystring: IdentityInput & { path: string } }>(
+    '/file',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['appId', 'path'],
+          properties: { ...identityProperties, path: { type: 'string', minLength: 1, maxLength: 1024 } },
+        },
       },
     },
-  }, async (req, reply) => {
-    const { body, size } = await sourcemaps.readFile(toIdentity(req.workspace, req.query), req.query.path);
-    const ext = req.query.path.split('.').pop()?.toLowerCase() ?? '';
-    return reply
-      .code(200)
-      .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
-      .header('content-length', String(size))
-      .send(body);
-  });
+    async (req, reply) => {
+      const { body, size } = await sourcemaps.readFile(toIdentity(req.workspace, req.query), req.query.path);
+      const ext = req.query.path.split('.').pop()?.toLowerCase() ?? '';
+      return reply
+        .code(200)
+        .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
+        .header('content-length', String(size))
+        .send(body);
+    },
+  );
 
   app.post<{ Body: IdentityInput }>('/delete', { schema: { body: identityBody } }, async (req, reply) => {
     await sourcemaps.delete(toIdentity(req.workspace, req.body), clientGoneSignal(reply));
     return ok(req, reply, true);
   });
 
-  app.post<{ Body: IdentityInput & { filename: string; content: string } }>('/upload_file_content', {
-    schema: {
-      body: {
-        type: 'object', required: ['appId', 'filename', 'content'],
-        properties: {
-          ...identityProperties,
-          filename: { type: 'string', minLength: 1, maxLength: 1024 },
-          content: { type: 'string', maxLength: deps.maxFileContentBytes },
+  app.post<{ Body: IdentityInput & { filename: string; content: string } }>(
+    '/upload_file_content',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['appId', 'filename', 'content'],
+          properties: {
+            ...identityProperties,
+            filename: { type: 'string', minLength: 1, maxLength: 1024 },
+            content: { type: 'string', maxLength: deps.maxFileContentBytes },
+          },
         },
       },
     },
-  }, async (req, reply) => {
-    await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content, clientGoneSignal(reply));
-    return ok(req, reply, true);
-  });
+    async (req, reply) => {
+      await sourcemaps.putFile(toIdentity(req.workspace, req.body), req.body.filename, req.body.content, clientGoneSignal(reply));
+      return ok(req, reply, true);
+    },
+  );
 }
 
 /**
@@ -81,8 +104,20 @@ export async function sourcemapRoutes(app: FastifyInstance, deps: { sourcemaps: 
  * fast as a template per row for 10 000 rows (docs/BENCHMARKS.md, target 5).
  */
 function renderList(rows: SourceMapRecord[], decl: Record<string, unknown>): Buffer {
-  return Buffer.from(JSON.stringify(rows.map((r) => ({
-    declaration: decl, appId: r.appId, version: r.version, env: r.env, createAt: Math.floor(r.createdAt / 1000),
-    size: r.size, fileCount: r.fileCount, mapCount: r.mapCount, sha256: r.sha256, warnings: r.warnings,
-  }))));
+  return Buffer.from(
+    JSON.stringify(
+      rows.map((r) => ({
+        declaration: decl,
+        appId: r.appId,
+        version: r.version,
+        env: r.env,
+        createAt: Math.floor(r.createdAt / 1000),
+        size: r.size,
+        fileCount: r.fileCount,
+        mapCount: r.mapCount,
+        sha256: r.sha256,
+        warnings: r.warnings,
+      })),
+    ),
+  );
 }

@@ -1,8 +1,20 @@
 import pg from 'pg';
 import {
   CatalogUnavailableError,
-  type AppSummary, type Catalog, type DebugIdHit, type FileWrite, type FileWriteResult, type GarbageEntry, type Identity, type PartRecord,
-  type PublishRequest, type PublishResult, type PutPartResult, type SourceMapListing, type StoredReservation, type UploadTask,
+  type AppSummary,
+  type Catalog,
+  type DebugIdHit,
+  type FileWrite,
+  type FileWriteResult,
+  type GarbageEntry,
+  type Identity,
+  type PartRecord,
+  type PublishRequest,
+  type PublishResult,
+  type PutPartResult,
+  type SourceMapListing,
+  type StoredReservation,
+  type UploadTask,
 } from '../catalog.ts';
 import { type FileRow, type PartRow, type SourceMapRow, toFile, toPart, toSourceMap, toUpload, type UploadRow } from '../rows.ts';
 import { migrate } from './schema.ts';
@@ -36,11 +48,14 @@ const types = {
 export function isUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code))
+    return true;
   // Class 08: connection exception; 57P01-03: shutdown / cannot connect now; 53300: too many connections.
   if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+    message,
+  );
 }
 
 class Rollback<T> {
@@ -65,7 +80,11 @@ export class PgCatalog implements Catalog {
   /** Connects, then creates or upgrades the schema. Throws on a bad URL, an unreachable server or a newer schema. */
   static async open(url: string, opts: PgCatalogOptions = {}): Promise<PgCatalog> {
     const pool = new pg.Pool({
-      connectionString: url, max: opts.maxConnections ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, types,
+      connectionString: url,
+      max: opts.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      types,
       application_name: 'mapvault',
     });
     // An idle connection dropped by the server (restart) must not crash the process; the pool replaces it.
@@ -121,9 +140,11 @@ export class PgCatalog implements Catalog {
   }
 
   async putApiKey(key: { keyHash: string; workspace: string; source: string; createdAt: number }) {
-    await this.q(`INSERT INTO api_keys (key_hash, workspace, source, created_at) VALUES ($1, $2, $3, $4)
+    await this.q(
+      `INSERT INTO api_keys (key_hash, workspace, source, created_at) VALUES ($1, $2, $3, $4)
                   ON CONFLICT (key_hash) DO UPDATE SET workspace = excluded.workspace, source = excluded.source`,
-    [key.keyHash, key.workspace, key.source, key.createdAt]);
+      [key.keyHash, key.workspace, key.source, key.createdAt],
+    );
   }
 
   async pruneApiKeys(source: string, keep: string[]) {
@@ -131,7 +152,9 @@ export class PgCatalog implements Catalog {
   }
 
   async findApiKey(keyHash: string) {
-    const row = (await this.q<{ key_hash: string; workspace: string }>('SELECT key_hash, workspace FROM api_keys WHERE key_hash = $1', [keyHash])).rows[0];
+    const row = (
+      await this.q<{ key_hash: string; workspace: string }>('SELECT key_hash, workspace FROM api_keys WHERE key_hash = $1', [keyHash])
+    ).rows[0];
     return row ? { keyHash: row.key_hash, workspace: row.workspace } : null;
   }
 
@@ -140,10 +163,18 @@ export class PgCatalog implements Catalog {
   }
 
   async listApiKeys() {
-    const rows = (await this.q<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>(
-      'SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash COLLATE "C"',
-    )).rows;
-    return rows.map((r) => ({ keyHash: r.key_hash, workspace: r.workspace, source: r.source, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
+    const rows = (
+      await this.q<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>(
+        'SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash COLLATE "C"',
+      )
+    ).rows;
+    return rows.map((r) => ({
+      keyHash: r.key_hash,
+      workspace: r.workspace,
+      source: r.source,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+    }));
   }
 
   async deleteApiKey(keyHash: string) {
@@ -155,18 +186,29 @@ export class PgCatalog implements Catalog {
   }
 
   async createUpload(t: UploadTask) {
-    await this.q(`INSERT INTO uploads (upload_id, workspace, app_id, version, env, need_cover, created_at, expires_at)
+    await this.q(
+      `INSERT INTO uploads (upload_id, workspace, app_id, version, env, need_cover, created_at, expires_at)
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [t.uploadId, t.workspace, t.appId, t.version, t.env, t.needCover, t.createdAt, t.expiresAt]);
+      [t.uploadId, t.workspace, t.appId, t.version, t.env, t.needCover, t.createdAt, t.expiresAt],
+    );
   }
 
   async getUpload(workspace: string, uploadId: string, now: number) {
-    const row = (await this.q<UploadRow>('SELECT * FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3', [uploadId, workspace, now])).rows[0];
+    const row = (
+      await this.q<UploadRow>('SELECT * FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3', [
+        uploadId,
+        workspace,
+        now,
+      ])
+    ).rows[0];
     return row ? toUpload(row) : null;
   }
 
   async countOpenUploads(identity: Identity, now: number) {
-    const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM uploads WHERE ${IDENTITY_WHERE} AND expires_at > $5`, [...identityParams(identity), now]);
+    const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM uploads WHERE ${IDENTITY_WHERE} AND expires_at > $5`, [
+      ...identityParams(identity),
+      now,
+    ]);
     return Number(onlyRow(r).n);
   }
 
@@ -175,29 +217,49 @@ export class PgCatalog implements Catalog {
       if (uploadQuota > 0) await c.query(QUOTA_XACT_LOCK, [`upload:${workspace}`]);
       // The task row stays locked until commit: a cancel, expiry or merge of the task waits for this
       // part (and then removes it with the task), and two parts of one index cannot both miss the other.
-      const task = (await c.query<{ merging_until: number }>('SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR NO KEY UPDATE',
-        [uploadId, workspace, now])).rows[0];
+      const task = (
+        await c.query<{ merging_until: number }>(
+          'SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR NO KEY UPDATE',
+          [uploadId, workspace, now],
+        )
+      ).rows[0];
       if (!task) throw new Rollback<PutPartResult>({ ok: false, reason: 'gone' });
       if (task.merging_until > now) throw new Rollback<PutPartResult>({ ok: false, reason: 'merging' });
-      const previous = (await c.query<{ blob_key: string; size: number }>('SELECT blob_key, size FROM parts WHERE upload_id = $1 AND chunk_index = $2',
-        [uploadId, part.chunkIndex])).rows[0];
+      const previous = (
+        await c.query<{ blob_key: string; size: number }>('SELECT blob_key, size FROM parts WHERE upload_id = $1 AND chunk_index = $2', [
+          uploadId,
+          part.chunkIndex,
+        ])
+      ).rows[0];
       if (uploadQuota > 0) {
-        const pending = onlyRow(await c.query<{ n: number }>(`SELECT coalesce(sum(p.size), 0)::bigint AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
-                                                      WHERE u.workspace = $1`, [workspace])).n - (previous?.size ?? 0);
+        const pending =
+          onlyRow(
+            await c.query<{ n: number }>(
+              `SELECT coalesce(sum(p.size), 0)::bigint AS n FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
+                                                      WHERE u.workspace = $1`,
+              [workspace],
+            ),
+          ).n - (previous?.size ?? 0);
         if (pending + part.size > uploadQuota) throw new Rollback<PutPartResult>({ ok: false, reason: 'quota' });
       }
-      await c.query(`INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key) VALUES ($1, $2, $3, $4, $5, $6, $7)
+      await c.query(
+        `INSERT INTO parts (upload_id, chunk_index, size, md5, sha256, uploaded_at, blob_key) VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
                        sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`,
-      [uploadId, part.chunkIndex, part.size, part.md5, part.sha256, part.uploadedAt, part.blobKey]);
+        [uploadId, part.chunkIndex, part.size, part.md5, part.sha256, part.uploadedAt, part.blobKey],
+      );
       return previous && previous.blob_key !== part.blobKey ? { ok: true, replacedBlobKey: previous.blob_key } : { ok: true };
     });
   }
 
   async beginMerge(workspace: string, uploadId: string, now: number, until: number) {
     return this.tx(async (c) => {
-      const task = (await c.query<{ merging_until: number }>('SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR UPDATE',
-        [uploadId, workspace, now])).rows[0];
+      const task = (
+        await c.query<{ merging_until: number }>(
+          'SELECT merging_until FROM uploads WHERE upload_id = $1 AND workspace = $2 AND expires_at > $3 FOR UPDATE',
+          [uploadId, workspace, now],
+        )
+      ).rows[0];
       if (!task) return 'gone' as const;
       if (task.merging_until > now) return 'busy' as const;
       await c.query('UPDATE uploads SET merging_until = $1 WHERE upload_id = $2', [until, uploadId]);
@@ -210,19 +272,28 @@ export class PgCatalog implements Catalog {
   }
 
   async renewLeases(workspace: string, uploadId: string, reservationId: string, until: number) {
-    await this.q(`WITH t AS (UPDATE uploads SET merging_until = $1 WHERE upload_id = $2 AND workspace = $3 AND merging_until > 0)
-                  UPDATE reservations SET expires_at = $1 WHERE reservation_id = $4`, [until, uploadId, workspace, reservationId]);
+    await this.q(
+      `WITH t AS (UPDATE uploads SET merging_until = $1 WHERE upload_id = $2 AND workspace = $3 AND merging_until > 0)
+                  UPDATE reservations SET expires_at = $1 WHERE reservation_id = $4`,
+      [until, uploadId, workspace, reservationId],
+    );
   }
 
   async releaseLeases(dueBy: number) {
-    await this.q(`WITH t AS (UPDATE uploads SET merging_until = 0 WHERE merging_until > 0 AND merging_until <= $1)
-                  DELETE FROM reservations WHERE expires_at <= $1`, [dueBy]);
+    await this.q(
+      `WITH t AS (UPDATE uploads SET merging_until = 0 WHERE merging_until > 0 AND merging_until <= $1)
+                  DELETE FROM reservations WHERE expires_at <= $1`,
+      [dueBy],
+    );
   }
 
   async listParts(workspace: string, uploadId: string) {
-    const r = await this.q<PartRow>(`SELECT p.chunk_index, p.size, p.md5, p.sha256, p.uploaded_at, p.blob_key
+    const r = await this.q<PartRow>(
+      `SELECT p.chunk_index, p.size, p.md5, p.sha256, p.uploaded_at, p.blob_key
                                      FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
-                                     WHERE p.upload_id = $1 AND u.workspace = $2 ORDER BY p.chunk_index`, [uploadId, workspace]);
+                                     WHERE p.upload_id = $1 AND u.workspace = $2 ORDER BY p.chunk_index`,
+      [uploadId, workspace],
+    );
     return r.rows.map(toPart);
   }
 
@@ -237,7 +308,9 @@ export class PgCatalog implements Catalog {
 
   async expireUploads(now: number, garbageFor: (uploadId: string) => GarbageEntry) {
     return this.tx(async (c) => {
-      const ids = (await c.query<{ upload_id: string }>('DELETE FROM uploads WHERE expires_at <= $1 RETURNING upload_id', [now])).rows.map((r) => r.upload_id);
+      const ids = (await c.query<{ upload_id: string }>('DELETE FROM uploads WHERE expires_at <= $1 RETURNING upload_id', [now])).rows.map(
+        (r) => r.upload_id,
+      );
       await enqueue((sql, p) => c.query(sql, p), ids.map(garbageFor));
       return ids;
     });
@@ -255,10 +328,13 @@ export class PgCatalog implements Catalog {
       if (String(current) === unlessStamp) return 'unchanged';
     }
     // One statement, so the stamp and the rows come from one snapshot.
-    const r = await this.q<SourceMapRow & { stamp: number }>(`
+    const r = await this.q<SourceMapRow & { stamp: number }>(
+      `
       SELECT v.stamp, s.* FROM (SELECT ${stampSql} AS stamp) v
       LEFT JOIN LATERAL (SELECT * FROM sourcemaps WHERE workspace = $1 AND app_id = $2) s ON true
-      ORDER BY s.created_at DESC, s.version DESC, s.env DESC`, [workspace, appId]);
+      ORDER BY s.created_at DESC, s.version DESC, s.env DESC`,
+      [workspace, appId],
+    );
     const stamp = String(onlyRow(r).stamp);
     return { stamp, rows: onlyRow(r).revision_id === null ? [] : r.rows.map(toSourceMap) };
   }
@@ -275,21 +351,33 @@ export class PgCatalog implements Catalog {
         if (req.consumeGarbage) await enqueue((sql, p) => c.query(sql, p), [req.consumeGarbage]);
       }
       if (req.files.length > 0) {
-        await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key)
+        await c.query(
+          `INSERT INTO files (revision_id, path, size, sha256, blob_key)
                        SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])`,
-        [sm.revisionId, req.files.map((f) => f.path), req.files.map((f) => f.size), req.files.map((f) => f.sha256), req.files.map((f) => f.blobKey ?? null)]);
+          [
+            sm.revisionId,
+            req.files.map((f) => f.path),
+            req.files.map((f) => f.size),
+            req.files.map((f) => f.sha256),
+            req.files.map((f) => f.blobKey ?? null),
+          ],
+        );
         const withIds = req.files.filter((f) => f.debugId);
         if (withIds.length > 0) {
-          await c.query(`INSERT INTO debug_ids (revision_id, path, workspace, debug_id) SELECT $1, p, $2, d FROM unnest($3::text[], $4::text[]) AS t (p, d)`,
-            [sm.revisionId, sm.workspace, withIds.map((f) => f.path), withIds.map((f) => f.debugId)]);
+          await c.query(
+            `INSERT INTO debug_ids (revision_id, path, workspace, debug_id) SELECT $1, p, $2, d FROM unnest($3::text[], $4::text[]) AS t (p, d)`,
+            [sm.revisionId, sm.workspace, withIds.map((f) => f.path), withIds.map((f) => f.debugId)],
+          );
         }
       }
-      await c.query(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
+      await c.query(
+        `INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (workspace, app_id, version, env) DO UPDATE SET revision_id = excluded.revision_id, tree_version = 0,
                        created_at = excluded.created_at, size = excluded.size, sha256 = excluded.sha256,
                        file_count = excluded.file_count, map_count = excluded.map_count, warnings = excluded.warnings`,
-      [...identityParams(sm), sm.revisionId, sm.createdAt, sm.size, sm.sha256, sm.fileCount, sm.mapCount, JSON.stringify(sm.warnings)]);
+        [...identityParams(sm), sm.revisionId, sm.createdAt, sm.size, sm.sha256, sm.fileCount, sm.mapCount, JSON.stringify(sm.warnings)],
+      );
       await bumpListVersion(c, sm);
       await c.query('DELETE FROM garbage WHERE prefix = $1', [req.stagingPrefix]);
       if (req.reservationId !== undefined) await c.query('DELETE FROM reservations WHERE reservation_id = $1', [req.reservationId]);
@@ -306,7 +394,8 @@ export class PgCatalog implements Catalog {
   async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry) {
     return this.tx(async (c) => {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
-      const removed = (await c.query<SourceMapRow>(`DELETE FROM sourcemaps WHERE ${IDENTITY_WHERE} RETURNING *`, identityParams(identity))).rows[0];
+      const removed = (await c.query<SourceMapRow>(`DELETE FROM sourcemaps WHERE ${IDENTITY_WHERE} RETURNING *`, identityParams(identity)))
+        .rows[0];
       if (!removed) return null;
       await c.query('DELETE FROM debug_ids WHERE revision_id = $1', [removed.revision_id]);
       await bumpListVersion(c, identity);
@@ -325,9 +414,12 @@ export class PgCatalog implements Catalog {
   }
 
   async findDebugId(workspace: string, debugId: string, limit: number): Promise<DebugIdHit[]> {
-    const r = await this.q<SourceMapRow & { debug_path: string }>(`SELECT s.*, d.path AS debug_path FROM debug_ids d
+    const r = await this.q<SourceMapRow & { debug_path: string }>(
+      `SELECT s.*, d.path AS debug_path FROM debug_ids d
       JOIN sourcemaps s ON s.revision_id = d.revision_id
-      WHERE d.workspace = $1 AND d.debug_id = $2 ORDER BY s.created_at DESC, s.revision_id DESC LIMIT $3`, [workspace, debugId, limit]);
+      WHERE d.workspace = $1 AND d.debug_id = $2 ORDER BY s.created_at DESC, s.revision_id DESC LIMIT $3`,
+      [workspace, debugId, limit],
+    );
     return r.rows.map((row) => ({ sourcemap: toSourceMap(row), path: row.debug_path }));
   }
 
@@ -335,27 +427,47 @@ export class PgCatalog implements Catalog {
     const { identity, revisionId, file } = w;
     return this.tx(async (c): Promise<FileWriteResult> => {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
-      const current = (await c.query<{ revision_id: string }>(`SELECT revision_id FROM sourcemaps WHERE ${IDENTITY_WHERE}`, identityParams(identity))).rows[0];
+      const current = (
+        await c.query<{ revision_id: string }>(`SELECT revision_id FROM sourcemaps WHERE ${IDENTITY_WHERE}`, identityParams(identity))
+      ).rows[0];
       if (!current || current.revision_id !== revisionId) return { ok: false, reason: 'replaced' };
       // A tree is a tree: `a` cannot be a file while `a/b` is one, whichever came first ('/' < '0' in byte order).
       const segments = file.path.split('/');
       const ancestors = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
-      const clash = (await c.query<{ path: string }>(`SELECT path FROM files WHERE revision_id = $1
+      const clash = (
+        await c.query<{ path: string }>(
+          `SELECT path FROM files WHERE revision_id = $1
                          AND ((path > $2 AND path < $3) OR path = ANY($4::text[])) ORDER BY path LIMIT 1`,
-      [revisionId, `${file.path}/`, `${file.path}0`, ancestors])).rows[0];
+          [revisionId, `${file.path}/`, `${file.path}0`, ancestors],
+        )
+      ).rows[0];
       if (clash) return { ok: false, reason: 'path-conflict', path: clash.path };
-      const old = (await c.query<FileRow>('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = $1 AND path = $2', [revisionId, file.path])).rows[0];
-      await c.query(`INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES ($1, $2, $3, $4, $5)
+      const old = (
+        await c.query<FileRow>('SELECT path, size, sha256, blob_key FROM files WHERE revision_id = $1 AND path = $2', [
+          revisionId,
+          file.path,
+        ])
+      ).rows[0];
+      await c.query(
+        `INSERT INTO files (revision_id, path, size, sha256, blob_key) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (revision_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, blob_key = excluded.blob_key`,
-      [revisionId, file.path, file.size, file.sha256, file.blobKey ?? null]);
+        [revisionId, file.path, file.size, file.sha256, file.blobKey ?? null],
+      );
       await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND path = $2', [revisionId, file.path]);
       if (file.debugId) {
-        await c.query('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES ($1, $2, $3, $4)',
-          [revisionId, file.path, identity.workspace, file.debugId]);
+        await c.query('INSERT INTO debug_ids (revision_id, path, workspace, debug_id) VALUES ($1, $2, $3, $4)', [
+          revisionId,
+          file.path,
+          identity.workspace,
+          file.debugId,
+        ]);
       }
-      await c.query(`UPDATE sourcemaps SET (size, file_count) = (SELECT coalesce(sum(size), 0), count(*) FROM files WHERE revision_id = $1),
+      await c.query(
+        `UPDATE sourcemaps SET (size, file_count) = (SELECT coalesce(sum(size), 0), count(*) FROM files WHERE revision_id = $1),
                        map_count = map_count + $2, tree_version = tree_version + 1
-                     WHERE revision_id = $1`, [revisionId, w.isMap && !old ? 1 : 0]);
+                     WHERE revision_id = $1`,
+        [revisionId, w.isMap && !old ? 1 : 0],
+      );
       await bumpListVersion(c, identity);
       await c.query('DELETE FROM garbage WHERE prefix = $1', [w.stagingPrefix]);
       const retired = old && w.retire(toFile(old));
@@ -367,28 +479,43 @@ export class PgCatalog implements Catalog {
 
   async listApps(workspace: string) {
     // app_id is COLLATE "C": byte order, as SQLite's.
-    return (await this.q<AppSummary>(`SELECT app_id AS "appId", count(*)::int AS "sourcemapCount", sum(size)::bigint AS size,
+    return (
+      await this.q<AppSummary>(
+        `SELECT app_id AS "appId", count(*)::int AS "sourcemapCount", sum(size)::bigint AS size,
                                         max(created_at) AS "latestCreatedAt"
-                                      FROM sourcemaps WHERE workspace = $1 GROUP BY app_id ORDER BY app_id`, [workspace])).rows;
+                                      FROM sourcemaps WHERE workspace = $1 GROUP BY app_id ORDER BY app_id`,
+        [workspace],
+      )
+    ).rows;
   }
 
   async usage(workspace: string) {
-    const r = await this.q<{ upload_bytes: number; stored_bytes: number }>(`SELECT
+    const r = await this.q<{ upload_bytes: number; stored_bytes: number }>(
+      `SELECT
         (SELECT coalesce(sum(p.size), 0)::bigint FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.workspace = $1) AS upload_bytes,
-        (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1) AS stored_bytes`, [workspace]);
+        (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1) AS stored_bytes`,
+      [workspace],
+    );
     return { uploadBytes: onlyRow(r).upload_bytes, storedBytes: onlyRow(r).stored_bytes };
   }
 
   async reserveStored(r: StoredReservation) {
     return this.tx(async (c) => {
       await c.query(QUOTA_XACT_LOCK, [`stored:${r.workspace}`]);
-      const used = onlyRow(await c.query<{ n: number }>(`SELECT
+      const used = onlyRow(
+        await c.query<{ n: number }>(
+          `SELECT
           (SELECT coalesce(sum(size), 0)::bigint FROM sourcemaps WHERE workspace = $1)
-          + (SELECT coalesce(sum(bytes), 0)::bigint FROM reservations WHERE workspace = $1 AND expires_at > $2) AS n`, [r.workspace, r.now])).n;
+          + (SELECT coalesce(sum(bytes), 0)::bigint FROM reservations WHERE workspace = $1 AND expires_at > $2) AS n`,
+          [r.workspace, r.now],
+        ),
+      ).n;
       if (used - r.credit + r.bytes > r.limit) return false;
-      await c.query(`INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES ($1, $2, $3, $4)
+      await c.query(
+        `INSERT INTO reservations (reservation_id, workspace, bytes, expires_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (reservation_id) DO UPDATE SET bytes = reservations.bytes + excluded.bytes, expires_at = excluded.expires_at`,
-      [r.reservationId, r.workspace, r.bytes, r.expiresAt]);
+        [r.reservationId, r.workspace, r.bytes, r.expiresAt],
+      );
       return true;
     });
   }
@@ -409,14 +536,19 @@ export class PgCatalog implements Catalog {
 
   async dueGarbage(now: number, limit: number) {
     const r = await this.q<{ prefix: string; due_at: number; revision_id: string | null }>(
-      'SELECT prefix, due_at, revision_id FROM garbage WHERE due_at <= $1 ORDER BY due_at, prefix LIMIT $2', [now, limit]);
+      'SELECT prefix, due_at, revision_id FROM garbage WHERE due_at <= $1 ORDER BY due_at, prefix LIMIT $2',
+      [now, limit],
+    );
     return r.rows.map((g) => ({ prefix: g.prefix, dueAt: g.due_at, ...(g.revision_id ? { revisionId: g.revision_id } : {}) }));
   }
 
   async removeGarbage(prefix: string) {
-    await this.q(`WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id),
+    await this.q(
+      `WITH gone AS (DELETE FROM garbage WHERE prefix = $1 RETURNING revision_id),
                        ids AS (DELETE FROM debug_ids WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL))
-                  DELETE FROM files WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL)`, [prefix]);
+                  DELETE FROM files WHERE revision_id IN (SELECT revision_id FROM gone WHERE revision_id IS NOT NULL)`,
+      [prefix],
+    );
   }
 
   async close() {
@@ -425,14 +557,19 @@ export class PgCatalog implements Catalog {
 }
 
 async function bumpListVersion(c: pg.PoolClient, i: { workspace: string; appId: string }) {
-  await c.query(`INSERT INTO list_versions (workspace, app_id, version) VALUES ($1, $2, 1)
-                 ON CONFLICT (workspace, app_id) DO UPDATE SET version = list_versions.version + 1`, [i.workspace, i.appId]);
+  await c.query(
+    `INSERT INTO list_versions (workspace, app_id, version) VALUES ($1, $2, 1)
+                 ON CONFLICT (workspace, app_id) DO UPDATE SET version = list_versions.version + 1`,
+    [i.workspace, i.appId],
+  );
 }
 
 /** Queues entries; an entry already queued keeps the earlier due time. */
 async function enqueue(run: (sql: string, params: unknown[]) => Promise<unknown>, entries: GarbageEntry[]) {
   if (entries.length === 0) return;
-  await run(`INSERT INTO garbage (prefix, due_at, revision_id) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+  await run(
+    `INSERT INTO garbage (prefix, due_at, revision_id) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
              ON CONFLICT (prefix) DO UPDATE SET due_at = least(garbage.due_at, excluded.due_at)`,
-  [entries.map((e) => e.prefix), entries.map((e) => e.dueAt), entries.map((e) => e.revisionId ?? null)]);
+    [entries.map((e) => e.prefix), entries.map((e) => e.dueAt), entries.map((e) => e.revisionId ?? null)],
+  );
 }

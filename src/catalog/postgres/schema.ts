@@ -130,7 +130,9 @@ export async function migrate(client: pg.PoolClient, database: string, target = 
     const row = (await client.query<{ version: number }>('SELECT version FROM mapvault_schema')).rows[0];
     const current = row?.version ?? 0;
     if (current > SCHEMA_VERSION) {
-      throw new SchemaTooNewError(`the catalog database "${database}" has schema version ${current}; this mapvault knows up to ${SCHEMA_VERSION}: upgrade mapvault`);
+      throw new SchemaTooNewError(
+        `the catalog database "${database}" has schema version ${current}; this mapvault knows up to ${SCHEMA_VERSION}: upgrade mapvault`,
+      );
     }
     for (const migration of MIGRATIONS.slice(current, target)) await client.query(migration);
     if (!row) await client.query('INSERT INTO mapvault_schema (version) VALUES ($1)', [Math.max(current, target)]);

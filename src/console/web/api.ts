@@ -14,7 +14,13 @@ export const session = {
 
 /** A failure the server reported in its envelope. */
 export class ServerError extends Error {
-  constructor(readonly status: number, readonly errorCode: string, message: string, readonly traceId: string, readonly content: unknown = null) {
+  constructor(
+    readonly status: number,
+    readonly errorCode: string,
+    message: string,
+    readonly traceId: string,
+    readonly content: unknown = null,
+  ) {
     super(message);
   }
 }
@@ -29,9 +35,15 @@ export class UnreachableError extends Error {
 /** Sent with every request, so a session ended elsewhere (sign-out) shows the sign-in form. */
 type Listener = (e: ServerError) => void;
 let onAuthFailure: Listener = () => {};
-export const setAuthFailureListener = (l: Listener) => { onAuthFailure = l; };
+export const setAuthFailureListener = (l: Listener) => {
+  onAuthFailure = l;
+};
 
-export interface Identity { appId: string; version: string; env: string }
+export interface Identity {
+  appId: string;
+  version: string;
+  env: string;
+}
 
 async function request(method: string, path: string, body?: unknown, key = session.key()): Promise<Response> {
   const headers: Record<string, string> = {};
@@ -46,8 +58,18 @@ async function request(method: string, path: string, body?: unknown, key = sessi
 
 export async function errorFrom(res: Response): Promise<ServerError> {
   let env: { errorCode?: string; message?: string; traceId?: string; content?: unknown } = {};
-  try { env = await res.json(); } catch { /* not an envelope (a proxy's error page) */ }
-  return new ServerError(res.status, env.errorCode ?? `HTTP.${res.status}`, env.message || `the server answered ${res.status} ${res.statusText}`, env.traceId ?? '', env.content ?? null);
+  try {
+    env = await res.json();
+  } catch {
+    /* not an envelope (a proxy's error page) */
+  }
+  return new ServerError(
+    res.status,
+    env.errorCode ?? `HTTP.${res.status}`,
+    env.message || `the server answered ${res.status} ${res.statusText}`,
+    env.traceId ?? '',
+    env.content ?? null,
+  );
 }
 
 /** Calls an endpoint and returns the envelope's `content`; throws ServerError or UnreachableError. */
@@ -75,21 +97,61 @@ export interface WhoAmI {
   workspace: string;
   usage: { storedBytes: number; uploadBytes: number };
   limits: {
-    maxPartBytes: number; maxParts: number; archiveMaxBytes: number; archiveMaxEntries: number;
-    maxStackBytes: number; maxFrames: number; quotaUploadBytes: number; quotaStoredBytes: number;
+    maxPartBytes: number;
+    maxParts: number;
+    archiveMaxBytes: number;
+    archiveMaxEntries: number;
+    maxStackBytes: number;
+    maxFrames: number;
+    quotaUploadBytes: number;
+    quotaStoredBytes: number;
   };
 }
-export interface AppSummary { appId: string; sourcemapCount: number; size: number; latestCreateAt: number }
-export interface SourceMapEntry extends Identity {
-  createAt: number; size: number; fileCount: number; mapCount: number; sha256: string; warnings: string[];
+export interface AppSummary {
+  appId: string;
+  sourcemapCount: number;
+  size: number;
+  latestCreateAt: number;
 }
-export interface FileEntry { path: string; size: number; sha256: string }
-export interface MergeResult extends Identity { size: number; sha256: string; fileCount: number; mapCount: number; warnings: string[] }
-export interface SourceContext { pre: string[]; line: string; post: string[] }
+export interface SourceMapEntry extends Identity {
+  createAt: number;
+  size: number;
+  fileCount: number;
+  mapCount: number;
+  sha256: string;
+  warnings: string[];
+}
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
+export interface MergeResult extends Identity {
+  size: number;
+  sha256: string;
+  fileCount: number;
+  mapCount: number;
+  warnings: string[];
+}
+export interface SourceContext {
+  pre: string[];
+  line: string;
+  post: string[];
+}
 export interface Frame {
-  raw: string; functionName: string | null; url: string | null; line: number | null; column: number | null;
-  resolved: boolean; source: string | null; originalLine: number | null; originalColumn: number | null; name: string | null;
-  context?: SourceContext; reason?: string; detail?: string;
+  raw: string;
+  functionName: string | null;
+  url: string | null;
+  line: number | null;
+  column: number | null;
+  resolved: boolean;
+  source: string | null;
+  originalLine: number | null;
+  originalColumn: number | null;
+  name: string | null;
+  context?: SourceContext;
+  reason?: string;
+  detail?: string;
   /** Added by newer servers: how the map was found, or the closest stored names. */
   match?: unknown;
   /** Added by newer servers: false for library frames (node_modules, the map's ignoreList). */
@@ -97,7 +159,11 @@ export interface Frame {
   /** Added by newer servers: the original function's name. */
   originalFunction?: string | null;
 }
-export interface Resolution { stack: string; frames: Frame[]; truncated?: true }
+export interface Resolution {
+  stack: string;
+  frames: Frame[];
+  truncated?: true;
+}
 
 export const api = {
   whoami: (key?: string) => call<WhoAmI>('GET', '/whoami', undefined, key),
@@ -108,7 +174,8 @@ export const api = {
   parseStack: (id: Identity, stack: string) => call<Resolution>('POST', '/parse_stack', { ...id, stack }),
   init: (id: Identity, needCover: boolean) =>
     call<{ uploadId: string; existsSameFile: boolean; existsOldTask: boolean }>('POST', '/multipart_upload_init', { ...id, needCover }),
-  partList: (uploadId: string) => call<{ parts: Array<{ chunkIndex: number; size: number }> } & Identity>('POST', '/part_list', { uploadId }),
+  partList: (uploadId: string) =>
+    call<{ parts: Array<{ chunkIndex: number; size: number }> } & Identity>('POST', '/part_list', { uploadId }),
   merge: (uploadId: string) => call<MergeResult>('POST', '/part_merge', { uploadId }),
   cancel: (uploadId: string) => call<true>('POST', '/upload_cancel', { uploadId }),
 };
@@ -117,7 +184,13 @@ export const api = {
  * Sends one part with XMLHttpRequest, the only browser API that reports upload progress.
  * `onProgress` gets the bytes of this part sent so far.
  */
-export function sendPart(uploadId: string, chunkIndex: number, data: Blob, onProgress: (sent: number) => void, signal: AbortSignal): Promise<void> {
+export function sendPart(
+  uploadId: string,
+  chunkIndex: number,
+  data: Blob,
+  onProgress: (sent: number) => void,
+  signal: AbortSignal,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     const form = new FormData();
@@ -130,8 +203,19 @@ export function sendPart(uploadId: string, chunkIndex: number, data: Blob, onPro
     xhr.onload = () => {
       if (xhr.status === 200) return resolve();
       let env: { errorCode?: string; message?: string; traceId?: string } = {};
-      try { env = JSON.parse(xhr.responseText); } catch { /* not an envelope */ }
-      reject(new ServerError(xhr.status, env.errorCode ?? `HTTP.${xhr.status}`, env.message || `the server answered ${xhr.status}`, env.traceId ?? ''));
+      try {
+        env = JSON.parse(xhr.responseText);
+      } catch {
+        /* not an envelope */
+      }
+      reject(
+        new ServerError(
+          xhr.status,
+          env.errorCode ?? `HTTP.${xhr.status}`,
+          env.message || `the server answered ${xhr.status}`,
+          env.traceId ?? '',
+        ),
+      );
     };
     xhr.onerror = () => reject(new UnreachableError());
     xhr.onabort = () => reject(new DOMException('cancelled', 'AbortError'));

@@ -20,16 +20,31 @@ export function AppsView() {
       {apps.loading && <Loading what="apps" />}
       <Problem error={apps.error} />
       {apps.data && apps.data.length === 0 && (
-        <p>No sourcemaps yet. <a href={href('upload')}>Upload a build</a> from this page, or with the CLI from your CI.</p>
+        <p>
+          No sourcemaps yet. <a href={href('upload')}>Upload a build</a> from this page, or with the CLI from your CI.
+        </p>
       )}
       {apps.data && apps.data.length > 0 && (
         <table>
           <caption class="visually-hidden">Apps of the workspace</caption>
-          <thead><tr><th scope="col">App</th><th scope="col" class="num">Sourcemaps</th><th scope="col" class="num">Storage</th><th scope="col">Last upload</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">App</th>
+              <th scope="col" class="num">
+                Sourcemaps
+              </th>
+              <th scope="col" class="num">
+                Storage
+              </th>
+              <th scope="col">Last upload</th>
+            </tr>
+          </thead>
           <tbody>
             {apps.data.map((a) => (
               <tr key={a.appId}>
-                <th scope="row"><a href={href('app', { app: a.appId })}>{a.appId}</a></th>
+                <th scope="row">
+                  <a href={href('app', { app: a.appId })}>{a.appId}</a>
+                </th>
                 <td class="num">{count(a.sourcemapCount)}</td>
                 <td class="num">{bytes(a.size)}</td>
                 <td>{dateTime(a.latestCreateAt)}</td>
@@ -62,7 +77,11 @@ export function AppView({ params }: { params: URLSearchParams }) {
     <>
       <Heading title={`App ${appId}`} />
       <p class="toolbar">
-        {list.data && <span>{plural(list.data.length, 'sourcemap')}, {bytes(total)}.</span>}
+        {list.data && (
+          <span>
+            {plural(list.data.length, 'sourcemap')}, {bytes(total)}.
+          </span>
+        )}
         <a href={href('upload', { app: appId })}>Upload a build</a>
         <a href={href('resolve', { app: appId })}>Resolve a stack</a>
       </p>
@@ -74,17 +93,33 @@ export function AppView({ params }: { params: URLSearchParams }) {
       <Problem error={list.error} />
       {list.data && (
         <>
-          <p role="status" class="muted">{filter ? `${plural(matching.length, 'sourcemap')} match “${filter}”.` : ''}</p>
+          <p role="status" class="muted">
+            {filter ? `${plural(matching.length, 'sourcemap')} match “${filter}”.` : ''}
+          </p>
           <table class="versions">
             <caption class="visually-hidden">Sourcemaps of {appId}, newest first</caption>
             <thead>
               <tr>
-                <th scope="col">Version</th><th scope="col">Env</th><th scope="col">Uploaded</th><th scope="col" class="num">Files</th>
-                <th scope="col" class="num">Maps</th><th scope="col" class="num">Size</th><th scope="col">Warnings</th><th scope="col">Actions</th>
+                <th scope="col">Version</th>
+                <th scope="col">Env</th>
+                <th scope="col">Uploaded</th>
+                <th scope="col" class="num">
+                  Files
+                </th>
+                <th scope="col" class="num">
+                  Maps
+                </th>
+                <th scope="col" class="num">
+                  Size
+                </th>
+                <th scope="col">Warnings</th>
+                <th scope="col">Actions</th>
               </tr>
             </thead>
             <tbody>
-              {shown.map((s) => <VersionRow key={`${s.version}\u0000${s.env}`} s={s} onDeleted={list.reload} />)}
+              {shown.map((s) => (
+                <VersionRow key={`${s.version}\u0000${s.env}`} s={s} onDeleted={list.reload} />
+              ))}
             </tbody>
           </table>
           <Pager page={current} pages={pages} total={matching.length} label="sourcemaps" onPage={(p) => go(filter, p)} />
@@ -98,22 +133,40 @@ function VersionRow({ s, onDeleted }: { s: SourceMapEntry; onDeleted(): void }) 
   const id = { appId: s.appId, version: s.version, env: s.env };
   return (
     <tr>
-      <th scope="row"><a href={href('sourcemap', identityParams(id))}>{s.version || <em>(none)</em>}</a></th>
+      <th scope="row">
+        <a href={href('sourcemap', identityParams(id))}>{s.version || <em>(none)</em>}</a>
+      </th>
       <td>{s.env || <em>(none)</em>}</td>
       <td>{dateTime(s.createAt)}</td>
       <td class="num">{count(s.fileCount)}</td>
       <td class="num">{count(s.mapCount)}</td>
       <td class="num">{bytes(s.size)}</td>
-      <td>{s.warnings.length > 0 ? <span class="warn" title={s.warnings.join('\n')}>{plural(s.warnings.length, 'warning')}</span> : '–'}</td>
+      <td>
+        {s.warnings.length > 0 ? (
+          <span class="warn" title={s.warnings.join('\n')}>
+            {plural(s.warnings.length, 'warning')}
+          </span>
+        ) : (
+          '–'
+        )}
+      </td>
       <td class="actions">
-        <a href={href('resolve', identityParams(id))}>Resolve<span class="visually-hidden"> a stack with {identityLabel(id)}</span></a>
+        <a href={href('resolve', identityParams(id))}>
+          Resolve<span class="visually-hidden"> a stack with {identityLabel(id)}</span>
+        </a>
         <DeleteButton identity={id} onDeleted={onDeleted} />
       </td>
     </tr>
   );
 }
 
-interface Folder { name: string; path: string; folders: Map<string, Folder>; files: FileEntry[]; count: number }
+interface Folder {
+  name: string;
+  path: string;
+  folders: Map<string, Folder>;
+  files: FileEntry[];
+  count: number;
+}
 
 function buildTree(files: FileEntry[]): Folder {
   const root: Folder = { name: '', path: '', folders: new Map(), files: [], count: 0 };
@@ -138,7 +191,10 @@ function FolderView({ folder, id }: { folder: Folder; id: Identity }) {
       {[...folder.folders.values()].map((sub) => (
         <li key={sub.path}>
           <details open>
-            <summary><span aria-hidden="true">📁 </span>{sub.name}/ <span class="muted">({plural(sub.count, 'file')})</span></summary>
+            <summary>
+              <span aria-hidden="true">📁 </span>
+              {sub.name}/ <span class="muted">({plural(sub.count, 'file')})</span>
+            </summary>
             <FolderView folder={sub} id={id} />
           </details>
         </li>
@@ -164,10 +220,20 @@ export function DownloadButton({ id, path }: { id: Identity; path: string }) {
   const name = path.slice(path.lastIndexOf('/') + 1);
   return (
     <>
-      <button type="button" class="small" onClick={async () => {
-        setError(null);
-        try { saveBlob(await fetchFile(id, path), name); } catch (e) { setError(e); }
-      }}>Download<span class="visually-hidden"> {path}</span></button>
+      <button
+        type="button"
+        class="small"
+        onClick={async () => {
+          setError(null);
+          try {
+            saveBlob(await fetchFile(id, path), name);
+          } catch (e) {
+            setError(e);
+          }
+        }}
+      >
+        Download<span class="visually-hidden"> {path}</span>
+      </button>
       <Problem error={error} />
     </>
   );
@@ -190,16 +256,32 @@ export function SourceMapView({ params }: { params: URLSearchParams }) {
       </p>
       {s && (
         <dl class="facts">
-          <dt>Uploaded</dt><dd>{dateTime(s.createAt)}</dd>
-          <dt>Files</dt><dd>{s.fileCount.toLocaleString('en')} ({plural(s.mapCount, 'map')})</dd>
-          <dt>Size</dt><dd>{bytes(s.size)}</dd>
-          {s.sha256 && <><dt>Archive sha256</dt><dd><code>{s.sha256}</code></dd></>}
+          <dt>Uploaded</dt>
+          <dd>{dateTime(s.createAt)}</dd>
+          <dt>Files</dt>
+          <dd>
+            {s.fileCount.toLocaleString('en')} ({plural(s.mapCount, 'map')})
+          </dd>
+          <dt>Size</dt>
+          <dd>{bytes(s.size)}</dd>
+          {s.sha256 && (
+            <>
+              <dt>Archive sha256</dt>
+              <dd>
+                <code>{s.sha256}</code>
+              </dd>
+            </>
+          )}
         </dl>
       )}
       {s && s.warnings.length > 0 && (
         <section aria-labelledby="warnings-title">
           <h2 id="warnings-title">Warnings</h2>
-          <ul class="warnings">{s.warnings.map((w) => <li key={w}>{w}</li>)}</ul>
+          <ul class="warnings">
+            {s.warnings.map((w) => (
+              <li key={w}>{w}</li>
+            ))}
+          </ul>
         </section>
       )}
       <h2>Files</h2>
@@ -223,11 +305,18 @@ function mapFacts(json: Record<string, unknown>): MapFacts {
   const add = (m: Record<string, unknown>) => {
     const names = Array.isArray(m.sources) ? (m.sources as unknown[]) : [];
     const contents = Array.isArray(m.sourcesContent) ? (m.sourcesContent as unknown[]) : [];
-    const ignore = new Set((Array.isArray(m.ignoreList) ? m.ignoreList : Array.isArray(m.x_google_ignoreList) ? m.x_google_ignoreList : []) as number[]);
+    const ignore = new Set(
+      (Array.isArray(m.ignoreList) ? m.ignoreList : Array.isArray(m.x_google_ignoreList) ? m.x_google_ignoreList : []) as number[],
+    );
     const root = typeof m.sourceRoot === 'string' && m.sourceRoot ? m.sourceRoot.replace(/\/?$/, '/') : '';
-    names.forEach((n, i) => sources.push({
-      index: sources.length, name: root + String(n), content: typeof contents[i] === 'string' ? (contents[i] as string) : null, ignored: ignore.has(i),
-    }));
+    names.forEach((n, i) =>
+      sources.push({
+        index: sources.length,
+        name: root + String(n),
+        content: typeof contents[i] === 'string' ? (contents[i] as string) : null,
+        ignored: ignore.has(i),
+      }),
+    );
   };
   if (Array.isArray(json.sections)) {
     for (const s of json.sections as Array<{ map?: Record<string, unknown> }>) if (s.map) add(s.map);
@@ -235,7 +324,12 @@ function mapFacts(json: Record<string, unknown>): MapFacts {
     add(json);
   }
   const debugId = json.debugId ?? json.debug_id;
-  return { version: json.version, file: typeof json.file === 'string' ? json.file : undefined, debugId: typeof debugId === 'string' ? debugId : undefined, sources };
+  return {
+    version: json.version,
+    file: typeof json.file === 'string' ? json.file : undefined,
+    debugId: typeof debugId === 'string' ? debugId : undefined,
+    sources,
+  };
 }
 
 const TEXT_LIMIT = 5 * 1024 * 1024;
@@ -253,7 +347,11 @@ export function FileView({ params }: { params: URLSearchParams }) {
   }, [JSON.stringify(id), path]);
   const facts = useMemo(() => {
     if (kind !== 'map' || !file.data?.text) return null;
-    try { return mapFacts(JSON.parse(file.data.text)); } catch (e) { return e as Error; }
+    try {
+      return mapFacts(JSON.parse(file.data.text));
+    } catch (e) {
+      return e as Error;
+    }
   }, [file.data, kind]);
   const source = facts && !(facts instanceof Error) && sourceIndex !== null ? facts.sources[Number(sourceIndex)] : undefined;
   const fileParams = { ...identityParams(id), path };
@@ -268,20 +366,40 @@ export function FileView({ params }: { params: URLSearchParams }) {
       {file.loading && <Loading what={path} />}
       <Problem error={file.error} />
       {file.data && (
-        <p class="muted">{KIND_LABEL[kind]}, {bytes(file.data.size)}</p>
+        <p class="muted">
+          {KIND_LABEL[kind]}, {bytes(file.data.size)}
+        </p>
       )}
-      {facts instanceof Error && <p class="problem" role="alert">This .map file is not valid JSON: {facts.message}</p>}
+      {facts instanceof Error && (
+        <p class="problem" role="alert">
+          This .map file is not valid JSON: {facts.message}
+        </p>
+      )}
       {facts && !(facts instanceof Error) && !source && (
         <>
           <dl class="facts">
-            <dt>Format version</dt><dd>{String(facts.version)}</dd>
-            {facts.file && <><dt>Generated file</dt><dd><code>{facts.file}</code></dd></>}
-            <dt>Debug ID</dt><dd>{facts.debugId ? <code>{facts.debugId}</code> : 'none'}</dd>
-            <dt>Sources</dt><dd>{facts.sources.length.toLocaleString('en')}</dd>
+            <dt>Format version</dt>
+            <dd>{String(facts.version)}</dd>
+            {facts.file && (
+              <>
+                <dt>Generated file</dt>
+                <dd>
+                  <code>{facts.file}</code>
+                </dd>
+              </>
+            )}
+            <dt>Debug ID</dt>
+            <dd>{facts.debugId ? <code>{facts.debugId}</code> : 'none'}</dd>
+            <dt>Sources</dt>
+            <dd>{facts.sources.length.toLocaleString('en')}</dd>
             <dt>Sources content</dt>
-            <dd>{facts.sources.every((s) => s.content !== null) ? 'yes, for every source'
-              : facts.sources.some((s) => s.content !== null) ? `for ${facts.sources.filter((s) => s.content !== null).length} of ${facts.sources.length} sources`
-              : 'no (stack resolution shows positions but no source lines)'}</dd>
+            <dd>
+              {facts.sources.every((s) => s.content !== null)
+                ? 'yes, for every source'
+                : facts.sources.some((s) => s.content !== null)
+                  ? `for ${facts.sources.filter((s) => s.content !== null).length} of ${facts.sources.length} sources`
+                  : 'no (stack resolution shows positions but no source lines)'}
+            </dd>
           </dl>
           <h2>Sources</h2>
           <ol class="sources">
@@ -295,12 +413,19 @@ export function FileView({ params }: { params: URLSearchParams }) {
           </ol>
         </>
       )}
-      {source && (source.content !== null
-        ? <CodeView text={source.content} label={source.name} highlight={highlight} />
-        : <p>This source has no content in the map.</p>)}
-      {kind !== 'map' && file.data && (file.data.text === null
-        ? <p>Too large to show here ({bytes(file.data.size)}); download it instead.</p>
-        : <CodeView text={file.data.text} label={path} highlight={highlight} />)}
+      {source &&
+        (source.content !== null ? (
+          <CodeView text={source.content} label={source.name} highlight={highlight} />
+        ) : (
+          <p>This source has no content in the map.</p>
+        ))}
+      {kind !== 'map' &&
+        file.data &&
+        (file.data.text === null ? (
+          <p>Too large to show here ({bytes(file.data.size)}); download it instead.</p>
+        ) : (
+          <CodeView text={file.data.text} label={path} highlight={highlight} />
+        ))}
     </>
   );
 }

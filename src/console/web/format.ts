@@ -24,8 +24,7 @@ export const identityLabel = (i: { appId: string; version: string; env: string }
   `${i.appId} ${i.version || '(no version)'} ${i.env ? `(${i.env})` : '(no env)'}`;
 
 export type FileKind = 'map' | 'script' | 'other';
-export const fileKind = (path: string): FileKind =>
-  /\.map$/i.test(path) ? 'map' : /\.(m|c)?js$/i.test(path) ? 'script' : 'other';
+export const fileKind = (path: string): FileKind => (/\.map$/i.test(path) ? 'map' : /\.(m|c)?js$/i.test(path) ? 'script' : 'other');
 export const KIND_LABEL: Record<FileKind, string> = { map: 'sourcemap', script: 'script', other: 'other' };
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${count(n)} ${n === 1 ? one : many}`;

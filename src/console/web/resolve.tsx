@@ -14,7 +14,8 @@ const FRAMES_PER_PAGE = 100;
 
 const REASONS: Record<string, string> = {
   NoSourceMap: 'No usable sourcemap was found for this script.',
-  NoMapping: 'The sourcemap has no mapping at this line and column: the position is outside the code it describes (a different build, or generated code).',
+  NoMapping:
+    'The sourcemap has no mapping at this line and column: the position is outside the code it describes (a different build, or generated code).',
   BadFrame: 'This line looks like a frame but carries no file position (native or eval code), so there is nothing to look up.',
 };
 
@@ -36,22 +37,40 @@ function MatchInfo({ match }: { match: unknown }) {
   return (
     <>
       {scalar.length > 0 && (
-        <p class="match">Map found by: {scalar.map(([k, v], i) => <span key={k}>{i > 0 ? ', ' : ''}{k} <code>{String(v)}</code></span>)}</p>
+        <p class="match">
+          Map found by:{' '}
+          {scalar.map(([k, v], i) => (
+            <span key={k}>
+              {i > 0 ? ', ' : ''}
+              {k} <code>{String(v)}</code>
+            </span>
+          ))}
+        </p>
       )}
-      {closest && closest.length > 0 && <Closest names={closest.map((c) => (typeof c === 'string' ? c : (c as { path?: string })?.path ?? JSON.stringify(c)))} />}
+      {closest && closest.length > 0 && (
+        <Closest names={closest.map((c) => (typeof c === 'string' ? c : ((c as { path?: string })?.path ?? JSON.stringify(c))))} />
+      )}
     </>
   );
 }
 
 const Closest = ({ names }: { names: string[] }) => (
-  <div class="match">Closest stored files: <ul>{names.map((n) => <li key={n}><code>{n}</code></li>)}</ul></div>
+  <div class="match">
+    Closest stored files:{' '}
+    <ul>
+      {names.map((n) => (
+        <li key={n}>
+          <code>{n}</code>
+        </li>
+      ))}
+    </ul>
+  </div>
 );
 
 function FrameView({ f, n, minified }: { f: Frame; n: number; minified: boolean }) {
   const fn = minified ? f.functionName : functionOf(f);
-  const where = !minified && f.resolved
-    ? `${f.source}:${f.originalLine}:${f.originalColumn}`
-    : f.url ? `${f.url}:${f.line}:${f.column}` : f.raw.trim();
+  const where =
+    !minified && f.resolved ? `${f.source}:${f.originalLine}:${f.originalColumn}` : f.url ? `${f.url}:${f.line}:${f.column}` : f.raw.trim();
   const library = isLibrary(f);
   return (
     <li class={`frame${f.resolved ? '' : ' unresolved'}${library ? ' library' : ''}`} data-frame={n}>
@@ -71,9 +90,31 @@ function FrameView({ f, n, minified }: { f: Frame; n: number; minified: boolean 
       )}
       {!minified && f.resolved && f.context && f.originalLine !== null && (
         <pre class="context" aria-label={`Source around line ${f.originalLine}`}>
-          {f.context.pre.map((l, i, pre) => <span key={`p${i}`}><span class="ln" aria-hidden="true">{(f.originalLine ?? 0) - pre.length + i}</span>{l}{'\n'}</span>)}
-          <mark><span class="ln" aria-hidden="true">{f.originalLine}</span>{f.context.line}{'\n'}</mark>
-          {f.context.post.map((l, i) => <span key={`q${i}`}><span class="ln" aria-hidden="true">{(f.originalLine ?? 0) + 1 + i}</span>{l}{'\n'}</span>)}
+          {f.context.pre.map((l, i, pre) => (
+            <span key={`p${i}`}>
+              <span class="ln" aria-hidden="true">
+                {(f.originalLine ?? 0) - pre.length + i}
+              </span>
+              {l}
+              {'\n'}
+            </span>
+          ))}
+          <mark>
+            <span class="ln" aria-hidden="true">
+              {f.originalLine}
+            </span>
+            {f.context.line}
+            {'\n'}
+          </mark>
+          {f.context.post.map((l, i) => (
+            <span key={`q${i}`}>
+              <span class="ln" aria-hidden="true">
+                {(f.originalLine ?? 0) + 1 + i}
+              </span>
+              {l}
+              {'\n'}
+            </span>
+          ))}
         </pre>
       )}
       {!minified && f.resolved && !f.context && <p class="muted">The map has no source text for this file.</p>}
@@ -105,20 +146,38 @@ function Results({ result }: { result: Resolution }) {
       <p role="status">
         {plural(result.frames.length, 'frame')}: {resolved} resolved, {result.frames.length - resolved} unresolved
         {libraries > 0 && `, ${plural(libraries, 'library frame')}`}.
-        {result.truncated && ' Only the first frames were resolved (the server\'s frame limit).'}
+        {result.truncated && " Only the first frames were resolved (the server's frame limit)."}
       </p>
       <fieldset class="toggles">
         <legend>Show</legend>
-        <label><input type="checkbox" checked={minified} onChange={(e) => setMinified(e.currentTarget.checked)} /> Minified positions</label>
-        <label><input type="checkbox" checked={inAppOnly} onChange={(e) => setInAppOnly(e.currentTarget.checked)} /> In-app frames only</label>
-        <label><input type="checkbox" checked={oldestFirst} onChange={(e) => setOldestFirst(e.currentTarget.checked)} /> Oldest call first</label>
-        <button type="button" onClick={() => copyText(result.stack).then(() => setCopied('Resolved stack copied.'), (e) => setCopied(`Could not copy: ${e.message}`))}>
+        <label>
+          <input type="checkbox" checked={minified} onChange={(e) => setMinified(e.currentTarget.checked)} /> Minified positions
+        </label>
+        <label>
+          <input type="checkbox" checked={inAppOnly} onChange={(e) => setInAppOnly(e.currentTarget.checked)} /> In-app frames only
+        </label>
+        <label>
+          <input type="checkbox" checked={oldestFirst} onChange={(e) => setOldestFirst(e.currentTarget.checked)} /> Oldest call first
+        </label>
+        <button
+          type="button"
+          onClick={() =>
+            copyText(result.stack).then(
+              () => setCopied('Resolved stack copied.'),
+              (e) => setCopied(`Could not copy: ${e.message}`),
+            )
+          }
+        >
           Copy resolved stack
         </button>
-        <span role="status" class="muted">{copied}</span>
+        <span role="status" class="muted">
+          {copied}
+        </span>
       </fieldset>
       <ol class="frames">
-        {shown.map(({ f, n }) => <FrameView key={n} f={f} n={n} minified={minified} />)}
+        {shown.map(({ f, n }) => (
+          <FrameView key={n} f={f} n={n} minified={minified} />
+        ))}
       </ol>
       <Pager page={current} pages={pages} total={frames.length} label="frames" onPage={setPage} />
     </section>
@@ -141,7 +200,11 @@ export function ResolveView({ params }: { params: URLSearchParams }) {
     setResult(null);
     const size = new TextEncoder().encode(input.stack).length;
     if (size > session.limits.maxStackBytes) {
-      setError(new Error(`The stack is ${size.toLocaleString('en')} bytes; the server accepts at most ${session.limits.maxStackBytes.toLocaleString('en')} (MAPVAULT_MAX_STACK_BYTES). Nothing was sent.`));
+      setError(
+        new Error(
+          `The stack is ${size.toLocaleString('en')} bytes; the server accepts at most ${session.limits.maxStackBytes.toLocaleString('en')} (MAPVAULT_MAX_STACK_BYTES). Nothing was sent.`,
+        ),
+      );
       return;
     }
     setBusy(true);
@@ -178,8 +241,20 @@ export function ResolveView({ params }: { params: URLSearchParams }) {
         <div class="row">
           <div class="field">
             <label for="resolve-app">App ID</label>
-            <input id="resolve-app" list="resolve-apps" required pattern="[A-Za-z0-9_.\-]+" maxLength={128} value={form.appId} onInput={set('appId')} />
-            <datalist id="resolve-apps">{apps.data?.map((a) => <option key={a.appId} value={a.appId} />)}</datalist>
+            <input
+              id="resolve-app"
+              list="resolve-apps"
+              required
+              pattern="[A-Za-z0-9_.\-]+"
+              maxLength={128}
+              value={form.appId}
+              onInput={set('appId')}
+            />
+            <datalist id="resolve-apps">
+              {apps.data?.map((a) => (
+                <option key={a.appId} value={a.appId} />
+              ))}
+            </datalist>
           </div>
           <div class="field">
             <label for="resolve-version">Version</label>
@@ -194,8 +269,14 @@ export function ResolveView({ params }: { params: URLSearchParams }) {
           <label for="resolve-stack">Stack (Chrome, Firefox, Safari or Guance SDK format)</label>
           <textarea id="resolve-stack" rows={10} required spellcheck={false} value={form.stack} onInput={set('stack')} />
         </div>
-        <button type="submit" disabled={busy}>{busy ? 'Resolving…' : 'Resolve'}</button>
-        {form.appId && <a class="aside" href={href('app', { app: form.appId })}>Sourcemaps of {form.appId}</a>}
+        <button type="submit" disabled={busy}>
+          {busy ? 'Resolving…' : 'Resolve'}
+        </button>
+        {form.appId && (
+          <a class="aside" href={href('app', { app: form.appId })}>
+            Sourcemaps of {form.appId}
+          </a>
+        )}
       </form>
       {note && <p class="muted">{note}</p>}
       <Problem error={error} title="Resolution failed" />

@@ -7,7 +7,10 @@ import { useEffect, useState } from 'preact/hooks';
 export type View = 'apps' | 'app' | 'sourcemap' | 'file' | 'resolve' | 'upload';
 const VIEWS: View[] = ['apps', 'app', 'sourcemap', 'file', 'resolve', 'upload'];
 
-export interface Route { view: View; params: URLSearchParams }
+export interface Route {
+  view: View;
+  params: URLSearchParams;
+}
 
 export function parseRoute(hash: string): Route {
   const [path = '', search = ''] = hash.replace(/^#\/?/, '').split(/\?(.*)/s);

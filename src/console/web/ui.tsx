@@ -15,11 +15,20 @@ export const useSession = (): Session => {
   return session;
 };
 
-export interface Loaded<T> { data: T | undefined; error: unknown; loading: boolean; reload(): void }
+export interface Loaded<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload(): void;
+}
 
 /** Runs `load` when `deps` change; the latest call wins. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: null, loading: true });
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: null,
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let current = true;
@@ -28,7 +37,9 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
       (data) => current && setState({ data, error: null, loading: false }),
       (error) => current && setState({ data: undefined, error, loading: false }),
     );
-    return () => { current = false; };
+    return () => {
+      current = false;
+    };
   }, [...deps, tick]);
   return { ...state, reload: useCallback(() => setTick((t) => t + 1), []) };
 }
@@ -42,13 +53,21 @@ export function Problem({ error, title }: { error: unknown; title?: string }) {
       {title && <strong>{title}: </strong>}
       {message}
       {error instanceof ServerError && (
-        <span class="muted"> ({error.errorCode}{error.traceId ? `, trace ${error.traceId}` : ''})</span>
+        <span class="muted">
+          {' '}
+          ({error.errorCode}
+          {error.traceId ? `, trace ${error.traceId}` : ''})
+        </span>
       )}
     </div>
   );
 }
 
-export const Loading = ({ what }: { what: string }) => <p class="muted" role="status">Loading {what}…</p>;
+export const Loading = ({ what }: { what: string }) => (
+  <p class="muted" role="status">
+    Loading {what}…
+  </p>
+);
 
 /** The view's heading; it takes focus when the view opens, so keyboard and screen-reader users start there. */
 export function Heading({ title }: { title: string }) {
@@ -57,7 +76,11 @@ export function Heading({ title }: { title: string }) {
     ref.current?.focus();
     document.title = `${title} · mapvault`;
   }, [title]);
-  return <h1 tabIndex={-1} ref={ref}>{title}</h1>;
+  return (
+    <h1 tabIndex={-1} ref={ref}>
+      {title}
+    </h1>
+  );
 }
 
 /**
@@ -86,7 +109,14 @@ export function DeleteButton({ identity, onDeleted }: { identity: Identity; onDe
   };
   return (
     <>
-      <button type="button" class="danger" onClick={() => { setError(null); dialog.current?.showModal(); }}>
+      <button
+        type="button"
+        class="danger"
+        onClick={() => {
+          setError(null);
+          dialog.current?.showModal();
+        }}
+      >
         Delete<span class="visually-hidden"> {label}</span>
       </button>
       <dialog ref={dialog} aria-labelledby="delete-title" class="confirm">
@@ -94,8 +124,12 @@ export function DeleteButton({ identity, onDeleted }: { identity: Identity; onDe
         <p>Its files are removed for good; stacks of this version will no longer resolve.</p>
         <Problem error={error} />
         <div class="actions">
-          <button type="button" onClick={() => dialog.current?.close()} autofocus>Keep it</button>
-          <button type="button" class="danger" onClick={confirm} disabled={busy}>{busy ? 'Deleting…' : `Delete ${label}`}</button>
+          <button type="button" onClick={() => dialog.current?.close()} autofocus>
+            Keep it
+          </button>
+          <button type="button" class="danger" onClick={confirm} disabled={busy}>
+            {busy ? 'Deleting…' : `Delete ${label}`}
+          </button>
         </div>
       </dialog>
     </>
@@ -103,15 +137,37 @@ export function DeleteButton({ identity, onDeleted }: { identity: Identity; onDe
 }
 
 /** Previous/next paging for long lists, announced to screen readers. */
-export function Pager({ page, pages, total, onPage, label }: { page: number; pages: number; total: number; onPage(p: number): void; label: string }) {
+export function Pager({
+  page,
+  pages,
+  total,
+  onPage,
+  label,
+}: {
+  page: number;
+  pages: number;
+  total: number;
+  onPage(p: number): void;
+  label: string;
+}) {
   if (pages <= 1) return null;
   return (
     <nav class="pager" aria-label={`${label} pages`}>
-      <button type="button" onClick={() => onPage(0)} disabled={page === 0}>First</button>
-      <button type="button" onClick={() => onPage(page - 1)} disabled={page === 0}>Previous</button>
-      <span role="status">Page {page + 1} of {pages} ({count(total)} {label})</span>
-      <button type="button" onClick={() => onPage(page + 1)} disabled={page >= pages - 1}>Next</button>
-      <button type="button" onClick={() => onPage(pages - 1)} disabled={page >= pages - 1}>Last</button>
+      <button type="button" onClick={() => onPage(0)} disabled={page === 0}>
+        First
+      </button>
+      <button type="button" onClick={() => onPage(page - 1)} disabled={page === 0}>
+        Previous
+      </button>
+      <span role="status">
+        Page {page + 1} of {pages} ({count(total)} {label})
+      </span>
+      <button type="button" onClick={() => onPage(page + 1)} disabled={page >= pages - 1}>
+        Next
+      </button>
+      <button type="button" onClick={() => onPage(pages - 1)} disabled={page >= pages - 1}>
+        Last
+      </button>
     </nav>
   );
 }

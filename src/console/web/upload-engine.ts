@@ -23,7 +23,11 @@ export interface ResumeRecord {
 
 export const resumeRecord = {
   get(): ResumeRecord | null {
-    try { return JSON.parse(localStorage.getItem(RESUME_ITEM) ?? 'null'); } catch { return null; }
+    try {
+      return JSON.parse(localStorage.getItem(RESUME_ITEM) ?? 'null');
+    } catch {
+      return null;
+    }
   },
   save: (r: ResumeRecord) => localStorage.setItem(RESUME_ITEM, JSON.stringify(r)),
   clear: () => localStorage.removeItem(RESUME_ITEM),
@@ -36,10 +40,14 @@ export class Refused extends Error {}
 export function checkBeforeZip(files: Array<{ file: File }>, limits: WhoAmI['limits']) {
   const total = files.reduce((n, f) => n + f.file.size, 0);
   if (files.length > limits.archiveMaxEntries) {
-    throw new Refused(`${plural(files.length, 'file')} is more than the server accepts in one archive (${limits.archiveMaxEntries.toLocaleString('en')}, MAPVAULT_ARCHIVE_MAX_ENTRIES). Nothing was sent.`);
+    throw new Refused(
+      `${plural(files.length, 'file')} is more than the server accepts in one archive (${limits.archiveMaxEntries.toLocaleString('en')}, MAPVAULT_ARCHIVE_MAX_ENTRIES). Nothing was sent.`,
+    );
   }
   if (total > limits.archiveMaxBytes) {
-    throw new Refused(`These files hold ${bytes(total)}, more than the server unpacks from one archive (${bytes(limits.archiveMaxBytes)}, MAPVAULT_ARCHIVE_MAX_BYTES). Nothing was sent.`);
+    throw new Refused(
+      `These files hold ${bytes(total)}, more than the server unpacks from one archive (${bytes(limits.archiveMaxBytes)}, MAPVAULT_ARCHIVE_MAX_BYTES). Nothing was sent.`,
+    );
   }
 }
 
@@ -47,26 +55,41 @@ export function checkBeforeSend(size: number, partSize: number, who: WhoAmI, nee
   const { limits, usage } = who;
   if (size === 0) throw new Refused('The zip is empty. Nothing was sent.');
   if (Math.ceil(size / partSize) > limits.maxParts) {
-    throw new Refused(`A ${bytes(size)} zip needs more than ${limits.maxParts.toLocaleString('en')} parts of ${bytes(partSize)}. Nothing was sent.`);
+    throw new Refused(
+      `A ${bytes(size)} zip needs more than ${limits.maxParts.toLocaleString('en')} parts of ${bytes(partSize)}. Nothing was sent.`,
+    );
   }
   if (size > limits.archiveMaxBytes) {
-    throw new Refused(`The zip is ${bytes(size)}, more than the server unpacks from one archive (${bytes(limits.archiveMaxBytes)}, MAPVAULT_ARCHIVE_MAX_BYTES). Nothing was sent.`);
+    throw new Refused(
+      `The zip is ${bytes(size)}, more than the server unpacks from one archive (${bytes(limits.archiveMaxBytes)}, MAPVAULT_ARCHIVE_MAX_BYTES). Nothing was sent.`,
+    );
   }
   if (limits.quotaUploadBytes > 0 && usage.uploadBytes + size > limits.quotaUploadBytes) {
-    throw new Refused(`The workspace's upload quota is ${bytes(limits.quotaUploadBytes)} and ${bytes(usage.uploadBytes)} are pending; this zip (${bytes(size)}) does not fit. Nothing was sent.`);
+    throw new Refused(
+      `The workspace's upload quota is ${bytes(limits.quotaUploadBytes)} and ${bytes(usage.uploadBytes)} are pending; this zip (${bytes(size)}) does not fit. Nothing was sent.`,
+    );
   }
   if (!needCover && limits.quotaStoredBytes > 0 && usage.storedBytes + size > limits.quotaStoredBytes) {
-    throw new Refused(`The workspace stores ${bytes(usage.storedBytes)} of its ${bytes(limits.quotaStoredBytes)} quota; this zip (${bytes(size)}) does not fit. Delete old sourcemaps first. Nothing was sent.`);
+    throw new Refused(
+      `The workspace stores ${bytes(usage.storedBytes)} of its ${bytes(limits.quotaStoredBytes)} quota; this zip (${bytes(size)}) does not fit. Delete old sourcemaps first. Nothing was sent.`,
+    );
   }
 }
 
-const retryable = (e: unknown) =>
-  e instanceof UnreachableError || (e instanceof ServerError && (e.status >= 500 || e.status === 429));
+const retryable = (e: unknown) => e instanceof UnreachableError || (e instanceof ServerError && (e.status >= 500 || e.status === 429));
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve, reject) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); reject(new DOMException('cancelled', 'AbortError')); }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new DOMException('cancelled', 'AbortError'));
+      },
+      { once: true },
+    );
+  });
 
 export interface UploadJob {
   identity: Identity;
@@ -86,7 +109,10 @@ export interface UploadJob {
 export async function runUpload(job: UploadJob): Promise<{ result: MergeResult; skippedParts: number }> {
   const { zip } = job;
   const saved = resumeRecord.get();
-  const same = saved && saved.fingerprint === job.fingerprint && saved.size === zip.size &&
+  const same =
+    saved &&
+    saved.fingerprint === job.fingerprint &&
+    saved.size === zip.size &&
     JSON.stringify(saved.identity) === JSON.stringify(job.identity);
   // A resumed upload keeps the part size it started with, whatever the form says now.
   const partSize = same ? saved.partSize : job.partSize;
@@ -114,8 +140,14 @@ export async function runUpload(job: UploadJob): Promise<{ result: MergeResult; 
     }
     uploadId = init.uploadId;
     resumeRecord.save({
-      uploadId, identity: job.identity, needCover: job.needCover, fingerprint: job.fingerprint, name: job.name,
-      size: zip.size, partSize, savedAt: Date.now(),
+      uploadId,
+      identity: job.identity,
+      needCover: job.needCover,
+      fingerprint: job.fingerprint,
+      name: job.name,
+      size: zip.size,
+      partSize,
+      savedAt: Date.now(),
     });
   }
   job.onUploadId(uploadId);
@@ -131,7 +163,16 @@ export async function runUpload(job: UploadJob): Promise<{ result: MergeResult; 
     const data = zip.slice(i * partSize, i * partSize + sizeOf(i));
     for (let attempt = 1; ; attempt++) {
       try {
-        await sendPart(uploadId, i, data, (sent) => { inFlight.set(i, sent); report(); }, job.signal);
+        await sendPart(
+          uploadId,
+          i,
+          data,
+          (sent) => {
+            inFlight.set(i, sent);
+            report();
+          },
+          job.signal,
+        );
         inFlight.delete(i);
         doneBytes += data.size;
         report();

@@ -6,9 +6,7 @@ import { checkBeforeSend, checkBeforeZip, Refused, resumeRecord, runUpload, type
 import type { ZipMessage, ZipRequest } from './zip-worker.ts';
 import { Heading, Problem, useSession } from './ui.tsx';
 
-type Source =
-  | { kind: 'zip'; name: string; file: File }
-  | { kind: 'folder'; name: string; files: Array<{ path: string; file: File }> };
+type Source = { kind: 'zip'; name: string; file: File } | { kind: 'folder'; name: string; files: Array<{ path: string; file: File }> };
 
 /** FNV-1a over a string: a cheap, stable fingerprint of a folder's file list. */
 function fnv(text: string): string {
@@ -19,7 +17,12 @@ function fnv(text: string): string {
 
 function fingerprintOf(source: Source, selected: Array<{ path: string; file: File }>): string {
   if (source.kind === 'zip') return `zip:${source.name}:${source.file.size}:${source.file.lastModified}`;
-  return `folder:${source.name}:${fnv(selected.map((f) => `${f.path}\u0000${f.file.size}\u0000${f.file.lastModified}`).sort().join('\n'))}`;
+  return `folder:${source.name}:${fnv(
+    selected
+      .map((f) => `${f.path}\u0000${f.file.size}\u0000${f.file.lastModified}`)
+      .sort()
+      .join('\n'),
+  )}`;
 }
 
 /** Reads a dropped folder (recursively) into files with paths relative to it. */
@@ -44,10 +47,17 @@ async function readDropped(entry: FileSystemEntry): Promise<Array<{ path: string
   return out;
 }
 
-function zipInWorker(files: Array<{ path: string; file: File }>, onProgress: (done: number, total: number) => void, signal: AbortSignal): Promise<Blob> {
+function zipInWorker(
+  files: Array<{ path: string; file: File }>,
+  onProgress: (done: number, total: number) => void,
+  signal: AbortSignal,
+): Promise<Blob> {
   return new Promise((resolve, reject) => {
     const worker = new Worker('zip-worker.js', { type: 'module', name: 'mapvault-zip' });
-    const stop = () => { worker.terminate(); reject(new DOMException('cancelled', 'AbortError')); };
+    const stop = () => {
+      worker.terminate();
+      reject(new DOMException('cancelled', 'AbortError'));
+    };
     signal.addEventListener('abort', stop, { once: true });
     worker.onmessage = (e: MessageEvent<ZipMessage>) => {
       const m = e.data;
@@ -57,7 +67,10 @@ function zipInWorker(files: Array<{ path: string; file: File }>, onProgress: (do
       if (m.type === 'done') resolve(m.zip);
       else reject(new Error(`zipping failed: ${m.message}`));
     };
-    worker.onerror = (e) => { worker.terminate(); reject(new Error(`zipping failed: ${e.message}`)); };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(`zipping failed: ${e.message}`));
+    };
     worker.postMessage({ files } satisfies ZipRequest);
   });
 }
@@ -85,10 +98,17 @@ export function UploadView({ params }: { params: URLSearchParams }) {
   const uploadId = useRef('');
   const summary = useRef<HTMLElement>(null);
 
-  useEffect(() => { if (result) summary.current?.focus(); }, [result]);
+  useEffect(() => {
+    if (result) summary.current?.focus();
+  }, [result]);
   useEffect(() => () => abort.current?.abort(), []);
 
-  const choose = (s: Source | null) => { setSource(s); setError(null); setResult(null); setPhase('idle'); };
+  const choose = (s: Source | null) => {
+    setSource(s);
+    setError(null);
+    setResult(null);
+    setPhase('idle');
+  };
   const onZipInput = (e: Event) => {
     const file = (e.currentTarget as HTMLInputElement).files?.[0];
     if (file) choose({ kind: 'zip', name: file.name, file });
@@ -128,7 +148,8 @@ export function UploadView({ params }: { params: URLSearchParams }) {
       }
       let zip: Blob;
       if (source.kind === 'folder') {
-        if (selected.length === 0) throw new Refused(`The folder ${source.name} has no .map files${form.withScripts ? ' or .js files' : ''}. Nothing was sent.`);
+        if (selected.length === 0)
+          throw new Refused(`The folder ${source.name} has no .map files${form.withScripts ? ' or .js files' : ''}. Nothing was sent.`);
         checkBeforeZip(selected, session.limits);
         setPhase('zipping');
         setStatus(`Zipping ${plural(selected.length, 'file')} in the browser…`);
@@ -139,11 +160,19 @@ export function UploadView({ params }: { params: URLSearchParams }) {
       checkBeforeSend(zip.size, partSize, session, form.needCover);
       setPhase('sending');
       const { result: merge, skippedParts } = await runUpload({
-        identity, needCover: form.needCover, zip, name: source.name, fingerprint: fingerprintOf(source, selected), partSize,
-        concurrency: 4, signal: controller.signal,
+        identity,
+        needCover: form.needCover,
+        zip,
+        name: source.name,
+        fingerprint: fingerprintOf(source, selected),
+        partSize,
+        concurrency: 4,
+        signal: controller.signal,
         onProgress: (sent, total) => setProgress({ sent, total }),
         onStatus: setStatus,
-        onUploadId: (id) => { uploadId.current = id; },
+        onUploadId: (id) => {
+          uploadId.current = id;
+        },
       });
       setResult({ merge, skipped: skippedParts });
       setPending(null);
@@ -178,16 +207,27 @@ export function UploadView({ params }: { params: URLSearchParams }) {
       <Heading title="Upload sourcemaps" />
       {pending && !busy && (
         <div class="notice" role="status">
-          An upload of <strong>{pending.name}</strong> ({bytes(pending.size)}) to {identityLabel(pending.identity)} was interrupted.
-          Choose the same {pending.name.endsWith('.zip') ? 'file' : 'folder'} again and press Upload to send only the missing parts, or
-          {' '}<button type="button" class="small" onClick={cancel}>discard it</button>.
+          An upload of <strong>{pending.name}</strong> ({bytes(pending.size)}) to {identityLabel(pending.identity)} was interrupted. Choose
+          the same {pending.name.endsWith('.zip') ? 'file' : 'folder'} again and press Upload to send only the missing parts, or{' '}
+          <button type="button" class="small" onClick={cancel}>
+            discard it
+          </button>
+          .
         </div>
       )}
       <form onSubmit={start} class="upload-form">
         <div class="row">
           <div class="field">
             <label for="upload-app">App ID</label>
-            <input id="upload-app" required pattern="[A-Za-z0-9_.\-]+" maxLength={128} value={form.appId} onInput={set('appId')} disabled={busy} />
+            <input
+              id="upload-app"
+              required
+              pattern="[A-Za-z0-9_.\-]+"
+              maxLength={128}
+              value={form.appId}
+              onInput={set('appId')}
+              disabled={busy}
+            />
           </div>
           <div class="field">
             <label for="upload-version">Version</label>
@@ -200,70 +240,145 @@ export function UploadView({ params }: { params: URLSearchParams }) {
         </div>
         <div
           class={`dropzone${dragging ? ' dragging' : ''}`}
-          onDragOver={(e) => { e.preventDefault(); setDragging(true); }}
+          onDragOver={(e) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
           onDragLeave={() => setDragging(false)}
           onDrop={onDrop}
         >
-          <p id="drop-help">Drop a <strong>.zip</strong> or a <strong>build folder</strong> here (a folder is zipped in the browser: its <code>.map</code> files, at their paths inside it), or choose one:</p>
+          <p id="drop-help">
+            Drop a <strong>.zip</strong> or a <strong>build folder</strong> here (a folder is zipped in the browser: its <code>.map</code>{' '}
+            files, at their paths inside it), or choose one:
+          </p>
           <div class="row">
             <div class="field">
               <label for="upload-zip">A .zip file</label>
-              <input id="upload-zip" type="file" accept=".zip,application/zip" onChange={onZipInput} disabled={busy} aria-describedby="drop-help" />
+              <input
+                id="upload-zip"
+                type="file"
+                accept=".zip,application/zip"
+                onChange={onZipInput}
+                disabled={busy}
+                aria-describedby="drop-help"
+              />
             </div>
             <div class="field">
               <label for="upload-folder">A folder</label>
-              <input id="upload-folder" type="file" {...{ webkitdirectory: true }} multiple onChange={onFolderInput} disabled={busy} aria-describedby="drop-help" />
+              <input
+                id="upload-folder"
+                type="file"
+                {...{ webkitdirectory: true }}
+                multiple
+                onChange={onFolderInput}
+                disabled={busy}
+                aria-describedby="drop-help"
+              />
             </div>
           </div>
           {source && (
             <p class="chosen" role="status">
               Chosen: <strong>{source.name}</strong>{' '}
-              {source.kind === 'zip' ? `(${bytes(source.file.size)})`
+              {source.kind === 'zip'
+                ? `(${bytes(source.file.size)})`
                 : `(folder: ${plural(selected.length, 'file')} to zip, ${bytes(selected.reduce((n, f) => n + f.file.size, 0))}; ${source.files.length - selected.length} left out)`}
             </p>
           )}
         </div>
         <fieldset class="options">
           <legend>Options</legend>
-          <label><input type="checkbox" checked={form.needCover} onChange={(e) => setForm({ ...form, needCover: e.currentTarget.checked })} disabled={busy} /> Replace an existing sourcemap of this version</label>
-          <label><input type="checkbox" checked={form.withScripts} onChange={(e) => setForm({ ...form, withScripts: e.currentTarget.checked })} disabled={busy} /> From a folder, also include <code>.js</code> files (so maps can be found by their <code>sourceMappingURL</code>)</label>
+          <label>
+            <input
+              type="checkbox"
+              checked={form.needCover}
+              onChange={(e) => setForm({ ...form, needCover: e.currentTarget.checked })}
+              disabled={busy}
+            />{' '}
+            Replace an existing sourcemap of this version
+          </label>
+          <label>
+            <input
+              type="checkbox"
+              checked={form.withScripts}
+              onChange={(e) => setForm({ ...form, withScripts: e.currentTarget.checked })}
+              disabled={busy}
+            />{' '}
+            From a folder, also include <code>.js</code> files (so maps can be found by their <code>sourceMappingURL</code>)
+          </label>
           <div class="field inline">
             <label for="upload-part-size">Part size (MiB)</label>
-            <input id="upload-part-size" type="number" min={0.0625} max={session.limits.maxPartBytes / 1048576} step="any" value={form.partSizeMiB}
-              onInput={(e) => setForm({ ...form, partSizeMiB: Number(e.currentTarget.value) })} disabled={busy} />
+            <input
+              id="upload-part-size"
+              type="number"
+              min={0.0625}
+              max={session.limits.maxPartBytes / 1048576}
+              step="any"
+              value={form.partSizeMiB}
+              onInput={(e) => setForm({ ...form, partSizeMiB: Number(e.currentTarget.value) })}
+              disabled={busy}
+            />
           </div>
         </fieldset>
         <div class="actions">
-          <button type="submit" disabled={busy}>Upload</button>
-          {busy && <button type="button" onClick={cancel}>Cancel upload</button>}
+          <button type="submit" disabled={busy}>
+            Upload
+          </button>
+          {busy && (
+            <button type="button" onClick={cancel}>
+              Cancel upload
+            </button>
+          )}
         </div>
       </form>
       {(busy || phase === 'done') && (
         <div class="progress">
           <label for="upload-progress">{phase === 'zipping' ? 'Zipping' : 'Upload progress'}</label>
           <progress id="upload-progress" max={100} value={phase === 'done' ? 100 : pct} />
-          <span data-testid="progress-text">{phase === 'done' ? 100 : pct} %{progress.total ? ` (${bytes(progress.sent)} of ${bytes(progress.total)})` : ''}</span>
+          <span data-testid="progress-text">
+            {phase === 'done' ? 100 : pct} %{progress.total ? ` (${bytes(progress.sent)} of ${bytes(progress.total)})` : ''}
+          </span>
         </div>
       )}
-      <p role="status" class="muted">{status}</p>
+      <p role="status" class="muted">
+        {status}
+      </p>
       <Problem error={error} title="Upload failed" />
-      {error && resumeRecord.get() && !(error instanceof Refused) && <p>The parts already sent are kept: press Upload again to resume (after a reload, choose the same file first).</p>}
+      {error && resumeRecord.get() && !(error instanceof Refused) && (
+        <p>The parts already sent are kept: press Upload again to resume (after a reload, choose the same file first).</p>
+      )}
       {result && (
         <section class="summary" aria-labelledby="summary-title" tabIndex={-1} ref={summary}>
           <h2 id="summary-title">Uploaded {identityLabel(result.merge)}</h2>
           <dl class="facts">
-            <dt>Files</dt><dd>{result.merge.fileCount.toLocaleString('en')}</dd>
-            <dt>Maps</dt><dd>{result.merge.mapCount.toLocaleString('en')}</dd>
-            <dt>Size</dt><dd>{bytes(result.merge.size)}</dd>
-            <dt>Archive sha256</dt><dd><code>{result.merge.sha256}</code></dd>
-            {result.skipped > 0 && <><dt>Resumed</dt><dd>{plural(result.skipped, 'part')} were already on the server</dd></>}
+            <dt>Files</dt>
+            <dd>{result.merge.fileCount.toLocaleString('en')}</dd>
+            <dt>Maps</dt>
+            <dd>{result.merge.mapCount.toLocaleString('en')}</dd>
+            <dt>Size</dt>
+            <dd>{bytes(result.merge.size)}</dd>
+            <dt>Archive sha256</dt>
+            <dd>
+              <code>{result.merge.sha256}</code>
+            </dd>
+            {result.skipped > 0 && (
+              <>
+                <dt>Resumed</dt>
+                <dd>{plural(result.skipped, 'part')} were already on the server</dd>
+              </>
+            )}
           </dl>
           {result.merge.warnings.length > 0 ? (
             <>
               <h3>{plural(result.merge.warnings.length, 'warning')}</h3>
-              <ul class="warnings">{result.merge.warnings.map((w) => <li key={w}>{w}</li>)}</ul>
+              <ul class="warnings">
+                {result.merge.warnings.map((w) => (
+                  <li key={w}>{w}</li>
+                ))}
+              </ul>
             </>
-          ) : <p>No warnings.</p>}
+          ) : (
+            <p>No warnings.</p>
+          )}
           <p class="toolbar">
             <a href={href('sourcemap', identityParams(result.merge))}>Browse its files</a>
             <a href={href('resolve', identityParams(result.merge))}>Resolve a stack with it</a>

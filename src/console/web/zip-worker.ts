@@ -5,7 +5,9 @@
  */
 import { Zip, ZipDeflate } from 'fflate';
 
-export interface ZipRequest { files: Array<{ path: string; file: File }> }
+export interface ZipRequest {
+  files: Array<{ path: string; file: File }>;
+}
 export type ZipMessage =
   | { type: 'progress'; doneBytes: number; totalBytes: number }
   | { type: 'done'; zip: Blob }
@@ -44,7 +46,10 @@ scope.onmessage = async (e: MessageEvent<ZipRequest>) => {
           entry.push(new Uint8Array(0), true);
         }
         zip.end();
-      })().catch((err: Error) => { failure = err; reject(err); });
+      })().catch((err: Error) => {
+        failure = err;
+        reject(err);
+      });
     });
     await finished;
     if (failure) throw failure;

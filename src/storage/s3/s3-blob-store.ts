@@ -3,8 +3,13 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import {
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
-  ListObjectsV2Command, S3Client,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ApiError } from '../../errors.ts';
@@ -20,7 +25,17 @@ const PARTS_IN_FLIGHT = 2;
 const DELETE_BATCH = 1000;
 
 /** Network-level failures: the server is down, restarting or unreachable, not "the request is wrong". */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
 
 type SdkError = Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
 
@@ -83,10 +98,14 @@ export class S3BlobStore implements BlobStore {
       const e = err as SdkError;
       const status = e.$metadata?.httpStatusCode;
       const where = `bucket "${location.bucket}" at ${location.endpoint ?? `AWS S3 (${location.region})`}`;
-      const cause = status === 404 ? 'the bucket does not exist'
-        : status === 403 ? 'access denied (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)'
-        : isUnavailable(err) ? `unreachable (${describe(e)})`
-        : describe(e);
+      const cause =
+        status === 404
+          ? 'the bucket does not exist'
+          : status === 403
+            ? 'access denied (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)'
+            : isUnavailable(err)
+              ? `unreachable (${describe(e)})`
+              : describe(e);
       throw new Error(`cannot use ${where}: ${cause}`);
     }
     return store;
@@ -99,7 +118,10 @@ export class S3BlobStore implements BlobStore {
 
   private fail(err: unknown, what: string): never {
     if (isUnavailable(err)) {
-      throw new ApiError('Storage.Unavailable', `the blob store (S3) is unavailable (${describe(err as SdkError)} during ${what}); nothing was changed, retry shortly`);
+      throw new ApiError(
+        'Storage.Unavailable',
+        `the blob store (S3) is unavailable (${describe(err as SdkError)} during ${what}); nothing was changed, retry shortly`,
+      );
     }
     throw err;
   }
@@ -122,8 +144,11 @@ export class S3BlobStore implements BlobStore {
     body.once('error', (err) => meter.destroy((inputError ??= err)));
     body.pipe(meter);
     const upload = new Upload({
-      client: this.client, params: { Bucket: this.bucket, Key, Body: meter },
-      partSize: PART_BYTES, queueSize: PARTS_IN_FLIGHT, leavePartsOnError: false,
+      client: this.client,
+      params: { Bucket: this.bucket, Key, Body: meter },
+      partSize: PART_BYTES,
+      queueSize: PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
     });
     try {
       await upload.done();
@@ -243,5 +268,8 @@ export class S3BlobStore implements BlobStore {
 function describe(e: SdkError): string {
   const code = e.code ?? (e.cause as SdkError | undefined)?.code;
   const status = e.$metadata?.httpStatusCode;
-  return [e.name && e.name !== 'Error' ? e.name : '', code ?? '', status ? `HTTP ${status}` : '', e.message].filter(Boolean).join(' ').slice(0, 300);
+  return [e.name && e.name !== 'Error' ? e.name : '', code ?? '', status ? `HTTP ${status}` : '', e.message]
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 300);
 }

@@ -25,7 +25,8 @@ export function parseS3Url(text: string): S3Location {
     throw new Error(`not a URL: "${text}" (expected s3://bucket/prefix?endpoint=http://host:port&region=us-east-1)`);
   }
   if (url.protocol !== 's3:') throw new Error(`the scheme must be s3://, got "${url.protocol}//"`);
-  if (url.username || url.password) throw new Error('credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  if (url.username || url.password)
+    throw new Error('credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
   if (url.port) throw new Error(`"${url.host}" is not a bucket name; a server's address goes in ?endpoint=`);
   const bucket = url.hostname;
   if (!BUCKET.test(bucket)) throw new Error(`"${bucket}" is not a valid bucket name (3-63 characters: a-z, 0-9, ".", "-")`);
@@ -35,7 +36,8 @@ export function parseS3Url(text: string): S3Location {
   // The URL parser resolves "." and ".." away; a prefix written with them is refused rather than guessed.
   const [rawPath = ''] = text.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/);
   const segments = decodeURIComponent(rawPath).split('/').filter(Boolean);
-  if (segments.some((s) => s === '.' || s === '..' || s.includes('\\'))) throw new Error(`the prefix "${rawPath}" must not contain ".", ".." or "\\"`);
+  if (segments.some((s) => s === '.' || s === '..' || s.includes('\\')))
+    throw new Error(`the prefix "${rawPath}" must not contain ".", ".." or "\\"`);
   const prefix = segments.length ? `${segments.join('/')}/` : '';
   const endpoint = url.searchParams.get('endpoint') ?? undefined;
   if (endpoint !== undefined) {

@@ -89,7 +89,9 @@ export async function buildTreeIndexes(o: IndexBuildOptions): Promise<string[]> 
     const names = readIndex(index).functionMeta;
     if (names?.source === 'script-missing') withoutScript.push(f.path);
     else if (names && names.source === 'script-unparsable') {
-      warnings.push(`${f.path}: original function names (originalFunction) cannot be recovered from ${scriptPath}: ${names.problem ?? 'it is not JavaScript a parser accepts'}`);
+      warnings.push(
+        `${f.path}: original function names (originalFunction) cannot be recovered from ${scriptPath}: ${names.problem ?? 'it is not JavaScript a parser accepts'}`,
+      );
     }
   }
   // One line for all of them: a maps-only upload (the CLI's default) would otherwise warn per chunk.

@@ -13,10 +13,13 @@ import { writeIndex } from './writer.ts';
 export async function makeIndexFile(mapBytes: Uint8Array, script: Uint8Array | null, sha256: string): Promise<Uint8Array> {
   const packed = packSourceMap(mapBytes);
   const names = await loadFunctionNames(mapBytes, new SourceMapIndex(packed), async () =>
-    script ? Buffer.from(script.buffer, script.byteOffset, script.byteLength) : null);
+    script ? Buffer.from(script.buffer, script.byteOffset, script.byteLength) : null,
+  );
   // Which script the ranges were computed from: a script stored (or replaced) later makes the index stale.
   const scriptSha256 = script ? createHash('sha256').update(script).digest('hex') : undefined;
   return writeIndex(packed, names.ranges ?? [], sha256, {
-    source: names.source, ...(names.problem ? { problem: names.problem } : {}), ...(scriptSha256 ? { script: scriptSha256 } : {}),
+    source: names.source,
+    ...(names.problem ? { problem: names.problem } : {}),
+    ...(scriptSha256 ? { script: scriptSha256 } : {}),
   });
 }

@@ -11,8 +11,20 @@ import { SourceMapIndex, type EnclosingFunction, type FunctionLookup, type Mappi
 import { at } from '../../util/invariant.ts';
 import type { FunctionMeta } from './writer.ts';
 import {
-  BLOCK_FIELDS, BLOCK_SEGMENTS, BlockField, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, FunctionField, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET,
-  Section, SegmentKind,
+  BLOCK_FIELDS,
+  BLOCK_SEGMENTS,
+  BlockField,
+  ELEMENT_BYTES,
+  FLAG_SPARSE_LINES,
+  FORMAT_VERSION,
+  FUNCTION_FIELDS,
+  FunctionField,
+  HEADER_BYTES,
+  MAGIC,
+  SECTION_COUNT,
+  SHA_OFFSET,
+  Section,
+  SegmentKind,
 } from './layout.ts';
 
 export class IndexFormatError extends Error {
@@ -134,8 +146,13 @@ export class IndexedMap extends SourceMapIndex {
     const o = b * BLOCK_FIELDS;
     const t = this.blocks;
     return {
-      col: at(t, o + BlockField.COLUMN), dataAt: at(t, o + BlockField.DATA_AT), kind: at(t, o + BlockField.KIND), src: at(t, o + BlockField.SOURCE),
-      line: at(t, o + BlockField.SOURCE_LINE), column: at(t, o + BlockField.SOURCE_COLUMN), name: at(t, o + BlockField.NAME),
+      col: at(t, o + BlockField.COLUMN),
+      dataAt: at(t, o + BlockField.DATA_AT),
+      kind: at(t, o + BlockField.KIND),
+      src: at(t, o + BlockField.SOURCE),
+      line: at(t, o + BlockField.SOURCE_LINE),
+      column: at(t, o + BlockField.SOURCE_COLUMN),
+      name: at(t, o + BlockField.NAME),
     };
   }
 
@@ -174,7 +191,13 @@ export class IndexedMap extends SourceMapIndex {
 
   private mapping(s: Segment): Mapping | null {
     if (s.kind === SegmentKind.GENERATED_ONLY) return null; // generated code with no original
-    return { generatedColumn: s.col + 1, sourceIndex: s.src, line: s.line + 1, column: s.column + 1, nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1 };
+    return {
+      generatedColumn: s.col + 1,
+      sourceIndex: s.src,
+      line: s.line + 1,
+      column: s.column + 1,
+      nameIndex: s.kind === SegmentKind.NAMED ? s.name : -1,
+    };
   }
 }
 
@@ -284,7 +307,16 @@ export function readIndex(input: Uint8Array): IndexedMap {
   }
 
   const map: PackedMap = {
-    segs: new Int32Array(0), lineStarts, lineNumbers: sparse ? lineNumbers : null, strings, offsets, contentLines, contentLineFirst, ignored, nSources, nNames,
+    segs: new Int32Array(0),
+    lineStarts,
+    lineNumbers: sparse ? lineNumbers : null,
+    strings,
+    offsets,
+    contentLines,
+    contentLineFirst,
+    ignored,
+    nSources,
+    nNames,
   };
   const ranges = functions.length ? new FunctionRanges(functions, fnNames, fnNameOffsets, fnFlags) : null;
   return new IndexedMap(map, ranges, bytes.byteLength + 1024, data, blocks, lineBlocks, functionMeta);

@@ -15,7 +15,19 @@ export interface FunctionMeta {
   script?: string;
 }
 import {
-  BLOCK_FIELDS, BLOCK_SEGMENTS, ELEMENT_BYTES, FLAG_SPARSE_LINES, FORMAT_VERSION, FUNCTION_FIELDS, HEADER_BYTES, MAGIC, SECTION_COUNT, SHA_OFFSET, Section, SegmentKind, align8,
+  BLOCK_FIELDS,
+  BLOCK_SEGMENTS,
+  ELEMENT_BYTES,
+  FLAG_SPARSE_LINES,
+  FORMAT_VERSION,
+  FUNCTION_FIELDS,
+  HEADER_BYTES,
+  MAGIC,
+  SECTION_COUNT,
+  SHA_OFFSET,
+  Section,
+  SegmentKind,
+  align8,
 } from './layout.ts';
 
 const before = (aL: number, aC: number, bL: number, bC: number) => aL < bL || (aL === bL && aC < bC);
@@ -98,7 +110,10 @@ class Bytes {
 }
 
 /** The packed segments as SEG_DATA, BLOCKS and LINE_BLOCKS (layout.ts). */
-export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { data: Uint8Array; blocks: Int32Array; lineBlocks: Uint32Array } {
+export function encodeSegments(
+  segs: Int32Array,
+  lineStarts: Uint32Array,
+): { data: Uint8Array; blocks: Int32Array; lineBlocks: Uint32Array } {
   const lines = lineStarts.length - 1;
   const lineBlocks = new Uint32Array(lines + 1);
   let nBlocks = 0;
@@ -111,7 +126,10 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
   const out = new Bytes();
   let b = 0;
   // The running state carries across blocks and lines, like the VLQ accumulators.
-  let src = 0, oLine = 0, oCol = 0, name = 0;
+  let src = 0,
+    oLine = 0,
+    oCol = 0,
+    name = 0;
   for (let i = 0; i < lines; i++) {
     let col = 0;
     for (let k = at(lineStarts, i), lineStart = k, end = at(lineStarts, i + 1); k < end; k++) {
@@ -150,7 +168,12 @@ export function encodeSegments(segs: Int32Array, lineStarts: Uint32Array): { dat
  * The index file for `map` (and the minified script's function ranges, if known). `mapSha256`
  * (hex) names the map bytes it was built from; omitted (zeros) when the caller does not know it.
  */
-export function writeIndex(map: PackedMap, ranges: readonly FunctionRange[] = [], mapSha256 = '', meta: FunctionMeta | null = null): Uint8Array {
+export function writeIndex(
+  map: PackedMap,
+  ranges: readonly FunctionRange[] = [],
+  mapSha256 = '',
+  meta: FunctionMeta | null = null,
+): Uint8Array {
   const { table, names, flags } = functionTable(ranges);
   const fnNames = packStrings(names);
   const encoded = encodeSegments(map.segs, map.lineStarts);

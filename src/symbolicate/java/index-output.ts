@@ -32,7 +32,10 @@ export interface SpillDir {
 }
 
 /** How the class table is spilled: entries per sorted run, runs merged at once (tests make them small). */
-export interface SpillLimits { runEntries: number; fanIn: number }
+export interface SpillLimits {
+  runEntries: number;
+  fanIn: number;
+}
 export const DEFAULT_SPILL_LIMITS: SpillLimits = { runEntries: 32_768, fanIn: 64 };
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 const MEMORY_BLOCK_BYTES = 64 * 1024;
@@ -57,7 +60,10 @@ class Appender {
   length = 0;
   private fh: FileHandle | null = null;
 
-  constructor(readonly path: string | null, private readonly blockBytes = path === null ? MEMORY_BLOCK_BYTES : WRITE_BUFFER_BYTES) {
+  constructor(
+    readonly path: string | null,
+    private readonly blockBytes = path === null ? MEMORY_BLOCK_BYTES : WRITE_BUFFER_BYTES,
+  ) {
     this.block = Buffer.allocUnsafeSlow(blockBytes);
   }
 
@@ -131,7 +137,11 @@ export class IndexOutput {
   private readonly runs: string[] = [];
 
   /** With a spill dir the index is written to a file there (`finish` returns its path). */
-  constructor(private readonly spill: SpillDir | null, magic: Buffer, private readonly limits = DEFAULT_SPILL_LIMITS) {
+  constructor(
+    private readonly spill: SpillDir | null,
+    magic: Buffer,
+    private readonly limits = DEFAULT_SPILL_LIMITS,
+  ) {
     this.body = new Appender(spill ? spill.newPath('.jidx') : null);
     this.body.append(magic);
   }
@@ -283,7 +293,9 @@ class RunReader {
     const b = this.buf;
     const p = this.pos;
     const e: ClassEntry = {
-      off: b.readUInt32LE(p + 8), len: b.readUInt32LE(p + 12), line: b.readUInt32LE(p + 16),
+      off: b.readUInt32LE(p + 8),
+      len: b.readUInt32LE(p + 12),
+      line: b.readUInt32LE(p + 16),
       obf: Buffer.from(b.subarray(p + 20, p + 20 + obfLen)),
       orig: Buffer.from(b.subarray(p + 20 + obfLen, p + 20 + obfLen + origLen)),
     };
@@ -343,7 +355,11 @@ async function* mergeFew(paths: string[]): AsyncGenerator<ClassEntry> {
       if (e) heap.push({ e, r });
     }
     const less = (i: number, j: number) => compareEntries(at(heap, i).e, at(heap, j).e) < 0;
-    const swap = (i: number, j: number) => { const t = at(heap, i); heap[i] = at(heap, j); heap[j] = t; };
+    const swap = (i: number, j: number) => {
+      const t = at(heap, i);
+      heap[i] = at(heap, j);
+      heap[j] = t;
+    };
     const down = (i: number) => {
       for (;;) {
         const l = 2 * i + 1;
@@ -379,7 +395,7 @@ async function copyInto(path: string, out: Appender): Promise<void> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
-    for (let at = 0; at < size;) {
+    for (let at = 0; at < size; ) {
       const n = Math.min(WRITE_BUFFER_BYTES, size - at);
       const view = out.reserve(n);
       const { bytesRead } = await fh.read(view, 0, n, at);

@@ -135,7 +135,10 @@ export class JavaMappingIndex {
     if (8 + metaLen + groups * 16 > rec.length) throw new InvalidJavaIndexError(`class record of ${obf} is truncated`);
     const meta: ClassMeta = { sourceFile: null, synthesized: false };
     const tableAt = 8;
-    for (const line of rec.subarray(8 + groups * 16, 8 + groups * 16 + metaLen).toString('utf8').split('\n')) {
+    for (const line of rec
+      .subarray(8 + groups * 16, 8 + groups * 16 + metaLen)
+      .toString('utf8')
+      .split('\n')) {
       const v = parseJson(line.slice(1));
       if (!v) continue;
       if (v.id === 'sourceFile' && typeof v.fileName === 'string') meta.sourceFile = v.fileName;
@@ -178,10 +181,12 @@ export class JavaMappingIndex {
       fields(name: string): { type: string; name: string }[] | null {
         const g = findGroup(FIELD_GROUP_PREFIX + name);
         if (g < 0) return null;
-        return body(g).split('\n').flatMap((l) => {
-          const sp = l.indexOf(' ');
-          return sp > 0 ? [{ type: l.slice(0, sp), name: l.slice(sp + 1) }] : [];
-        });
+        return body(g)
+          .split('\n')
+          .flatMap((l) => {
+            const sp = l.indexOf(' ');
+            return sp > 0 ? [{ type: l.slice(0, sp), name: l.slice(sp + 1) }] : [];
+          });
       },
     };
   }

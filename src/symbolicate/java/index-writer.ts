@@ -174,7 +174,14 @@ export class MappingIndexBuilder {
     if (this.invalidLines > 0) this.warn(`${this.invalidLines} line(s) were not understood and were skipped`);
     if (this.nonUtf8Lines > 0) this.warn(`${this.nonUtf8Lines} line(s) are not valid UTF-8 (invalid bytes read as U+FFFD)`);
     if (this.droppedWarnings > 0) this.warnings.push(`… and ${this.droppedWarnings} more warning(s)`);
-    return { index: built.index, indexPath: built.path, notMapping: null, warnings: this.warnings, classCount: built.classCount, lineCount: this.lineNo };
+    return {
+      index: built.index,
+      indexPath: built.path,
+      notMapping: null,
+      warnings: this.warnings,
+      classCount: built.classCount,
+      lineCount: this.lineNo,
+    };
   }
 
   private warn(message: string): void {
@@ -219,7 +226,16 @@ export class MappingIndexBuilder {
         this.sawContent = true;
         this.closeClass();
         // A class mapped twice is found when the class table is sorted (IndexOutput.finish).
-        this.current = { obf: parsed.obfuscated, orig: parsed.original, meta: [], groups: new Map(), bytes: 0, cut: false, hasMethods: false, line: this.lineNo };
+        this.current = {
+          obf: parsed.obfuscated,
+          orig: parsed.original,
+          meta: [],
+          groups: new Map(),
+          bytes: 0,
+          cut: false,
+          hasMethods: false,
+          line: this.lineNo,
+        };
         this.lastGroup = null;
         this.chainGroup = null;
         this.lastMember = null;
@@ -233,7 +249,9 @@ export class MappingIndexBuilder {
         if (!c || c.cut) return;
         const encoded = `${parsed.type} ${parsed.name}`;
         if (c.bytes + encoded.length > MAX_CLASS_BYTES) {
-          this.warn(`line ${this.lineNo}: class ${c.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`);
+          this.warn(
+            `line ${this.lineNo}: class ${c.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`,
+          );
           c.cut = true;
           return;
         }
@@ -256,7 +274,9 @@ export class MappingIndexBuilder {
         if (!this.current || this.current.cut) return;
         const encoded = encodeMember(parsed);
         if (this.current.bytes + encoded.length > MAX_CLASS_BYTES) {
-          this.warn(`line ${this.lineNo}: class ${this.current.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`);
+          this.warn(
+            `line ${this.lineNo}: class ${this.current.obf} has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`,
+          );
           this.current.cut = true;
           this.lastGroup = null;
           return;
@@ -282,7 +302,9 @@ export class MappingIndexBuilder {
         }
         if (group.length >= MAX_GROUP_LINES) {
           if (group.length === MAX_GROUP_LINES) {
-            this.warn(`line ${this.lineNo}: method name ${name} of ${this.current.obf} has more than ${MAX_GROUP_LINES} mapping lines; the rest are ignored`);
+            this.warn(
+              `line ${this.lineNo}: method name ${name} of ${this.current.obf} has more than ${MAX_GROUP_LINES} mapping lines; the rest are ignored`,
+            );
             group.push(''); // marks the warning as given; empty lines are skipped when read
           }
           this.lastGroup = null;
@@ -306,7 +328,9 @@ export class MappingIndexBuilder {
         this.version = 0;
       } else {
         if (n > Number(SUPPORTED_MAPPING_VERSION)) {
-          this.warn(`line ${this.lineNo}: mapping version ${v} is newer than ${SUPPORTED_MAPPING_VERSION}; its newer metadata is read as plain comments`);
+          this.warn(
+            `line ${this.lineNo}: mapping version ${v} is newer than ${SUPPORTED_MAPPING_VERSION}; its newer metadata is read as plain comments`,
+          );
         }
         this.version = n;
       }

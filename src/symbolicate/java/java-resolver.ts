@@ -61,7 +61,14 @@ export class JavaResolver {
   }
 
   stats(): { entries: number; bytes: number; maxBytes: number; loads: number; hits: number; rebuilds: number } {
-    return { entries: this.cache.size, bytes: this.cache.bytes, maxBytes: this.cache.maxBytes, loads: this.loads, hits: this.hits, rebuilds: this.rebuilds };
+    return {
+      entries: this.cache.size,
+      bytes: this.cache.bytes,
+      maxBytes: this.cache.maxBytes,
+      loads: this.loads,
+      hits: this.hits,
+      rebuilds: this.rebuilds,
+    };
   }
 
   private async mapping(tree: JavaTreeSource): Promise<MappingSource> {
@@ -73,13 +80,15 @@ export class JavaResolver {
     }
     let p = this.inflight.get(key);
     if (!p) {
-      const started: Promise<Loaded> = this.load(tree).then((loaded) => {
-        // Not stored when the tree was retired while it loaded (invalidateTree forgot it).
-        if (this.inflight.get(key) === started) this.cache.set(key, loaded, loaded.cost);
-        return loaded;
-      }).finally(() => {
-        if (this.inflight.get(key) === started) this.inflight.delete(key);
-      });
+      const started: Promise<Loaded> = this.load(tree)
+        .then((loaded) => {
+          // Not stored when the tree was retired while it loaded (invalidateTree forgot it).
+          if (this.inflight.get(key) === started) this.cache.set(key, loaded, loaded.cost);
+          return loaded;
+        })
+        .finally(() => {
+          if (this.inflight.get(key) === started) this.inflight.delete(key);
+        });
       p = started;
       this.inflight.set(key, p);
     }

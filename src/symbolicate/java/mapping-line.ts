@@ -62,8 +62,14 @@ export function decodeMember(s: string): MemberPosition | null {
   const q = f[5] ?? ''; // six fields, checked above
   const dot = q.lastIndexOf('.');
   return {
-    obfStart: a, obfEnd: b, origStart: c, origEnd: d, hasObfRange: (flags & 1) !== 0, hasOrigLine: (flags & 2) !== 0,
-    originalClass: dot > 0 ? q.slice(0, dot) : null, name: dot > 0 ? q.slice(dot + 1) : q,
+    obfStart: a,
+    obfEnd: b,
+    origStart: c,
+    origEnd: d,
+    hasObfRange: (flags & 1) !== 0,
+    hasOrigLine: (flags & 2) !== 0,
+    originalClass: dot > 0 ? q.slice(0, dot) : null,
+    name: dot > 0 ? q.slice(dot + 1) : q,
   };
 }
 
@@ -122,7 +128,6 @@ export function parseMappingLine(line: string): MappingLine {
   return parseMemberParts(left, right);
 }
 
-
 /** `[a:b:]ret [orig.Class.]name(args)[:c[:d]]`: one regex, as this runs once per mapping line. */
 const METHOD = /^(?:(\d+):(\d+):)?([^\s:()]+) ([^\s:()]+)\(([^()\s]*(?:, [^()\s]*)*)\)(?::(\d+)(?::(\d+))?)?$/;
 
@@ -136,7 +141,8 @@ function parseMemberParts(left: string, right: string): MethodLine | FieldLine |
   if (!m) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
   const [, obfA, obfB, returnType, qualifiedName, args, origA, origB] = m;
   // Groups 3-5 always take part in a match; 1 and 2 together or not at all.
-  if (returnType === undefined || qualifiedName === undefined || args === undefined) return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
+  if (returnType === undefined || qualifiedName === undefined || args === undefined)
+    return { kind: 'invalid', why: 'not "[a:b:]type name(args)[:c[:d]]"' };
   const hasObfRange = obfA !== undefined && obfB !== undefined;
   const obfStart = hasObfRange ? parseNumber(obfA) : 0;
   const obfEnd = hasObfRange ? parseNumber(obfB) : 0;
@@ -147,16 +153,19 @@ function parseMemberParts(left: string, right: string): MethodLine | FieldLine |
   const dot = qualifiedName.lastIndexOf('.');
   return {
     kind: 'method',
-    obfStart, obfEnd, hasObfRange,
+    obfStart,
+    obfEnd,
+    hasObfRange,
     returnType,
     originalClass: dot > 0 ? qualifiedName.slice(0, dot) : null,
     name: dot > 0 ? qualifiedName.slice(dot + 1) : qualifiedName,
     args: args.includes(', ') ? args.replace(/, /g, ',') : args,
-    origStart, origEnd, hasOrigLine,
+    origStart,
+    origEnd,
+    hasOrigLine,
     obfName: right,
   };
 }
-
 
 /**
  * Whether member line `next` continues the inline chain of `prev`: it shares `prev`'s obfuscated

@@ -150,9 +150,17 @@ function retraceFieldMessage(index: JavaMappingIndex, line: string): { text: str
   const [, type, className, field] = m as unknown as [string, string, string, string];
   const original = index.originalClassName(className);
   const typeName = originalType(index, type);
-  const names = original === null ? [] : (index.classFor(className)?.fields(field) ?? []).filter((f) => f.type === typeName).map((f) => f.name);
+  const names =
+    original === null ? [] : (index.classFor(className)?.fields(field) ?? []).filter((f) => f.type === typeName).map((f) => f.name);
   const result: JavaFieldResult = {
-    raw: line, class: className, field, type, resolved: names.length > 0, originalClass: original, originalType: typeName, names,
+    raw: line,
+    class: className,
+    field,
+    type,
+    resolved: names.length > 0,
+    originalClass: original,
+    originalType: typeName,
+    names,
   };
   // ReTrace's rewrite: each part it knows is replaced, the others kept.
   const start = m.index + m[0].indexOf(`'`) + 1;
@@ -168,12 +176,27 @@ interface FrameContext {
   outlinePosition: number | null;
 }
 
-function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx: FrameContext): { result: JavaFrameResult; lines: string[] | null; outline: boolean } {
+function resolveFrame(
+  mapping: MappingSource,
+  f: JavaFrameLine,
+  raw: string,
+  ctx: FrameContext,
+): { result: JavaFrameResult; lines: string[] | null; outline: boolean } {
   const base: JavaFrameResult = {
-    raw, class: f.className, method: f.method, line: f.line, sourceFile: f.sourceFile,
-    resolved: false, originalClass: null, chain: null,
+    raw,
+    class: f.className,
+    method: f.method,
+    line: f.line,
+    sourceFile: f.sourceFile,
+    resolved: false,
+    originalClass: null,
+    chain: null,
   };
-  const fail = (reason: JavaUnresolvedReason, detail: string, lines: string[] | null = null) => ({ result: { ...base, reason, detail }, lines, outline: false });
+  const fail = (reason: JavaUnresolvedReason, detail: string, lines: string[] | null = null) => ({
+    result: { ...base, reason, detail },
+    lines,
+    outline: false,
+  });
   if (!('index' in mapping)) return fail('NoSourceMap', mapping.missing);
   if (hasUnusableLine(f)) return fail('BadFrame', `line number in "(${f.location.slice(0, 40)})" is out of range`);
   const cls = mapping.index.classFor(f.className);
@@ -182,7 +205,8 @@ function resolveFrame(mapping: MappingSource, f: JavaFrameLine, raw: string, ctx
   // Like the reference: a known class with an unknown member still gets its class name back.
   const classOnly = [render(f, { class: cls.original, method: f.method, line: f.line, sourceFile: sourceFileOf(cls, cls.original, f) })];
   const entries = cls.members(f.method);
-  if (!entries) return fail('NoMapping', `${mapping.label} maps ${f.className} to ${cls.original} but has no method ${f.method} there`, classOnly);
+  if (!entries)
+    return fail('NoMapping', `${mapping.label} maps ${f.className} to ${cls.original} but has no method ${f.method} there`, classOnly);
 
   let line = f.line;
   if (ctx.outlinePosition !== null && line !== null) {

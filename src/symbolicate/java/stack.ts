@@ -27,7 +27,15 @@ const FRAME = /^((?:[^\t]*?: )?[ \t]*)at ((?:[^\s()/]*\/)*)([^\s()/]+)\.([^\s.()
 export function parseJavaFrame(line: string): JavaFrameLine | null {
   const [, prefix, module, className, method, location, rest] = FRAME.exec(line) ?? [];
   // Every group takes part in a match: undefined only when there is none.
-  if (prefix === undefined || module === undefined || className === undefined || method === undefined || location === undefined || rest === undefined) return null;
+  if (
+    prefix === undefined ||
+    module === undefined ||
+    className === undefined ||
+    method === undefined ||
+    location === undefined ||
+    rest === undefined
+  )
+    return null;
   // V8's `at fn (file.js:1:2)` has a space before '('; `file.js:1:2` inside is not a Java location either.
   if (/:\d+:\d+$/.test(location)) return null;
   const [, sourceFile = '', lineText] = /^(.*?)(?::(\d+))?$/.exec(location) ?? []; // matches any text

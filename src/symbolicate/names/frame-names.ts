@@ -43,15 +43,40 @@ export type UnnamedFunction =
  */
 export function nameFromCallSite(unnamed: UnnamedFunction, callerName: string | null, printedName: string | null): OriginalFunctionFields {
   if (unnamed.name === ANONYMOUS) {
-    return { originalFunction: ANONYMOUS, originalFunctionSource: unnamed.from, ...(callerName ? { originalFunctionDetail: `an anonymous function, called as ${callerName}` } : {}) };
+    return {
+      originalFunction: ANONYMOUS,
+      originalFunctionSource: unnamed.from,
+      ...(callerName ? { originalFunctionDetail: `an anonymous function, called as ${callerName}` } : {}),
+    };
   }
-  const why = unnamed.name === null
-    ? (unnamed.problem ?? (unnamed.source === 'script-missing' ? 'the generated script is not stored' : 'the generated script does not parse'))
-    : `the map does not name the minified identifier of ${unnamed.name}`;
-  if (callerName) return { originalFunction: callerName, originalFunctionSource: 'caller', originalFunctionDetail: `${why}: named after the caller's call site` };
-  if (unnamed.name !== null) return { originalFunction: unnamed.name, originalFunctionSource: 'minified', originalFunctionDetail: `${why}, and the caller's call site names none` };
-  if (printedName) return { originalFunction: printedName, originalFunctionSource: 'minified', originalFunctionDetail: `${why}: the minified name the stack printed` };
-  return { originalFunction: null, originalFunctionSource: unnamed.source, ...(unnamed.problem ? { originalFunctionDetail: unnamed.problem } : {}) };
+  const why =
+    unnamed.name === null
+      ? (unnamed.problem ??
+        (unnamed.source === 'script-missing' ? 'the generated script is not stored' : 'the generated script does not parse'))
+      : `the map does not name the minified identifier of ${unnamed.name}`;
+  if (callerName)
+    return {
+      originalFunction: callerName,
+      originalFunctionSource: 'caller',
+      originalFunctionDetail: `${why}: named after the caller's call site`,
+    };
+  if (unnamed.name !== null)
+    return {
+      originalFunction: unnamed.name,
+      originalFunctionSource: 'minified',
+      originalFunctionDetail: `${why}, and the caller's call site names none`,
+    };
+  if (printedName)
+    return {
+      originalFunction: printedName,
+      originalFunctionSource: 'minified',
+      originalFunctionDetail: `${why}: the minified name the stack printed`,
+    };
+  return {
+    originalFunction: null,
+    originalFunctionSource: unnamed.source,
+    ...(unnamed.problem ? { originalFunctionDetail: unnamed.problem } : {}),
+  };
 }
 
 export interface FunctionNames {
@@ -68,7 +93,13 @@ export function indexMappings(index: SourceMapIndex): GeneratedMappings {
     segmentAt(line, column) {
       const m = index.lookup(line + 1, column + 1);
       if (!m) return null;
-      return { generatedColumn: m.generatedColumn - 1, sourceIndex: m.sourceIndex, line: m.line - 1, column: m.column - 1, name: index.name(m.nameIndex) };
+      return {
+        generatedColumn: m.generatedColumn - 1,
+        sourceIndex: m.sourceIndex,
+        line: m.line - 1,
+        column: m.column - 1,
+        name: index.name(m.nameIndex),
+      };
     },
     originalLine(sourceIndex, line) {
       return index.context(sourceIndex, line + 1, 0)?.line ?? null;
@@ -91,7 +122,11 @@ export async function loadFunctionNames(
   let map: unknown = null;
   if (Buffer.from(mapBytes.buffer, mapBytes.byteOffset, mapBytes.byteLength).includes(SCOPES_KEY)) {
     try {
-      map = JSON.parse(Buffer.from(mapBytes.buffer, mapBytes.byteOffset, mapBytes.byteLength).toString('utf8').replace(/^\uFEFF?(\)\]\}'[^\n]*\n)?/, ''));
+      map = JSON.parse(
+        Buffer.from(mapBytes.buffer, mapBytes.byteOffset, mapBytes.byteLength)
+          .toString('utf8')
+          .replace(/^\uFEFF?(\)\]\}'[^\n]*\n)?/, ''),
+      );
     } catch {
       map = null; // the map parsed once already; a failure here only loses the scopes
     }
@@ -116,5 +151,9 @@ export function originalFunctionFields(
     return { originalFunction: null, originalFunctionSource: names.source, originalFunctionDetail: names.problem, provisional: false };
   }
   const range = enclosingFunction(names.ranges, line - 1, Math.max(0, column - 1));
-  return { originalFunction: range ? range.name : MODULE_SCOPE, originalFunctionSource: names.source, provisional: range?.provisional ?? false };
+  return {
+    originalFunction: range ? range.name : MODULE_SCOPE,
+    originalFunctionSource: names.source,
+    provisional: range?.provisional ?? false,
+  };
 }

@@ -82,11 +82,7 @@ export function rangesFromScript(script: string, mappings: GeneratedMappings): F
  * (`map` = the parsed map JSON, or null when it is known to have none), else from `script`
  * (null = not available).
  */
-export function computeFunctionRanges(input: {
-  map: unknown;
-  script: string | null;
-  mappings: GeneratedMappings;
-}): FunctionRangesResult {
+export function computeFunctionRanges(input: { map: unknown; script: string | null; mappings: GeneratedMappings }): FunctionRangesResult {
   const fromScopes = input.map === null ? null : rangesFromScopes(input.map);
   if (fromScopes) return { ranges: fromScopes, from: 'scopes' };
   if (input.script === null) return { ranges: null, from: null, problem: 'the generated script is not stored' };

@@ -34,9 +34,10 @@ const IDENTIFIER = /^#?[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/u;
 const FUNCTION_HEADER = /^(?:export\s+(default\s+)?)?(?:async\s+)?function\b\s*\*?\s*([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)?/u;
 /** Words the original text may show at a mapped position that are not a name. */
 const KEYWORDS = new Set(
-  ('await break case catch class const continue debugger default delete do else export extends false finally for function ' +
-    'if import in instanceof let new null return static super switch this throw true try typeof var void while with yield async get set of')
-    .split(' '),
+  (
+    'await break case catch class const continue debugger default delete do else export extends false finally for function ' +
+    'if import in instanceof let new null return static super switch this throw true try typeof var void while with yield async get set of'
+  ).split(' '),
 );
 
 /** The segment that starts on generated position `at` (or one column before it), mapped to a source. */

@@ -132,8 +132,17 @@ function ident(n: AstNode): NamePart {
 
 /** Node types whose parent naming needs; only these are recorded (a Map entry per node is costly). */
 const NAMING_TYPES = new Set([
-  'FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'ClassDeclaration', 'ClassExpression',
-  'ClassBody', 'MethodDefinition', 'PropertyDefinition', 'Property', 'ObjectExpression', 'StaticBlock',
+  'FunctionDeclaration',
+  'FunctionExpression',
+  'ArrowFunctionExpression',
+  'ClassDeclaration',
+  'ClassExpression',
+  'ClassBody',
+  'MethodDefinition',
+  'PropertyDefinition',
+  'Property',
+  'ObjectExpression',
+  'StaticBlock',
 ]);
 
 /**
@@ -316,7 +325,8 @@ function propertyPath(prop: AstNode, parents: Map<AstNode, AstNode>): NamePart[]
 }
 
 /** `.key`, or `[expr]` as is. */
-const member = (key: NamePart[]): NamePart[] => (key[0] === '[' || (typeof key[0] === 'string' && key[0].startsWith('[')) ? key : ['.', ...key]);
+const member = (key: NamePart[]): NamePart[] =>
+  key[0] === '[' || (typeof key[0] === 'string' && key[0].startsWith('[')) ? key : ['.', ...key];
 
 /** A property or method key as written: `name`, `#name`, `"str"` → str, `[expr]`. */
 function keyName(member: AstNode): NamePart[] {

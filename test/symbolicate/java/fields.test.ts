@@ -43,17 +43,25 @@ test('a field message is retraced as ReTrace does with %t %c.%f: by name and ori
     '\tat com.example.shop.a.a(SourceFile:1)',
   ].join('\n');
   const r = await retrace(input);
-  assert.equal(r.stack, [
-    `${NPE} read from field 'java.util.List com.example.shop.Cart.items' on a null object reference`,
-    `\tE AndroidRuntime: ${NPE} write to field 'com.example.shop.Cart com.example.shop.Checkout.cart' on a null object reference`,
-    `Caused by: ${NPE} read from field 'com.example.shop.Cart[] com.example.shop.Checkout.carts' on a null object reference\r`,
-    `${NPE} read from field 'long com.example.shop.Cart.third' on a null object reference`,
-    '\tat com.example.shop.Cart.add(Cart.java:5)',
-  ].join('\n'));
+  assert.equal(
+    r.stack,
+    [
+      `${NPE} read from field 'java.util.List com.example.shop.Cart.items' on a null object reference`,
+      `\tE AndroidRuntime: ${NPE} write to field 'com.example.shop.Cart com.example.shop.Checkout.cart' on a null object reference`,
+      `Caused by: ${NPE} read from field 'com.example.shop.Cart[] com.example.shop.Checkout.carts' on a null object reference\r`,
+      `${NPE} read from field 'long com.example.shop.Cart.third' on a null object reference`,
+      '\tat com.example.shop.Cart.add(Cart.java:5)',
+    ].join('\n'),
+  );
   assert.deepEqual(r.fields![1], {
     raw: `\tE AndroidRuntime: ${NPE} write to field 'com.example.shop.a com.example.shop.b.a' on a null object reference`,
-    class: 'com.example.shop.b', field: 'a', type: 'com.example.shop.a', resolved: true,
-    originalClass: 'com.example.shop.Checkout', originalType: 'com.example.shop.Cart', names: ['cart'],
+    class: 'com.example.shop.b',
+    field: 'a',
+    type: 'com.example.shop.a',
+    resolved: true,
+    originalClass: 'com.example.shop.Checkout',
+    originalType: 'com.example.shop.Cart',
+    names: ['cart'],
   });
   assert.equal(r.frames.length, 1);
 });
@@ -74,13 +82,16 @@ test('two fields of one name and type are ambiguous; an unknown field or class i
     `${NPE} read from field 'int com.example.shop.z.a' on a null object reference`,
     `${NPE} read from field 'int com.example.shop.Checkout.q' on a null object reference`,
   ]);
-  assert.deepEqual(r.fields!.map((f) => [f.resolved, f.originalClass, f.names]), [
-    [true, 'com.example.shop.Cart', ['first', 'second']],
-    [false, 'com.example.shop.Cart', []],
-    [false, 'com.example.shop.Cart', []],
-    [false, null, []],
-    [false, 'com.example.shop.Checkout', []],
-  ]);
+  assert.deepEqual(
+    r.fields!.map((f) => [f.resolved, f.originalClass, f.names]),
+    [
+      [true, 'com.example.shop.Cart', ['first', 'second']],
+      [false, 'com.example.shop.Cart', []],
+      [false, 'com.example.shop.Cart', []],
+      [false, null, []],
+      [false, 'com.example.shop.Checkout', []],
+    ],
+  );
 });
 
 test('HotSpot helpful NullPointerException messages name no class: byte for byte', async () => {

@@ -5,7 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { MAX_CLASS_BYTES, MAX_GROUP_LINES, MAX_INLINE_DEPTH, MAX_MAPPING_LINE_BYTES, MappingIndexBuilder, buildMappingIndex } from '../../../src/symbolicate/java/index-writer.ts';
+import {
+  MAX_CLASS_BYTES,
+  MAX_GROUP_LINES,
+  MAX_INLINE_DEPTH,
+  MAX_MAPPING_LINE_BYTES,
+  MappingIndexBuilder,
+  buildMappingIndex,
+} from '../../../src/symbolicate/java/index-writer.ts';
 import { InvalidJavaIndexError, JavaMappingIndex } from '../../../src/symbolicate/java/index-reader.ts';
 import { retraceJava } from '../../../src/symbolicate/java/retrace.ts';
 
@@ -52,7 +59,11 @@ test(`more than ${MAX_GROUP_LINES} lines for one member name are cut, with a war
 });
 
 test('bytes that are not UTF-8 are counted in a warning; the rest of the mapping works', async () => {
-  const bytes = Buffer.concat([Buffer.from('a.B -> c:\n    1:1:void caf'), Buffer.from([0xe9, 0xff]), Buffer.from('():3 -> a\n    2:2:void ok():4 -> b\n')]);
+  const bytes = Buffer.concat([
+    Buffer.from('a.B -> c:\n    1:1:void caf'),
+    Buffer.from([0xe9, 0xff]),
+    Buffer.from('():3 -> a\n    2:2:void ok():4 -> b\n'),
+  ]);
   const { built, index } = await open(bytes);
   assert.match(built.warnings.join('\n'), /1 line\(s\) are not valid UTF-8/);
   assert.equal(retraceJava('\tat c.b(SourceFile:2)', { index: index!, label: 'm' }, 10).frames[0]!.chain![0]!.method, 'ok');
@@ -69,7 +80,10 @@ test(`a class with more than ${MAX_CLASS_BYTES} bytes of member lines is cut (it
   }
   b.write(Buffer.from('a.After -> d:\n    1:1:void after():9 -> a\n'));
   const r = await b.finish();
-  assert.ok(r.warnings.some((w) => w.includes(`class c has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`)), r.warnings.join('\n'));
+  assert.ok(
+    r.warnings.some((w) => w.includes(`class c has more than ${MAX_CLASS_BYTES} bytes of member lines; the rest of the class is ignored`)),
+    r.warnings.join('\n'),
+  );
   assert.ok(r.index!.length < MAX_CLASS_BYTES * 1.2, `${r.index!.length}`);
   const index = new JavaMappingIndex(r.index!);
   const out = retraceJava('\tat c.a(SourceFile:1)\n\tat d.a(SourceFile:1)', { index, label: 'm' }, 10).stack;
@@ -78,7 +92,10 @@ test(`a class with more than ${MAX_CLASS_BYTES} bytes of member lines is cut (it
 
 test('files that are not mappings are refused with the reason: JSON, binary, member line first, empty', async () => {
   assert.match((await open('{"version":3}')).built.notMapping!, /line 1 is not a class line/);
-  assert.match((await open(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0]))).built.notMapping!, /line 1 is not a class line/);
+  assert.match(
+    (await open(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0]))).built.notMapping!,
+    /line 1 is not a class line/,
+  );
   assert.match((await open('    1:1:void m() -> a\n')).built.notMapping!, /member line before any class line/);
   assert.equal((await open('')).built.notMapping, 'the file is empty');
   assert.equal((await open('# only a comment\n\n')).built.notMapping, 'the file is empty');
@@ -105,12 +122,20 @@ test('a damaged or foreign index fails with InvalidJavaIndexError, never out of 
     }
   }
   assert.ok(rejected > 0);
-  assert.throws(() => new JavaMappingIndex(Buffer.from('not an index at all, long enough to have a footer............................')), InvalidJavaIndexError);
+  assert.throws(
+    () => new JavaMappingIndex(Buffer.from('not an index at all, long enough to have a footer............................')),
+    InvalidJavaIndexError,
+  );
 });
 
 test('a stack of pathological lines parses in linear time and comes back byte for byte', async () => {
   const { index } = await open('a.B -> c:\n    1:1:void m() -> a\n');
-  const nasty = [`${'\tat '.repeat(20_000)}x`, `${'a.'.repeat(50_000)}(`, `${': '.repeat(50_000)}`, `\tat ${'a'.repeat(100_000)}.b(${'('.repeat(10)}`].join('\n');
+  const nasty = [
+    `${'\tat '.repeat(20_000)}x`,
+    `${'a.'.repeat(50_000)}(`,
+    `${': '.repeat(50_000)}`,
+    `\tat ${'a'.repeat(100_000)}.b(${'('.repeat(10)}`,
+  ].join('\n');
   const r = retraceJava(nasty, { index: index!, label: 'm' }, 10);
   assert.equal(r.stack, nasty);
 });

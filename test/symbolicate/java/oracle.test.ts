@@ -48,7 +48,11 @@ function comparable(text: string, ignoreLines = false): string[] {
 
 const variants: Record<string, (t: string) => string> = {
   'JVM printStackTrace': (t) => t,
-  'logcat (E AndroidRuntime: prefix)': (t) => t.split('\n').map((l) => (l === '=====' || l === '' ? l : `E AndroidRuntime: ${l}`)).join('\n'),
+  'logcat (E AndroidRuntime: prefix)': (t) =>
+    t
+      .split('\n')
+      .map((l) => (l === '=====' || l === '' ? l : `E AndroidRuntime: ${l}`))
+      .join('\n'),
   'frames without line numbers (Unknown Source)': (t) => t.replace(/\(SourceFile:\d+\)/g, '(Unknown Source)'),
   'ART Unknown Source:N': (t) => t.replace(/\(SourceFile:(\d+)\)/g, '(Unknown Source:$1)'),
 };
@@ -65,8 +69,12 @@ describe('Java retrace equals the recorded ProGuard ReTrace answer', () => {
     const r = ours(traces);
     assert.deepEqual(comparable(r.stack), comparable(expected));
     // The structured frames say the same as the text: chains flattened, in order.
-    const fromFrames = r.frames.flatMap((f) => (f.resolved ? (f.alternatives ?? [f.chain!]).flat().map((o) => `${o.class}.${o.method}`) : []));
-    const fromText = comparable(r.stack).filter((l) => l.startsWith('at com.example')).map((l) => l.slice(3, l.indexOf('(')));
+    const fromFrames = r.frames.flatMap((f) =>
+      f.resolved ? (f.alternatives ?? [f.chain!]).flat().map((o) => `${o.class}.${o.method}`) : [],
+    );
+    const fromText = comparable(r.stack)
+      .filter((l) => l.startsWith('at com.example'))
+      .map((l) => l.slice(3, l.indexOf('(')));
     assert.deepEqual(fromFrames, fromText);
   });
 
@@ -74,9 +82,10 @@ describe('Java retrace equals the recorded ProGuard ReTrace answer', () => {
     const r = ours(traces);
     const causedAt = traces.split('\n').findIndex((l) => l.startsWith('Caused by:')) + 1;
     const pay = r.frames.find((f) => f.raw === traces.split('\n')[causedAt])!;
-    assert.deepEqual(pay.chain!.map((o) => `${o.class}.${o.method}:${o.line}`), [
-      'com.example.shop.Checkout.validate:20', 'com.example.shop.Checkout.pay:12', 'com.example.shop.Main.lambda$main$0:11',
-    ]);
+    assert.deepEqual(
+      pay.chain!.map((o) => `${o.class}.${o.method}:${o.line}`),
+      ['com.example.shop.Checkout.validate:20', 'com.example.shop.Checkout.pay:12', 'com.example.shop.Main.lambda$main$0:11'],
+    );
     assert.equal(pay.alternatives, undefined);
     assert.match(r.stack, /^com\.example\.shop\.Checkout\$PaymentException: payment refused$/m);
     const check = r.frames.find((f) => f.class === 'com.example.shop.a' && f.line === 1016)!;
@@ -88,12 +97,16 @@ describe('Java retrace equals the recorded ProGuard ReTrace answer', () => {
 
   test('two lambdas on one line and frames without line numbers give alternatives', () => {
     const lambda = ours('\tat com.example.shop.Main.a(SourceFile:32)').frames[0]!;
-    assert.deepEqual(lambda.alternatives!.map((c) => c.map((o) => o.method)), [
-      ['twoLambdasOnOneLine'], ['lambda$twoLambdasOnOneLine$8'], ['lambda$twoLambdasOnOneLine$7'],
-    ]);
+    assert.deepEqual(
+      lambda.alternatives!.map((c) => c.map((o) => o.method)),
+      [['twoLambdasOnOneLine'], ['lambda$twoLambdasOnOneLine$8'], ['lambda$twoLambdasOnOneLine$7']],
+    );
     const noLine = ours('\tat com.example.shop.Main.b(Unknown Source)').frames[0]!;
     assert.equal(noLine.alternatives!.length, 2);
-    assert.deepEqual(noLine.chain!.map((o) => o.method), ['anonymousListener']);
+    assert.deepEqual(
+      noLine.chain!.map((o) => o.method),
+      ['anonymousListener'],
+    );
   });
 });
 
@@ -106,7 +119,11 @@ describe('Java retrace equals ProGuard ReTrace run live', { skip: proguard.skip 
       try {
         const input = make(traces);
         writeFileSync(join(work, 'trace.txt'), input);
-        const reference = execFileSync('java', ['-jar', join(proguard.value, 'retrace.jar'), join(dir, 'mapping.txt'), join(work, 'trace.txt')], { encoding: 'utf8' });
+        const reference = execFileSync(
+          'java',
+          ['-jar', join(proguard.value, 'retrace.jar'), join(dir, 'mapping.txt'), join(work, 'trace.txt')],
+          { encoding: 'utf8' },
+        );
         const mine = ours(input).stack;
         // Without a line in the frame ReTrace prints none; ours may know it (an inlined call site).
         const noLines = name.includes('without line');
@@ -141,18 +158,29 @@ describe('field names in messages equal ProGuard ReTrace run live (with a %f reg
       if (!f) continue;
       const type = typeObf.get(f[1]!) ?? f[1]!; // as a runtime message names it: obfuscated
       lines.push(`java.lang.NullPointerException: Attempt to read from field '${type} ${cls}.${f[3]}' on a null object reference`);
-      lines.push(`Caused by: java.lang.NullPointerException: Attempt to write to field '${type} ${cls}.${f[3]}' on a null object reference`);
-      lines.push(`E AndroidRuntime: java.lang.NullPointerException: Attempt to read from field 'boolean ${cls}.${f[3]}' on a null object reference`);
+      lines.push(
+        `Caused by: java.lang.NullPointerException: Attempt to write to field '${type} ${cls}.${f[3]}' on a null object reference`,
+      );
+      lines.push(
+        `E AndroidRuntime: java.lang.NullPointerException: Attempt to read from field 'boolean ${cls}.${f[3]}' on a null object reference`,
+      );
     }
     assert.ok(lines.length >= 9, `${lines.length} lines`);
     const work = mkdtempSync(join(tmpdir(), 'mapvault-retrace-'));
     try {
       writeFileSync(join(work, 'trace.txt'), `${lines.join('\n')}\n`);
-      const reference = execFileSync('java', ['-jar', join(proguard.value, 'retrace.jar'), '-regex', FIELD_REGEX, join(dir, 'mapping.txt'), join(work, 'trace.txt')], { encoding: 'utf8' });
+      const reference = execFileSync(
+        'java',
+        ['-jar', join(proguard.value, 'retrace.jar'), '-regex', FIELD_REGEX, join(dir, 'mapping.txt'), join(work, 'trace.txt')],
+        { encoding: 'utf8' },
+      );
       const mine = ours(lines.join('\n'));
       assert.deepEqual(mine.stack.split('\n'), reference.trimEnd().split('\n'));
       assert.equal(mine.fields!.length, lines.length);
-      assert.deepEqual(mine.fields!.map((f) => f.resolved), lines.map((l) => !l.includes("'boolean ")));
+      assert.deepEqual(
+        mine.fields!.map((f) => f.resolved),
+        lines.map((l) => !l.includes("'boolean ")),
+      );
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -17,11 +17,24 @@ async function retrace(mapping: string, stack: string) {
 
 test('member lines: ranges, single original line, no lines, moved members, fields, CRLF', async () => {
   assert.deepEqual(parseMappingLine('    1:3:void m(int,java.lang.String):10:12 -> a'), {
-    kind: 'method', obfStart: 1, obfEnd: 3, hasObfRange: true, returnType: 'void', originalClass: null, name: 'm',
-    args: 'int,java.lang.String', origStart: 10, origEnd: 12, hasOrigLine: true, obfName: 'a',
+    kind: 'method',
+    obfStart: 1,
+    obfEnd: 3,
+    hasObfRange: true,
+    returnType: 'void',
+    originalClass: null,
+    name: 'm',
+    args: 'int,java.lang.String',
+    origStart: 10,
+    origEnd: 12,
+    hasOrigLine: true,
+    obfName: 'a',
   });
   const caller = parseMappingLine('    4:4:void com.other.Caller.run(example.Foo):2 -> a');
-  assert.equal(caller.kind === 'method' && `${caller.originalClass}|${caller.name}|${caller.origStart}:${caller.origEnd}`, 'com.other.Caller|run|2:2');
+  assert.equal(
+    caller.kind === 'method' && `${caller.originalClass}|${caller.name}|${caller.origStart}:${caller.origEnd}`,
+    'com.other.Caller|run|2:2',
+  );
   const bare = parseMappingLine('    void onEvent(java.lang.String) -> a');
   assert.equal(bare.kind === 'method' && `${bare.hasObfRange}|${bare.obfStart}|${bare.origStart}`, 'false|0|0');
   assert.equal(parseMappingLine('    java.util.List items -> a').kind, 'field');
@@ -32,7 +45,12 @@ test('member lines: ranges, single original line, no lines, moved members, field
 });
 
 test('inline chains with multi-line original ranges map the line inside the innermost range', async () => {
-  const m = ['com.example.Foo -> a:', '    1:4:void inner():10:13 -> a', '    1:4:void outer():20 -> a', '    5:6:void other():30:31 -> a'].join('\n');
+  const m = [
+    'com.example.Foo -> a:',
+    '    1:4:void inner():10:13 -> a',
+    '    1:4:void outer():20 -> a',
+    '    5:6:void other():30:31 -> a',
+  ].join('\n');
   const r = await retrace(m, '\tat a.a(SourceFile:3)');
   assert.deepEqual(r.frames[0]!.chain, [
     { class: 'com.example.Foo', method: 'inner', line: 12, sourceFile: 'Foo.java' },
@@ -52,9 +70,24 @@ test('overloads sharing an obfuscated name without lines are alternatives; const
     '    6:6:java.lang.Object get() -> b',
     '    7:7:int access$000(com.example.Foo):40:40 -> c',
   ].join('\n');
-  const r = await retrace(m, ['\tat a.a(SourceFile:9)', '\tat a.<init>(SourceFile:2)', '\tat a.<clinit>(SourceFile:3)', '\tat a.compute$a1b2c3d4(SourceFile:5)', '\tat a.c(SourceFile:7)'].join('\n'));
-  assert.deepEqual(r.frames[0]!.alternatives!.map((c) => c[0]!.method), ['run', 'run']);
-  assert.deepEqual(r.frames.slice(1).map((f) => `${f.chain![0]!.method}:${f.chain![0]!.line}`), ['<init>:2', '<clinit>:3', 'compute:5', 'access$000:40']);
+  const r = await retrace(
+    m,
+    [
+      '\tat a.a(SourceFile:9)',
+      '\tat a.<init>(SourceFile:2)',
+      '\tat a.<clinit>(SourceFile:3)',
+      '\tat a.compute$a1b2c3d4(SourceFile:5)',
+      '\tat a.c(SourceFile:7)',
+    ].join('\n'),
+  );
+  assert.deepEqual(
+    r.frames[0]!.alternatives!.map((c) => c[0]!.method),
+    ['run', 'run'],
+  );
+  assert.deepEqual(
+    r.frames.slice(1).map((f) => `${f.chain![0]!.method}:${f.chain![0]!.line}`),
+    ['<init>:2', '<clinit>:3', 'compute:5', 'access$000:40'],
+  );
 });
 
 test('R8 sourceFile metadata names the source file (Kotlin)', async () => {
@@ -90,7 +123,10 @@ test('R8 rewriteFrame removes inner frames when the condition on the thrown exce
   const npe = await retrace(m, 'java.lang.NullPointerException\n\tat a.m(SourceFile:1)');
   assert.equal(npe.stack, 'java.lang.NullPointerException\n\tat com.example.Foo.caller(Foo.java:10)');
   const other = await retrace(m, 'java.lang.IllegalStateException: x\n\tat a.m(SourceFile:1)');
-  assert.equal(other.stack, 'java.lang.IllegalStateException: x\n\tat com.example.Foo.inlinee(Foo.java:42)\n\tat com.example.Foo.caller(Foo.java:10)');
+  assert.equal(
+    other.stack,
+    'java.lang.IllegalStateException: x\n\tat com.example.Foo.inlinee(Foo.java:42)\n\tat com.example.Foo.caller(Foo.java:10)',
+  );
   // Only the first frame of the exception: the same position deeper in the stack keeps its chain.
   const deeper = await retrace(m, 'java.lang.NullPointerException\n\tat x.y(Z.java:1)\n\tat a.m(SourceFile:1)');
   assert.equal(deeper.frames[1]!.chain!.length, 2);
@@ -111,7 +147,10 @@ test('R8 outlines: the outline frame goes, its position is retraced through the 
   ].join('\n');
   const r = await retrace(m, 'java.io.IOException: INVALID_SENDER\n\tat a.a(:2)\n\tat b.s(:27)');
   assert.equal(r.stack, 'java.io.IOException: INVALID_SENDER\n\tat some.Class.outlineCaller(Class.java:24)');
-  assert.deepEqual(r.frames.map((f) => f.resolved), [true, true]);
+  assert.deepEqual(
+    r.frames.map((f) => f.resolved),
+    [true, true],
+  );
 });
 
 test('R8 residualsignature is read; catch-all ranges; members without lines keep the frame line', async () => {
@@ -130,7 +169,10 @@ test('R8 residualsignature is read; catch-all ranges; members without lines keep
 });
 
 test('a newer mapping version is warned about; its newer metadata is ignored', async () => {
-  const r = await retrace('# {"id":"com.android.tools.r8.mapping","version":"99.0"}\na.B -> c:\n    1:1:void m() -> a\n', '\tat c.a(SourceFile:1)');
+  const r = await retrace(
+    '# {"id":"com.android.tools.r8.mapping","version":"99.0"}\na.B -> c:\n    1:1:void m() -> a\n',
+    '\tat c.a(SourceFile:1)',
+  );
   assert.match(r.warnings[0]!, /mapping version 99\.0 is newer than 2\.2/);
   assert.equal(r.stack, '\tat a.B.m(B.java:1)');
 });
@@ -139,8 +181,14 @@ test('R8: a member without an obfuscated range and an original span is ambiguous
   const m = ['com.example.Main -> a:', '    void method1(java.lang.String):42:44 -> a', '    void huge():1:100000 -> b'].join('\n');
   for (const stack of ['\tat a.a(Unknown Source:1)', '\tat a.a(Unknown Source)']) {
     const r = await retrace(m, stack);
-    assert.deepEqual(r.frames[0]!.alternatives!.map((c) => c.map((o) => `${o.method}:${o.line}`)), [['method1:42'], ['method1:43'], ['method1:44']]);
-    assert.equal(r.stack, '\tat com.example.Main.method1(Main.java:42)\n\t<OR> at com.example.Main.method1(Main.java:43)\n\t<OR> at com.example.Main.method1(Main.java:44)');
+    assert.deepEqual(
+      r.frames[0]!.alternatives!.map((c) => c.map((o) => `${o.method}:${o.line}`)),
+      [['method1:42'], ['method1:43'], ['method1:44']],
+    );
+    assert.equal(
+      r.stack,
+      '\tat com.example.Main.method1(Main.java:42)\n\t<OR> at com.example.Main.method1(Main.java:43)\n\t<OR> at com.example.Main.method1(Main.java:44)',
+    );
   }
   // A span wider than the alternatives cap is not expanded: one candidate, line unknown.
   const wide = (await retrace(m, '\tat a.b(Unknown Source:7)')).frames[0]!;
@@ -158,11 +206,17 @@ test('R8: a line picks the ranges holding it, else the base mappings, else the c
     '    void bar() -> b',
   ].join('\n');
   const r = await retrace(m, ['\tat b.a(:27)', '\tat c.b(SourceFile:3)', '\tat c.b(SourceFile:9)'].join('\n'));
-  assert.deepEqual(r.frames.map((f) => f.resolved), [false, true, true]);
+  assert.deepEqual(
+    r.frames.map((f) => f.resolved),
+    [false, true, true],
+  );
   assert.equal(r.frames[0]!.originalClass, 'some.Class');
   // Inside foo's range the base member bar is no candidate (ProGuard's ReTrace would list it too).
   assert.equal(r.frames[1]!.alternatives, undefined);
-  assert.equal(r.stack, ['\tat some.Class.a(Class.java:27)', '\tat com.example.Main.foo(Main.java:3)', '\tat com.example.Main.bar(Main.java:9)'].join('\n'));
+  assert.equal(
+    r.stack,
+    ['\tat some.Class.a(Class.java:27)', '\tat com.example.Main.foo(Main.java:3)', '\tat com.example.Main.bar(Main.java:9)'].join('\n'),
+  );
 });
 
 test('R8: a frame without a line prefers the base mappings (no range, 0:0, or a range holding 0)', async () => {
@@ -178,9 +232,18 @@ test('R8: a frame without a line prefers the base mappings (no range, 0:0, or a 
   ].join('\n');
   const r = await retrace(m, ['\tat foo.a.a(Unknown Source)', '\tat foo.a.b(Unknown Source)', '\tat foo.a.c(Unknown Source)'].join('\n'));
   assert.equal(r.frames[0]!.alternatives, undefined);
-  assert.deepEqual(r.frames[0]!.chain!.map((o) => `${o.method}:${o.line}`), ['method1:42', 'main:28']);
-  assert.deepEqual(r.frames[1]!.chain!.map((o) => `${o.method}:${o.line}`), ['bar:null']);
+  assert.deepEqual(
+    r.frames[0]!.chain!.map((o) => `${o.method}:${o.line}`),
+    ['method1:42', 'main:28'],
+  );
+  assert.deepEqual(
+    r.frames[1]!.chain!.map((o) => `${o.method}:${o.line}`),
+    ['bar:null'],
+  );
   assert.equal(r.frames[1]!.alternatives, undefined);
   // Without a base mapping every range stays a candidate (as ProGuard's ReTrace lists them).
-  assert.deepEqual(r.frames[2]!.alternatives!.map((c) => c[0]!.method), ['first', 'second']);
+  assert.deepEqual(
+    r.frames[2]!.alternatives!.map((c) => c[0]!.method),
+    ['first', 'second'],
+  );
 });

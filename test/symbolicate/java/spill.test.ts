@@ -44,8 +44,15 @@ test('a spilled build writes the very bytes of the in-memory build, over several
   const bytes = Buffer.from(mapping(3000));
   const inMemory = await buildMappingIndex(bytes);
   assert.ok(inMemory.index);
-  assert.ok(inMemory.warnings.some((w) => /is mapped twice; the later mapping is ignored/.test(w)), inMemory.warnings.join('\n'));
-  for (const limits of [{ runEntries: 7, fanIn: 3 }, { runEntries: 100, fanIn: 64 }, { runEntries: 32_768, fanIn: 64 }]) {
+  assert.ok(
+    inMemory.warnings.some((w) => /is mapped twice; the later mapping is ignored/.test(w)),
+    inMemory.warnings.join('\n'),
+  );
+  for (const limits of [
+    { runEntries: 7, fanIn: 3 },
+    { runEntries: 100, fanIn: 64 },
+    { runEntries: 32_768, fanIn: 64 },
+  ]) {
     const r = await spilled(bytes, limits);
     assert.equal(r.index, null);
     assert.ok(r.indexPath);

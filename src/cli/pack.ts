@@ -6,14 +6,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { MAX_TEXT, SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
-import { findSourceMappingURL } from '../symbolicate/locate.ts';
+import { findSourceMappingURL, resolveMapRef } from '../symbolicate/locate.ts';
 import { globMatcher } from './glob.ts';
 
 export interface PackedFile {
@@ -211,19 +211,16 @@ export async function addMapScripts(sel: Selection): Promise<{ added: number; wi
 }
 
 /**
- * Where a script's sourceMappingURL points, as a path relative to the upload root, or null when
- * it is a data: or absolute URL (nothing to check locally).
+ * Where a script's sourceMappingURL (or a map's `file`) points, as a path relative to the upload
+ * root, by the server's own rule (symbolicate/locate.ts `resolveMapRef`), or null when it is a
+ * data: URL or an absolute URL: the server matches those by path suffix, so there is nothing to
+ * check locally.
  */
 function mapTarget(scriptRel: string, url: string): { path: string; rooted: boolean } | null {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith('//')) return null;
-  let u = url.replace(/[?#].*$/, '');
-  try {
-    u = decodeURIComponent(u);
-  } catch {
-    /* keep as written */
-  }
-  if (u.startsWith('/')) return { path: posix.normalize(u).replace(/^\/+/, ''), rooted: true };
-  return { path: posix.normalize(posix.join(posix.dirname(scriptRel), u)), rooted: false };
+  const ref = url.trim();
+  if (/^[a-z][a-z0-9+.-]*:/i.test(ref) || ref.startsWith('//')) return null;
+  const resolved = resolveMapRef(scriptRel, ref);
+  return resolved?.kind === 'path' ? { path: resolved.path, rooted: ref.startsWith('/') } : null;
 }
 
 /**

@@ -46,6 +46,12 @@ const CASES: { what: string; script: string; picks: 'js/old.js.map' | 'js/new.js
     script: `a()\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=${inline}\n`,
     picks: 'inline',
   },
+  { what: 'a percent-encoded reference', script: 'a()\n//# sourceMappingURL=n%65w.js.map\n', picks: 'js/new.js.map' },
+  {
+    what: '../ past the upload root (clamped at the root, as URLs are)',
+    script: 'a()\n//# sourceMappingURL=../../js/new.js.map\n',
+    picks: 'js/new.js.map',
+  },
   {
     what: 'a file comment after a data: URL',
     script: `a()\n//# sourceMappingURL=${inline}\n//# sourceMappingURL=old.js.map\n`,

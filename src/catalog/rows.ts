@@ -1,4 +1,4 @@
-import type { FileRecord, PartRecord, SourceMapRecord, UploadTask } from './catalog.ts';
+import type { ApiKeyRecord, FileRecord, PartRecord, SourceMapRecord, UploadTask } from './catalog.ts';
 
 /**
  * The catalog's rows as both SQL backends return them (same column names in SQLite and PostgreSQL),
@@ -83,4 +83,18 @@ export const toFile = (r: FileRow): FileRecord => ({
   sha256: r.sha256,
   ...(r.blob_key ? { blobKey: r.blob_key } : {}),
   ...(r.debug_id ? { debugId: r.debug_id } : {}),
+});
+export interface ApiKeyRow {
+  key_hash: string;
+  workspace: string;
+  source: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+export const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({
+  keyHash: r.key_hash,
+  workspace: r.workspace,
+  source: r.source,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
 });

@@ -15,7 +15,7 @@ import type {
   StoredReservation,
   UploadTask,
 } from './catalog.ts';
-import { type FileRow, type SourceMapRow, toFile, toSourceMap, toUpload, type UploadRow } from './rows.ts';
+import { type FileRow, type SourceMapRow, toFile, toSourceMap, toUpload, type UploadRow, type ApiKeyRow, toApiKey } from './rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -288,20 +288,7 @@ export class SqliteCatalog implements Catalog {
   }
 
   async listApiKeys() {
-    const rows = this.stmt.listKeys.all() as Array<{
-      key_hash: string;
-      workspace: string;
-      source: string;
-      created_at: number;
-      last_used_at: number | null;
-    }>;
-    return rows.map((r) => ({
-      keyHash: r.key_hash,
-      workspace: r.workspace,
-      source: r.source,
-      createdAt: r.created_at,
-      lastUsedAt: r.last_used_at,
-    }));
+    return (this.stmt.listKeys.all() as ApiKeyRow[]).map(toApiKey);
   }
 
   async deleteApiKey(keyHash: string) {

@@ -16,7 +16,18 @@ import {
   type StoredReservation,
   type UploadTask,
 } from '../catalog.ts';
-import { type FileRow, type PartRow, type SourceMapRow, toFile, toPart, toSourceMap, toUpload, type UploadRow } from '../rows.ts';
+import {
+  type FileRow,
+  type PartRow,
+  type SourceMapRow,
+  toFile,
+  toPart,
+  toSourceMap,
+  toUpload,
+  type UploadRow,
+  type ApiKeyRow,
+  toApiKey,
+} from '../rows.ts';
 import { migrate } from './schema.ts';
 import { defined } from '../../util/invariant.ts';
 
@@ -163,18 +174,8 @@ export class PgCatalog implements Catalog {
   }
 
   async listApiKeys() {
-    const rows = (
-      await this.q<{ key_hash: string; workspace: string; source: string; created_at: number; last_used_at: number | null }>(
-        'SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash COLLATE "C"',
-      )
-    ).rows;
-    return rows.map((r) => ({
-      keyHash: r.key_hash,
-      workspace: r.workspace,
-      source: r.source,
-      createdAt: r.created_at,
-      lastUsedAt: r.last_used_at,
-    }));
+    const sql = 'SELECT key_hash, workspace, source, created_at, last_used_at FROM api_keys ORDER BY created_at, key_hash COLLATE "C"';
+    return (await this.q<ApiKeyRow>(sql)).rows.map(toApiKey);
   }
 
   async deleteApiKey(keyHash: string) {

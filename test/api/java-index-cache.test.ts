@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, uploadZip, type TestServer } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
+import { sample } from '../helpers/metrics.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/java');
 const mapping = readFileSync(join(dir, 'mapping.txt'));
@@ -116,18 +117,6 @@ test('/metrics: the Java index cache (bytes, entries, hits, misses, rebuilds) an
   assert.equal(sample(after, 'mapvault_java_index_cache_bytes'), s.mv.java.stats().bytes);
   assert.ok(sample(after, 'mapvault_java_index_cache_bytes') > 0);
 });
-
-/** The value of one sample of the Prometheus text, 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
 
 test('a mapping (or its index) over MAPVAULT_MAX_MAP_BYTES is not loaded: its frames answer unresolved with the reason', async () => {
   const id = { appId: 'shop', version: '3', env: 'prod' };

@@ -4,18 +4,7 @@ import { startServer, uploadZip } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
 import { VERSION } from '../../src/version.ts';
 import { countStorageErrors, metricsText } from '../../src/metrics/metrics.ts';
-
-/** The value of one sample of the Prometheus text, 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
+import { sample } from '../helpers/metrics.ts';
 
 test('/metrics: requests by route and status, upload bytes, merges, frames by reason, map cache', async () => {
   const s = await startServer();

@@ -34,12 +34,12 @@ import {
   stats,
   tempDir,
 } from './lib.ts';
+import { seedCatalog } from './seed-catalog.ts';
 
 const opts = parseArgs();
 const SOURCEMAPS = 10_000;
 const PARTS = 10_000;
 const requests = opts.quick ? 30 : 100;
-const hex = (n: number) => randomBytes(n).toString('hex');
 
 const dataDir = await tempDir('mv-catalog');
 const uploadId = randomBytes(24)
@@ -50,57 +50,7 @@ const uploadId = randomBytes(24)
 {
   const t0 = performance.now();
   const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
-  const now = Date.now();
-  for (let i = 0; i < SOURCEMAPS; i++) {
-    const appId = i < 10 ? 'small' : 'big';
-    const revisionId = `rev${String(i).padStart(6, '0')}${hex(4)}`;
-    const r = await catalog.publishSourceMap({
-      sourcemap: {
-        workspace: WORKSPACE,
-        appId,
-        version: `1.${Math.floor(i / 100)}.${i % 100}`,
-        env: i % 2 ? 'prod' : 'staging',
-        revisionId,
-        createdAt: now - (SOURCEMAPS - i) * 1000,
-        size: 1_000_000 + i,
-        sha256: hex(32),
-        fileCount: 12,
-        mapCount: 6,
-        warnings: [],
-      },
-      files: [],
-      replace: false,
-      stagingPrefix: `trees/${revisionId}/`,
-      retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
-    });
-    if (!r.ok) throw new Error(`seed: ${r.reason}`);
-  }
-  await catalog.createUpload({
-    workspace: WORKSPACE,
-    appId: 'parts',
-    version: '1.0.0',
-    env: 'prod',
-    uploadId,
-    needCover: false,
-    createdAt: now,
-    expiresAt: now + 30 * 86_400_000,
-  });
-  for (let i = 0; i < PARTS; i++) {
-    const r = await catalog.putPart(
-      WORKSPACE,
-      uploadId,
-      {
-        chunkIndex: i,
-        size: 1024 * 1024,
-        md5: hex(16),
-        sha256: hex(32),
-        uploadedAt: now,
-        blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-fake`,
-      },
-      now,
-    );
-    if (!r.ok) throw new Error('seed: putPart refused');
-  }
+  await seedCatalog(catalog, { sourcemaps: SOURCEMAPS, parts: PARTS, uploadId });
   await catalog.close();
   log(`seeded ${SOURCEMAPS} sourcemaps and a ${PARTS}-part task in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -47,6 +47,7 @@ import {
   uploadZip,
   type MapvaultProc,
 } from './lib.ts';
+import { seedCatalog } from './seed-catalog.ts';
 
 const opts = parseArgs();
 const ARCHIVE_BYTES = (opts.quick ? 20 : 200) * MiB;
@@ -117,56 +118,7 @@ async function seed(dataDir: string, env: Record<string, string>, uploadId: stri
     { logger: false, announce: () => {} },
   );
   try {
-    const now = Date.now();
-    for (let i = 0; i < ROWS; i++) {
-      const revisionId = `rev${String(i).padStart(6, '0')}${hex(4)}`;
-      const r = await mv.catalog.publishSourceMap({
-        sourcemap: {
-          workspace: WORKSPACE,
-          appId: i < 10 ? 'small' : 'big',
-          version: `1.${Math.floor(i / 100)}.${i % 100}`,
-          env: i % 2 ? 'prod' : 'staging',
-          revisionId,
-          createdAt: now - (ROWS - i) * 1000,
-          size: 1_000_000 + i,
-          sha256: hex(32),
-          fileCount: 12,
-          mapCount: 6,
-          warnings: [],
-        },
-        files: [],
-        replace: false,
-        stagingPrefix: `trees/${revisionId}/`,
-        retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
-      });
-      if (!r.ok) throw new Error(`seed: ${r.reason}`);
-    }
-    await mv.catalog.createUpload({
-      workspace: WORKSPACE,
-      appId: 'parts',
-      version: '1.0.0',
-      env: 'prod',
-      uploadId,
-      needCover: false,
-      createdAt: now,
-      expiresAt: now + 30 * 86_400_000,
-    });
-    for (let i = 0; i < ROWS; i++) {
-      const r = await mv.catalog.putPart(
-        WORKSPACE,
-        uploadId,
-        {
-          chunkIndex: i,
-          size: MiB,
-          md5: hex(16),
-          sha256: hex(32),
-          uploadedAt: now,
-          blobKey: `uploads/${uploadId}/${String(i).padStart(6, '0')}-seeded`,
-        },
-        now,
-      );
-      if (!r.ok) throw new Error('seed: putPart refused');
-    }
+    await seedCatalog(mv.catalog, { sourcemaps: ROWS, parts: ROWS, uploadId });
   } finally {
     await mv.close();
   }

@@ -245,27 +245,29 @@ export class UploadService {
       // store's own files, or downloads from S3), and stored as segments (storage/tree-archive.ts):
       // the parts themselves when they are few enough, else one segment written from their concatenation.
       const asParts = parts.length <= MAX_ARCHIVE_SEGMENTS;
-      const source = asParts ? await this.localParts(parts, newScratch) : [await this.concatenateToFile(parts, newScratch('.zip'))];
       const segmentSizes = asParts ? parts.map((p) => p.size) : [total];
-      // The archive's sha256 is computed by a worker thread while this one extracts (both read the
-      // same files from the page cache): on 2 cores the hash no longer adds to the merge's time.
-      const archiveDigest = fileDigester.digest(source, ['sha256']);
-      archiveDigest.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
       // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
         // The segments go to the store while the entries are checked. Until the publish they are
         // staging garbage (queued above, deleted on any failure once the writes have settled), and
-        // their bytes are the parts' bytes, already counted by the upload quota.
-        const stored = asParts
-          ? this.copyParts(parts, staging)
-          : this.storeConcatenated(defined(source[0], 'the zip'), staging, newScratch);
-        stored.catch(() => {}); // awaited below, or settled before the staging prefix is deleted
+        // their bytes are the parts' bytes, already counted by the upload quota. The parts' copies
+        // start first: on S3 the server copies while this node downloads the parts for the checks.
+        let stored: Promise<void> | null = asParts ? this.copyParts(parts, staging) : null;
+        stored?.catch(() => {}); // awaited below, or settled before the staging prefix is deleted
         let extracted;
+        let archiveDigest;
         try {
+          const source = asParts ? await this.localParts(parts, newScratch) : [await this.concatenateToFile(parts, newScratch('.zip'))];
+          // The archive's sha256 is computed by a worker thread while this one extracts (both read
+          // the same files from the page cache): on 2 cores the hash no longer adds to the merge's time.
+          archiveDigest = fileDigester.digest(source, ['sha256']);
+          archiveDigest.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
+          stored ??= this.storeConcatenated(defined(source[0], 'the zip'), staging, newScratch);
+          stored.catch(() => {});
           extracted = await this.extract(task, source, segmentSizes, revisionId, existing);
         } catch (err) {
-          await stored.catch(() => {}); // so no write lands after the staging prefix is deleted
+          await stored?.catch(() => {}); // so no write lands after the staging prefix is deleted
           throw err;
         }
         // Durable before the publish below, like every blob.

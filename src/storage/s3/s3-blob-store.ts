@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -9,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -21,6 +22,13 @@ import type { S3Location } from './s3-url.ts';
 const PART_BYTES = 8 * 1024 * 1024;
 /** Parts of one object uploaded at once: bounds memory per put to PART_BYTES × this. */
 const PARTS_IN_FLIGHT = 2;
+/**
+ * Bodies up to this size are one PutObject, held in memory no more than a multipart put holds
+ * anyway. Above PART_BYTES, lib-storage alone would make them multipart objects, which S3-compatible
+ * servers may store as a manifest of segments that every later GET pays for (Swift's SLOs: a
+ * 15 MB lookup index read about a third slower, docs/BENCHMARKS.md §9); 10 MiB upload parts are such bodies.
+ */
+const SINGLE_PUT_BYTES = PART_BYTES * PARTS_IN_FLIGHT;
 /** DeleteObjects takes at most 1000 keys. */
 const DELETE_BATCH = 1000;
 
@@ -143,15 +151,42 @@ export class S3BlobStore implements BlobStore {
     });
     body.once('error', (err) => meter.destroy((inputError ??= err)));
     body.pipe(meter);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key, Body: meter },
-      partSize: PART_BYTES,
-      queueSize: PARTS_IN_FLIGHT,
-      leavePartsOnError: false,
-    });
     try {
-      await upload.done();
+      // The first SINGLE_PUT_BYTES decide: a body that ends within them is one PutObject.
+      const chunks = meter[Symbol.asyncIterator]();
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let next = await chunks.next();
+      while (!next.done && headBytes + (next.value as Buffer).length <= SINGLE_PUT_BYTES) {
+        head.push(next.value as Buffer);
+        headBytes += (next.value as Buffer).length;
+        next = await chunks.next();
+      }
+      if (next.done) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key,
+            Body: head.length === 1 ? head[0] : Buffer.concat(head),
+            ContentLength: headBytes,
+          }),
+        );
+      } else {
+        const first = next.value as Buffer;
+        async function* rest() {
+          yield* head.splice(0);
+          yield first;
+          for (let n = await chunks.next(); !n.done; n = await chunks.next()) yield n.value as Buffer;
+        }
+        const upload = new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key, Body: Readable.from(rest()) },
+          partSize: PART_BYTES,
+          queueSize: PARTS_IN_FLIGHT,
+          leavePartsOnError: false,
+        });
+        await upload.done();
+      }
     } catch (err) {
       body.destroy();
       if (inputError) throw inputError;

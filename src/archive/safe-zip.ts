@@ -1,10 +1,10 @@
-import { close, open } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { normalizeRelativePath } from './entry-path.ts';
+import { SegmentedFile } from './segmented-file.ts';
 
 export interface ArchiveLimits {
   maxTotalBytes: number;
@@ -121,16 +121,20 @@ function decodeName(raw: Buffer, flags: number): string {
   return yauzl.getFileNameLowLevel(flags, raw, [], true);
 }
 
-async function openZip(zipPath: string): Promise<ZipFile> {
-  const fd = await new Promise<number>((resolve, reject) => open(zipPath, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+/** A zip on disk: one file, or several whose concatenation is the zip (an archive's uploaded parts, in order). */
+export type ZipSource = string | readonly string[];
+
+async function openZip(source: ZipSource): Promise<ZipFile> {
+  const file = await SegmentedFile.open(typeof source === 'string' ? [source] : source);
   return new Promise((resolve, reject) => {
-    yauzl.fromFd(
-      fd,
+    yauzl.fromRandomAccessReader(
+      file,
+      file.size,
       { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: true },
       (err, zip) => {
-        // On a parse failure yauzl leaves the fd to us; close it before reporting so nothing outlives the call.
-        if (err) return close(fd, () => reject(toArchiveError(err, 'The archive')));
-        // yauzl emits 'error' outside of eachEntry() too (e.g. a failed fd close); never let that crash the process.
+        // On a parse failure yauzl leaves the files to us; close them before reporting so nothing outlives the call.
+        if (err) return file.close(() => reject(toArchiveError(err, 'The archive')));
+        // yauzl emits 'error' outside of eachEntry() too (e.g. a failed close); never let that crash the process.
         zip.on('error', () => {});
         resolve(zip);
       },
@@ -150,8 +154,8 @@ function closeZip(zip: ZipFile): Promise<void> {
   });
 }
 
-async function withZip<T>(zipPath: string, fn: (zip: ZipFile) => Promise<T>): Promise<T> {
-  const zip = await openZip(zipPath);
+async function withZip<T>(source: ZipSource, fn: (zip: ZipFile) => Promise<T>): Promise<T> {
+  const zip = await openZip(source);
   try {
     return await fn(zip);
   } finally {
@@ -378,8 +382,8 @@ async function extractOne(
  * sink, checking size and CRC-32 as it goes and aborting at the first byte beyond what the entry declared.
  * Directory entries are skipped. The zipfile is always closed.
  */
-export async function extractZip(zipPath: string, limits: ArchiveLimits, sink: EntrySink): Promise<ArchiveSummary> {
-  return withZip(zipPath, async (zip) => {
+export async function extractZip(source: ZipSource, limits: ArchiveLimits, sink: EntrySink): Promise<ArchiveSummary> {
+  return withZip(source, async (zip) => {
     const { items } = await scan(zip, limits);
     const running = { total: 0 };
     const files: ExtractedFile[] = [];
@@ -392,10 +396,10 @@ export async function extractZip(zipPath: string, limits: ArchiveLimits, sink: E
 
 /** Phase 1 only (used by tests and to pre-validate). Lists regular files; directory entries are validated but omitted. */
 export async function inspectZip(
-  zipPath: string,
+  source: ZipSource,
   limits: ArchiveLimits,
 ): Promise<{ entries: Array<{ path: string; size: number; compressedSize: number }>; totalBytes: number }> {
-  return withZip(zipPath, async (zip) => {
+  return withZip(source, async (zip) => {
     const { items, totalBytes } = await scan(zip, limits);
     return { entries: items.filter((i) => !i.isDir).map(({ path, size, compressedSize }) => ({ path, size, compressedSize })), totalBytes };
   });

@@ -2,8 +2,11 @@
  * The blob key layout: every key mapvault writes to the BlobStore is spelled here, and only here.
  *
  *   uploads/<uploadId>/<chunk, 6 digits>-<random>          an uploaded part, until merged or expired
- *   trees/<revisionId>/.mapvault-files/archive.zip          a merged tree's archive; its files are read out of it
- *                                                           (rows say where: storage/tree-archive.ts)
+ *   trees/<revisionId>/.mapvault-files/archive.<6 digits>   a merged tree's archive, in segments whose concatenation
+ *                                                           is the zip (the uploaded parts themselves, or one
+ *                                                           segment); its files are read out of them (rows say
+ *                                                           where: storage/tree-archive.ts)
+ *   trees/<revisionId>/.mapvault-files/archive.zip          the same as one object, in trees merged before segments
  *   trees/<revisionId>/<path>                               a file of a tree merged before that layout, or the
  *                                                           first file of a sourcemap made by upload_file_content
  *   trees/<revisionId>/.mapvault-files/<random>/<path>      a file written on its own (upload_file_content)
@@ -35,7 +38,12 @@ export const mappingIndexPath = (mappingPath: string): string => `J:java-index/$
  * no archive entry or filename may use it.
  */
 export const SINGLE_FILES_SEGMENT = '.mapvault-files';
-/** Where a merged tree's archive is stored, relative to the tree prefix (never a random segment: it has a dot). */
+/**
+ * Where segment `index` of a merged tree's archive is stored, relative to the tree prefix (never a
+ * random segment: it has a dot).
+ */
+export const treeArchiveSegmentPath = (index: number): string => `${SINGLE_FILES_SEGMENT}/archive.${String(index).padStart(6, '0')}`;
+/** Where the archive of a tree merged before segments is stored, relative to the tree prefix (still read). */
 export const TREE_ARCHIVE_PATH = `${SINGLE_FILES_SEGMENT}/archive.zip`;
 export function refuseReservedPath(path: string): void {
   if (path === SINGLE_FILES_SEGMENT || path.startsWith(`${SINGLE_FILES_SEGMENT}/`)) {

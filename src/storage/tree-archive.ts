@@ -1,16 +1,22 @@
 import { Readable, Transform, pipeline } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { BlobStore } from './blob-store.ts';
-import { TREE_ARCHIVE_PATH } from './blob-keys.ts';
+import { TREE_ARCHIVE_PATH, treeArchiveSegmentPath } from './blob-keys.ts';
 
 /**
- * A merged tree keeps its verified archive as ONE object (TREE_ARCHIVE_PATH in its prefix), and each of its files is served from that object by a
- * ranged read of the entry's bytes, inflated when deflated. A 20 000-file merge is then one
- * upload instead of 20 000 (docs/ARCHITECTURE.md, "Blobs on S3").
+ * A merged tree keeps its verified archive as SEGMENTS whose concatenation is the zip
+ * (treeArchiveSegmentPath(i) in its prefix): the uploaded parts themselves, linked or copied
+ * without rewriting a byte, or one segment holding the whole zip. Each of its files is served by
+ * ranged reads of the entry's bytes, inflated when deflated. A 20 000-file merge is then a few
+ * objects instead of 20 000, and a big archive is never written a second time
+ * (docs/ARCHITECTURE.md, "Blobs").
  *
- * The entry index is the files' catalog rows: a packed file's `blobKey` is `zip:<offset of its
- * data>:<stored bytes>:<method 0|8>:<crc32 hex>`. Real keys always start with `trees/`, so the two
- * can never be confused. This module is the one place that knows the encoding.
+ * The entry index is the files' catalog rows: a packed file's `blobKey` is
+ * `zip@<method 0|8>:<crc32 hex>:<segment>.<offset>.<length>[+<segment>.<offset>.<length>…]`, the
+ * entry's data as spans of segments (one span unless the entry crosses a part boundary). Trees
+ * merged before segments have `zip:<offset of its data>:<stored bytes>:<method>:<crc32 hex>` into
+ * one TREE_ARCHIVE_PATH object, still read. Real keys always start with `trees/`, so neither can be
+ * confused with one. This module is the one place that knows the encoding.
  */
 
 /** A stored file as its catalog row describes it (FileRecord): enough to find and check its bytes. */
@@ -21,7 +27,7 @@ export interface StoredFile {
   blobKey?: string;
 }
 
-/** Where an entry's bytes are in the stored archive (from its local header, checked at merge). */
+/** Where an entry's bytes are in the archive, as one zip (from its local header, checked at merge). */
 export interface ArchiveEntryLocation {
   dataOffset: number;
   storedSize: number;
@@ -30,21 +36,103 @@ export interface ArchiveEntryLocation {
   crc32: number;
 }
 
-const REF = /^zip:(\d+):(\d+):([08]):([0-9a-f]{8})$/;
-
-export function archiveEntryRef(at: ArchiveEntryLocation): string {
-  return `zip:${at.dataOffset}:${at.storedSize}:${at.method}:${(at.crc32 >>> 0).toString(16).padStart(8, '0')}`;
+/** Bytes `offset`..`offset + length - 1` of segment `segment`. */
+interface Span {
+  segment: number;
+  offset: number;
+  length: number;
 }
 
-function parseRef(blobKey: string): ArchiveEntryLocation | null {
-  const m = REF.exec(blobKey);
-  if (!m) return null;
-  const [, offset, stored, method, crc] = m;
-  return { dataOffset: Number(offset), storedSize: Number(stored), method: method === '8' ? 8 : 0, crc32: Number.parseInt(crc ?? '', 16) };
+interface ArchivedEntry {
+  method: 0 | 8;
+  crc32: number;
+  /** Relative to the tree prefix. */
+  keyOf(segment: number): string;
+  /** At least one; an empty entry has one span of length 0 (its segment's presence says whether the tree is). */
+  spans: Span[];
+}
+
+const SEGMENTED_REF = /^zip@([08]):([0-9a-f]{8}):(\d+\.\d+\.\d+(?:\+\d+\.\d+\.\d+)*)$/;
+const SINGLE_ARCHIVE_REF = /^zip:(\d+):(\d+):([08]):([0-9a-f]{8})$/;
+
+const hex32 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * The row's `blobKey` for an entry of the archive stored as segments of `segmentSizes` bytes, in
+ * order. Its data are split at the segment boundaries they cross.
+ */
+export function archiveEntryRef(at: ArchiveEntryLocation, segmentSizes: readonly number[]): string {
+  const spans: string[] = [];
+  let segmentStart = 0;
+  let offset = at.dataOffset;
+  let left = at.storedSize;
+  for (const [segment, size] of segmentSizes.entries()) {
+    const segmentEnd = segmentStart + size;
+    // An empty entry still names the segment its (empty) data start in.
+    if (offset < segmentEnd && (left > 0 || spans.length === 0)) {
+      const length = Math.min(left, segmentEnd - offset);
+      spans.push(`${segment}.${offset - segmentStart}.${length}`);
+      offset += length;
+      left -= length;
+      if (left === 0) break;
+    }
+    segmentStart = segmentEnd;
+  }
+  if (left > 0 || spans.length === 0)
+    throw new Error(`entry data at ${at.dataOffset}+${at.storedSize} lie outside the archive (${segmentStart} bytes)`);
+  return `zip@${at.method}:${hex32(at.crc32)}:${spans.join('+')}`;
+}
+
+function parseRef(blobKey: string): ArchivedEntry | null {
+  const segmented = SEGMENTED_REF.exec(blobKey);
+  if (segmented) {
+    const [, method, crc, spans] = segmented;
+    return {
+      method: method === '8' ? 8 : 0,
+      crc32: Number.parseInt(crc ?? '', 16),
+      keyOf: treeArchiveSegmentPath,
+      spans: (spans ?? '').split('+').map((span) => {
+        const [segment, offset, length] = span.split('.').map(Number);
+        return { segment: segment ?? 0, offset: offset ?? 0, length: length ?? 0 };
+      }),
+    };
+  }
+  const single = SINGLE_ARCHIVE_REF.exec(blobKey);
+  if (!single) return null;
+  const [, offset, stored, method, crc] = single;
+  return {
+    method: method === '8' ? 8 : 0,
+    crc32: Number.parseInt(crc ?? '', 16),
+    keyOf: () => TREE_ARCHIVE_PATH,
+    spans: [{ segment: 0, offset: Number(offset), length: Number(stored) }],
+  };
 }
 
 /** True when the row's bytes live in the tree's archive (nothing of their own to collect). */
 export const isInTreeArchive = (file: { blobKey?: string }): boolean => file.blobKey !== undefined && parseRef(file.blobKey) !== null;
+
+/** The entry's stored bytes, span after span; null when its first segment is absent (the tree was collected). */
+async function openSpans(blobs: BlobStore, prefix: string, entry: ArchivedEntry): Promise<Readable | null> {
+  const [first, ...rest] = entry.spans;
+  if (!first) return null;
+  const open = (span: Span) =>
+    span.length === 0
+      ? blobs.stat(prefix + entry.keyOf(span.segment)).then((found) => (found ? Readable.from([]) : null))
+      : blobs.getRange(prefix + entry.keyOf(span.segment), span.offset, span.offset + span.length - 1);
+  const head = await open(first);
+  if (!head || rest.length === 0) return head;
+  return Readable.from(
+    (async function* () {
+      yield* head;
+      for (const span of rest) {
+        const body = await open(span);
+        if (!body) throw new Error(`segment ${span.segment} of the stored archive is missing`);
+        yield* body;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
 
 /**
  * Streams a stored file of the tree under `prefix`: from the tree's archive when the row says so,
@@ -55,13 +143,7 @@ export const isInTreeArchive = (file: { blobKey?: string }): boolean => file.blo
 export async function openTreeFile(blobs: BlobStore, prefix: string, file: Omit<StoredFile, 'sha256'>): Promise<Readable | null> {
   const at = file.blobKey === undefined ? null : parseRef(file.blobKey);
   if (!at) return blobs.get(file.blobKey ?? prefix + file.path);
-  // An empty entry has no bytes to ask for; the archive's presence still says whether the tree is.
-  const raw =
-    at.storedSize === 0
-      ? (await blobs.stat(prefix + TREE_ARCHIVE_PATH))
-        ? Readable.from([])
-        : null
-      : await blobs.getRange(prefix + TREE_ARCHIVE_PATH, at.dataOffset, at.dataOffset + at.storedSize - 1);
+  const raw = await openSpans(blobs, prefix, at);
   if (!raw) return null;
   let size = 0;
   let crc = 0;

@@ -15,7 +15,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
 import { archiveEntryRef, type StoredFile } from '../storage/tree-archive.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
-import { extractZip, type ArchiveLimits } from '../archive/safe-zip.ts';
+import { extractZip, type ArchiveLimits, type ZipSource } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
 import { MappingIndexBuilder } from '../symbolicate/java/index-writer.ts';
 import { isMappingPath } from '../symbolicate/java/mapping-file.ts';
@@ -28,7 +28,7 @@ import {
   partKey,
   refuseReservedPath,
   retiredTree,
-  TREE_ARCHIVE_PATH,
+  treeArchiveSegmentPath,
   treePrefix,
   uploadPrefix,
 } from '../storage/blob-keys.ts';
@@ -232,28 +232,38 @@ export class UploadService {
     const existing = await this.o.catalog.getSourceMap(task);
     if (existing && !task.needCover) throw alreadyExists(task);
 
-    const zipPath = this.o.scratch.newPath('.zip');
-    const storeCopy = this.o.scratch.newPath('.zip');
     const staging = treePrefix(revisionId);
+    // Scratch files of this merge: downloaded parts (S3) or the concatenated zip, and its store copy.
+    const scratchFiles: string[] = [];
+    const newScratch = (suffix: string) => {
+      const path = this.o.scratch.newPath(suffix);
+      scratchFiles.push(path);
+      return path;
+    };
     try {
-      const concatenated = await writeStreamToFile(Readable.from(this.concatenate(parts)), zipPath, { md5: false, sha256: false });
+      // The zip is checked where the parts are, as the concatenation of their local files (the
+      // store's own files, or downloads from S3), and stored as segments (storage/tree-archive.ts):
+      // the parts themselves when they are few enough, else one segment written from their concatenation.
+      const asParts = parts.length <= MAX_ARCHIVE_SEGMENTS;
+      const source = asParts ? await this.localParts(parts, newScratch) : [await this.concatenateToFile(parts, newScratch('.zip'))];
+      const segmentSizes = asParts ? parts.map((p) => p.size) : [total];
       // The archive's sha256 is computed by a worker thread while this one extracts (both read the
-      // scratch zip from the page cache): on 2 cores the hash no longer adds to the merge's time.
-      const archiveDigest = fileDigester.digest(zipPath, ['sha256']);
+      // same files from the page cache): on 2 cores the hash no longer adds to the merge's time.
+      const archiveDigest = fileDigester.digest(source, ['sha256']);
       archiveDigest.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
       // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
-        // The archive goes to the store while its entries are checked, so on S3 the upload overlaps
-        // the extraction instead of following it. Until the publish it is staging garbage (queued
-        // above, deleted on any failure once the write has settled), and its bytes are the parts'
-        // bytes, already counted by the upload quota. Through a hard link: the store takes its file
-        // (on a filesystem, a rename) while the extraction and the digest read the original.
-        await link(zipPath, storeCopy);
-        const stored = this.o.blobs.putFile(staging + TREE_ARCHIVE_PATH, storeCopy);
+        // The segments go to the store while the entries are checked. Until the publish they are
+        // staging garbage (queued above, deleted on any failure once the writes have settled), and
+        // their bytes are the parts' bytes, already counted by the upload quota.
+        const stored = asParts
+          ? this.copyParts(parts, staging)
+          : this.storeConcatenated(defined(source[0], 'the zip'), staging, newScratch);
+        stored.catch(() => {}); // awaited below, or settled before the staging prefix is deleted
         let extracted;
         try {
-          extracted = await this.extract(task, zipPath, revisionId, existing);
+          extracted = await this.extract(task, source, segmentSizes, revisionId, existing);
         } catch (err) {
           await stored.catch(() => {}); // so no write lands after the staging prefix is deleted
           throw err;
@@ -265,9 +275,8 @@ export class UploadService {
           extracted.warnings.push(...(await this.o.postProcess(staging, usable)));
         }
         const digest = await archiveDigest;
-        if (digest.size !== concatenated.size)
-          throw new Error(`the merged archive changed while it was hashed (${concatenated.size} → ${digest.size} bytes)`);
-        const zip = { size: concatenated.size, sha256: digest.sha256 };
+        if (digest.size !== total) throw new Error(`the merged archive changed while it was hashed (${total} → ${digest.size} bytes)`);
+        const zip = { size: total, sha256: digest.sha256 };
         const sourcemap = {
           ...identityOf(task),
           revisionId,
@@ -317,23 +326,59 @@ export class UploadService {
         throw err;
       }
     } finally {
-      await this.o.scratch.remove(zipPath);
-      await this.o.scratch.remove(storeCopy);
+      for (const path of scratchFiles) await this.o.scratch.remove(path);
     }
   }
 
-  private async *concatenate(parts: PartRecord[]): AsyncGenerator<Buffer> {
-    for (const part of parts) {
-      const body = await this.o.blobs.get(part.blobKey);
-      if (!body)
-        throw new ApiError('Parts.Missing', `part ${part.chunkIndex} was replaced during the merge; merge again`, {
-          missing: [part.chunkIndex],
-        });
-      for await (const chunk of body) yield chunk as Buffer;
-    }
+  /** The parts' local files, in order: the store's own, or downloads (PARTS_IN_FLIGHT at a time). */
+  private async localParts(parts: PartRecord[], newScratch: (suffix: string) => string): Promise<string[]> {
+    const paths: string[] = [];
+    await eachBounded(parts, async (part, i) => {
+      const path = await this.o.blobs.localFile(part.blobKey, newScratch('.part'));
+      if (path === null) throw partReplaced(part);
+      paths[i] = path;
+    });
+    return paths;
   }
 
-  private async extract(task: UploadTask, zipPath: string, revisionId: string, existing: SourceMapRecord | null) {
+  /** Many parts: their bytes in one scratch file, the zip's single segment. */
+  private async concatenateToFile(parts: PartRecord[], zipPath: string): Promise<string> {
+    const blobs = this.o.blobs;
+    const bytes = async function* () {
+      for (const part of parts) {
+        const body = await blobs.get(part.blobKey);
+        if (!body) throw partReplaced(part);
+        for await (const chunk of body) yield chunk as Buffer;
+      }
+    };
+    await writeStreamToFile(Readable.from(bytes()), zipPath, { md5: false, sha256: false });
+    return zipPath;
+  }
+
+  /** The parts, copied into the tree as its archive's segments without passing through this process where the store can. */
+  private async copyParts(parts: PartRecord[], staging: string): Promise<void> {
+    await eachBounded(parts, async (part, i) => {
+      if (!(await this.o.blobs.copy(part.blobKey, staging + treeArchiveSegmentPath(i)))) throw partReplaced(part);
+    });
+  }
+
+  /**
+   * The concatenated zip as the archive's one segment, through a hard link: the store takes its
+   * file (on a filesystem, a rename) while the extraction and the digest read the original.
+   */
+  private async storeConcatenated(zipPath: string, staging: string, newScratch: (suffix: string) => string): Promise<void> {
+    const storeCopy = newScratch('.zip');
+    await link(zipPath, storeCopy);
+    await this.o.blobs.putFile(staging + treeArchiveSegmentPath(0), storeCopy);
+  }
+
+  private async extract(
+    task: UploadTask,
+    source: ZipSource,
+    segmentSizes: readonly number[],
+    revisionId: string,
+    existing: SourceMapRecord | null,
+  ) {
     const staging = treePrefix(revisionId);
     const warnings: string[] = [];
     const brokenMaps = new Set<string>();
@@ -356,7 +401,7 @@ export class UploadService {
     // Nothing is written per file: the verified archive itself is the tree's one object (stored
     // by the caller), and each file row says where its bytes are in it (storage/tree-archive.ts).
     const locations = new Map<string, string>();
-    const summary = await extractZip(zipPath, this.o.archiveLimits, async (path, body, declaredSize, location) => {
+    const summary = await extractZip(source, this.o.archiveLimits, async (path, body, declaredSize, location) => {
       refuseReservedPath(path);
       if (written + declaredSize > reserved) await reserve(written + declaredSize - reserved);
       // Maps are checked as they stream, in constant memory, so broken ones become warnings.
@@ -381,7 +426,7 @@ export class UploadService {
         throw err;
       }
       written += size;
-      locations.set(path, archiveEntryRef(location));
+      locations.set(path, archiveEntryRef(location, segmentSizes));
       if (check) {
         const problem = check.result();
         if (problem) {
@@ -420,6 +465,42 @@ export class UploadService {
     });
     return { files, totalBytes: summary.totalBytes, mapCount, warnings, brokenMaps };
   }
+}
+
+/**
+ * A merged archive is stored as its parts (no byte written twice) up to this many; beyond, as one
+ * segment written from their concatenation: thousands of small parts would cost a copy each (a
+ * server-side request on S3) and spread entries over many objects.
+ */
+const MAX_ARCHIVE_SEGMENTS = 64;
+/** Parts downloaded or copied at once during a merge. */
+const PARTS_IN_FLIGHT = 4;
+
+/**
+ * Runs `fn` over `items`, PARTS_IN_FLIGHT at a time, starting no more after a failure; settles
+ * every call that started before rejecting with the first failure (no write outlives the merge).
+ */
+async function eachBounded<T>(items: readonly T[], fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  const queue = items.entries();
+  let failed = false;
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.min(PARTS_IN_FLIGHT, items.length) }, async () => {
+      for (const [i, item] of queue) {
+        if (failed) return;
+        await fn(item, i).catch((err: unknown) => {
+          failed = true;
+          throw err;
+        });
+      }
+    }),
+  );
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+function partReplaced(part: PartRecord): ApiError {
+  return new ApiError('Parts.Missing', `part ${part.chunkIndex} was replaced during the merge; merge again`, {
+    missing: [part.chunkIndex],
+  });
 }
 
 function identityOf(i: Identity): Identity {

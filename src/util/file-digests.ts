@@ -41,8 +41,8 @@ export interface DigestFollower<A extends DigestAlgorithm = DigestAlgorithm> {
 /** Progress is posted to the worker once this much more is on disk (a message per socket read would cost more than it saves). */
 const PROGRESS_STEP = 1024 * 1024;
 
-// Messages to the worker: {op:'open', id, path, algorithms, available, size} (size -1 while following,
-// else the final size; null = read to end of file), {op:'grow', id, available}, {op:'end', id, size},
+// Messages to the worker: {op:'open', id, paths, algorithms, available, size} (size -1 while following,
+// else the final size; null = read every path to its end, in order, as one stream), {op:'grow', id, available}, {op:'end', id, size},
 // {op:'cancel', id}. Replies: {id, digests} or {id, error}.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -51,7 +51,7 @@ const { createHash } = require('node:crypto');
 const buf = Buffer.allocUnsafe(1024 * 1024);
 const jobs = new Map();
 let scheduled = false;
-const close = (id, job) => { jobs.delete(id); try { closeSync(job.fd); } catch {} };
+const close = (id, job) => { jobs.delete(id); try { if (job.fd >= 0) closeSync(job.fd); } catch {} };
 const fail = (id, job, e) => {
   close(id, job);
   parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code } });
@@ -64,10 +64,19 @@ function round() {
       const want = job.size === null ? buf.length : Math.min(buf.length, job.available - job.offset);
       let n = 0;
       if (want > 0) {
-        n = readSync(job.fd, buf, 0, want, job.offset);
+        n = readSync(job.fd, buf, 0, want, job.position);
         const chunk = buf.subarray(0, n);
         for (const h of job.hashes) h.update(chunk);
         job.offset += n;
+        job.position += n;
+      }
+      if (job.size === null && want > 0 && n === 0 && job.next < job.paths.length) {
+        // The end of one of several files: the stream goes on with the next.
+        closeSync(job.fd);
+        job.fd = -1;
+        job.fd = openSync(job.paths[job.next++], 'r');
+        job.position = 0;
+        continue;
       }
       const complete = job.size === null ? want > 0 && n === 0 : job.size >= 0 && job.offset >= job.size;
       if (complete) {
@@ -88,9 +97,9 @@ function schedule() { if (!scheduled) { scheduled = true; setImmediate(round); }
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
     let fd;
-    try { fd = openSync(m.path, 'r'); } catch (e) { parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && e.code } }); return; }
+    try { fd = openSync(m.paths[0], 'r'); } catch (e) { parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && e.code } }); return; }
     const size = m.size;
-    jobs.set(m.id, { fd, algorithms: m.algorithms, hashes: m.algorithms.map((a) => createHash(a)), offset: 0,
+    jobs.set(m.id, { fd, paths: m.paths, next: 1, position: 0, algorithms: m.algorithms, hashes: m.algorithms.map((a) => createHash(a)), offset: 0,
       available: size === null ? Infinity : size >= 0 ? size : m.available, size });
   } else {
     const job = jobs.get(m.id);
@@ -104,12 +113,14 @@ parentPort.on('message', (m) => {
 `;
 
 /** On this thread: the fallback when no worker can run. */
-async function digestHere(path: string, algorithms: DigestAlgorithm[]): Promise<FileDigests> {
+async function digestHere(paths: readonly string[], algorithms: DigestAlgorithm[]): Promise<FileDigests> {
   const hashes = algorithms.map((a) => [a, createHash(a)] as const);
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    size += (chunk as Buffer).length;
-    for (const [, h] of hashes) h.update(chunk as Buffer);
+  for (const path of paths) {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+      size += (chunk as Buffer).length;
+      for (const [, h] of hashes) h.update(chunk as Buffer);
+    }
   }
   const out: FileDigests = { size };
   for (const [a, h] of hashes) out[a] = h.digest('hex');
@@ -124,7 +135,8 @@ function having<A extends DigestAlgorithm>(digests: FileDigests, algorithms: rea
 
 interface Job {
   id: number;
-  path: string;
+  /** One file, or (for `digest`) several hashed as their concatenation. */
+  paths: readonly string[];
   algorithms: DigestAlgorithm[];
   /** The final size once known; null: read to the end of the file (`digest`). */
   size: number | null;
@@ -149,11 +161,15 @@ export class FileDigester {
   /** `threads`: worker threads; 0 hashes on this thread. Default: 1 on ≤ 2 cores, else 2. */
   constructor(readonly threads = Math.max(1, Math.min(2, availableParallelism() - 1))) {}
 
-  /** The file's size and the digests asked for (lowercase hex). Errors are the file system's (ENOENT…). */
-  async digest<A extends DigestAlgorithm>(path: string, algorithms: A[]): Promise<FileDigests & Record<A, string>> {
+  /**
+   * The file's size and the digests asked for (lowercase hex); of several files, those of their
+   * concatenation in order (an archive stored as its parts). Errors are the file system's (ENOENT…).
+   */
+  async digest<A extends DigestAlgorithm>(path: string | readonly string[], algorithms: A[]): Promise<FileDigests & Record<A, string>> {
+    const paths = typeof path === 'string' ? [path] : path;
     return having(
       await new Promise<FileDigests>((resolve, reject) => {
-        const job: Job = { id: this.nextId++, path, algorithms, size: null, resolve, reject };
+        const job: Job = { id: this.nextId++, paths, algorithms, size: null, resolve, reject };
         this.open(job, 0);
       }),
       algorithms,
@@ -172,7 +188,7 @@ export class FileDigester {
     result.catch(() => {}); // replaced by start(), which always runs before finish() returns
     const start = (available: number, size: number) => {
       result = new Promise<FileDigests>((resolve, reject) => {
-        job = { id: this.nextId++, path, algorithms, size, resolve, reject };
+        job = { id: this.nextId++, paths: [path], algorithms, size, resolve, reject };
         this.open(job, available);
       }).then((d) => having(d, algorithms));
       result.catch(() => {}); // awaited by finish(); a cancelled follow is never awaited
@@ -203,7 +219,7 @@ export class FileDigester {
     if (!slot || (slot.jobs.size > 0 && this.slots.length < this.threads)) slot = this.start();
     slot.jobs.set(job.id, job);
     slot.worker.ref();
-    slot.worker.postMessage({ op: 'open', id: job.id, path: job.path, algorithms: job.algorithms, available, size: job.size });
+    slot.worker.postMessage({ op: 'open', id: job.id, paths: job.paths, algorithms: job.algorithms, available, size: job.size });
   }
 
   private slotOf(job: Job): Slot | undefined {
@@ -232,7 +248,7 @@ export class FileDigester {
   private here(job: Job): void {
     job.local = true;
     if (job.size !== null && job.size < 0) return;
-    digestHere(job.path, job.algorithms).then(job.resolve, job.reject);
+    digestHere(job.paths, job.algorithms).then(job.resolve, job.reject);
   }
 
   private start(): Slot {

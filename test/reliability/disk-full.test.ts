@@ -52,17 +52,28 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
       'the partial part is gone',
     );
 
-    // A merge whose parts fit (5 MiB) but whose concatenation (5 MiB more) does not: the previous tree stays whole.
-    const big = await zipEntries({ 'b.js': randomBytes(5 * MiB), 'a.js.map': map }, { compress: false });
+    // Stored as its parts, an archive merges with no room to spare: its segments are hard links of
+    // the parts, so nothing is written twice (a 3 MiB part, then the tree holding the same 3 MiB).
+    const big = await zipEntries({ 'b.js': randomBytes(3 * MiB), 'a.js.map': map }, { compress: false });
+    const first = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
+    assert.equal((await uploadPart(s, first, 0, big)).status, 200);
+    const linked = await s.post('/part_merge', { uploadId: first });
+    assert.equal(linked.status, 200, JSON.stringify(linked.body));
+    const tree = () => s.post('/file_tree', id).then((r) => r.body.content.files.map((f: { path: string }) => f.path).sort());
+    assert.deepEqual(await tree(), ['a.js.map', 'b.js']);
+
+    // Many small parts (over 64) are concatenated into one scratch zip: their 3 MiB fit beside the
+    // tree's, the concatenation (3 MiB more) does not. The previous tree stays whole.
     const replace = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
-    assert.equal((await uploadPart(s, replace, 0, big)).status, 200);
+    const other = await zipEntries({ 'c.js': randomBytes(3 * MiB), 'a.js.map': map }, { compress: false });
+    const pieces = 65;
+    const step = Math.ceil(other.length / pieces);
+    for (let i = 0; i < pieces; i++) assert.equal((await uploadPart(s, replace, i, other.subarray(i * step, (i + 1) * step))).status, 200);
     const merged = await s.post('/part_merge', { uploadId: replace });
     assert.equal(merged.status, 507, JSON.stringify(merged.body));
     assert.equal(merged.body.errorCode, 'Storage.Full');
-    assert.deepEqual(
-      (await s.post('/file_tree', id)).body.content.files.map((f: { path: string }) => f.path),
-      ['a.js.map'],
-    );
+    assert.deepEqual(await tree(), ['a.js.map', 'b.js']);
+    assert.equal((await s.get(`/file?appId=full&version=1&path=b.js`)).status, 200, 'the previous tree is still read');
     assert.equal((await s.post('/part_list', { uploadId: replace })).status, 200, 'the task can be merged again once there is room');
     assert.equal((await s.post('/upload_cancel', { uploadId: replace })).status, 200);
 

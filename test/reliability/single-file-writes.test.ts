@@ -105,8 +105,12 @@ test('a merged file overwritten alone keeps serving whole versions, and the repl
     return out.sort();
   };
   // The merged a.js is in the tree's archive, which stays with the tree.
-  assert.deepEqual(await keys(), ['*/a.js', '*/a.js', '.mapvault-files/archive.zip'], 'the old bytes stay for readers in flight');
+  assert.deepEqual(await keys(), ['*/a.js', '*/a.js', '.mapvault-files/archive.000000'], 'the old bytes stay for readers in flight');
   await s.mv.sweeper.sweep(Date.now() + 11 * 60_000);
-  assert.deepEqual(await keys(), ['*/a.js', '.mapvault-files/archive.zip'], 'after the grace only the live file (and the archive) is left');
+  assert.deepEqual(
+    await keys(),
+    ['*/a.js', '.mapvault-files/archive.000000'],
+    'after the grace only the live file (and the archive) is left',
+  );
   assert.equal((await s.get('/file?appId=regrace&version=1&path=a.js')).body, 'two');
 });

@@ -12,6 +12,7 @@ import {
   singleFileKey,
   singleFilePrefix,
   TREE_ARCHIVE_PATH,
+  treeArchiveSegmentPath,
   treePrefix,
   uploadPrefix,
 } from '../../src/storage/blob-keys.ts';
@@ -27,9 +28,18 @@ test('blob keys: parts under their upload, everything of a revision under its tr
     assert.ok(k.startsWith(treePrefix('r1')), k);
   assert.deepEqual(retiredTree('r1', 5), { prefix: 'trees/r1/', dueAt: 5, revisionId: 'r1' });
   assert.deepEqual(retiredFile('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }, 5), { prefix: singleFilePrefix(key), dueAt: 5 });
-  const archived = { path: 'a.js', size: 1, sha256: '', blobKey: archiveEntryRef({ dataOffset: 30, storedSize: 1, method: 0, crc32: 1 }) };
+  const archived = {
+    path: 'a.js',
+    size: 1,
+    sha256: '',
+    blobKey: archiveEntryRef({ dataOffset: 30, storedSize: 1, method: 0, crc32: 1 }, [40]),
+  };
   assert.equal(retiredFile('r1', archived, 5), null, "a file in the tree's archive has nothing of its own to collect");
-  assert.ok(TREE_ARCHIVE_PATH.startsWith(`${SINGLE_FILES_SEGMENT}/`), 'the archive is under the reserved segment');
+  for (const k of [TREE_ARCHIVE_PATH, treeArchiveSegmentPath(0), treeArchiveSegmentPath(63)])
+    assert.ok(
+      k.startsWith(`${SINGLE_FILES_SEGMENT}/`) && k.split('/')[1]!.includes('.'),
+      `${k}: under the reserved segment, never a random one`,
+    );
 });
 
 test('blob keys: no uploaded path can take an index key or the single-files segment', () => {

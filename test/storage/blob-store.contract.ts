@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFile, access } from 'node:fs/promises';
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
@@ -127,6 +127,38 @@ export function blobStoreContract(name: string, create: () => Promise<BlobStore>
     await store.putFile('uploads/u1/000000-a', local);
     assert.equal(await read(store, 'uploads/u1/000000-a'), 'part bytes');
     await assert.rejects(access(local), 'the local file was consumed');
+  });
+
+  test(`${name}: copy gives a second key the same bytes, independent of the first`, async () => {
+    const store = await create();
+    const bytes = Buffer.concat([Buffer.from('part 0 of an upload: '), Buffer.alloc(300_000, 7)]);
+    await store.put('uploads/u1/000000-ab', Readable.from([bytes]));
+    await store.put('trees/r1/.mapvault-files/archive.000000', Readable.from(['an older object in the way']));
+    assert.equal(await store.copy('uploads/u1/000000-ab', 'trees/r1/.mapvault-files/archive.000000'), true);
+    const copied = await store.get('trees/r1/.mapvault-files/archive.000000');
+    const chunks: Buffer[] = [];
+    for await (const c of copied!) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(bytes), 'the copy replaced the older object with the bytes');
+    // The two keys are two objects: deleting or replacing one leaves the other whole.
+    await store.delete('uploads/u1/000000-ab');
+    assert.deepEqual(await store.stat('trees/r1/.mapvault-files/archive.000000'), { size: bytes.length });
+    await store.put('uploads/u1/000000-ab', Readable.from(['new']));
+    assert.deepEqual(await store.stat('trees/r1/.mapvault-files/archive.000000'), { size: bytes.length });
+    assert.equal(await store.copy('uploads/u1/absent', 'trees/r1/x'), false, 'an absent source copies nothing');
+    assert.equal(await store.stat('trees/r1/x'), null);
+  });
+
+  test(`${name}: localFile is a local file with the object's bytes`, async () => {
+    const store = await create();
+    const bytes = Buffer.alloc(200_000, 3);
+    await store.put('uploads/u1/000001-cd', Readable.from([bytes]));
+    const downloadTo = join(tmpdir(), `mapvault-local-file-${process.pid}-${Date.now()}`);
+    const path = await store.localFile('uploads/u1/000001-cd', downloadTo);
+    assert.ok(path !== null);
+    assert.ok((await readFile(path)).equals(bytes));
+    await rm(downloadTo, { force: true });
+    assert.equal(await store.localFile('uploads/u1/absent', downloadTo), null);
+    await assert.rejects(access(downloadTo), 'nothing is left behind for an absent object');
   });
 
   test(`${name}: delete and deletePrefix are idempotent and respect prefix boundaries`, async () => {

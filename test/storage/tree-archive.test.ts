@@ -7,59 +7,109 @@ import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { DEFAULT_ARCHIVE_LIMITS, extractZip } from '../../src/archive/safe-zip.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { TREE_ARCHIVE_PATH } from '../../src/storage/blob-keys.ts';
+import { TREE_ARCHIVE_PATH, treeArchiveSegmentPath } from '../../src/storage/blob-keys.ts';
 import { archiveEntryRef, isInTreeArchive, readTreeFile } from '../../src/storage/tree-archive.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 
-/** Stores `zip` as a tree's archive and returns the rows a merge would write for its files. */
-async function storeTree(zip: Buffer) {
+/**
+ * Stores `zip` as a tree's archive in segments cut at `cuts` (as a merge stores its parts), and
+ * returns the rows a merge would write for its files: the entries are found by reading the
+ * segments' local files as one zip, as the merge does.
+ */
+async function storeTree(zip: Buffer, cuts: number[] = []) {
   const dir = await mkdtemp(join(tmpdir(), 'mapvault-tree-archive-'));
-  const zipPath = join(dir, 'archive.zip');
-  await writeFile(zipPath, zip);
+  const bounds = [0, ...cuts, zip.length];
+  const segments = bounds.slice(1).map((end, i) => zip.subarray(bounds[i], end));
+  const paths = segments.map((_, i) => join(dir, `part-${i}`));
+  for (const [i, segment] of segments.entries()) await writeFile(paths[i]!, segment);
+  const sizes = segments.map((b) => b.length);
   const rows: Array<{ path: string; size: number; sha256: string; blobKey: string }> = [];
-  await extractZip(zipPath, DEFAULT_ARCHIVE_LIMITS, async (path, body, _declared, location) => {
+  await extractZip(paths, DEFAULT_ARCHIVE_LIMITS, async (path, body, _declared, location) => {
     let size = 0;
     for await (const c of body as Readable) size += (c as Buffer).length;
-    rows.push({ path, size, sha256: '', blobKey: archiveEntryRef(location) });
+    rows.push({ path, size, sha256: '', blobKey: archiveEntryRef(location, sizes) });
     return { size, sha256: '' };
   });
   const blobs = await FsBlobStore.open(join(dir, 'blobs'));
-  await blobs.put(`trees/r/${TREE_ARCHIVE_PATH}`, Readable.from([zip]));
-  return { blobs, rows, archiveFile: join(dir, 'blobs', 'trees', 'r', ...TREE_ARCHIVE_PATH.split('/')) };
+  for (const [i, segment] of segments.entries()) await blobs.put(`trees/r/${treeArchiveSegmentPath(i)}`, Readable.from([segment]));
+  const segmentFile = (i: number) => join(dir, 'blobs', 'trees', 'r', ...treeArchiveSegmentPath(i).split('/'));
+  return { blobs, rows, segmentFile };
 }
 
-test('every file of a stored archive reads back whole, deflated, stored or empty, by its row alone', async () => {
-  const files: Record<string, Buffer> = {
-    'static/app.js': Buffer.from('console.log(1);\n'.repeat(5000)),
-    'static/app.js.map': Buffer.from(JSON.stringify({ version: 3, sources: ['a.ts'], mappings: 'AAAA' })),
-    'noise.bin': randomBytes(300_000),
-    'empty.txt': Buffer.alloc(0),
-    'deep/ü ñ/#name.js': Buffer.from('x'),
-  };
+const FILES: Record<string, Buffer> = {
+  'static/app.js': Buffer.from('console.log(1);\n'.repeat(5000)),
+  'static/app.js.map': Buffer.from(JSON.stringify({ version: 3, sources: ['a.ts'], mappings: 'AAAA' })),
+  'noise.bin': randomBytes(300_000),
+  'empty.txt': Buffer.alloc(0),
+  'deep/ü ñ/#name.js': Buffer.from('x'),
+};
+
+test('every file of a stored archive reads back whole, deflated, stored or empty, by its row alone, however the archive was cut', async () => {
   for (const compress of [true, false]) {
-    const { blobs, rows } = await storeTree(await zipEntries(files, { compress }));
-    assert.equal(rows.length, Object.keys(files).length);
-    for (const row of rows) {
-      assert.ok(isInTreeArchive(row));
-      const bytes = await readTreeFile(blobs, 'trees/r/', row);
-      assert.ok(bytes?.equals(files[row.path]!), `${row.path} (compress: ${compress})`);
+    const zip = await zipEntries(FILES, { compress });
+    const cutsOf: Record<string, number[]> = {
+      'one segment': [],
+      'two halves': [Math.floor(zip.length / 2)],
+      'segments of 4 KiB': Array.from({ length: Math.ceil(zip.length / 4096) - 1 }, (_, i) => (i + 1) * 4096),
+      'random cuts': [...new Set(Array.from({ length: 20 }, () => 1 + Math.floor(Math.random() * (zip.length - 1))))].sort((a, b) => a - b),
+    };
+    for (const [how, cuts] of Object.entries(cutsOf)) {
+      const { blobs, rows } = await storeTree(zip, cuts);
+      assert.equal(rows.length, Object.keys(FILES).length);
+      for (const row of rows) {
+        assert.ok(isInTreeArchive(row));
+        const bytes = await readTreeFile(blobs, 'trees/r/', row);
+        assert.ok(bytes?.equals(FILES[row.path]!), `${row.path} (compress: ${compress}, ${how}: ${cuts.join(',')})`);
+      }
+      // A tree whose archive was collected has no files, whatever its rows say.
+      await blobs.deletePrefix('trees/r/');
+      for (const row of rows) assert.equal(await readTreeFile(blobs, 'trees/r/', row), null, row.path);
     }
-    // A tree whose archive was collected has no files, whatever its rows say.
-    await blobs.deletePrefix('trees/r/');
-    for (const row of rows) assert.equal(await readTreeFile(blobs, 'trees/r/', row), null, row.path);
+  }
+});
+
+test('an entry crossing segments names each of them, in order, with its share of the bytes', () => {
+  const ref = archiveEntryRef({ dataOffset: 90, storedSize: 250, method: 8, crc32: 0xabc }, [100, 100, 100, 100]);
+  assert.equal(ref, 'zip@8:00000abc:0.90.10+1.0.100+2.0.100+3.0.40');
+  assert.equal(archiveEntryRef({ dataOffset: 100, storedSize: 0, method: 0, crc32: 0 }, [100, 100]), 'zip@0:00000000:1.0.0');
+  assert.throws(() => archiveEntryRef({ dataOffset: 150, storedSize: 100, method: 0, crc32: 0 }, [100, 100]), /outside the archive/);
+});
+
+test('a tree merged before segments (one archive.zip, `zip:` rows) still reads', async () => {
+  const zip = await zipEntries(FILES, { compress: true });
+  const { blobs, rows } = await storeTree(zip);
+  await blobs.deletePrefix('trees/r/');
+  await blobs.put(`trees/r/${TREE_ARCHIVE_PATH}`, Readable.from([zip]));
+  for (const row of rows) {
+    // The row as those merges wrote it: the data's offset in the one archive, stored size, method, CRC.
+    const [, method, crc, spans] = /^zip@(\d):([0-9a-f]{8}):(.*)$/.exec(row.blobKey)!;
+    const [, offset, length] = spans!.split('.').map(Number);
+    const legacy = { ...row, blobKey: `zip:${offset}:${length}:${method}:${crc}` };
+    assert.ok(isInTreeArchive(legacy));
+    assert.ok((await readTreeFile(blobs, 'trees/r/', legacy))?.equals(FILES[row.path]!), row.path);
   }
 });
 
 test('a damaged stored archive fails the read instead of serving other bytes', async () => {
   const content = Buffer.from('the original bytes of the file, long enough to matter\n'.repeat(200));
   for (const compress of [true, false]) {
-    const { blobs, rows, archiveFile } = await storeTree(await zipEntries({ 'a.js': content }, { compress }));
-    const archive = await readFile(archiveFile);
-    const offset = Number(rows[0]!.blobKey.split(':')[1]);
-    archive[offset + 10]! ^= 0x20;
-    await writeFile(archiveFile, archive);
+    const zip = await zipEntries({ 'a.js': content }, { compress });
+    const { blobs, rows, segmentFile } = await storeTree(zip, [40, 200]);
+    // The last span of the entry's data, damaged in the middle.
+    const last = rows[0]!.blobKey.split(':')[2]!.split('+').at(-1)!;
+    const [segment, offset, length] = last.split('.').map(Number);
+    const archive = await readFile(segmentFile(segment!));
+    archive[offset! + Math.floor(length! / 2)]! ^= 0x20;
+    await writeFile(segmentFile(segment!), archive);
     await assert.rejects(readTreeFile(blobs, 'trees/r/', rows[0]!), /CRC-32|invalid|bytes recorded/, `compress: ${compress}`);
   }
+});
+
+test('a tree missing one of its segments fails the read of an entry crossing into it', async () => {
+  const zip = await zipEntries({ 'a.js': randomBytes(50_000) }, { compress: false });
+  const { blobs, rows } = await storeTree(zip, [10_000, 20_000]);
+  await blobs.delete(`trees/r/${treeArchiveSegmentPath(1)}`);
+  await assert.rejects(readTreeFile(blobs, 'trees/r/', rows[0]!), /segment 1 of the stored archive is missing/);
 });
 
 test('a row that does not point into the archive is read from its own key', async () => {

@@ -36,6 +36,30 @@ test('FileDigester: md5 and sha256 of files (empty, sub-buffer, several MiB) equ
   }
 });
 
+test('FileDigester: several files are hashed as their concatenation, in order (an archive stored as its parts), in a worker and on this thread', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'digests-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Sizes around the worker's 1 MiB read, and an empty part in the middle.
+  const parts = [1024 * 1024 - 3, 0, 17, 2 * 1024 * 1024 + 5].map((n, i) => {
+    const bytes = randomBytes(n);
+    const path = join(dir, `p${i}`);
+    writeFileSync(path, bytes);
+    return { path, bytes };
+  });
+  const whole = Buffer.concat(parts.map((p) => p.bytes));
+  for (const threads of [1, 0]) {
+    const digester = new FileDigester(threads);
+    const paths = parts.map((p) => p.path);
+    assert.deepEqual(await digester.digest(paths, ['md5', 'sha256']), expected(whole), `threads=${threads}`);
+    assert.deepEqual(await digester.digest([...paths].reverse(), ['sha256']), {
+      size: whole.length,
+      sha256: expected(Buffer.concat(parts.map((p) => p.bytes).reverse())).sha256,
+    });
+    await assert.rejects(digester.digest([paths[0]!, join(dir, 'absent')], ['sha256']), { code: 'ENOENT' });
+    await digester.close();
+  }
+});
+
 test('FileDigester: a missing file rejects with the file system code, and the worker keeps serving', async () => {
   const digester = new FileDigester(1);
   await assert.rejects(

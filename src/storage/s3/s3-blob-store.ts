@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -15,7 +16,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ApiError } from '../../errors.ts';
 import { assertRange, assertValidKey, type BlobStore } from '../blob-store.ts';
-import { SizeLimitExceededError } from '../write-file.ts';
+import { SizeLimitExceededError, writeStreamToFile } from '../write-file.ts';
 import type { S3Location } from './s3-url.ts';
 
 /** Multipart part size for big objects (S3's minimum is 5 MiB); small ones are one PutObject. */
@@ -237,6 +238,33 @@ export class S3BlobStore implements BlobStore {
       if (isNotFound(err)) return null;
       this.fail(err, `the stat of ${key}`);
     }
+  }
+
+  /** A server-side CopyObject (up to 5 GiB, S3's limit for one copy: more than any upload part). */
+  async copy(fromKey: string, toKey: string): Promise<boolean> {
+    const from = this.objectKey(fromKey);
+    const Key = this.objectKey(toKey);
+    try {
+      // The source is `bucket/key`, URL-encoded (keys may hold any UTF-8 but `/` separates segments).
+      const CopySource = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      this.fail(err, `the copy of ${fromKey} to ${toKey}`);
+    }
+  }
+
+  async localFile(key: string, downloadTo: string): Promise<string | null> {
+    const body = await this.get(key);
+    if (!body) return null;
+    try {
+      await writeStreamToFile(body, downloadTo, { md5: false, sha256: false });
+    } catch (err) {
+      await rm(downloadTo, { force: true });
+      this.fail(err, `the read of ${key}`);
+    }
+    return downloadTo;
   }
 
   async delete(key: string): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * Target 3: warm resolution throughput.
  *
- *   npm run bench:resolve -- [--runs N] [--quick] [--prof[=DIR]]
+ *   npm run bench:resolve -- [--runs N] [--quick] [--prof[=DIR]] [--parsing-only]
+ *
+ * --parsing-only: only the client that parses every answer (the tighter target), e.g. for profiles.
  *
  * One big real map (TypeScript's compiler bundled + minified by esbuild, ~14 MB map, see
  * bench/fixtures.ts) is uploaded to mapvault as a zip at static/js/ts.js.map through the API.
@@ -44,6 +46,7 @@ const FRAMES = 20;
 const warmupMs = opts.quick ? 500 : 1500;
 const durationMs = opts.quick ? 1500 : 4000;
 const identity = { appId: 'tsbench', version: '1.0.0', env: 'prod' };
+const parsingOnly = opts.rest.includes('--parsing-only');
 
 interface LoadResult {
   /** serverCpuMs: CPU time of the server process (all threads) per answered request, warm-up included. */
@@ -108,33 +111,35 @@ try {
     });
   };
   log(`${opts.runs} runs × (${warmupMs} ms warm-up + ${durationMs} ms) per side, interleaved`);
-  const res = await interleaved(
-    opts.runs,
-    () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }),
-    () => load(floor.pid, floor.url, {}),
-  );
+  if (!parsingOnly) {
+    const res = await interleaved(
+      opts.runs,
+      () => load(mv.pid, `${mv.api}/parse_stack`, { 'DF-API-KEY': API_KEY }),
+      () => load(floor.pid, floor.url, {}),
+    );
 
-  report.rateRow(
-    `parse_stack warm: frames/s, ${FRAMES}-frame V8 stacks, ${CONCURRENCY} keep-alive clients, 1 answer in 50 parsed`,
-    'frames/s',
-    res.a.map((r) => r.framesPerSecond),
-    res.b.map((r) => r.framesPerSecond),
-    0.5,
-  );
-  report.ratioRow(
-    '  request latency p99 under that load',
-    'ms',
-    res.a.map((r) => r.p99Ms),
-    res.b.map((r) => r.p99Ms),
-    null,
-  );
-  report.ratioRow(
-    '  server CPU time per request (all threads)',
-    'ms',
-    res.a.map((r) => r.serverCpuMs),
-    res.b.map((r) => r.serverCpuMs),
-    null,
-  );
+    report.rateRow(
+      `parse_stack warm: frames/s, ${FRAMES}-frame V8 stacks, ${CONCURRENCY} keep-alive clients, 1 answer in 50 parsed`,
+      'frames/s',
+      res.a.map((r) => r.framesPerSecond),
+      res.b.map((r) => r.framesPerSecond),
+      0.5,
+    );
+    report.ratioRow(
+      '  request latency p99 under that load',
+      'ms',
+      res.a.map((r) => r.p99Ms),
+      res.b.map((r) => r.p99Ms),
+      null,
+    );
+    report.ratioRow(
+      '  server CPU time per request (all threads)',
+      'ms',
+      res.a.map((r) => r.serverCpuMs),
+      res.b.map((r) => r.serverCpuMs),
+      null,
+    );
+  }
 
   // The SDK-like client shape: the same load, but the client JSON-parses and checks every answer.
   const parsing = await interleaved(

@@ -7,6 +7,8 @@ import type { ApiKeyRecord, Catalog } from '../catalog/catalog.ts';
 export const KEY_ID_LENGTH = 12;
 /** A key's last use is written at most this often per key, so authentication stays a read. */
 const TOUCH_EVERY_MS = 60_000;
+/** Keys whose HMAC is remembered (ApiKeys.digests). */
+const MAX_CACHED_DIGESTS = 1000;
 
 export interface KeyInfo extends Omit<ApiKeyRecord, 'keyHash'> {
   id: string;
@@ -34,6 +36,12 @@ export class KeyCommandError extends Error {
 export class ApiKeys {
   /** keyHash → when its last use was written. */
   private readonly touched = new Map<string, number>();
+  /**
+   * Key → its HMAC, for keys the catalog knew when last seen. The HMAC is a pure function of the
+   * key and the pepper, so this only saves recomputing it; the catalog is still asked on every
+   * request, so a revoked or rotated key stops working at once, on every node.
+   */
+  private readonly digests = new Map<string, { hex: string; bytes: Buffer }>();
 
   private constructor(
     private readonly catalog: Catalog,
@@ -75,11 +83,19 @@ export class ApiKeys {
    */
   async workspaceOf(key: string): Promise<string | null> {
     if (key.length === 0 || key.length > 512) return null;
-    const hash = Buffer.from(this.hash(key), 'hex');
-    const found = await this.catalog.findApiKey(hash.toString('hex'));
+    let digest = this.digests.get(key);
+    if (digest === undefined) {
+      const hex = this.hash(key);
+      digest = { hex, bytes: Buffer.from(hex, 'hex') };
+    }
+    const found = await this.catalog.findApiKey(digest.hex);
     if (found === null) return null;
     const stored = Buffer.from(found.keyHash, 'hex');
-    if (stored.length !== hash.length || !timingSafeEqual(stored, hash)) return null;
+    if (stored.length !== digest.bytes.length || !timingSafeEqual(stored, digest.bytes)) return null;
+    if (!this.digests.has(key)) {
+      if (this.digests.size >= MAX_CACHED_DIGESTS) this.digests.clear(); // bounded, whatever the number of keys
+      this.digests.set(key, digest);
+    }
     this.noteUse(found.keyHash);
     return found.workspace;
   }

@@ -173,7 +173,13 @@ export const metrics = {
     }
   },
   framesResolved(list: ReadonlyArray<{ resolved: boolean; reason?: string }>): void {
-    for (const f of list) frames.inc({ resolved: String(f.resolved), reason: f.resolved ? '' : (f.reason ?? 'unknown') });
+    // One inc per distinct reason, not per frame: prom-client hashes the labels on every inc.
+    const counts = new Map<string, number>(); // '' = resolved
+    for (const f of list) {
+      const reason = f.resolved ? '' : (f.reason ?? 'unknown');
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    for (const [reason, n] of counts) frames.inc({ resolved: String(reason === ''), reason }, n);
   },
 };
 

@@ -82,6 +82,17 @@ function originalFunctionFields(index: IndexedMap, line: number, column: number)
 }
 
 /**
+ * Adds the `originalFunction*` fields to a resolved frame, in this order, after its other fields.
+ * Plain stores, not Object.assign, which took ~2.5 µs a frame on the warm path (docs/BENCHMARKS.md, 3b).
+ */
+function setOriginalFunction(result: FrameResult, fields: OriginalFunctionFields): FrameResult {
+  result.originalFunction = fields.originalFunction;
+  result.originalFunctionSource = fields.originalFunctionSource;
+  if (fields.originalFunctionDetail !== undefined) result.originalFunctionDetail = fields.originalFunctionDetail;
+  return result;
+}
+
+/**
  * The caller of frame `k`: the next frame outward that has a location (native frames such as
  * `Array.map (<anonymous>)` have none and are skipped, as Sentry skips frames it cannot process).
  */
@@ -132,6 +143,8 @@ const DEBUG_ID_CANDIDATES = 8;
 interface Scope {
   tree: TreeSource | null;
   located: Map<string, Promise<Located>>;
+  /** Frame URL → urlPath(URL): a stack's frames mostly share a few URLs. */
+  paths: Map<string, string | null>;
   debugIds: DebugIdsByUrl | null;
   finder: DebugIdFinder | null;
 }
@@ -202,7 +215,7 @@ export class StackResolver {
     }
 
     const debugIds = input.debugIds && Object.keys(input.debugIds).length > 0 ? new DebugIdsByUrl(input.debugIds) : null;
-    const scope: Scope = { tree, located: new Map(), debugIds, finder: debugIds ? finder : null };
+    const scope: Scope = { tree, located: new Map(), paths: new Map(), debugIds, finder: debugIds ? finder : null };
     // A few frames at a time, each yielding when the slice is used up (see breathe): 1 000
     // frames started at once would all run between two turns of the event loop.
     const results: FrameResult[] = new Array(parsed.length);
@@ -224,7 +237,7 @@ export class StackResolver {
     for (const [k, fn] of unnamed) {
       const caller = callerOf(frames, results, k);
       const result = at(results, k);
-      Object.assign(result, nameFromCallSite(fn, caller?.resolved ? caller.name : null, result.functionName));
+      setOriginalFunction(result, nameFromCallSite(fn, caller?.resolved ? caller.name : null, result.functionName));
     }
     results.forEach((r, k) => {
       if (!r.resolved) return; // unresolved lines are kept byte-for-byte
@@ -291,7 +304,8 @@ export class StackResolver {
     const { url, line, column } = f;
     if (!f.span || url === null || line === null || column === null)
       return { ...base, reason: 'BadFrame', detail: 'the frame has no url:line:column location' };
-    const path = urlPath(url);
+    let path = scope.paths.get(url);
+    if (path === undefined) scope.paths.set(url, (path = urlPath(url)));
     const debugId = scope.debugIds?.get(url, path) ?? null;
     // A debug ID names the map whatever the version or path; when it finds none, the path rules decide.
     let viaId: Located | null = null;
@@ -349,8 +363,13 @@ export class StackResolver {
       return { ...base, reason: 'NoMapping', detail, match };
     }
     const context = index.context(m.sourceIndex, m.line, this.contextLines);
+    // Spelled out in `base`'s key order (the answer's field order), not spread: this is the hot path.
     const result: FrameResult = {
-      ...base,
+      raw: base.raw,
+      functionName: base.functionName,
+      url: base.url,
+      line: base.line,
+      column: base.column,
       resolved: true,
       source,
       originalLine: m.line,
@@ -358,10 +377,10 @@ export class StackResolver {
       name: index.name(m.nameIndex),
       inApp: !index.ignored(m.sourceIndex) && !NODE_MODULES.test(source),
       match,
-      ...(context ? { context } : {}),
     };
+    if (context) result.context = context;
     const fn = originalFunctionFields(index, line, column);
-    if ('originalFunction' in fn) return Object.assign(result, fn);
+    if ('originalFunction' in fn) return setOriginalFunction(result, fn);
     return { result, unnamed: fn };
   }
 

@@ -70,6 +70,8 @@ test('keys revoke and rotate act on a running server at once; env keys are refus
     assert.equal(await init(server.api, a), 200);
     assert.equal(await init(server.api, b), 200);
     const byWorkspace = async (w: string) => (await list(dataDir)).find((k) => k.workspace === w)!;
+    // a and b were just accepted, so the server now remembers their HMACs (ApiKeys.digests): the
+    // 403s below show it still asks the catalog on every request.
 
     const revoke = await keys(dataDir, ['revoke', (await byWorkspace('alpha')).id.slice(0, 8)]);
     assert.equal(revoke.code, 0, revoke.stderr);

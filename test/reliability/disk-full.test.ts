@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, uploadPart, uploadZip } from '../helpers/server.ts';
+import { KEY_A, startServer, uploadPart, uploadZip } from '../helpers/server.ts';
 import { zipEntries } from '../helpers/fixtures.ts';
 
 const MiB = 1024 * 1024;
@@ -52,30 +52,34 @@ test('a full disk answers 507 Storage.Full and publishes nothing: parts, merges,
       'the partial part is gone',
     );
 
-    // Stored as its parts, an archive merges with no room to spare: its segments are hard links of
-    // the parts, so nothing is written twice (a 3 MiB part, then the tree holding the same 3 MiB).
-    const big = await zipEntries({ 'b.js': randomBytes(3 * MiB), 'a.js.map': map }, { compress: false });
-    const first = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
-    assert.equal((await uploadPart(s, first, 0, big)).status, 200);
-    const linked = await s.post('/part_merge', { uploadId: first });
-    assert.equal(linked.status, 200, JSON.stringify(linked.body));
+    // Many small parts (over 64) are concatenated into one scratch zip: their 4.5 MiB fit, the
+    // concatenation (4.5 MiB more) does not. The previous tree stays whole.
+    const big = await zipEntries({ 'b.js': randomBytes(4.5 * MiB), 'a.js.map': map }, { compress: false });
     const tree = () => s.post('/file_tree', id).then((r) => r.body.content.files.map((f: { path: string }) => f.path).sort());
-    assert.deepEqual(await tree(), ['a.js.map', 'b.js']);
-
-    // Many small parts (over 64) are concatenated into one scratch zip: their 3 MiB fit beside the
-    // tree's, the concatenation (3 MiB more) does not. The previous tree stays whole.
     const replace = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
-    const other = await zipEntries({ 'c.js': randomBytes(3 * MiB), 'a.js.map': map }, { compress: false });
     const pieces = 65;
-    const step = Math.ceil(other.length / pieces);
-    for (let i = 0; i < pieces; i++) assert.equal((await uploadPart(s, replace, i, other.subarray(i * step, (i + 1) * step))).status, 200);
+    const step = Math.ceil(big.length / pieces);
+    for (let i = 0; i < pieces; i++) {
+      const sent = await uploadPart(s, replace, i, big.subarray(i * step, (i + 1) * step));
+      assert.equal(sent.status, 200, `part ${i}: ${JSON.stringify(sent.body)}`);
+    }
     const merged = await s.post('/part_merge', { uploadId: replace });
     assert.equal(merged.status, 507, JSON.stringify(merged.body));
     assert.equal(merged.body.errorCode, 'Storage.Full');
-    assert.deepEqual(await tree(), ['a.js.map', 'b.js']);
-    assert.equal((await s.get(`/file?appId=full&version=1&path=b.js`)).status, 200, 'the previous tree is still read');
+    assert.deepEqual(await tree(), ['a.js.map']);
     assert.equal((await s.post('/part_list', { uploadId: replace })).status, 200, 'the task can be merged again once there is room');
     assert.equal((await s.post('/upload_cancel', { uploadId: replace })).status, 200);
+    await s.mv.sweeper.sweep(Date.now()); // the cancelled parts, due at once
+
+    // Stored as its parts, the same archive merges with no room to spare: its one segment is a
+    // hard link of the part, so nothing is written twice (the 3.4 MiB left could not hold a copy).
+    const linkedTask = (await s.post('/multipart_upload_init', { ...id, needCover: true })).body.content.uploadId;
+    assert.equal((await uploadPart(s, linkedTask, 0, big)).status, 200);
+    const linked = await s.post('/part_merge', { uploadId: linkedTask });
+    assert.equal(linked.status, 200, JSON.stringify(linked.body));
+    assert.deepEqual(await tree(), ['a.js.map', 'b.js']);
+    const served = await fetch(`${s.api}/file?appId=full&version=1&path=b.js`, { headers: { 'DF-API-KEY': KEY_A } });
+    assert.ok(Buffer.from(await served.arrayBuffer()).length === 4.5 * MiB, 'the new tree is read');
 
     // upload_file_content on a new identity: no empty sourcemap left behind.
     const ghost = { appId: 'full', version: 'ghost' };

@@ -493,9 +493,15 @@ export class StackResolver {
       const info = await tree.fileInfo(path);
       if (info === null) return null;
       const { size, sha256 } = info;
-      const script = scriptPath === path ? null : await tree.fileInfo(scriptPath);
-      const stored = await this.admission.run(size, false, () => this.storedIndex(tree, path, sha256, script?.sha256 ?? null));
-      if (stored) return { index: stored, label: path, cost: stored.cost };
+      // The index read (a GET on S3) does not wait for the script's catalog row; both are checked after.
+      const [script, stored] = await Promise.all([
+        scriptPath === path ? null : tree.fileInfo(scriptPath),
+        this.admission.run(size, false, () => this.storedIndex(tree, path, sha256)),
+      ]);
+      if (stored && this.indexNamesScript(stored, script?.sha256 ?? null)) {
+        this.indexReads++;
+        return { index: stored, label: path, cost: stored.cost };
+      }
       // No usable index: rebuild it from the map and its generated script (for function names).
       const scriptSize = script?.size ?? 0;
       const weight = size + scriptSize;
@@ -519,25 +525,29 @@ export class StackResolver {
   }
 
   /**
-   * The map's stored lookup index (built at merge), or null when absent, torn or outdated: built
-   * from other map bytes, or its function names from another generated script than the one stored
-   * now (`scriptSha256`, null = none), e.g. a script uploaded after its map (upload_file_content).
+   * The map's stored lookup index (built at merge), or null when absent, torn or built from other
+   * map bytes (the map was overwritten since). Its function names are checked by indexNamesScript.
    */
-  private async storedIndex(tree: TreeSource, path: string, sha256: string, scriptSha256: string | null): Promise<IndexedMap | null> {
+  private async storedIndex(tree: TreeSource, path: string, sha256: string): Promise<IndexedMap | null> {
     const file = await tree.readIndex?.(path);
     // Built from other bytes (the map was overwritten since): rebuilt by the caller.
     if (!file || indexMapSha256(file) !== sha256) return null;
     try {
-      const index = readIndex(file);
-      const meta = index.functionMeta;
-      // `scopes` name functions without the script; otherwise the ranges must come from the stored one.
-      if (meta?.source !== 'scopes' && (meta?.script ?? null) !== scriptSha256) return null;
-      this.indexReads++;
-      return index;
+      return readIndex(file);
     } catch (e) {
       if (e instanceof IndexFormatError) return null; // rebuilt from the map by the caller
       throw e;
     }
+  }
+
+  /**
+   * Whether a stored index's function names fit the generated script stored now (`scriptSha256`,
+   * null = none): not when they came from another script, e.g. one uploaded after its map
+   * (upload_file_content). `scopes` name functions without the script.
+   */
+  private indexNamesScript(index: IndexedMap, scriptSha256: string | null): boolean {
+    const meta = index.functionMeta;
+    return meta?.source === 'scopes' || (meta?.script ?? null) === scriptSha256;
   }
 
   /**

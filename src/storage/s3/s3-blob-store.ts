@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -23,7 +23,13 @@ import type { S3Location } from './s3-url.ts';
 const PART_BYTES = 8 * 1024 * 1024;
 /** Parts of one object uploaded at once: bounds memory per put to PART_BYTES × this. */
 const PARTS_IN_FLIGHT = 2;
-/** A local file up to this size is stored by one PutObject (upload parts are at most 10 MiB). */
+/**
+ * A body up to this size (a local file for putFile, a stream's first bytes for put) is stored by
+ * one PutObject, held in memory no more than a multipart put holds anyway. Above PART_BYTES,
+ * lib-storage alone would make it a multipart object, which Swift's s3api stores as a manifest of
+ * segments that every later GET pays for (a 15 MB lookup index read about a third slower,
+ * docs/BENCHMARKS.md §9b). Upload parts are at most 10 MiB.
+ */
 const SINGLE_PUT_MAX_BYTES = PART_BYTES * PARTS_IN_FLIGHT;
 /** DeleteObjects takes at most 1000 keys. */
 const DELETE_BATCH = 1000;
@@ -147,15 +153,42 @@ export class S3BlobStore implements BlobStore {
     });
     body.once('error', (err) => meter.destroy((inputError ??= err)));
     body.pipe(meter);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key, Body: meter },
-      partSize: PART_BYTES,
-      queueSize: PARTS_IN_FLIGHT,
-      leavePartsOnError: false,
-    });
     try {
-      await upload.done();
+      // The first SINGLE_PUT_MAX_BYTES decide: a body that ends within them is one PutObject.
+      const chunks = meter[Symbol.asyncIterator]();
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let next = await chunks.next();
+      while (!next.done && headBytes + (next.value as Buffer).length <= SINGLE_PUT_MAX_BYTES) {
+        head.push(next.value as Buffer);
+        headBytes += (next.value as Buffer).length;
+        next = await chunks.next();
+      }
+      if (next.done) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key,
+            Body: head.length === 1 ? head[0] : Buffer.concat(head),
+            ContentLength: headBytes,
+          }),
+        );
+      } else {
+        const first = next.value as Buffer;
+        async function* rest() {
+          yield* head.splice(0);
+          yield first;
+          for (let n = await chunks.next(); !n.done; n = await chunks.next()) yield n.value as Buffer;
+        }
+        const upload = new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key, Body: Readable.from(rest()) },
+          partSize: PART_BYTES,
+          queueSize: PARTS_IN_FLIGHT,
+          leavePartsOnError: false,
+        });
+        await upload.done();
+      }
     } catch (err) {
       body.destroy();
       if (inputError) throw inputError;

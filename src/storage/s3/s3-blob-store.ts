@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import {
   CopyObjectCommand,
@@ -200,22 +200,8 @@ export class S3BlobStore implements BlobStore {
 
   async putFile(key: string, localPath: string): Promise<void> {
     try {
-      const { size } = await stat(localPath);
-      if (size > SINGLE_PUT_MAX_BYTES) {
-        await this.put(key, createReadStream(localPath));
-        return;
-      }
-      // One PutObject of the file's bytes: an upload part or an index is one request, not a
-      // multipart upload's four (on Swift's s3api also an SLO manifest, whose later GETs and copies
-      // are slower). Measured on this machine: 2.2x faster for a 10 MiB part. In memory, so the
-      // SDK can resend it on a retry (a stream cannot be rewound); no more than a multipart
-      // upload holds (PART_BYTES x PARTS_IN_FLIGHT).
-      const Body = await readFile(localPath);
-      try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body, ContentLength: Body.length }));
-      } catch (err) {
-        this.fail(err, `the write of ${key}`);
-      }
+      // put() sends a file within SINGLE_PUT_MAX_BYTES (an upload part, an index) as one PutObject.
+      await this.put(key, createReadStream(localPath));
     } finally {
       // The local file is consumed either way, as with a rename.
       await rm(localPath, { force: true });

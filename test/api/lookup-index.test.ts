@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { startServer, uploadZip } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
 import { indexMapSha256 } from '../../src/symbolicate/index/reader.ts';
@@ -60,6 +61,41 @@ test('merge stores an index per map; after a restart parse_stack reads the index
     assert.equal(indexMapSha256(reindexed!), (await s.mv.catalog.getFile(sm.revisionId, MAP))!.sha256);
     const after = await s.post('/parse_stack', { ...id, frames: [{ url: URL_JS, line: 1, column: 1 }] });
     assert.equal(after.body.content.frames[0].source, 'replaced.ts');
+  } finally {
+    await s.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a stored index over twice MAPVAULT_MAX_MAP_BYTES is not loaded: the map is parsed instead, and the answer is the same', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-index-'));
+  const { dist } = await buildApp();
+  const env = { MAPVAULT_MAX_MAP_BYTES: String(1024 * 1024) };
+  let s = await startServer(env, { dataDir });
+  try {
+    assert.equal((await uploadZip(s, await zipDir(dist), id)).status, 200);
+    let frame = { url: URL_JS, line: 0, column: 0 };
+    eachMapping(new TraceMap(await readFile(join(dist, MAP), 'utf8')), (m) => {
+      if (!frame.line && m.source) frame = { url: URL_JS, line: m.generatedLine, column: m.generatedColumn + 1 };
+    });
+    const expected = (await s.post('/parse_stack', { ...id, frames: [frame] })).body.content.frames;
+    // The map's real index grown past 2 MiB (twice the limit) by trailing bytes, which the reader
+    // would otherwise ignore: it must not be read whole, nor used.
+    const sm = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', ...id }))!;
+    const key = treePrefix(sm.revisionId) + mapIndexPath(MAP);
+    const index = (await blobBytes(s, key))!;
+    await s.mv.blobs.put(key, Readable.from([index, Buffer.alloc(2 * 1024 * 1024 + 1 - index.length, 0)]));
+    await s.close();
+
+    s = await startServer(env, { dataDir });
+    const r = await s.post('/parse_stack', { ...id, frames: [frame] });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.content.frames, expected);
+    assert.deepEqual(
+      [s.mv.resolver.stats().parses, s.mv.resolver.stats().indexReads],
+      [1, 0],
+      'parsed from the map, not read from the index',
+    );
   } finally {
     await s.close();
     await rm(dataDir, { recursive: true, force: true });

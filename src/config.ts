@@ -8,6 +8,11 @@ export interface Config {
   dataDir: string;
   /** MAPVAULT_BLOB_URL: blobs in S3 (shared by several nodes); null keeps them under the data dir. */
   blobs: S3Location | null;
+  /**
+   * MAPVAULT_BLOB_CACHE_BYTES: with blobs in S3, lookup indexes kept on this node's disk (in its
+   * scratch dir) up to this many bytes, so a cold parse_stack reads them locally; 0: none.
+   */
+  blobCacheBytes: number;
   /** Keys given in MAPVAULT_API_KEYS: key → workspace. */
   apiKeys: Map<string, string>;
   /** Unfinished upload tasks expire after this many milliseconds. */
@@ -213,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     dataDir: resolve(get('MAPVAULT_DATA_DIR', (v) => v, './data')),
     blobs: get('MAPVAULT_BLOB_URL', parseBlobUrl, null),
+    blobCacheBytes: get('MAPVAULT_BLOB_CACHE_BYTES', parseBytes, 512 * MiB),
     apiKeys: get('MAPVAULT_API_KEYS', parseApiKeys, new Map()),
     uploadTtlMs: get('MAPVAULT_UPLOAD_TTL', positive(parseDuration), 24 * 3_600_000),
     sweepIntervalMs: get('MAPVAULT_SWEEP_INTERVAL', positive(timer), 60_000),

@@ -8,6 +8,8 @@ import { openCatalog } from './catalog/open-catalog.ts';
 import type { Locker } from './locking/locker.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { LocalReadCache } from './storage/local-read-cache.ts';
+import { isMapIndexKey } from './storage/blob-keys.ts';
 import { ScratchDir } from './storage/scratch.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { UploadService } from './uploads/upload-service.ts';
@@ -71,15 +73,21 @@ export interface Mapvault {
   close(deadlineMs?: number): Promise<void>;
 }
 
-/** MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), else the data dir; the SDK loads only when used. */
-async function openBlobStore(config: Config): Promise<BlobStore> {
+/**
+ * MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), with the lookup indexes it holds kept on
+ * this node's disk (MAPVAULT_BLOB_CACHE_BYTES), else the data dir; the SDK loads only when used.
+ */
+async function openBlobStore(config: Config, scratch: ScratchDir): Promise<BlobStore> {
   if (!config.blobs) return FsBlobStore.open(join(config.dataDir, 'blobs'));
   const { S3BlobStore } = await import('./storage/s3/s3-blob-store.ts');
+  let s3: BlobStore;
   try {
-    return await S3BlobStore.open(config.blobs);
+    s3 = await S3BlobStore.open(config.blobs);
   } catch (err) {
     throw new StartupError(`MAPVAULT_BLOB_URL: ${(err as Error).message}`);
   }
+  if (config.blobCacheBytes === 0) return s3;
+  return LocalReadCache.open(s3, join(scratch.dir, 'blob-cache'), config.blobCacheBytes, isMapIndexKey);
 }
 
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */
@@ -91,8 +99,8 @@ export async function createMapvault(config: Config, opts: ServerOptions = {}): 
     : await openCatalog(config);
   const locker = opts.locker ?? opened.locker;
   const catalog = countStorageErrors(opened.catalog, 'catalog');
-  const blobs = countStorageErrors(opts.blobs ?? (await openBlobStore(config)), 'blobs');
   const scratch = await ScratchDir.open(join(config.dataDir, 'tmp'));
+  const blobs = countStorageErrors(opts.blobs ?? (await openBlobStore(config, scratch)), 'blobs');
   const keys = await ApiKeys.open(catalog, { dataDir: config.dataDir, secret: config.keyPepper, sharedCatalog: opened.shared });
   await keys.syncConfigured(config.apiKeys, now());
   if ((await catalog.countApiKeys()) === 0) {

@@ -29,6 +29,8 @@ export const partKey = (uploadId: string, chunkIndex: number, random: string): s
 
 /** Where a map's lookup index is stored, relative to the tree prefix (beside the map). */
 export const mapIndexPath = (mapPath: string): string => `i:/${mapPath}.mvx`;
+/** Whether a key is a map's lookup index (`trees/<revision>/i:/…`). */
+export const isMapIndexKey = (key: string): boolean => key.startsWith('trees/') && key.split('/', 3)[2] === 'i:';
 /** Where a mapping.txt's lookup index is stored, relative to the tree prefix. */
 export const mappingIndexPath = (mappingPath: string): string => `J:java-index/${mappingPath}`;
 

@@ -133,7 +133,11 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
 
     test('503 Storage.Unavailable with Retry-After while it is down; nothing lost; everything works once it is back', async () => {
       const id = { appId: 'outage', version: '1', env: 'prod' };
-      const zip = await zipEntries({ 'a.js.map': MAP, 'a.js': 'x;\nthrow new Error(1)' });
+      const zip = await zipEntries({
+        'a.js.map': MAP,
+        'a.js': 'x;\nthrow new Error(1)',
+        'b.js': 'x;\nthrow new Error(1)\n//# sourceMappingURL=a.js.map',
+      });
       const first = await upload(id, zip);
       assert.equal(first.part.status, 200);
       assert.equal((await call('POST', '/part_merge', { uploadId: first.uploadId })).status, 200);
@@ -151,7 +155,13 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
         assert.ok(Number(r.retryAfter) > 0, `${what}: Retry-After`);
       };
       unavailable(await call('GET', `/file?appId=outage&version=1&env=prod&path=a.js.map`), 'file');
-      unavailable(await call('POST', '/parse_stack', { ...id, stack }), 'parse_stack (map not cached yet)');
+      // The map's lookup index, written through this node's local copy at merge, still resolves.
+      const local = await call('POST', '/parse_stack', { ...id, stack });
+      assert.equal(local.status, 200, `parse_stack from the node's copy of the index: ${local.text}`);
+      assert.equal(local.json.content.frames[0].source, 'src/a.ts');
+      // A frame that needs a stored file (b.js names its map in a sourceMappingURL comment) is not answered.
+      const viaScript = await call('POST', '/parse_stack', { ...id, stack: 'Error: 1\n    at https://cdn.example.com/b.js:2:1' });
+      unavailable(viaScript, 'parse_stack needing a stored file');
       unavailable(await call('POST', '/part_merge', { uploadId: second.uploadId }), 'part_merge');
       const third = await call('POST', '/multipart_upload_init', { ...id, needCover: true });
       unavailable(await sendPart(third.json.content.uploadId, 0, zip), 'upload_part');

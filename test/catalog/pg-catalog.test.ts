@@ -6,6 +6,7 @@ import { SCHEMA_VERSION } from '../../src/catalog/postgres/schema.ts';
 import { service } from '../helpers/services.ts';
 import { PgDatabases } from '../helpers/pg.ts';
 import { catalogContract } from './catalog.contract.ts';
+import { MIGRATED_SOURCEMAP, OLD_SOURCEMAP_VALUES } from './migration-rows.ts';
 
 const svc = service('MAPVAULT_TEST_PG_URL', 'scripts/services/postgres.sh');
 
@@ -29,7 +30,7 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     const url = await dbs.create();
     await (await PgCatalog.open(url, { schemaVersion: 1 })).close();
     assert.deepEqual((await sql(url, 'SELECT version FROM mapvault_schema')).rows, [{ version: 1 }]);
-    await sql(url, `INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`);
+    await sql(url, `INSERT INTO sourcemaps VALUES ${OLD_SOURCEMAP_VALUES}`);
     await sql(url, `INSERT INTO uploads VALUES ('u1', 'w', 'app', '2.0', '', false, 1, 9000000000000000)`);
     await sql(url, `INSERT INTO parts VALUES ('u1', 0, 6, 'm0', 's0', 8, 'k0')`);
 
@@ -39,22 +40,7 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     assert.deepEqual((await sql(url, 'SELECT version FROM mapvault_schema')).rows, [{ version: SCHEMA_VERSION }]);
     assert.deepEqual(await c.listSourceMaps('w', 'app'), {
       stamp: '0',
-      rows: [
-        {
-          workspace: 'w',
-          appId: 'app',
-          version: '1.0',
-          env: 'prod',
-          revisionId: 'r1',
-          createdAt: 1700000000500,
-          size: 42,
-          fileCount: 3,
-          mapCount: 2,
-          sha256: 'ab',
-          warnings: ['bad map'],
-          treeVersion: 0,
-        },
-      ],
+      rows: [MIGRATED_SOURCEMAP],
     });
     assert.deepEqual(
       (await c.listParts('w', 'u1')).map((p) => p.blobKey),

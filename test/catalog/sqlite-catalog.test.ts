@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.ts';
 import { catalogContract } from './catalog.contract.ts';
+import { MIGRATED_SOURCEMAP, OLD_SOURCEMAP_VALUES } from './migration-rows.ts';
 
 catalogContract('SqliteCatalog', async () => new SqliteCatalog(join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db')));
 
@@ -23,7 +24,7 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   const file = join(await mkdtemp(join(tmpdir(), 'mapvault-cat-')), 'c.db');
   const v0 = new Database(file);
   v0.exec(await readFile(new URL('./fixtures/schema-v0.sql', import.meta.url), 'utf8'));
-  v0.prepare(`INSERT INTO sourcemaps VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`).run();
+  v0.prepare(`INSERT INTO sourcemaps VALUES ${OLD_SOURCEMAP_VALUES}`).run();
   v0.prepare(`INSERT INTO uploads VALUES ('u1', 'w', 'app', '2.0', '', 0, 1, 9e15)`).run();
   v0.prepare(`INSERT INTO parts VALUES ('u1', 1, 5, 'm1', 's1', 7, 'k1'), ('u1', 0, 6, 'm0', 's0', 8, 'k0')`).run();
   v0.prepare(`INSERT INTO api_keys VALUES ('h', 'w', 'cli', 3)`).run();
@@ -32,22 +33,7 @@ test('SqliteCatalog: a catalog file of the first release (schema v0) is migrated
   const c = new SqliteCatalog(file);
   assert.deepEqual(await c.listSourceMaps('w', 'app'), {
     stamp: '0',
-    rows: [
-      {
-        workspace: 'w',
-        appId: 'app',
-        version: '1.0',
-        env: 'prod',
-        revisionId: 'r1',
-        createdAt: 1700000000500,
-        size: 42,
-        fileCount: 3,
-        mapCount: 2,
-        sha256: 'ab',
-        warnings: ['bad map'],
-        treeVersion: 0,
-      },
-    ],
+    rows: [MIGRATED_SOURCEMAP],
   });
   assert.equal((await c.getSourceMap({ workspace: 'w', appId: 'app', version: '1.0', env: 'prod' }))?.revisionId, 'r1');
   assert.deepEqual(await c.listParts('w', 'u1'), [
@@ -97,7 +83,7 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   const v1 = new Database(file);
   v1.exec(await readFile(new URL('./fixtures/schema-v1.sql', import.meta.url), 'utf8'));
   v1.prepare(`INSERT INTO sourcemaps (workspace, app_id, version, env, revision_id, created_at, size, sha256, file_count, map_count, warnings)
-              VALUES ('w', 'app', '1.0', 'prod', 'r1', 1700000000500, 42, 'ab', 3, 2, '["bad map"]')`).run();
+              VALUES ${OLD_SOURCEMAP_VALUES}`).run();
   v1.prepare(`INSERT INTO list_versions VALUES ('w', 'app', 4)`).run();
   v1.close();
 
@@ -105,19 +91,7 @@ test('SqliteCatalog: a catalog file of schema v1 is upgraded in one step: tree_v
   const ident = { workspace: 'w', appId: 'app', version: '1.0', env: 'prod' };
   assert.deepEqual(await c.listSourceMaps('w', 'app', 'x'), {
     stamp: '4',
-    rows: [
-      {
-        ...ident,
-        revisionId: 'r1',
-        createdAt: 1700000000500,
-        size: 42,
-        fileCount: 3,
-        mapCount: 2,
-        sha256: 'ab',
-        warnings: ['bad map'],
-        treeVersion: 0,
-      },
-    ],
+    rows: [MIGRATED_SOURCEMAP],
   });
   const written = await c.upsertFile({
     identity: ident,

@@ -17,6 +17,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { randomFillSync } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import type { Envelope } from '../src/cli/client.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Generated inputs (cached between runs) and per-run data dirs. Git-ignored. */
@@ -418,15 +419,6 @@ export function httpRequest(
 }
 
 export const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-export interface Envelope<T = any> {
-  code: number;
-  content: T;
-  errorCode: string;
-  message: string;
-  success: boolean;
-  traceId: string;
-}
 
 /** Calls a JSON endpoint of the API; throws unless the envelope says success. */
 export async function callApi<T = any>(

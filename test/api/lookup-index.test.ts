@@ -9,7 +9,7 @@ import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { startServer, uploadZip } from '../helpers/server.ts';
+import { blobBytes, startServer, uploadZip } from '../helpers/server.ts';
 import { buildApp, zipDir } from '../helpers/fixtures.ts';
 import { indexMapSha256 } from '../../src/symbolicate/index/reader.ts';
 import { mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
@@ -17,14 +17,6 @@ import { mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
 const URL_JS = 'https://cdn.example.com/static/js/app.js';
 const MAP = 'static/js/app.js.map';
 const id = { appId: 'indexed', version: '1.0.0', env: 'prod' };
-
-async function blobBytes(s: Awaited<ReturnType<typeof startServer>>, key: string): Promise<Buffer | null> {
-  const body = await s.mv.blobs.get(key);
-  if (!body) return null;
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 test('merge stores an index per map; after a restart parse_stack reads the index, not the map; upload_file_content re-indexes', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mapvault-index-'));

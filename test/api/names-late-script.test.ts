@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import vm from 'node:vm';
-import { startServer, uploadZip, type TestServer } from '../helpers/server.ts';
+import { blobBytes, startServer, uploadZip, type TestServer } from '../helpers/server.ts';
 import { buildApp, zipEntries } from '../helpers/fixtures.ts';
 import { mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
 import { readIndex } from '../../src/symbolicate/index/reader.ts';
@@ -67,14 +67,6 @@ async function names(s: TestServer, id: { appId: string; version: string; env: s
   return frames;
 }
 const fields = (frames: Frame[]) => frames.map((f) => [f.originalFunction, f.originalFunctionSource]);
-
-async function blobBytes(s: TestServer, key: string): Promise<Buffer | null> {
-  const body = await s.mv.blobs.get(key);
-  if (!body) return null;
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 test('upload_file_content: the map first (no names, says why), then its script: names at once, from a rebuilt index', async () => {
   const id = { appId: 'map-first', version: '1', env: 'prod' };

@@ -113,3 +113,12 @@ export async function uploadZip(
   }
   return s.post('/part_merge', { uploadId }, opts.key);
 }
+
+/** A stored blob's bytes, read through the server's own store (null when absent). */
+export async function blobBytes(s: TestServer, key: string): Promise<Buffer | null> {
+  const body = await s.mv.blobs.get(key);
+  if (!body) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -400,8 +400,8 @@ export class UploadService {
         reserved += need;
       }
     };
-    // Nothing is written per file: the verified archive itself is the tree's one object (stored
-    // by the caller), and each file row says where its bytes are in it (storage/tree-archive.ts).
+    // Nothing is written per file: the verified archive's segments (stored by the caller) hold
+    // the tree's bytes, and each file row says where its bytes are in them (storage/tree-archive.ts).
     const locations = new Map<string, string>();
     const summary = await extractZip(source, this.o.archiveLimits, async (path, body, declaredSize, location) => {
       refuseReservedPath(path);

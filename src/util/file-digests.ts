@@ -73,7 +73,7 @@ function round() {
       if (job.size === null && want > 0 && n === 0 && job.next < job.paths.length) {
         // The end of one of several files: the stream goes on with the next.
         closeSync(job.fd);
-        job.fd = -1;
+        job.fd = -1; // closed: if the next open throws, fail() must not close it again
         job.fd = openSync(job.paths[job.next++], 'r');
         job.position = 0;
         continue;

@@ -261,9 +261,9 @@ export class S3BlobStore implements BlobStore {
     const body = await this.get(key);
     if (!body) return null;
     try {
+      // A failed download leaves nothing behind (writeStreamToFile removes its partial file).
       await writeStreamToFile(body, downloadTo, { md5: false, sha256: false });
     } catch (err) {
-      await rm(downloadTo, { force: true });
       this.fail(err, `the read of ${key}`);
     }
     return downloadTo;

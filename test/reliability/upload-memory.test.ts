@@ -8,15 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { spawnServer } from '../helpers/process.ts';
 import { memoryMiB, postJson } from '../helpers/hostile.ts';
 import { KEY_A } from '../helpers/server.ts';
+import { writeRandomStoredZip } from '../helpers/stored-zip.ts';
 
 const MiB = 1024 * 1024;
 const ARCHIVE_BYTES = 128 * MiB;
@@ -26,57 +25,11 @@ const PEAK_BOUND_MIB = 200;
 /** What the upload + merge may add to the started server's peak: well under the archive's 128 MiB. */
 const GROWTH_BOUND_MIB = 96;
 
-/** Writes a zip of exactly `zipBytes` holding one stored entry `name` of pseudo-random bytes, block by block. */
-async function writeStoredZip(path: string, zipBytes: number, name: string): Promise<number> {
-  const nameBuf = Buffer.from(name);
-  const size = zipBytes - (30 + nameBuf.length) - (46 + nameBuf.length) - 22;
-  const file = await open(path, 'w');
-  try {
-    const block = randomBytes(MiB);
-    let crc = 0;
-    for (let at = 0; at < size; at += block.length) {
-      const chunk = block.subarray(0, Math.min(block.length, size - at));
-      crc = crc32(chunk, crc);
-      await file.write(chunk, 0, chunk.length, 30 + nameBuf.length + at);
-    }
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x800, 6);
-    local.writeUInt32LE(crc >>> 0, 14);
-    local.writeUInt32LE(size, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(nameBuf.length, 26);
-    await file.write(Buffer.concat([local, nameBuf]), 0, 30 + nameBuf.length, 0);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x800, 8);
-    central.writeUInt32LE(crc >>> 0, 16);
-    central.writeUInt32LE(size, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(nameBuf.length, 28);
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38);
-    const eocd = Buffer.alloc(22);
-    eocd.writeUInt32LE(0x06054b50, 0);
-    eocd.writeUInt16LE(1, 8);
-    eocd.writeUInt16LE(1, 10);
-    eocd.writeUInt32LE(46 + nameBuf.length, 12);
-    eocd.writeUInt32LE(30 + nameBuf.length + size, 16);
-    const tail = Buffer.concat([central, nameBuf, eocd]);
-    await file.write(tail, 0, tail.length, 30 + nameBuf.length + size);
-    return size;
-  } finally {
-    await file.close();
-  }
-}
-
 test('upload + merge of a 128 MiB archive (13 parts, 4 in flight) keeps the server process under its peak-RSS bound', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'upload-memory-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const zipPath = join(dir, 'big.zip');
-  const fileBytes = await writeStoredZip(zipPath, ARCHIVE_BYTES, 'static/big.bin');
+  const fileBytes = writeRandomStoredZip(zipPath, ARCHIVE_BYTES, 'static/big.bin');
   const s = await spawnServer(join(dir, 'data'));
   t.after(() => s.kill9());
   const pid = s.proc.pid!;

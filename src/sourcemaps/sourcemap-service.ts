@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
 import {
-  CatalogUnavailableError,
   treeId,
   type AppSummary,
   type Catalog,
@@ -28,6 +27,7 @@ import {
   treePrefix,
 } from '../storage/blob-keys.ts';
 import type { Quotas } from '../catalog/quotas.ts';
+import { abandonStaging } from '../storage/staging.ts';
 import { InvalidSourceMapError } from '../symbolicate/index.ts';
 import type { StoredFiles } from '../symbolicate/index/build.ts';
 import { isScriptPath, mapDebugId, scriptDebugId } from '../symbolicate/debug-id.ts';
@@ -332,12 +332,7 @@ export class SourceMapService {
             if (!result.ok) throw new ApiError('SourceMap.AlreadyExists', 'the sourcemap was created concurrently; send the file again');
           }
         } catch (err) {
-          // When the catalog dropped out the write may have committed: the staging entry decides later.
-          if (!(err instanceof CatalogUnavailableError)) {
-            await this.o.blobs.deletePrefix(staging);
-            await this.o.catalog.removeGarbage(staging);
-            await this.o.quotas.release(reservationId);
-          }
+          await abandonStaging(this.o, staging, reservationId, err);
           throw err;
         }
       },

@@ -35,6 +35,7 @@ import {
 import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from '../catalog/quotas.ts';
+import { abandonStaging } from '../storage/staging.ts';
 import type { Admission } from '../util/admission.ts';
 import { metrics } from '../metrics/metrics.ts';
 import { defined } from '../util/invariant.ts';
@@ -318,13 +319,7 @@ export class UploadService {
           warnings: sourcemap.warnings,
         };
       } catch (err) {
-        // When the catalog dropped out, the publish may have committed: the staging entry (removed
-        // by a commit, due later otherwise) decides, never this process.
-        if (!(err instanceof CatalogUnavailableError)) {
-          await this.o.blobs.deletePrefix(staging);
-          await this.o.catalog.removeGarbage(staging);
-          await this.o.quotas.release(revisionId);
-        }
+        await abandonStaging(this.o, staging, revisionId, err);
         throw err;
       }
     } finally {

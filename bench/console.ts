@@ -89,7 +89,7 @@ const dataDir = await tempDir('mv-console');
       files: [],
       replace: false,
       stagingPrefix: `trees/${revisionId}/`,
-      retire: (old) => ({ prefix: `trees/${old}/`, dueAt: now, revisionId: old }),
+      retire: (old) => [{ prefix: `trees/${old}/`, dueAt: now, revisionId: old }],
     });
     if (!r.ok) throw new Error(`seed: ${r.reason}`);
   }

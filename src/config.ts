@@ -9,8 +9,9 @@ export interface Config {
   /** MAPVAULT_BLOB_URL: blobs in S3 (shared by several nodes); null keeps them under the data dir. */
   blobs: S3Location | null;
   /**
-   * MAPVAULT_BLOB_CACHE_BYTES: with blobs in S3, lookup indexes kept on this node's disk (in its
-   * scratch dir) up to this many bytes, so a cold parse_stack reads them locally; 0: none.
+   * MAPVAULT_BLOB_CACHE_BYTES: with blobs in S3, lookup indexes and upload parts kept on this
+   * node's disk (in its scratch dir) up to this many bytes, so a cold parse_stack and a merge read
+   * them locally; 0: none.
    */
   blobCacheBytes: number;
   /** Keys given in MAPVAULT_API_KEYS: key → workspace. */

@@ -9,7 +9,7 @@ import type { Locker } from './locking/locker.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { LocalReadCache } from './storage/local-read-cache.ts';
-import { isMapIndexKey } from './storage/blob-keys.ts';
+import { isMapIndexKey, isPartKey } from './storage/blob-keys.ts';
 import { ScratchDir } from './storage/scratch.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { UploadService } from './uploads/upload-service.ts';
@@ -74,8 +74,9 @@ export interface Mapvault {
 }
 
 /**
- * MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), with the lookup indexes it holds kept on
- * this node's disk (MAPVAULT_BLOB_CACHE_BYTES), else the data dir; the SDK loads only when used.
+ * MAPVAULT_BLOB_URL's S3 bucket (checked to answer now), with the lookup indexes and upload parts
+ * it holds kept on this node's disk (MAPVAULT_BLOB_CACHE_BYTES), else the data dir; the SDK loads
+ * only when used.
  */
 async function openBlobStore(config: Config, scratch: ScratchDir): Promise<BlobStore> {
   if (!config.blobs) return FsBlobStore.open(join(config.dataDir, 'blobs'));
@@ -87,7 +88,7 @@ async function openBlobStore(config: Config, scratch: ScratchDir): Promise<BlobS
     throw new StartupError(`MAPVAULT_BLOB_URL: ${(err as Error).message}`);
   }
   if (config.blobCacheBytes === 0) return s3;
-  return LocalReadCache.open(s3, join(scratch.dir, 'blob-cache'), config.blobCacheBytes, isMapIndexKey);
+  return LocalReadCache.open(s3, join(scratch.dir, 'blob-cache'), config.blobCacheBytes, (key) => isMapIndexKey(key) || isPartKey(key));
 }
 
 /** Opens storage, recovers from any crash, and assembles the HTTP app. Does not listen yet. */

@@ -89,10 +89,16 @@ export interface PublishRequest {
   consumeUploadId?: string;
   /** The consumed task's part blobs, queued for collection in the same transaction. */
   consumeGarbage?: GarbageEntry;
+  /**
+   * The consumed task's parts (blob keys) that the new tree's archive is made of, kept for it: the
+   * publish fails with `upload-gone` unless each is still one of the task's parts (a part sent again
+   * after the merge's lease ran out has replaced, and deleted, the one the merge read).
+   */
+  keepParts?: string[];
   /** The staging garbage entry of the new revision, cancelled by publishing it. */
   stagingPrefix: string;
-  /** The garbage entry for a replaced revision (due later, so readers in flight finish first). */
-  retire: (revisionId: string) => GarbageEntry;
+  /** The garbage entries for a replaced revision (due later, so readers in flight finish first). */
+  retire: (revisionId: string) => GarbageEntry[];
   /** A stored-bytes reservation (reserveStored) that this publish consumes, in the same transaction. */
   reservationId?: string;
 }
@@ -239,7 +245,7 @@ export interface Catalog {
   listSourceMaps(workspace: string, appId: string, unlessStamp?: string): Promise<SourceMapListing | 'unchanged'>;
   publishSourceMap(req: PublishRequest): Promise<PublishResult>;
   /** Deletes the sourcemap and queues its tree for collection; null if absent. */
-  deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry): Promise<SourceMapRecord | null>;
+  deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry[]): Promise<SourceMapRecord | null>;
   /** The revision's files by path, each with its debug ID when it has one. */
   listFiles(revisionId: string): Promise<FileRecord[]>;
   getFile(revisionId: string, path: string): Promise<FileRecord | null>;

@@ -197,6 +197,7 @@ export class SqliteCatalog implements Catalog {
                      ON CONFLICT (upload_id, chunk_index) DO UPDATE SET size = excluded.size, md5 = excluded.md5,
                        sha256 = excluded.sha256, uploaded_at = excluded.uploaded_at, blob_key = excluded.blob_key`),
       partBlobKey: p('SELECT blob_key, size FROM parts WHERE upload_id = ? AND chunk_index = ?'),
+      partBlobKeys: p('SELECT blob_key FROM parts WHERE upload_id = ?').pluck(),
       listParts: p(`SELECT json_group_array(json_array(chunk_index, size, md5, sha256, uploaded_at, blob_key))
                     FROM (SELECT p.* FROM parts p JOIN uploads u ON u.upload_id = p.upload_id
                           WHERE p.upload_id = ? AND u.workspace = ? ORDER BY p.chunk_index)`).pluck(),
@@ -419,6 +420,7 @@ export class SqliteCatalog implements Catalog {
       const existing = this.stmt.getSourceMap.get(sm) as SourceMapRow | undefined;
       if (existing && !req.replace) return { ok: false, reason: 'exists' };
       if (req.consumeUploadId !== undefined) {
+        if (req.keepParts && !this.holdsParts(req.consumeUploadId, req.keepParts)) return { ok: false, reason: 'upload-gone' };
         if (this.stmt.deleteUpload.run(req.consumeUploadId, sm.workspace).changes === 0) {
           return { ok: false, reason: 'upload-gone' };
         }
@@ -435,21 +437,21 @@ export class SqliteCatalog implements Catalog {
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
       // Its debug IDs go now: a lookup finds only live trees.
       if (existing) {
-        this.enqueue(req.retire(existing.revision_id));
+        for (const g of req.retire(existing.revision_id)) this.enqueue(g);
         if (existing.revision_id !== sm.revisionId) this.stmt.deleteDebugIds.run(existing.revision_id);
       }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     })();
   }
 
-  async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry) {
+  async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry[]) {
     return this.db.transaction(() => {
       const existing = this.stmt.getSourceMap.get(identity) as SourceMapRow | undefined;
       if (!existing) return null;
       this.stmt.deleteSourceMap.run(identity);
       this.stmt.deleteDebugIds.run(existing.revision_id);
       this.stmt.bumpListVersion.run(identity);
-      this.enqueue(garbage(existing.revision_id));
+      for (const g of garbage(existing.revision_id)) this.enqueue(g);
       return toSourceMap(existing);
     })();
   }
@@ -519,6 +521,12 @@ export class SqliteCatalog implements Catalog {
 
   async releaseReservation(reservationId: string) {
     this.stmt.deleteReservation.run(reservationId);
+  }
+
+  /** Whether every one of `blobKeys` is still a part of the task. */
+  private holdsParts(uploadId: string, blobKeys: string[]): boolean {
+    const held = new Set(this.stmt.partBlobKeys.all(uploadId) as string[]);
+    return blobKeys.every((k) => held.has(k));
   }
 
   private enqueue(entry: GarbageEntry) {

@@ -11,10 +11,11 @@ interface Entry {
 }
 
 /**
- * A BlobStore that keeps a node-local copy of the objects under `cacheable` keys (the lookup
- * indexes, read whole by every cold `parse_stack`), so a remote store (S3) is asked once per node
- * instead of once per cold load. Writes go through (the copy is taken from the bytes this node
- * stores); reads fill it. Least recently used copies are dropped past `maxBytes`.
+ * A BlobStore that keeps a node-local copy of the objects under `cacheable` keys, so a remote store
+ * (S3) is asked once per node instead of once per use: the lookup indexes, read whole by every cold
+ * `parse_stack`, and the uploaded parts, which a merge reads whole and whose ranges are the merged
+ * tree's files. Writes go through (the copy is taken from the bytes this node stores); whole reads
+ * (`get`, `localFile`) fill it. Least recently used copies are dropped past `maxBytes`.
  *
  * What it can serve is what the store held at some point: another node may have rewritten the key
  * since. It is meant for objects whose readers check what they read (a lookup index records the
@@ -151,8 +152,27 @@ export class LocalReadCache implements BlobStore {
     return this.inner.copy(fromKey, toKey);
   }
 
-  localFile(key: string, downloadTo: string): Promise<string | null> {
-    return this.inner.localFile(key, downloadTo);
+  /** A hit is hard-linked to `downloadTo`: the caller owns that name even if the copy is dropped meanwhile. */
+  async localFile(key: string, downloadTo: string): Promise<string | null> {
+    if (!this.cacheable(key)) return this.inner.localFile(key, downloadTo);
+    const entry = this.entries.get(key);
+    if (entry) {
+      try {
+        await link(entry.file, downloadTo);
+        this.entries.delete(key);
+        this.entries.set(key, entry);
+        return downloadTo;
+      } catch {
+        if (this.entries.get(key) === entry) await this.forget(key);
+      }
+    }
+    const writesBefore = this.writes;
+    const path = await this.inner.localFile(key, downloadTo);
+    if (path === null || this.writes !== writesBefore) return path;
+    const copy = this.tempPath();
+    await link(path, copy);
+    await this.keep(key, copy, (await stat(copy)).size);
+    return path;
   }
 
   async delete(key: string): Promise<void> {

@@ -1,21 +1,23 @@
 import { Readable, Transform, pipeline } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { BlobStore } from './blob-store.ts';
-import { TREE_ARCHIVE_PATH, treeArchiveSegmentPath } from './blob-keys.ts';
+import { partKeyName, partKeyOfName, TREE_ARCHIVE_PATH, treeArchiveSegmentPath } from './blob-keys.ts';
 
 /**
- * A merged tree keeps its verified archive as SEGMENTS whose concatenation is the zip
- * (treeArchiveSegmentPath(i) in its prefix): the uploaded parts themselves, linked or copied
- * without rewriting a byte, or one segment holding the whole zip. Each of its files is served by
- * ranged reads of the entry's bytes, inflated when deflated. A 20 000-file merge is then a few
- * objects instead of 20 000, and a big archive is never written a second time
- * (docs/ARCHITECTURE.md, "Blobs").
+ * A merged tree keeps its verified archive as SEGMENTS whose concatenation is the zip: the
+ * uploaded parts themselves, kept where they were uploaded and never copied, or one segment of the
+ * tree's own (treeArchiveSegmentPath(0)) holding the concatenation when the parts are too many to
+ * serve from. Each of its files is served by ranged reads of the entry's bytes, inflated when
+ * deflated. A 20 000-file merge is then a few objects instead of 20 000, and a big archive is
+ * never written a second time (docs/ARCHITECTURE.md, "Blobs").
  *
  * The entry index is the files' catalog rows: a packed file's `blobKey` is
  * `zip@<method 0|8>:<crc32 hex>:<segment>.<offset>.<length>[+<segment>.<offset>.<length>…]`, the
- * entry's data as spans of segments (one span unless the entry crosses a part boundary). Trees
- * merged before segments have `zip:<offset of its data>:<stored bytes>:<method>:<crc32 hex>` into
- * one TREE_ARCHIVE_PATH object, still read. Real keys always start with `trees/`, so neither can be
+ * entry's data as spans of segments (one span unless the entry crosses a part boundary). A segment
+ * is a part's name (partKeyName: `<uploadId>/<chunk>-<random>`) or the index of one of the tree's
+ * own segments (trees merged before the parts were kept have their copies there). Trees merged
+ * before segments have `zip:<offset of its data>:<stored bytes>:<method>:<crc32 hex>` into one
+ * TREE_ARCHIVE_PATH object, still read. Real keys always start with `trees/`, so neither can be
  * confused with one. This module is the one place that knows the encoding.
  */
 
@@ -36,9 +38,20 @@ export interface ArchiveEntryLocation {
   crc32: number;
 }
 
-/** Bytes `offset`..`offset + length - 1` of segment `segment`. */
+/** One object of a stored archive, in the order of the archive's bytes. */
+export interface ArchiveSegment {
+  /** How file rows name it: a part's name, or the index of the tree's own segment. */
+  name: string;
+  size: number;
+}
+/** An uploaded part (its key) kept as a segment of the archive. */
+export const partSegment = (key: string, size: number): ArchiveSegment => ({ name: partKeyName(key), size });
+/** The tree's own segment `index` (treeArchiveSegmentPath). */
+export const treeSegment = (index: number, size: number): ArchiveSegment => ({ name: String(index), size });
+
+/** Bytes `offset`..`offset + length - 1` of segment `segment` (its name). */
 interface Span {
-  segment: number;
+  segment: string;
   offset: number;
   length: number;
 }
@@ -46,32 +59,37 @@ interface Span {
 interface ArchivedEntry {
   method: 0 | 8;
   crc32: number;
-  /** Relative to the tree prefix. */
-  keyOf(segment: number): string;
+  /** The key of a segment, given the tree's prefix. */
+  keyOf(prefix: string, segment: string): string;
   /** At least one; an empty entry has one span of length 0 (its segment's presence says whether the tree is). */
   spans: Span[];
 }
 
-const SEGMENTED_REF = /^zip@([08]):([0-9a-f]{8}):(\d+\.\d+\.\d+(?:\+\d+\.\d+\.\d+)*)$/;
+const SPAN = /^(\d+|[A-Za-z0-9]+\/\d{6}-[A-Za-z0-9]+)\.(\d+)\.(\d+)$/;
+const SEGMENTED_REF = /^zip@([08]):([0-9a-f]{8}):([^:]+)$/;
 const SINGLE_ARCHIVE_REF = /^zip:(\d+):(\d+):([08]):([0-9a-f]{8})$/;
 
 const hex32 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
 
+/** A tree's own segments are named by their index; anything else is a part's name. */
+const segmentKey = (prefix: string, segment: string): string =>
+  /^\d+$/.test(segment) ? prefix + treeArchiveSegmentPath(Number(segment)) : partKeyOfName(segment);
+
 /**
- * The row's `blobKey` for an entry of the archive stored as segments of `segmentSizes` bytes, in
- * order. Its data are split at the segment boundaries they cross.
+ * The row's `blobKey` for an entry of the archive stored as `segments`, in order. Its data are
+ * split at the segment boundaries they cross.
  */
-export function archiveEntryRef(at: ArchiveEntryLocation, segmentSizes: readonly number[]): string {
+export function archiveEntryRef(at: ArchiveEntryLocation, segments: readonly ArchiveSegment[]): string {
   const spans: string[] = [];
   let segmentStart = 0;
   let offset = at.dataOffset;
   let left = at.storedSize;
-  for (const [segment, size] of segmentSizes.entries()) {
+  for (const { name, size } of segments) {
     const segmentEnd = segmentStart + size;
     // An empty entry still names the segment its (empty) data start in.
     if (offset < segmentEnd && (left > 0 || spans.length === 0)) {
       const length = Math.min(left, segmentEnd - offset);
-      spans.push(`${segment}.${offset - segmentStart}.${length}`);
+      spans.push(`${name}.${offset - segmentStart}.${length}`);
       offset += length;
       left -= length;
       if (left === 0) break;
@@ -86,16 +104,14 @@ export function archiveEntryRef(at: ArchiveEntryLocation, segmentSizes: readonly
 function parseRef(blobKey: string): ArchivedEntry | null {
   const segmented = SEGMENTED_REF.exec(blobKey);
   if (segmented) {
-    const [, method, crc, spans] = segmented;
-    return {
-      method: method === '8' ? 8 : 0,
-      crc32: Number.parseInt(crc ?? '', 16),
-      keyOf: treeArchiveSegmentPath,
-      spans: (spans ?? '').split('+').map((span) => {
-        const [segment, offset, length] = span.split('.').map(Number);
-        return { segment: segment ?? 0, offset: offset ?? 0, length: length ?? 0 };
-      }),
-    };
+    const [, method, crc, spanList] = segmented;
+    const spans: Span[] = [];
+    for (const span of (spanList ?? '').split('+')) {
+      const [, segment, offset, length] = SPAN.exec(span) ?? [];
+      if (segment === undefined) return null;
+      spans.push({ segment, offset: Number(offset), length: Number(length) });
+    }
+    return { method: method === '8' ? 8 : 0, crc32: Number.parseInt(crc ?? '', 16), keyOf: segmentKey, spans };
   }
   const single = SINGLE_ARCHIVE_REF.exec(blobKey);
   if (!single) return null;
@@ -103,8 +119,8 @@ function parseRef(blobKey: string): ArchivedEntry | null {
   return {
     method: method === '8' ? 8 : 0,
     crc32: Number.parseInt(crc ?? '', 16),
-    keyOf: () => TREE_ARCHIVE_PATH,
-    spans: [{ segment: 0, offset: Number(offset), length: Number(stored) }],
+    keyOf: (prefix) => prefix + TREE_ARCHIVE_PATH,
+    spans: [{ segment: '0', offset: Number(offset), length: Number(stored) }],
   };
 }
 
@@ -117,8 +133,8 @@ async function openSpans(blobs: BlobStore, prefix: string, entry: ArchivedEntry)
   if (!first) return null;
   const open = (span: Span) =>
     span.length === 0
-      ? blobs.stat(prefix + entry.keyOf(span.segment)).then((found) => (found ? Readable.from([]) : null))
-      : blobs.getRange(prefix + entry.keyOf(span.segment), span.offset, span.offset + span.length - 1);
+      ? blobs.stat(entry.keyOf(prefix, span.segment)).then((found) => (found ? Readable.from([]) : null))
+      : blobs.getRange(entry.keyOf(prefix, span.segment), span.offset, span.offset + span.length - 1);
   const head = await open(first);
   if (!head || rest.length === 0) return head;
   return Readable.from(

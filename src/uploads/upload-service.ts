@@ -13,7 +13,7 @@ import {
 } from '../catalog/catalog.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ScratchDir } from '../storage/scratch.ts';
-import { archiveEntryRef, type StoredFile } from '../storage/tree-archive.ts';
+import { archiveEntryRef, partSegment, treeSegment, type ArchiveSegment, type StoredFile } from '../storage/tree-archive.ts';
 import { writeStreamToFile, type WrittenFile } from '../storage/write-file.ts';
 import { extractZip, type ArchiveLimits, type ZipSource } from '../archive/safe-zip.ts';
 import { SourceMapCheck } from '../sourcemaps/map-check.ts';
@@ -25,6 +25,7 @@ import type { Locker } from '../locking/locker.ts';
 import { underIdentityLock } from '../locking/identity-lock.ts';
 import {
   mappingIndexPath,
+  mergedRevisionId,
   partKey,
   refuseReservedPath,
   retiredTree,
@@ -32,7 +33,7 @@ import {
   treePrefix,
   uploadPrefix,
 } from '../storage/blob-keys.ts';
-import { newRevisionId, newUploadId, randomAlphanumeric } from '../util/ids.ts';
+import { newUploadId, randomAlphanumeric } from '../util/ids.ts';
 import { fileDigester } from '../util/file-digests.ts';
 import type { Quotas } from '../catalog/quotas.ts';
 import { abandonStaging } from '../storage/staging.ts';
@@ -191,7 +192,7 @@ export class UploadService {
           const lease = await this.o.catalog.beginMerge(workspace, uploadId, this.o.now(), leaseUntil());
           if (lease === 'busy') throw mergeInProgress(uploadId);
           if (lease === 'gone') throw new ApiError('Upload.NotFound', `upload task ${uploadId} ended before the merge could start`);
-          const revisionId = newRevisionId();
+          const revisionId = mergedRevisionId(uploadId, randomAlphanumeric(8));
           const renewal = setInterval(
             () => {
               this.o.catalog.renewLeases(workspace, uploadId, revisionId, leaseUntil()).catch(() => {});
@@ -219,7 +220,8 @@ export class UploadService {
     chunkIndexs: number[] | undefined,
   ): Promise<MergeResult> {
     const { workspace } = task;
-    const parts = selectParts(await this.o.catalog.listParts(workspace, uploadId), chunkIndexs);
+    const uploaded = await this.o.catalog.listParts(workspace, uploadId);
+    const parts = selectParts(uploaded, chunkIndexs);
     // Refused before the parts are copied to scratch: 10 000 parts could be 100 GiB on disk for an
     // archive that extraction would refuse anyway.
     const total = parts.reduce((n, p) => n + p.size, 0);
@@ -243,19 +245,18 @@ export class UploadService {
     };
     try {
       // The zip is checked where the parts are, as the concatenation of their local files (the
-      // store's own files, or downloads from S3), and stored as segments (storage/tree-archive.ts):
-      // the parts themselves when they are few enough, else one segment written from their concatenation.
+      // store's own files, or local copies and downloads on S3), and kept as segments
+      // (storage/tree-archive.ts): the parts themselves, where they were uploaded, when they are few
+      // enough, else one segment of the tree written from their concatenation.
       const asParts = parts.length <= MAX_ARCHIVE_SEGMENTS;
-      const segmentSizes = asParts ? parts.map((p) => p.size) : [total];
+      const segments: ArchiveSegment[] = asParts ? parts.map((p) => partSegment(p.blobKey, p.size)) : [treeSegment(0, total)];
       // Queued before the first blob is written: a crash from here on leaves nothing unreferenced for good.
       await this.o.catalog.enqueueGarbage({ prefix: staging, dueAt: this.o.now() + STAGING_TIMEOUT_MS, revisionId });
       try {
-        // The segments go to the store while the entries are checked. Until the publish they are
-        // staging garbage (queued above, deleted on any failure once the writes have settled), and
-        // their bytes are the parts' bytes, already counted by the upload quota. The parts' copies
-        // start first: on S3 the server copies while this node downloads the parts for the checks.
-        let stored: Promise<void> | null = asParts ? this.copyParts(parts, staging) : null;
-        stored?.catch(() => {}); // awaited below, or settled before the staging prefix is deleted
+        // A concatenated segment goes to the store while the entries are checked. Until the publish
+        // it is staging garbage (queued above, deleted on any failure once the write has settled),
+        // and its bytes are the parts' bytes, already counted by the upload quota.
+        let stored: Promise<void> | null = null;
         let extracted;
         let archiveDigest;
         try {
@@ -264,9 +265,11 @@ export class UploadService {
           // the same files from the page cache): on 2 cores the hash no longer adds to the merge's time.
           archiveDigest = fileDigester.digest(source, ['sha256']);
           archiveDigest.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
-          stored ??= this.storeConcatenated(defined(source[0], 'the zip'), staging, newScratch);
-          stored.catch(() => {});
-          extracted = await this.extract(task, source, segmentSizes, revisionId, existing);
+          if (!asParts) {
+            stored = this.storeConcatenated(defined(source[0], 'the zip'), staging, newScratch);
+            stored.catch(() => {}); // awaited below, or settled before the staging prefix is deleted
+          }
+          extracted = await this.extract(task, source, segments, revisionId, existing);
         } catch (err) {
           await stored?.catch(() => {}); // so no write lands after the staging prefix is deleted
           throw err;
@@ -295,7 +298,10 @@ export class UploadService {
           files: extracted.files,
           replace: task.needCover,
           consumeUploadId: uploadId,
-          consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() },
+          // Kept parts go with the tree (retiredTree); concatenated ones are collected now.
+          ...(asParts
+            ? { keepParts: parts.map((p) => p.blobKey) }
+            : { consumeGarbage: { prefix: uploadPrefix(uploadId), dueAt: this.o.now() } }),
           stagingPrefix: staging,
           reservationId: revisionId,
           retire: (old) => retiredTree(old, this.o.now() + this.o.retiredGraceMs),
@@ -306,6 +312,7 @@ export class UploadService {
             : new ApiError('Upload.NotFound', `upload task ${uploadId} ended during the merge`);
         }
         if (published.replaced) this.o.onTreeRetired(treeId(published.replaced));
+        if (asParts) await this.deleteUnmerged(uploaded, parts);
         this.o.collectSoon();
         const { appId, version, env } = task;
         return {
@@ -338,6 +345,15 @@ export class UploadService {
     return paths;
   }
 
+  /**
+   * Parts the task had but the merge left out (chunkIndexs named fewer): nothing references them
+   * now that the task is consumed. Best effort: one a crash leaves goes with the tree's parts.
+   */
+  private async deleteUnmerged(uploaded: PartRecord[], merged: PartRecord[]): Promise<void> {
+    const kept = new Set(merged.map((p) => p.blobKey));
+    for (const part of uploaded) if (!kept.has(part.blobKey)) await this.o.blobs.delete(part.blobKey).catch(() => {});
+  }
+
   /** Many parts: their bytes in one scratch file, the zip's single segment. */
   private async concatenateToFile(parts: PartRecord[], zipPath: string): Promise<string> {
     const blobs = this.o.blobs;
@@ -350,13 +366,6 @@ export class UploadService {
     };
     await writeStreamToFile(Readable.from(bytes()), zipPath, { md5: false, sha256: false });
     return zipPath;
-  }
-
-  /** The parts, copied into the tree as its archive's segments without passing through this process where the store can. */
-  private async copyParts(parts: PartRecord[], staging: string): Promise<void> {
-    await eachBounded(parts, async (part, i) => {
-      if (!(await this.o.blobs.copy(part.blobKey, staging + treeArchiveSegmentPath(i)))) throw partReplaced(part);
-    });
   }
 
   /**
@@ -372,7 +381,7 @@ export class UploadService {
   private async extract(
     task: UploadTask,
     source: ZipSource,
-    segmentSizes: readonly number[],
+    segments: readonly ArchiveSegment[],
     revisionId: string,
     existing: SourceMapRecord | null,
   ) {
@@ -423,7 +432,7 @@ export class UploadService {
         throw err;
       }
       written += size;
-      locations.set(path, archiveEntryRef(location, segmentSizes));
+      locations.set(path, archiveEntryRef(location, segments));
       if (check) {
         const problem = check.result();
         if (problem) {
@@ -465,12 +474,12 @@ export class UploadService {
 }
 
 /**
- * A merged archive is stored as its parts (no byte written twice) up to this many; beyond, as one
- * segment written from their concatenation: thousands of small parts would cost a copy each (a
- * server-side request on S3) and spread entries over many objects.
+ * A merged archive is kept as its parts (no byte written twice) up to this many; beyond, as one
+ * segment written from their concatenation: thousands of small parts would spread entries over
+ * many objects, and a file read would cost a request per part it crosses.
  */
 const MAX_ARCHIVE_SEGMENTS = 64;
-/** Parts downloaded or copied at once during a merge. */
+/** Parts downloaded at once during a merge. */
 const PARTS_IN_FLIGHT = 4;
 
 /**

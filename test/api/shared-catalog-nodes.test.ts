@@ -50,7 +50,8 @@ test("a node starting collects only due garbage: another node's staging tree and
     const id = { appId: 'grace', version: '1', env: '' };
     const zip = (text: string) => zipEntries({ 'static/js/app.js': text });
     assert.equal((await uploadZip(a, await zip('one'), id)).status, 200);
-    const [retired] = await readdir(join(dataDir, 'blobs', 'trees'));
+    // The tree's archive is its upload's parts.
+    const [retired] = await readdir(join(dataDir, 'blobs', 'uploads'));
     assert.equal((await uploadZip(a, await zip('two'), { ...id, needCover: true })).status, 200);
     // A merge in progress on node a: its staging prefix is queued (due later) and half written.
     const catalog = new SqliteCatalog(join(dataDir, 'mapvault.db'));
@@ -62,7 +63,7 @@ test("a node starting collects only due garbage: another node's staging tree and
     const b = await startServer({}, { dataDir });
     await b.close();
     assert.ok(await exists(join(dataDir, 'blobs', 'trees', 'staging-of-a', 'half.js')), 'the staging tree of a merge in progress stays');
-    assert.ok(await exists(join(dataDir, 'blobs', 'trees', retired!)), 'the retired tree stays for readers still on it');
+    assert.ok(await exists(join(dataDir, 'blobs', 'uploads', retired!)), 'the retired tree stays for readers still on it');
   } finally {
     await a.close();
     await rm(dataDir, { recursive: true, force: true });

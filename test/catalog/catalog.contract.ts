@@ -25,7 +25,7 @@ const sourcemap = (revisionId: string, over: Partial<SourceMapRecord> = {}): Sou
   ...over,
 });
 const part = (chunkIndex: number, blobKey = `b${chunkIndex}`) => ({ chunkIndex, size: 5, md5: 'm', sha256: 's', uploadedAt: T0, blobKey });
-const retire = (rev: string) => ({ prefix: `trees/${rev}/`, dueAt: T0 + 50, revisionId: rev });
+const retire = (rev: string) => [{ prefix: `trees/${rev}/`, dueAt: T0 + 50, revisionId: rev }];
 const write = (
   identity: ReturnType<typeof id>,
   revisionId: string,
@@ -195,6 +195,50 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     await c.close();
   });
 
+  test(`${name}: a publish that keeps its task's parts fails once one was sent again, and retires everything its retire names`, async () => {
+    const c = await create();
+    // A tree and what else it holds (its upload's parts), as retiredTree names them.
+    const treeAndParts = (dueAt: number) => (old: string) => [
+      { prefix: `trees/${old}/`, dueAt, revisionId: old },
+      { prefix: `uploads/of-${old}/`, dueAt },
+    ];
+    await c.createUpload(task('u1'));
+    await c.putPart('w1', 'u1', part(0, 'uploads/u1/0-a'), T0);
+    await c.putPart('w1', 'u1', part(1, 'uploads/u1/1-a'), T0);
+    // Part 1 sent again (after a merge's lease ran out): the bytes the merge read are gone.
+    assert.deepEqual(await c.putPart('w1', 'u1', part(1, 'uploads/u1/1-b'), T0), { ok: true, replacedBlobKey: 'uploads/u1/1-a' });
+    const publish = (rev: string, uploadId: string, keepParts: string[]) =>
+      c.publishSourceMap({
+        sourcemap: sourcemap(rev),
+        files: [{ path: 'a.js', size: 1, sha256: 'z' }],
+        replace: true,
+        stagingPrefix: `trees/${rev}/`,
+        retire: treeAndParts(T0 + 7),
+        consumeUploadId: uploadId,
+        keepParts,
+      });
+    assert.deepEqual(await publish('r1', 'u1', ['uploads/u1/0-a', 'uploads/u1/1-a']), { ok: false, reason: 'upload-gone' });
+    assert.equal(await c.getSourceMap(id('w1')), null, 'nothing published');
+    assert.notEqual(await c.getUpload('w1', 'u1', T0), null, 'the task stays, to be merged again');
+    assert.ok((await publish('r1', 'u1', ['uploads/u1/0-a', 'uploads/u1/1-b'])).ok);
+    assert.equal(await c.getUpload('w1', 'u1', T0), null, 'the task is consumed');
+    assert.deepEqual(await c.dueGarbage(T0 + 100, 10), [], 'its parts are kept for the tree');
+
+    await c.createUpload(task('u2'));
+    await c.putPart('w1', 'u2', part(0, 'uploads/u2/0-a'), T0);
+    assert.ok((await publish('r2', 'u2', ['uploads/u2/0-a'])).ok);
+    assert.deepEqual((await c.dueGarbage(T0 + 100, 10)).map((g) => g.prefix).sort(), ['trees/r1/', 'uploads/of-r1/']);
+    const deleted = await c.deleteSourceMap(id('w1'), treeAndParts(T0 + 8));
+    assert.equal(deleted?.revisionId, 'r2');
+    assert.deepEqual((await c.dueGarbage(T0 + 100, 10)).map((g) => g.prefix).sort(), [
+      'trees/r1/',
+      'trees/r2/',
+      'uploads/of-r1/',
+      'uploads/of-r2/',
+    ]);
+    await c.close();
+  });
+
   test(`${name}: debug IDs are found per workspace in live trees only, newest first, and leave with their revision`, async () => {
     const c = await create();
     const A = '0a0a0a0a-0000-4000-8000-00000000000a';
@@ -346,7 +390,7 @@ export function catalogContract(name: string, create: () => Promise<Catalog>): v
     );
     assert.equal((await c.usage('w1')).storedBytes, 8 + 10 + 10);
 
-    const removed = await c.deleteSourceMap(ident, (rev) => ({ prefix: `trees/${rev}/`, dueAt: T0, revisionId: rev }));
+    const removed = await c.deleteSourceMap(ident, (rev) => [{ prefix: `trees/${rev}/`, dueAt: T0, revisionId: rev }]);
     assert.equal(removed?.revisionId, 'ra');
     assert.equal(await c.getSourceMap(ident), null);
     assert.equal(await c.deleteSourceMap(ident, retire), null);

@@ -116,7 +116,7 @@ describe('PgCatalog', { skip: svc.skip }, () => {
   test('PgCatalog: list order is byte order even when the database collation is not C', async () => {
     const url = await dbs.create();
     const c = await PgCatalog.open(url);
-    const retire = (rev: string) => ({ prefix: `trees/${rev}/`, dueAt: 0, revisionId: rev });
+    const retire = (rev: string) => [{ prefix: `trees/${rev}/`, dueAt: 0, revisionId: rev }];
     for (const [rev, version] of [
       ['r1', 'B'],
       ['r2', 'a'],

@@ -128,7 +128,7 @@ test('SqliteCatalog: a catalog file of schema v4 gets the debug ID index, rows i
     files: [{ path: 'a.js.map', size: 1, sha256: 'h' }],
     replace: false,
     stagingPrefix: 'trees/r1/',
-    retire: (r) => ({ prefix: r, dueAt: 0 }),
+    retire: (r) => [{ prefix: r, dueAt: 0 }],
   });
   await a.close();
   const v4 = new Database(file); // what schema v4 was: no debug_ids

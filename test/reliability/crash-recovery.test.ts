@@ -113,7 +113,7 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
 
   const merging = post(s, '/part_merge', { uploadId }).catch(() => 'killed');
   // The merge queues its staging tree right before it stores anything, then checks the 3 000
-  // entries while the archive is stored: caught in the act once the entry is there.
+  // entries: caught in the act once the entry is there.
   const stagingRevision = await waitFor('the merge to queue its staging tree', async () => {
     const db = new Database(join(dataDir, 'mapvault.db'), { readonly: true, fileMustExist: true });
     try {
@@ -166,11 +166,14 @@ test('kill -9 in the middle of an overwriting merge: the old tree is whole, the 
     const after = await post(s, '/file_tree', id);
     assert.equal(after.body.content.files.length, 3000);
     assert.equal((await post(s, '/part_list', { uploadId })).status, 404, 'the task was consumed');
-    const trees = await waitFor('the replaced tree to be collected', async () => {
-      const t = await list(join(dataDir, 'blobs', 'trees'));
-      return t.filter((r) => r !== stagingRevision).length === 1 ? t.filter((r) => r !== stagingRevision) : undefined;
+    // The replaced tree goes (its prefix and its upload's parts); the new tree's parts stay.
+    await waitFor('the replaced tree to be collected', async () => {
+      const trees = await list(join(dataDir, 'blobs', 'trees'));
+      const uploads = await list(join(dataDir, 'blobs', 'uploads'));
+      return !trees.includes(oldRevision!) && !uploads.includes(first) ? true : undefined;
     });
-    assert.notEqual(trees[0], oldRevision);
+    assert.deepEqual(await list(join(dataDir, 'blobs', 'uploads')), [uploadId]);
+    assert.equal((await post(s, '/file_tree', id)).body.content.files.length, 3000);
   } finally {
     await s.kill9();
   }

@@ -52,7 +52,12 @@ test('a part sent while its task is being merged gets 409 Merge.InProgress, and 
     assert.equal(merged.status, 200, JSON.stringify(merged.body));
     assert.equal(merged.body.content.fileCount, 3000);
     await s.mv.sweeper.kick();
-    assert.deepEqual(await readdir(join(s.dataDir, 'blobs', 'uploads')).catch(() => []), [], 'the refused part left no blob');
+    // What is left of the task is the parts its tree is made of, without the refused one.
+    const listed = (await s.mv.catalog.getSourceMap({ workspace: 'workspace-a', appId: 'inflight', version: '', env: '' }))!;
+    assert.deepEqual(await readdir(join(s.dataDir, 'blobs', 'uploads')), [uploadId]);
+    assert.ok(listed.revisionId.startsWith(`${uploadId}-`));
+    const kept = await readdir(join(s.dataDir, 'blobs', 'uploads', uploadId));
+    assert.ok(kept.length > 0 && kept.every((k) => !k.startsWith('000099-')), `the refused part left no blob: ${kept.join(', ')}`);
   } finally {
     await s.close();
   }

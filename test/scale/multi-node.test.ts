@@ -170,8 +170,8 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
     );
     const oldTree = await treeOf(b, id);
 
-    // A replacement big enough that its merge is still writing when the node dies (the archive,
-    // one object of ~25 MiB, stored while its 1 201 files are checked).
+    // A replacement big enough that its merge is still working when the node dies (its ~25 MiB of
+    // parts fetched and its 1 201 files checked).
     const newFiles: Record<string, string | Buffer> = {
       'static/a.js.map': mapFor('src/new.ts'),
       'static/big.bin': randomBytes(24 * 1024 * 1024),
@@ -237,9 +237,13 @@ describe('three mapvault nodes on one PostgreSQL and one S3 (Swift)', { skip: pg
         revisions.set(rev, (revisions.get(rev) ?? 0) + 1);
       }
       assert.deepEqual([...revisions.keys()].sort(), [...published].sort(), 'only published trees remain');
-      const uploads: string[] = [];
-      for await (const o of cluster.blobs.list('uploads/')) uploads.push(o.key);
-      assert.deepEqual(uploads, [], 'no part is left behind');
+      // The published trees' archives are their uploads' parts (the revision id names the upload): only those remain.
+      const uploads = new Set<string>();
+      for await (const o of cluster.blobs.list('uploads/')) uploads.add(o.key.split('/')[1]!);
+      assert.deepEqual([...uploads].sort(), [...published].map((rev) => rev.split('-')[0]!).sort(), 'no other part is left behind');
+      // The dead merge's staging tree went, not the parts the second merge's tree is made of.
+      assert.equal(await resolvedSource(b, id), 'src/new.ts');
+      assert.equal((await call(b, 'GET', '/file?appId=crash&version=9&env=prod&path=static/c/7.js')).text, newFiles['static/c/7.js']);
     } finally {
       await sweeper.close();
       await rm(dataDir, { recursive: true, force: true });

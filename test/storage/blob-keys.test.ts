@@ -2,9 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeRelativePath } from '../../src/archive/entry-path.ts';
 import {
+  isPartKey,
   mapIndexPath,
   mappingIndexPath,
+  mergedRevisionId,
   partKey,
+  partKeyName,
+  partKeyOfName,
   refuseReservedPath,
   retiredFile,
   retiredTree,
@@ -16,7 +20,7 @@ import {
   treePrefix,
   uploadPrefix,
 } from '../../src/storage/blob-keys.ts';
-import { archiveEntryRef } from '../../src/storage/tree-archive.ts';
+import { archiveEntryRef, partSegment } from '../../src/storage/tree-archive.ts';
 
 test('blob keys: parts under their upload, everything of a revision under its tree prefix', () => {
   assert.equal(partKey('u1', 7, 'Ab3'), 'uploads/u1/000007-Ab3');
@@ -26,13 +30,21 @@ test('blob keys: parts under their upload, everything of a revision under its tr
   assert.equal(singleFilePrefix(key), `trees/r1/${SINGLE_FILES_SEGMENT}/R4nd/`);
   for (const k of [key, treePrefix('r1') + mapIndexPath('a.js.map'), treePrefix('r1') + mappingIndexPath('mapping.txt')])
     assert.ok(k.startsWith(treePrefix('r1')), k);
-  assert.deepEqual(retiredTree('r1', 5), { prefix: 'trees/r1/', dueAt: 5, revisionId: 'r1' });
+  assert.deepEqual(retiredTree('r1', 5), [{ prefix: 'trees/r1/', dueAt: 5, revisionId: 'r1' }], 'a tree written by upload_file_content');
+  // A merged tree's archive is its upload's parts: they go with it.
+  const merged = mergedRevisionId('Up1', 'Rnd');
+  assert.deepEqual(retiredTree(merged, 5), [
+    { prefix: `trees/${merged}/`, dueAt: 5, revisionId: merged },
+    { prefix: 'uploads/Up1/', dueAt: 5 },
+  ]);
+  assert.ok(isPartKey(partKey('Up1', 3, 'x')) && !isPartKey('uploads/Up1/') && !isPartKey('trees/r1/000001-x'));
+  assert.equal(partKeyOfName(partKeyName(partKey('Up1', 3, 'x'))), partKey('Up1', 3, 'x'));
   assert.deepEqual(retiredFile('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }, 5), { prefix: singleFilePrefix(key), dueAt: 5 });
   const archived = {
     path: 'a.js',
     size: 1,
     sha256: '',
-    blobKey: archiveEntryRef({ dataOffset: 30, storedSize: 1, method: 0, crc32: 1 }, [40]),
+    blobKey: archiveEntryRef({ dataOffset: 30, storedSize: 1, method: 0, crc32: 1 }, [partSegment(partKey('Up1', 0, 'x'), 40)]),
   };
   assert.equal(retiredFile('r1', archived, 5), null, "a file in the tree's archive has nothing of its own to collect");
   for (const k of [TREE_ARCHIVE_PATH, treeArchiveSegmentPath(0), treeArchiveSegmentPath(63)])

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
-import { isMapIndexKey, mapIndexPath, treePrefix } from '../../src/storage/blob-keys.ts';
+import { isMapIndexKey, isPartKey, mapIndexPath, partKey, treePrefix } from '../../src/storage/blob-keys.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { LocalReadCache } from '../../src/storage/local-read-cache.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
@@ -20,7 +20,7 @@ blobStoreContract('LocalReadCache over FsBlobStore', async () =>
 /** The inner store, counting the reads that reach it. */
 async function counted() {
   const inner = await FsBlobStore.open(await tempDir('blobs'));
-  const reads = { get: 0, getRange: 0, stat: 0 };
+  const reads = { get: 0, getRange: 0, stat: 0, localFile: 0 };
   const store: BlobStore = Object.assign(Object.create(inner) as BlobStore, {
     get: (key: string) => {
       reads.get++;
@@ -33,6 +33,10 @@ async function counted() {
     stat: (key: string) => {
       reads.stat++;
       return inner.stat(key);
+    },
+    localFile: (key: string) => {
+      reads.localFile++;
+      return inner.localFile(key);
     },
   });
   return { inner, store, reads };
@@ -57,7 +61,7 @@ test('LocalReadCache: a lookup index written or read once is then read locally; 
   assert.equal(await text(await cache.get(INDEX)), 'index v1');
   assert.equal(await text(await cache.getRange(INDEX, 6, 7)), 'v1');
   assert.deepEqual(await cache.stat(INDEX), { size: 8 });
-  assert.deepEqual(reads, { get: 0, getRange: 0, stat: 0 }, 'written through: the store is not read');
+  assert.deepEqual(reads, { get: 0, getRange: 0, stat: 0, localFile: 0 }, 'written through: the store is not read');
 
   // Written by another node (straight to the store): read once, then kept.
   const other = treePrefix('r2') + mapIndexPath('a.js.map');
@@ -104,4 +108,35 @@ test('LocalReadCache: copies past maxBytes are dropped, least recently used firs
   assert.equal((await text(await cache.get(key(9))))?.length, 3000);
   assert.equal(reads.get, 3);
   assert.ok((await readdir(cacheDir)).length <= 2);
+});
+
+test('LocalReadCache: an uploaded part stored or fetched by this node is merged from its local copy, which the merge owns while it reads', async () => {
+  const { inner, store, reads } = await counted();
+  const cacheDir = await tempDir('cache');
+  const scratch = await tempDir('scratch');
+  const cache = await LocalReadCache.open(store, cacheDir, 1024 * 1024, isPartKey);
+  const sent = join(scratch, 'received.part');
+  await writeFile(sent, 'part zero');
+  await cache.putFile(partKey('U1', 0, 'a'), sent);
+  const local = await cache.localFile(partKey('U1', 0, 'a'), join(scratch, 'merge-0'));
+  assert.equal(local, join(scratch, 'merge-0'));
+  assert.equal(await readFile(join(scratch, 'merge-0'), 'utf8'), 'part zero');
+  assert.equal(reads.localFile, 0, 'the part this node received is not fetched back');
+
+  // A part another node received: fetched once, then local.
+  await inner.put(partKey('U1', 1, 'b'), Readable.from(['part one']));
+  await cache.localFile(partKey('U1', 1, 'b'), join(scratch, 'merge-1'));
+  await cache.localFile(partKey('U1', 1, 'b'), join(scratch, 'merge-1b'));
+  assert.equal(reads.localFile, 1);
+  assert.equal(await readFile(join(scratch, 'merge-1b'), 'utf8'), 'part one');
+
+  // The merged tree's files are ranges of its parts: read locally too.
+  assert.equal(await text(await cache.getRange(partKey('U1', 0, 'a'), 5, 8)), 'zero');
+  assert.equal(reads.getRange, 0);
+
+  // The tree's parts collected: the merge's own names keep their bytes, the cache keeps nothing.
+  await cache.deletePrefix('uploads/U1/');
+  assert.equal(await cache.localFile(partKey('U1', 0, 'a'), join(scratch, 'after')), null);
+  assert.equal(await readFile(join(scratch, 'merge-0'), 'utf8'), 'part zero');
+  assert.deepEqual(await readdir(cacheDir), []);
 });

@@ -347,6 +347,15 @@ export class PgCatalog implements Catalog {
       const existing = (await c.query<SourceMapRow>(`SELECT * FROM sourcemaps WHERE ${IDENTITY_WHERE}`, identityParams(sm))).rows[0];
       if (existing && !req.replace) throw new Rollback<PublishResult>({ ok: false, reason: 'exists' });
       if (req.consumeUploadId !== undefined) {
+        if (req.keepParts) {
+          // The task row locked first: a part being attached (putPart locks it too) lands before or never.
+          await c.query('SELECT 1 FROM uploads WHERE upload_id = $1 AND workspace = $2 FOR UPDATE', [req.consumeUploadId, sm.workspace]);
+          const held = await c.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM parts WHERE upload_id = $1 AND blob_key = ANY($2::text[])',
+            [req.consumeUploadId, req.keepParts],
+          );
+          if (onlyRow(held).n !== new Set(req.keepParts).size) throw new Rollback<PublishResult>({ ok: false, reason: 'upload-gone' });
+        }
         const consumed = await c.query('DELETE FROM uploads WHERE upload_id = $1 AND workspace = $2', [req.consumeUploadId, sm.workspace]);
         if (consumed.rowCount === 0) throw new Rollback<PublishResult>({ ok: false, reason: 'upload-gone' });
         if (req.consumeGarbage) await enqueue((sql, p) => c.query(sql, p), [req.consumeGarbage]);
@@ -385,14 +394,14 @@ export class PgCatalog implements Catalog {
       // The replaced revision's file rows stay until its blobs are collected: readers in flight still see a whole tree.
       // Its debug IDs go now: a lookup finds only live trees.
       if (existing) {
-        await enqueue((sql, p) => c.query(sql, p), [req.retire(existing.revision_id)]);
+        await enqueue((sql, p) => c.query(sql, p), req.retire(existing.revision_id));
         await c.query('DELETE FROM debug_ids WHERE revision_id = $1 AND revision_id <> $2', [existing.revision_id, sm.revisionId]);
       }
       return { ok: true, replaced: existing ? toSourceMap(existing) : null };
     });
   }
 
-  async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry) {
+  async deleteSourceMap(identity: Identity, garbage: (revisionId: string) => GarbageEntry[]) {
     return this.tx(async (c) => {
       await c.query(IDENTITY_XACT_LOCK, [identityLockKey(identity)]);
       const removed = (await c.query<SourceMapRow>(`DELETE FROM sourcemaps WHERE ${IDENTITY_WHERE} RETURNING *`, identityParams(identity)))
@@ -400,7 +409,7 @@ export class PgCatalog implements Catalog {
       if (!removed) return null;
       await c.query('DELETE FROM debug_ids WHERE revision_id = $1', [removed.revision_id]);
       await bumpListVersion(c, identity);
-      await enqueue((sql, p) => c.query(sql, p), [garbage(removed.revision_id)]);
+      await enqueue((sql, p) => c.query(sql, p), garbage(removed.revision_id));
       return toSourceMap(removed);
     });
   }

@@ -23,12 +23,6 @@ export interface BlobStore {
   getRange(key: string, start: number, endInclusive: number): Promise<Readable | null>;
   stat(key: string): Promise<{ size: number } | null>;
   /**
-   * Copies an object to `toKey` without passing its bytes through this process where the store
-   * can (a hard link on a filesystem, a server-side copy on S3); durable when it resolves, like a
-   * put. False when `fromKey` is absent (nothing written).
-   */
-  copy(fromKey: string, toKey: string): Promise<boolean>;
-  /**
    * A local file holding the object's bytes, for readers that need random access (a zip's central
    * directory is at its end): the store's own file when it keeps objects as files (read it, never
    * change it), else a download to `downloadTo`, which the caller removes. Null when absent.

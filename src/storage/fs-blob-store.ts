@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertRange, assertValidKey, type BlobStore } from './blob-store.ts';
@@ -63,30 +63,6 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     await this.moveIntoPlace(localPath, this.path(key));
-  }
-
-  async copy(fromKey: string, toKey: string): Promise<boolean> {
-    const from = this.path(fromKey);
-    const tmp = this.tempPath();
-    try {
-      // Objects are never changed in place (every write is a rename of a new file), so a second
-      // name for the same bytes is a copy. Their data were synced when they were written.
-      await link(from, tmp);
-    } catch (err) {
-      if (isAbsent(err)) return false;
-      // A filesystem without hard links (or at the link limit): copy the bytes, then sync them.
-      if (!['EPERM', 'EMLINK', 'ENOTSUP', 'EXDEV'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
-      try {
-        await copyFile(from, tmp);
-        await syncPath(tmp);
-      } catch (copyErr) {
-        await rm(tmp, { force: true });
-        if (isAbsent(copyErr)) return false;
-        throw copyErr;
-      }
-    }
-    await this.moveIntoPlace(tmp, this.path(toKey));
-    return true;
   }
 
   async localFile(key: string): Promise<string | null> {

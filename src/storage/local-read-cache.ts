@@ -144,14 +144,6 @@ export class LocalReadCache implements BlobStore {
     return entry ? { size: entry.size } : this.inner.stat(key);
   }
 
-  async copy(fromKey: string, toKey: string): Promise<boolean> {
-    if (this.cacheable(toKey)) {
-      this.writes++;
-      await this.forget(toKey);
-    }
-    return this.inner.copy(fromKey, toKey);
-  }
-
   /** A hit is hard-linked to `downloadTo`: the caller owns that name even if the copy is dropped meanwhile. */
   async localFile(key: string, downloadTo: string): Promise<string | null> {
     if (!this.cacheable(key)) return this.inner.localFile(key, downloadTo);

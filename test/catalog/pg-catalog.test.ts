@@ -152,4 +152,23 @@ describe('PgCatalog', { skip: svc.skip }, () => {
     );
     await c.close();
   });
+
+  test('PgCatalog: statements prepared on a connection keep answering after another node changed the table under them', async () => {
+    const url = await dbs.create();
+    const c = await PgCatalog.open(url, { maxConnections: 1 });
+    const ident = { workspace: 'w', appId: 'app', version: '1', env: 'prod' };
+    assert.equal(await c.getSourceMap(ident), null, 'prepared on the one connection');
+    // What a newer node's migration might do: a column more, so `SELECT *` no longer fits the plan.
+    await sql(url, 'ALTER TABLE sourcemaps ADD COLUMN added_later TEXT');
+    await c.publishSourceMap({
+      sourcemap: { ...ident, revisionId: 'r1', createdAt: 1, size: 1, sha256: 'h', fileCount: 0, mapCount: 0, warnings: [] },
+      files: [],
+      replace: false,
+      stagingPrefix: 'trees/r1/',
+      retire: () => [],
+    });
+    assert.equal((await c.getSourceMap(ident))?.revisionId, 'r1');
+    assert.equal((await c.getSourceMap(ident))?.revisionId, 'r1');
+    await c.close();
+  });
 });

@@ -143,6 +143,17 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
       assert.equal((await call('POST', '/part_merge', { uploadId: first.uploadId })).status, 200);
       const before = await call('GET', `/file?appId=outage&version=1&env=prod&path=a.js.map`);
       assert.equal(before.text, MAP);
+      // A file written alone (its own object, never kept on the node), before the outage.
+      assert.equal(
+        (
+          await call('POST', '/upload_file_content', {
+            ...id,
+            filename: 'alone.js',
+            content: 'x;\nthrow new Error(1)\n//# sourceMappingURL=a.js.map',
+          })
+        ).status,
+        200,
+      );
       // A second task, with its part stored before the outage and merged during it.
       const second = await upload({ ...id, needCover: true }, await zipEntries({ 'a.js.map': MAP.replace('a.ts', 'b.ts') }));
       assert.equal(second.part.status, 200);
@@ -154,13 +165,15 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
         assert.equal(r.json.success, false);
         assert.ok(Number(r.retryAfter) > 0, `${what}: Retry-After`);
       };
-      unavailable(await call('GET', `/file?appId=outage&version=1&env=prod&path=a.js.map`), 'file');
+      unavailable(await call('GET', `/file?appId=outage&version=1&env=prod&path=alone.js`), 'file');
+      // The archive's files are ranges of the parts this node received, which it keeps: still served.
+      assert.equal((await call('GET', `/file?appId=outage&version=1&env=prod&path=a.js.map`)).text, MAP);
       // The map's lookup index, written through this node's local copy at merge, still resolves.
       const local = await call('POST', '/parse_stack', { ...id, stack });
       assert.equal(local.status, 200, `parse_stack from the node's copy of the index: ${local.text}`);
       assert.equal(local.json.content.frames[0].source, 'src/a.ts');
-      // A frame that needs a stored file (b.js names its map in a sourceMappingURL comment) is not answered.
-      const viaScript = await call('POST', '/parse_stack', { ...id, stack: 'Error: 1\n    at https://cdn.example.com/b.js:2:1' });
+      // A frame that needs a file only the store holds (alone.js names a map) is not answered.
+      const viaScript = await call('POST', '/parse_stack', { ...id, stack: 'Error: 1\n    at https://cdn.example.com/alone.js:2:1' });
       unavailable(viaScript, 'parse_stack needing a stored file');
       unavailable(await call('POST', '/part_merge', { uploadId: second.uploadId }), 'part_merge');
       const third = await call('POST', '/multipart_upload_init', { ...id, needCover: true });
@@ -176,6 +189,8 @@ describe('with a real S3 server (Swift)', { skip: s3.skip }, () => {
       assert.equal((await fetch(`${server.url}/livez`)).status, 200);
 
       await swift.start();
+      const viaAlone = await call('POST', '/parse_stack', { ...id, stack: 'Error: 1\n    at https://cdn.example.com/alone.js:2:1' });
+      assert.equal(viaAlone.json.content.frames[0].source, 'src/a.ts', 'answered once the store is back');
       // The old tree is whole, the task that failed to merge merges now, and new writes work.
       assert.equal((await call('GET', `/file?appId=outage&version=1&env=prod&path=a.js.map`)).text, MAP);
       const resolved = await call('POST', '/parse_stack', { ...id, stack });

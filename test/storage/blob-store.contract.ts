@@ -138,25 +138,6 @@ export function blobStoreContract(name: string, create: () => Promise<BlobStore>
     await assert.rejects(access(local), 'the local file was consumed');
   });
 
-  test(`${name}: copy gives a second key the same bytes, independent of the first`, async () => {
-    const store = await create();
-    const bytes = Buffer.concat([Buffer.from('part 0 of an upload: '), Buffer.alloc(300_000, 7)]);
-    await store.put('uploads/u1/000000-ab', Readable.from([bytes]));
-    await store.put('trees/r1/.mapvault-files/archive.000000', Readable.from(['an older object in the way']));
-    assert.equal(await store.copy('uploads/u1/000000-ab', 'trees/r1/.mapvault-files/archive.000000'), true);
-    const copied = await store.get('trees/r1/.mapvault-files/archive.000000');
-    const chunks: Buffer[] = [];
-    for await (const c of copied!) chunks.push(c as Buffer);
-    assert.ok(Buffer.concat(chunks).equals(bytes), 'the copy replaced the older object with the bytes');
-    // The two keys are two objects: deleting or replacing one leaves the other whole.
-    await store.delete('uploads/u1/000000-ab');
-    assert.deepEqual(await store.stat('trees/r1/.mapvault-files/archive.000000'), { size: bytes.length });
-    await store.put('uploads/u1/000000-ab', Readable.from(['new']));
-    assert.deepEqual(await store.stat('trees/r1/.mapvault-files/archive.000000'), { size: bytes.length });
-    assert.equal(await store.copy('uploads/u1/absent', 'trees/r1/x'), false, 'an absent source copies nothing');
-    assert.equal(await store.stat('trees/r1/x'), null);
-  });
-
   test(`${name}: localFile is a local file with the object's bytes`, async () => {
     const store = await create();
     const bytes = Buffer.alloc(200_000, 3);

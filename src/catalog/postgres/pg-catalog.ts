@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   CatalogUnavailableError,
@@ -69,6 +70,23 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+const statementNames = new Map<string, string>();
+/** feature_not_supported: "cached plan must not change result type". */
+const STALE_PLAN = '0A000';
+/**
+ * A name for a statement's text, so each connection parses and plans it once (a named prepared
+ * statement) instead of on every call: half the server's work for the one-row lookups every request
+ * makes (the key, the identity). The texts are the constants of this module, so the map is bounded.
+ */
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `mv_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
 class Rollback<T> {
   constructor(readonly value: T) {}
 }
@@ -116,7 +134,14 @@ export class PgCatalog implements Catalog {
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(sql, params);
+      try {
+        return await this.pool.query<R>({ name: statementName(sql), text: sql, values: params });
+      } catch (err) {
+        // A node that migrated the schema meanwhile changed what a prepared `SELECT *` returns: this
+        // connection's plan is stale, so the statement is sent unprepared (as it always was before).
+        if ((err as { code?: unknown }).code !== STALE_PLAN) throw err;
+        return await this.pool.query<R>(sql, params);
+      }
     } catch (err) {
       throw isUnavailable(err) ? new CatalogUnavailableError(err) : err;
     }

@@ -27,8 +27,10 @@
 import type { FileRecord, GarbageEntry } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 
+/** Where uploaded parts live, under their task's id. */
+const UPLOADS = 'uploads/';
 export const treePrefix = (revisionId: string): string => `trees/${revisionId}/`;
-export const uploadPrefix = (uploadId: string): string => `uploads/${uploadId}/`;
+export const uploadPrefix = (uploadId: string): string => `${UPLOADS}${uploadId}/`;
 /** An uploaded part's key; `random` keeps a resent part from replacing the one a merge may be reading. */
 export const partKey = (uploadId: string, chunkIndex: number, random: string): string =>
   `${uploadPrefix(uploadId)}${String(chunkIndex).padStart(6, '0')}-${random}`;
@@ -38,10 +40,10 @@ export const isPartKey = (key: string): boolean => /^uploads\/[A-Za-z0-9]+\/\d{6
 /** A part's key without `uploads/` (`<uploadId>/<chunk>-<random>`): how an archive's file row names it. */
 export const partKeyName = (key: string): string => {
   if (!isPartKey(key)) throw new Error(`not an uploaded part's key: ${JSON.stringify(key)}`);
-  return key.slice('uploads/'.length);
+  return key.slice(UPLOADS.length);
 };
-/** The key of the part `partKeyName` named. */
-export const partKeyOfName = (name: string): string => `uploads/${name}`;
+/** The key of the part `partKeyName` named; null when `name` names no part. */
+export const partKeyOfName = (name: string): string | null => (isPartKey(UPLOADS + name) ? UPLOADS + name : null);
 
 /**
  * The revision id of a tree merged from upload `uploadId`: the upload's id, so collecting the tree

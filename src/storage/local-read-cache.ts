@@ -71,19 +71,27 @@ export class LocalReadCache implements BlobStore {
     await rm(entry.file, { force: true });
   }
 
-  /** The local copy opened for reading, marked as just used; null when there is none. */
-  private async openCopy(key: string): Promise<{ handle: Awaited<ReturnType<typeof open>>; size: number } | null> {
+  /**
+   * `use` of the local copy's file (opening or linking it, so the caller keeps the bytes whatever
+   * happens to the copy next), which marks it as just used; null when there is no copy, or it is gone.
+   */
+  private async useCopy<T>(key: string, use: (file: string) => Promise<T>): Promise<T | null> {
     const entry = this.entries.get(key);
     if (!entry) return null;
     try {
-      const handle = await open(entry.file, 'r');
+      const used = await use(entry.file);
       this.entries.delete(key);
       this.entries.set(key, entry);
-      return { handle, size: entry.size };
+      return used;
     } catch {
       if (this.entries.get(key) === entry) await this.forget(key);
       return null;
     }
+  }
+
+  /** The local copy opened for reading; null when there is none. */
+  private openCopy(key: string) {
+    return this.useCopy(key, (file) => open(file, 'r'));
   }
 
   async put(key: string, body: Readable, opts: { maxBytes?: number } = {}) {
@@ -120,7 +128,7 @@ export class LocalReadCache implements BlobStore {
   async get(key: string): Promise<Readable | null> {
     if (!this.cacheable(key)) return this.inner.get(key);
     const hit = await this.openCopy(key);
-    if (hit) return hit.handle.createReadStream();
+    if (hit) return hit.createReadStream();
     const writesBefore = this.writes;
     const body = await this.inner.get(key);
     if (!body) return null;
@@ -136,7 +144,7 @@ export class LocalReadCache implements BlobStore {
     assertRange(start, endInclusive);
     const hit = this.cacheable(key) ? await this.openCopy(key) : null;
     if (!hit) return this.inner.getRange(key, start, endInclusive);
-    return hit.handle.createReadStream({ start, end: endInclusive });
+    return hit.createReadStream({ start, end: endInclusive });
   }
 
   async stat(key: string) {
@@ -147,17 +155,7 @@ export class LocalReadCache implements BlobStore {
   /** A hit is hard-linked to `downloadTo`: the caller owns that name even if the copy is dropped meanwhile. */
   async localFile(key: string, downloadTo: string): Promise<string | null> {
     if (!this.cacheable(key)) return this.inner.localFile(key, downloadTo);
-    const entry = this.entries.get(key);
-    if (entry) {
-      try {
-        await link(entry.file, downloadTo);
-        this.entries.delete(key);
-        this.entries.set(key, entry);
-        return downloadTo;
-      } catch {
-        if (this.entries.get(key) === entry) await this.forget(key);
-      }
-    }
+    if (await this.useCopy(key, (file) => link(file, downloadTo).then(() => true))) return downloadTo;
     const writesBefore = this.writes;
     const path = await this.inner.localFile(key, downloadTo);
     if (path === null || this.writes !== writesBefore) return path;

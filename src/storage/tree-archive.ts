@@ -49,9 +49,10 @@ export const partSegment = (key: string, size: number): ArchiveSegment => ({ nam
 /** The tree's own segment `index` (treeArchiveSegmentPath). */
 export const treeSegment = (index: number, size: number): ArchiveSegment => ({ name: String(index), size });
 
-/** Bytes `offset`..`offset + length - 1` of segment `segment` (its name). */
+/** Bytes `offset`..`offset + length - 1` of segment `segment` (its name), stored at `key(tree prefix)`. */
 interface Span {
   segment: string;
+  key(prefix: string): string;
   offset: number;
   length: number;
 }
@@ -59,21 +60,22 @@ interface Span {
 interface ArchivedEntry {
   method: 0 | 8;
   crc32: number;
-  /** The key of a segment, given the tree's prefix. */
-  keyOf(prefix: string, segment: string): string;
   /** At least one; an empty entry has one span of length 0 (its segment's presence says whether the tree is). */
   spans: Span[];
 }
 
-const SPAN = /^(\d+|[A-Za-z0-9]+\/\d{6}-[A-Za-z0-9]+)\.(\d+)\.(\d+)$/;
+const SPAN = /^([^.]+)\.(\d+)\.(\d+)$/;
 const SEGMENTED_REF = /^zip@([08]):([0-9a-f]{8}):([^:]+)$/;
 const SINGLE_ARCHIVE_REF = /^zip:(\d+):(\d+):([08]):([0-9a-f]{8})$/;
 
 const hex32 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
 
-/** A tree's own segments are named by their index; anything else is a part's name. */
-const segmentKey = (prefix: string, segment: string): string =>
-  /^\d+$/.test(segment) ? prefix + treeArchiveSegmentPath(Number(segment)) : partKeyOfName(segment);
+/** Where a segment a row names is stored: the tree's own segments by index, else a part by its name; null for neither. */
+function segmentKey(segment: string): ((prefix: string) => string) | null {
+  if (/^\d+$/.test(segment)) return (prefix) => prefix + treeArchiveSegmentPath(Number(segment));
+  const part = partKeyOfName(segment);
+  return part === null ? null : () => part;
+}
 
 /**
  * The row's `blobKey` for an entry of the archive stored as `segments`, in order. Its data are
@@ -108,10 +110,11 @@ function parseRef(blobKey: string): ArchivedEntry | null {
     const spans: Span[] = [];
     for (const span of (spanList ?? '').split('+')) {
       const [, segment, offset, length] = SPAN.exec(span) ?? [];
-      if (segment === undefined) return null;
-      spans.push({ segment, offset: Number(offset), length: Number(length) });
+      const key = segment === undefined ? null : segmentKey(segment);
+      if (segment === undefined || key === null) return null;
+      spans.push({ segment, key, offset: Number(offset), length: Number(length) });
     }
-    return { method: method === '8' ? 8 : 0, crc32: Number.parseInt(crc ?? '', 16), keyOf: segmentKey, spans };
+    return { method: method === '8' ? 8 : 0, crc32: Number.parseInt(crc ?? '', 16), spans };
   }
   const single = SINGLE_ARCHIVE_REF.exec(blobKey);
   if (!single) return null;
@@ -119,8 +122,7 @@ function parseRef(blobKey: string): ArchivedEntry | null {
   return {
     method: method === '8' ? 8 : 0,
     crc32: Number.parseInt(crc ?? '', 16),
-    keyOf: (prefix) => prefix + TREE_ARCHIVE_PATH,
-    spans: [{ segment: '0', offset: Number(offset), length: Number(stored) }],
+    spans: [{ segment: '0', key: (prefix) => prefix + TREE_ARCHIVE_PATH, offset: Number(offset), length: Number(stored) }],
   };
 }
 
@@ -133,8 +135,8 @@ async function openSpans(blobs: BlobStore, prefix: string, entry: ArchivedEntry)
   if (!first) return null;
   const open = (span: Span) =>
     span.length === 0
-      ? blobs.stat(entry.keyOf(prefix, span.segment)).then((found) => (found ? Readable.from([]) : null))
-      : blobs.getRange(entry.keyOf(prefix, span.segment), span.offset, span.offset + span.length - 1);
+      ? blobs.stat(span.key(prefix)).then((found) => (found ? Readable.from([]) : null))
+      : blobs.getRange(span.key(prefix), span.offset, span.offset + span.length - 1);
   const head = await open(first);
   if (!head || rest.length === 0) return head;
   return Readable.from(

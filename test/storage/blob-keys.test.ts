@@ -39,6 +39,7 @@ test('blob keys: parts under their upload, everything of a revision under its tr
   ]);
   assert.ok(isPartKey(partKey('Up1', 3, 'x')) && !isPartKey('uploads/Up1/') && !isPartKey('trees/r1/000001-x'));
   assert.equal(partKeyOfName(partKeyName(partKey('Up1', 3, 'x'))), partKey('Up1', 3, 'x'));
+  assert.equal(partKeyOfName('trees/r1'), null, 'a name that is no part names no key');
   assert.deepEqual(retiredFile('r1', { path: 'a.js', size: 1, sha256: '', blobKey: key }, 5), { prefix: singleFilePrefix(key), dueAt: 5 });
   const archived = {
     path: 'a.js',

@@ -84,6 +84,7 @@ test('an entry crossing segments names each of them, in order, with its share of
   assert.throws(() => partSegment('trees/r/a.js', 1), /not an uploaded part's key/);
   // A row naming something that is neither a part nor a segment index is no archive row.
   assert.equal(isInTreeArchive({ blobKey: 'zip@8:00000abc:../x.0.1' }), false);
+  assert.equal(isInTreeArchive({ blobKey: 'zip@8:00000abc:trees/x.0.1' }), false);
 });
 
 test('a tree merged before segments (one archive.zip, `zip:` rows) still reads', async () => {

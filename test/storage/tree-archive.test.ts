@@ -130,4 +130,7 @@ test('a row that does not point into the archive is read from its own key', asyn
   const row = { path: 'a.js', size: 13, sha256: '', blobKey: 'trees/r/.mapvault-files/abc/a.js' };
   assert.equal(isInTreeArchive(row), false);
   assert.equal((await readTreeFile(blobs, 'trees/r/', row))?.toString(), 'written alone');
+  // Its own object holds what it holds, whatever the row's size says: read whole, never cut or padded.
+  for (const size of [0, 5, 40, 1_000_000])
+    assert.equal((await readTreeFile(blobs, 'trees/r/', { ...row, size }))?.toString(), 'written alone', `row size ${size}`);
 });
